@@ -1,0 +1,20 @@
+"""Fixtures shared by every tier: a real PostgreSQL server for the session."""
+
+import pytest
+
+from tests.fixtures.postgres import remove_postgres, start_postgres
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server (throwaway, on a free loopback port) for the whole session."""
+    server = start_postgres()
+    yield server
+    remove_postgres(server)
+
+
+@pytest.fixture
+def database_url(pg_server, request):
+    """A fresh, empty database for one test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return pg_server.create_database(name)
