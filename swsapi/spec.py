@@ -34,25 +34,22 @@ PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._@+-]+$")
 # Docker's reference grammar (distribution/reference), written out so a bad image is a 400
 # here rather than a failed pull minutes later.
 _IMAGE_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_IMAGE_DOMAIN = (
-    rf"(?:{_IMAGE_DOMAIN_COMPONENT}(?:\.{_IMAGE_DOMAIN_COMPONENT})*(?::[0-9]+)?)"
-)
+_IMAGE_DOMAIN = rf"(?:{_IMAGE_DOMAIN_COMPONENT}(?:\.{_IMAGE_DOMAIN_COMPONENT})*(?::[0-9]+)?)"
 _IMAGE_PATH_COMPONENT = r"(?:[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)"
-_IMAGE_NAME = (
-    rf"(?:{_IMAGE_DOMAIN}/)?{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*"
-)
+_IMAGE_NAME = rf"(?:{_IMAGE_DOMAIN}/)?{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*"
 _IMAGE_TAG = r"[\w][\w.-]{0,127}"
 _IMAGE_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_RE = re.compile(
-    rf"^(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_DIGEST})?$"
-)
+IMAGE_RE = re.compile(rf"^(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_DIGEST})?$")
 
 MAX_ENV = 200
 MAX_ENV_VALUE = 32 * 1024
 
 
 class SpecError(ValueError):
-    """A definition that does not validate; `fields` maps a path like spec.env[1].bar to a message."""
+    """A definition that does not validate.
+
+    `fields` maps a path such as spec.env[1].bar to a message.
+    """
 
     def __init__(self, fields: dict[str, str]):
         self.fields = fields
@@ -87,11 +84,7 @@ def check_image(value: str) -> None:
     match = IMAGE_RE.match(value)
     # Docker reads the first component as a registry only if it looks like a host;
     # otherwise it is a repository path component and must be lowercase.
-    first = (
-        match.group("name").split("/")[0]
-        if match and "/" in match.group("name")
-        else ""
-    )
+    first = match.group("name").split("/")[0] if match and "/" in match.group("name") else ""
     registry_like = "." in first or ":" in first or first == "localhost"
     if (
         not match
@@ -113,9 +106,7 @@ def check_volume_mount(value: str) -> None:
     if any(s in (".", "..") for s in segments):
         raise ValidationError("must not contain '.' or '..' segments")
     if len(value) > 1024 or not all(PATH_SEGMENT_RE.match(s) for s in segments):
-        raise ValidationError(
-            "must be a path of letters, digits and . _ @ + - separated by '/'"
-        )
+        raise ValidationError("must be a path of letters, digits and . _ @ + - separated by '/'")
 
 
 class EnvValue(fields.Field):
@@ -146,9 +137,7 @@ class StrictString(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValidationError(
-                "must not contain control characters such as newlines"
-            )
+            raise ValidationError("must not contain control characters such as newlines")
         return value
 
 

@@ -1,0 +1,30 @@
+"""The application factory of the apiserver."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from swsapi.config import Config
+from swsapi.extensions import db, migrate
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(config if config is not None else Config())
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)
+
+    from swsapi import models  # noqa: F401  (tables known to the metadata for migrations)
+    from swsapi.errors import register_error_handlers
+    from swsapi.routes import health, services, users
+
+    register_error_handlers(app)
+    for blueprint in (health.bp, users.bp, services.bp):
+        app.register_blueprint(blueprint)
+    return app

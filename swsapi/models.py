@@ -1,0 +1,81 @@
+"""The store's tables (sws-confdb).
+
+Column names are a contract with the agent and the dynamic inventory: see ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text, false, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from swsapi.extensions import db
+
+STATUSES = ("pending", "running", "failed", "deleting")
+
+
+def _now_column(**kwargs) -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), **kwargs)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = _now_column()
+
+    tokens: Mapped[list[Token]] = relationship(back_populates="user")
+
+
+class Token(db.Model):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Service(db.Model):
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'running', 'failed', 'deleting')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    spec: Mapped[dict] = mapped_column(JSONB)
+    spec_digest: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    applied_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    message: Mapped[str | None] = mapped_column(Text)
+    last_log: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column(onupdate=func.now())
+
+    owner: Mapped[User] = relationship()
+
+
+class AgentPass(db.Model):
+    """One reconcile pass of the agent; the agent writes these, the apiserver only migrates them."""
+
+    __tablename__ = "agent_passes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = _now_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    changed: Mapped[dict | list | None] = mapped_column(JSONB)
+    message: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,58 @@
+"""Services: apply (create or update by name), list, get and delete the caller's services."""
+
+import json
+
+from flask import Blueprint, g, request
+
+from swsapi import store
+from swsapi.auth import authenticate
+from swsapi.errors import ApiError, invalid_request
+from swsapi.schemas import service_schema
+from swsapi.spec import load_definition
+
+bp = Blueprint("services", __name__, url_prefix="/v1/services")
+bp.before_request(authenticate)
+
+
+def json_object() -> dict:
+    """The request body as a JSON object, or a 4xx saying what is wrong with it."""
+    if not request.is_json:
+        raise ApiError(415, "invalid_request", "send the definition as application/json")
+    try:
+        body = json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        raise invalid_request("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise invalid_request("the request body must be a JSON object")
+    return body
+
+
+@bp.get("")
+def list_services():
+    """List the caller's services by name."""
+    return {"services": service_schema.dump(store.list_services(g.user), many=True)}
+
+
+@bp.put("/<name>")
+def apply(name):
+    """Apply a service definition: create it or update it by name."""
+    definition = load_definition(json_object())
+    if definition.name != name:
+        raise invalid_request(
+            f"the URL names {name!r} but the definition names {definition.name!r}",
+            {"spec.name": f"must be {name!r}, the name in the URL"},
+        )
+    service, result = store.apply_service(g.user, definition)
+    return {**service_schema.dump(service), "result": result}, 201 if result == "created" else 200
+
+
+@bp.get("/<name>")
+def get(name):
+    """Show one of the caller's services with its status."""
+    return service_schema.dump(store.get_service(g.user, name))
+
+
+@bp.delete("/<name>")
+def delete(name):
+    """Mark one of the caller's services for removal."""
+    return service_schema.dump(store.delete_service(g.user, name)), 202

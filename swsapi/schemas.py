@@ -1,0 +1,25 @@
+"""Output schemas: how services and users look in API answers (the input is spec.py)."""
+
+from marshmallow import Schema, fields
+
+
+class ServiceSchema(Schema):
+    name = fields.String()
+    owner = fields.Function(lambda service: service.owner.name)
+    spec = fields.Dict()
+    generation = fields.Integer()
+    applied_generation = fields.Integer()
+    status = fields.String()
+    message = fields.String(allow_none=True)
+    last_log = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class WhoamiSchema(Schema):
+    name = fields.String()
+    admin = fields.Boolean(attribute="is_admin")
+
+
+service_schema = ServiceSchema()
+whoami_schema = WhoamiSchema()
