@@ -1,0 +1,243 @@
+"""The SWS API over HTTP: one method per endpoint, every failure a domain exception.
+
+Callers never see a requests exception or a status code; they get a service (a dict as the
+API returns it) or one of the exceptions in swsctl.errors with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+
+import requests
+
+from swsctl import __name__ as _package
+from swsctl.config import Settings, normalise_url
+from swsctl.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidDefinition,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    ServerError,
+    SwsError,
+    Unauthorized,
+    Unreachable,
+)
+
+Locate = Callable[[str], "int | None"]
+
+CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+USER_AGENT = f"{_package}/0.1"
+
+
+class ApiClient:
+    """A connection to one SWS API: base URL, bearer token, CA bundle and timeouts."""
+
+    def __init__(self, settings: Settings | None = None, *, timeout: float | None = None):
+        self.settings = settings or Settings()
+        self.timeout = timeout or DEFAULT_READ_TIMEOUT
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._session.headers["Accept"] = "application/json"
+
+    def use(self, settings: Settings, *, timeout: float | None = None) -> None:
+        """Point this client at other settings (the CLI fills them in after parsing options)."""
+        self.settings = settings
+        if timeout:
+            self.timeout = timeout
+
+    @property
+    def base_url(self) -> str:
+        if not self.settings.url:
+            raise NotConfigured(
+                "swsctl does not know the API address: run `swsctl configure`, "
+                "or set SWS_URL (and SWS_TOKEN) or pass --url."
+            )
+        return normalise_url(self.settings.url)
+
+    # The endpoints ---------------------------------------------------------------
+
+    def health(self) -> dict:
+        return self._request("GET", "/v1/health", auth=False)
+
+    def whoami(self) -> dict:
+        return self._request("GET", "/v1/whoami")
+
+    def list_services(self) -> list[dict]:
+        return self._request("GET", "/v1/services")["services"]
+
+    def get_service(self, name: str) -> dict:
+        return self._request("GET", f"/v1/services/{name}", what=f"service {name!r}")
+
+    def apply(
+        self, document: dict, *, source: str = "the definition", locate: Locate | None = None
+    ) -> dict:
+        """Create or update a service; the answer carries result created/updated/unchanged.
+
+        `locate` maps a field path the server complains about to the line of the user's file.
+        """
+        name = document["spec"]["name"]
+        return self._request(
+            "PUT",
+            f"/v1/services/{name}",
+            json=document,
+            what=f"service {name!r}",
+            source=source,
+            locate=locate,
+        )
+
+    def delete(self, name: str) -> dict:
+        return self._request("DELETE", f"/v1/services/{name}", what=f"service {name!r}")
+
+    # The transport ---------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict | None = None,
+        auth: bool = True,
+        what: str = "",
+        source: str = "the definition",
+        locate: Locate | None = None,
+    ) -> dict:
+        url = self.base_url + path
+        headers = {}
+        if auth:
+            if not self.settings.token:
+                raise NotConfigured(
+                    "swsctl has no access token: run `swsctl configure`, "
+                    "or set SWS_TOKEN or pass --token."
+                )
+            headers["Authorization"] = f"Bearer {self.settings.token}"
+        try:
+            response = self._session.request(
+                method,
+                url,
+                json=json,
+                headers=headers,
+                timeout=(CONNECT_TIMEOUT, self.timeout),
+                verify=self.settings.ca_cert or True,
+                allow_redirects=False,
+            )
+        except OSError as err:  # requests' exceptions are OSErrors, and so is a bad CA path
+            raise self._transport_error(err) from None
+        return self._answer(response, what=what, source=source, locate=locate or _nowhere)
+
+    def _transport_error(self, err: OSError) -> SwsError:
+        base = self.base_url
+        if isinstance(err, requests.exceptions.SSLError):
+            hint = (
+                f"the CA certificate {self.settings.ca_cert} does not vouch for it"
+                if self.settings.ca_cert
+                else "if the server uses a private certificate, pass its CA with --ca-cert "
+                "(or SWS_CA_CERT)"
+            )
+            return Unreachable(
+                f"TLS failed with {base}: the server's certificate could not be verified "
+                f"({_reason(err)}); {hint}."
+            )
+        if isinstance(err, requests.Timeout):
+            return Unreachable(
+                f"{base} did not answer in time (connect {CONNECT_TIMEOUT:g}s, "
+                f"read {self.timeout:g}s); check the address, or raise --request-timeout."
+            )
+        if isinstance(err, requests.ConnectionError):
+            return Unreachable(
+                f"cannot reach the SWS API at {base} ({_reason(err)}); check the address "
+                "with `swsctl configure` and that the host is up."
+            )
+        if isinstance(err, requests.exceptions.InvalidURL) or not isinstance(
+            err, requests.RequestException
+        ):
+            # A missing or unreadable CA file from the config surfaces here.
+            return InvalidInput(f"cannot send the request to {base}: {err}")
+        return Unreachable(f"the request to {base} failed: {err}")
+
+    def _answer(
+        self, response: requests.Response, *, what: str, source: str, locate: Locate
+    ) -> dict:
+        body = _json_body(response)
+        if response.status_code < 300 and body is not None:
+            return body
+        error = (body or {}).get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return self._not_the_api(response)
+        message = error.get("message") or response.reason
+        status = response.status_code
+        if status == 401:
+            raise Unauthorized(
+                f"the server refused the access token ({message}); run `swsctl configure` "
+                "with a valid token, or check SWS_TOKEN."
+            )
+        if status == 403:
+            raise Unauthorized(f"not allowed: {message}")
+        if status == 404:
+            raise NotFound(f"{what or 'the resource'} not found: {message}")
+        fields = error.get("fields") if isinstance(error.get("fields"), dict) else {}
+        problems = [FieldProblem(path, msg, locate(path)) for path, msg in fields.items()]
+        if status == 409:
+            details = "".join(f"\n  {problem}" for problem in problems)
+            raise Conflict(f"conflict: {message}{details}")
+        if status == 400 and problems:
+            raise InvalidDefinition(source, problems, by_server=True)
+        if 400 <= status < 500:
+            raise InvalidInput(f"the server refused the request ({status}): {message}")
+        raise ServerError(f"the server failed ({status} {error.get('code', '')}): {message}")
+
+    def _not_the_api(self, response: requests.Response) -> dict:
+        """An answer without SWS's error shape: a proxy's page, a wrong address, a crash."""
+        status = response.status_code
+        where = f"{self.base_url} answered {status} {response.reason}"
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            raise InvalidInput(
+                f"{where}, redirecting to {location}; use that address "
+                "(for example https:// instead of http://)."
+            )
+        if status == 401:
+            raise Unauthorized(f"{where}: the access token was refused.")
+        if status == 404:
+            raise NotFound(f"{where}: is this the address of an SWS API?")
+        if status >= 500:
+            raise ServerError(f"{where}; the SWS API or the load balancer in front of it failed.")
+        raise ServerError(f"{where}, which is not an SWS API answer; check the address.")
+
+
+def _nowhere(path: str) -> None:
+    return None
+
+
+def _json_body(response: requests.Response):
+    if "json" not in response.headers.get("Content-Type", ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _reason(err: Exception) -> str:
+    """The innermost cause of a requests failure: the part that says what went wrong."""
+    chain = []
+    current: BaseException | None = err
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        nested = getattr(current, "reason", None)
+        if not isinstance(nested, BaseException) and current.args:
+            nested = current.args[0]
+        if not isinstance(nested, BaseException):
+            nested = current.__cause__ or current.__context__
+        current = nested
+    for inner in reversed(chain):
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return inner.verify_message or "certificate verify failed"
+        if isinstance(inner, ssl.SSLError):
+            return inner.reason or str(inner)
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror
+    return str(chain[-1]) or type(chain[-1]).__name__

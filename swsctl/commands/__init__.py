@@ -1,0 +1,1 @@
+"""The swsctl commands, one module per concern; swsctl.cli registers them on the group."""

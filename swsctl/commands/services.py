@@ -1,0 +1,122 @@
+"""Commands on services: apply, delete, ls and get (alias status)."""
+
+from __future__ import annotations
+
+import click
+
+from swsctl import output, wait
+from swsctl.client import ApiClient
+from swsctl.definition import line_of, read_definition
+from swsctl.options import connection_options, output_options, pass_client, wait_options
+from swsctl.progress import Progress
+
+
+@click.command()
+@click.argument("file", metavar="FILE")
+@wait_options
+@connection_options
+@pass_client
+def apply(client: ApiClient, file: str, follow: wait.Follow | None) -> None:
+    """Create or update the service described in FILE (YAML or JSON; - reads stdin).
+
+    The definition is checked locally first, with the same schema the server uses, so a
+    typo is reported with its field and line before anything is sent. Prints whether the
+    service was created, updated or unchanged, and its generation.
+
+    With --wait, follows the service until the agent reports it running (exit 0) or
+    failed (exit 1, with the agent's message).
+
+    \b
+    Examples:
+      swsctl apply web.yaml
+      swsctl apply web.yaml --wait --timeout 90
+      cat web.json | swsctl apply -
+    """
+    found = read_definition(file, stdin=click.get_binary_stream("stdin"))
+    service = client.apply(
+        found.definition.document(),
+        source=found.source,
+        locate=lambda path: line_of(found.root, path),
+    )
+    click.echo(output.outcome(service))
+    if follow is not None:
+        final = _follow(follow, wait.until_running, client, service["name"], service["generation"])
+        click.echo(f"service/{final['name']} running (generation {final['applied_generation']})")
+
+
+@click.command()
+@click.argument("name")
+@wait_options
+@connection_options
+@pass_client
+def delete(client: ApiClient, name: str, follow: wait.Follow | None) -> None:
+    """Mark the service NAME for removal; the agent stops it and removes its route.
+
+    With --wait, follows it until it is gone.
+
+    \b
+    Examples:
+      swsctl delete web
+      swsctl delete web --wait
+    """
+    client.delete(name)
+    click.echo(f"service/{name} marked for deletion")
+    if follow is not None:
+        _follow(follow, wait.until_gone, client, name)
+        click.echo(f"service/{name} deleted")
+
+
+@click.command(name="ls")
+@output_options
+@connection_options
+@pass_client
+def list_services(client: ApiClient, output_format: str, show_secrets: bool) -> None:
+    """List your services: name, domain, image, status and age.
+
+    The table never shows env; json and yaml show env values masked unless --show-secrets.
+
+    \b
+    Examples:
+      swsctl ls
+      swsctl ls -o json | jq -r '.[].name'
+    """
+    services = client.list_services()
+    if output_format != "table":
+        shown = [output.masked(s, show_secrets) for s in services]
+        click.echo(output.render(shown, output_format))
+    elif services:
+        click.echo(output.table(services))
+    else:
+        click.echo("No services yet. Create one with: swsctl apply FILE", err=True)
+
+
+@click.command(name="get")
+@click.argument("name")
+@output_options
+@connection_options
+@pass_client
+def get_service(client: ApiClient, name: str, output_format: str, show_secrets: bool) -> None:
+    """Show one service: spec, generations, status, last message and log line.
+
+    Env values are masked unless --show-secrets. `swsctl status NAME` is the same command.
+
+    \b
+    Examples:
+      swsctl get web
+      swsctl status web -o yaml
+      swsctl get web --show-secrets
+    """
+    service = client.get_service(name)
+    if output_format == "table":
+        click.echo(output.describe(service, show_secrets))
+    else:
+        click.echo(output.render(output.masked(service, show_secrets), output_format))
+
+
+def _follow(follow: wait.Follow, until, client: ApiClient, *args):
+    progress = Progress()
+    follow.observe = progress
+    try:
+        return until(client, *args, follow)
+    finally:
+        progress.close()

@@ -1,0 +1,102 @@
+"""Following a service after apply or delete until the agent has acted on it.
+
+The API only records wishes; the agent carries them out on its own schedule (up to a minute
+later). Waiting is polling GET /v1/services/<name>: an applied generation is done when the
+agent reports it running, and a deleted service when the API no longer knows it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from swsctl.client import ApiClient
+from swsctl.errors import NotFound, WaitFailed, WaitTimedOut
+
+Observer = Callable[[dict], None]
+
+RUNNING = "running"
+FAILED = "failed"
+DELETING = "deleting"
+
+
+@dataclass
+class Follow:
+    """How to follow: total time allowed, pause between looks, and who sees each look."""
+
+    timeout: float = 120.0
+    interval: float = 1.0
+    observe: Observer = field(default=lambda service: None)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def apply_state(service: dict, generation: int) -> str:
+    """running, failed or pending for the generation we applied.
+
+    Running needs the agent to have applied our generation (or a later one): a `running`
+    left over from the previous generation says nothing about ours.
+    """
+    status = service.get("status")
+    if status == FAILED:
+        return FAILED
+    if status == DELETING:
+        return DELETING
+    if status == RUNNING and (service.get("applied_generation") or 0) >= generation:
+        return RUNNING
+    return "pending"
+
+
+def until_running(client: ApiClient, name: str, generation: int, follow: Follow) -> dict:
+    """Poll until our generation runs; raise WaitFailed or WaitTimedOut otherwise."""
+    deadline = follow.clock() + follow.timeout
+    while True:
+        try:
+            service = client.get_service(name)
+        except NotFound:
+            raise WaitFailed(f"service {name} was deleted while waiting for it to run") from None
+        follow.observe(service)
+        state = apply_state(service, generation)
+        if state == RUNNING:
+            return service
+        if state == FAILED:
+            raise WaitFailed(_failure(service), service)
+        if state == DELETING:
+            raise WaitFailed(f"service {name} is being deleted, so it will not run", service)
+        _pause_or_give_up(follow, deadline, f"service {name} is not running yet", service)
+
+
+def until_gone(client: ApiClient, name: str, follow: Follow) -> None:
+    """Poll until the API no longer knows the service (the agent removed it)."""
+    deadline = follow.clock() + follow.timeout
+    while True:
+        try:
+            service = client.get_service(name)
+        except NotFound:
+            return
+        follow.observe(service)
+        if service.get("status") == FAILED:
+            raise WaitFailed(_failure(service, doing="removing"), service)
+        _pause_or_give_up(follow, deadline, f"service {name} is not removed yet", service)
+
+
+def _pause_or_give_up(follow: Follow, deadline: float, what: str, service: dict) -> None:
+    remaining = deadline - follow.clock()
+    if remaining <= 0:
+        last = f"status {service.get('status')}"
+        if service.get("message"):
+            last += f": {service['message']}"
+        raise WaitTimedOut(
+            f"{what} after {follow.timeout:g}s ({last}). The agent may still act on it: "
+            f"follow it with `swsctl get {service.get('name')}`, or wait longer with --timeout."
+        )
+    follow.sleep(min(follow.interval, remaining))
+
+
+def _failure(service: dict, doing: str = "running") -> str:
+    message = service.get("message") or "no message from the agent"
+    text = f"the agent failed {doing} service {service.get('name')}: {message}"
+    if service.get("last_log"):
+        text += f"\n  last log line: {service['last_log']}"
+    return text
