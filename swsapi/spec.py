@@ -123,6 +123,10 @@ class EnvValue(fields.Field):
             raise self.make_error("scalar")
         if "\x00" in value:
             raise ValidationError("must not contain a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from JSON's \ud800 escapes
+            raise ValidationError("must be valid Unicode text") from None
         if len(value) > MAX_ENV_VALUE:
             raise ValidationError(f"must be at most {MAX_ENV_VALUE} characters")
         return value
