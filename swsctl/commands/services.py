@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from swsctl import output, wait
@@ -32,7 +34,7 @@ def apply(client: ApiClient, file: str, follow: wait.Follow | None) -> None:
       swsctl apply web.yaml --wait --timeout 90
       cat web.json | swsctl apply -
     """
-    found = read_definition(file, stdin=click.get_binary_stream("stdin"))
+    found = read_definition(file, stdin=sys.stdin.buffer)
     service = client.apply(
         found.definition.document(),
         source=found.source,

@@ -1,0 +1,120 @@
+"""How swsctl shows services: tables, descriptions, JSON/YAML, masked env, ages, progress."""
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import yaml
+
+from swsctl import output
+from swsctl.progress import Progress
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+
+def service(**overrides) -> dict:
+    base = {
+        "name": "web",
+        "owner": "alice",
+        "spec": {
+            "name": "web",
+            "port": 8080,
+            "domain": "web.example.com",
+            "image": "nginx:1.25",
+            "env": [{"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "MODE", "value": "x"}],
+        },
+        "generation": 3,
+        "applied_generation": 2,
+        "status": "pending",
+        "message": "pulling image",
+        "last_log": "listening on :8080",
+        "created_at": (NOW - timedelta(minutes=5)).isoformat(),
+        "updated_at": (NOW - timedelta(seconds=30)).isoformat(),
+    }
+    base.update(overrides)
+    return base
+
+
+def test_table_has_the_columns_and_no_env():
+    text = output.table([service(), service(name="api", status="running")], now=NOW)
+    header, *rows = text.splitlines()
+    assert header.split() == ["NAME", "DOMAIN", "IMAGE", "STATUS", "AGE"]
+    assert rows[0].split() == ["web", "web.example.com", "nginx:1.25", "pending", "5m"]
+    assert "hunter2" not in text and "DB_PASSWORD" not in text
+    # Columns line up: every row starts its DOMAIN where the header does.
+    assert all(row.index("web.example.com") == header.index("DOMAIN") for row in rows)
+
+
+def test_masked_hides_every_env_value_and_leaves_the_original_alone():
+    original = service()
+    shown = output.masked(original)
+    assert [e["value"] for e in shown["spec"]["env"]] == [output.MASK, output.MASK]
+    assert original["spec"]["env"][0]["value"] == "hunter2"
+    assert output.masked(original, show_secrets=True)["spec"]["env"][0]["value"] == "hunter2"
+
+
+def test_json_and_yaml_render_what_they_are_given():
+    data = [output.masked(service())]
+    assert json.loads(output.render(data, "json")) == data
+    assert yaml.safe_load(output.render(data, "yaml")) == data
+
+
+def test_describe_shows_status_generations_message_and_log_with_env_masked():
+    text = output.describe(service(), now=NOW)
+    assert "Generation:" in text and "3" in text
+    assert "Applied generation:" in text
+    assert "pulling image" in text and "listening on :8080" in text
+    assert "DB_PASSWORD=********" in text
+    assert "hunter2" not in text
+    assert "--show-secrets" in text
+    assert "DB_PASSWORD=hunter2" in output.describe(service(), show_secrets=True, now=NOW)
+
+
+def test_describe_copes_with_a_service_without_env_or_message():
+    bare = service(message=None, last_log=None)
+    bare["spec"] = {k: v for k, v in bare["spec"].items() if k != "env"}
+    text = output.describe(bare, now=NOW)
+    assert "Env:" in text and "(none)" in text
+
+
+def test_ages():
+    def ago(**delta):
+        return output.age((NOW - timedelta(**delta)).isoformat(), NOW)
+
+    assert ago(seconds=42) == "42s"
+    assert ago(minutes=7) == "7m"
+    assert ago(hours=5) == "5h"
+    assert ago(days=3) == "3d"
+    assert output.age("2026-11-22T11:59:00Z", NOW) == "60s"
+    assert output.age("2026-11-22T11:59:00", NOW) == "60s"  # naive: taken as UTC
+    assert output.age(None, NOW) == "?"
+    assert output.age("yesterday", NOW) == "?"
+
+
+def test_outcome_line():
+    line = output.outcome({**service(), "result": "unchanged"})
+    assert line == "service/web unchanged (generation 3)"
+
+
+def test_progress_prints_plain_lines_only_when_something_changes():
+    stream = io.StringIO()
+    show = Progress(stream, interactive=False)
+    show(service())
+    show(service())
+    show(service(status="running", applied_generation=3, message=None))
+    show.close()
+    assert stream.getvalue().splitlines() == [
+        "service/web: pending (generation 3, applied 2): pulling image",
+        "service/web: running (generation 3, applied 3)",
+    ]
+
+
+def test_progress_on_a_terminal_rewrites_one_line():
+    stream = io.StringIO()
+    show = Progress(stream, interactive=True)
+    show(service())
+    show(service())
+    show.close()
+    text = stream.getvalue()
+    assert "\n" not in text
+    assert text.count("\r\x1b[K") == 3
