@@ -1,0 +1,91 @@
+#!/usr/bin/python
+"""Ansible module: wait until a service container accepts TCP connections on its port.
+
+It watches the container while it waits, so a container that exits at once fails in a second
+with its exit code and last log line, instead of after the whole timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: sws_service_ready
+short_description: Wait until a service container accepts connections on its port
+options:
+  container: {type: str, required: true, description: Container name.}
+  network: {type: str, required: true, description: The network whose address is dialled.}
+  port: {type: int, required: true, description: The port.}
+  timeout: {type: float, default: 30, description: Seconds to wait.}
+"""
+
+
+def inspect(container: str) -> dict | None:
+    result = subprocess.run(["docker", "inspect", container], capture_output=True, text=True)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout)[0]
+
+
+def last_log(container: str) -> str | None:
+    result = subprocess.run(
+        ["docker", "logs", "--tail", "5", container], capture_output=True, text=True
+    )
+    lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else None
+
+
+def accepts(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_ready(container: str, network: str, port: int, timeout: float) -> tuple[str | None, str]:
+    """None and the address when ready; otherwise a short reason."""
+    deadline = time.monotonic() + timeout
+    while True:
+        detail = inspect(container)
+        if detail is None:
+            return "the container disappeared while starting", ""
+        state = detail.get("State") or {}
+        if detail.get("RestartCount", 0) > 0 or state.get("Status") in ("exited", "dead"):
+            code = state.get("ExitCode")
+            return f"the container exited with code {code} right after it started", ""
+        networks = (detail.get("NetworkSettings") or {}).get("Networks") or {}
+        address = (networks.get(network) or {}).get("IPAddress")
+        if state.get("Running") and address and accepts(address, port):
+            return None, address
+        if time.monotonic() >= deadline:
+            return f"nothing accepted connections on port {port} within {timeout:g} s", ""
+        time.sleep(0.2)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "container": {"type": "str", "required": True},
+            "network": {"type": "str", "required": True},
+            "port": {"type": "int", "required": True},
+            "timeout": {"type": "float", "default": 30.0},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    started = time.monotonic()
+    problem, address = wait_ready(p["container"], p["network"], p["port"], p["timeout"])
+    waited = round(time.monotonic() - started, 2)
+    if problem:
+        module.fail_json(msg=problem, last_log=last_log(p["container"]), waited=waited)
+    module.exit_json(changed=False, address=address, waited=waited)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The agent's settings: /etc/sws/agent.yml (or --config / SWS_AGENT_CONFIG) plus the names
+the bootstrap defines once in inventory/group_vars/all/sws.yml."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import yaml
+
+DEFAULT_CONFIG = "/etc/sws/agent.yml"
+
+
+class AgentConfigError(ValueError):
+    """A setting that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """The host's fixed names (containers, network, HAProxy backend)."""
+
+    services_network: str = "sws-services"
+    proxies: tuple[str, ...] = ("sws-proxy-1", "sws-proxy-2")
+    loadbalancer: str = "sws-loadbalancer"
+    haproxy_backend: str = "proxies"
+    # The port nginx's route server blocks listen on inside the proxy containers.
+    proxy_http_port: int = 80
+    proxy_health_port: int = 8081
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    database_url: str
+    # Where playbooks/, roles/ and inventory/ live (the agent's install, or a checkout).
+    home: Path = Path("/opt/sws/agent")
+    state_dir: Path = Path("/var/lib/sws/agent")
+    haproxy_socket: Path = Path("/run/sws/haproxy/admin.sock")
+    ready_timeout: float = 30.0  # seconds a new container has to accept connections
+    drain_timeout: float = 10.0  # seconds a drained proxy has to finish its sessions
+    stop_timeout: int = 10  # seconds docker stop waits before it kills an old container
+    full_pass_interval: float = 60.0  # watch mode: the safety-net full pass
+    debounce: float = 0.3  # watch mode: quiet time after a change before a pass
+    passes_kept: int = 1000
+    forks: int = 10
+    names: Names = field(default_factory=Names)
+
+
+_PATH_KEYS = {"home", "state_dir", "haproxy_socket"}
+_FLOAT_KEYS = {"ready_timeout", "drain_timeout", "full_pass_interval", "debounce"}
+_INT_KEYS = {"stop_timeout", "passes_kept", "forks"}
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("SWS_AGENT_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
+    """Read agent.yml; every key but database_url has a default."""
+    path = config_path(str(path) if path else None)
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as err:
+        raise AgentConfigError(f"cannot read the agent config {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise AgentConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise AgentConfigError(f"{path} must be a mapping of settings")
+    return config_from_mapping(raw, source=str(path))
+
+
+def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
+    known = {f.name for f in fields(AgentConfig)} | {"database_password_file"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise AgentConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+    url = raw.get("database_url")
+    if not isinstance(url, str) or not url:
+        raise AgentConfigError(f"{source}: database_url is required (postgresql://...)")
+    if raw.get("database_password_file"):
+        url = _with_password(url, raw["database_password_file"])
+    values: dict = {"database_url": url}
+    for key in _PATH_KEYS & set(raw):
+        values[key] = Path(raw[key])
+    for key in (_FLOAT_KEYS | _INT_KEYS) & set(raw):
+        values[key] = _number(raw[key], key, source, int if key in _INT_KEYS else float)
+    home = values.get("home", AgentConfig.home)
+    values["names"] = load_names(Path(home) / "inventory" / "group_vars" / "all" / "sws.yml")
+    return AgentConfig(**values)
+
+
+def load_names(path: Path) -> Names:
+    """The names the bootstrap defined; the defaults match ARCHITECTURE.md when it is absent."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return Names()
+    defaults = Names()
+
+    def literal(key: str, default):
+        # A value that is itself a Jinja template cannot be read outside Ansible: keep ours.
+        value = raw.get(key, default)
+        return default if isinstance(value, str) and "{{" in value else value
+
+    proxies = raw.get("sws_proxy_containers") or raw.get("sws_proxies")
+    if isinstance(proxies, list) and all(isinstance(p, str) for p in proxies):
+        proxies = tuple(proxies)
+    else:
+        proxies = defaults.proxies
+    return Names(
+        services_network=literal("sws_services_network", defaults.services_network),
+        proxies=proxies,
+        loadbalancer=literal("sws_loadbalancer_container", defaults.loadbalancer),
+        haproxy_backend=literal("sws_haproxy_backend", defaults.haproxy_backend),
+        proxy_http_port=int(literal("sws_proxy_http_port", defaults.proxy_http_port)),
+        proxy_health_port=int(literal("sws_proxy_health_port", defaults.proxy_health_port)),
+    )
+
+
+def _number(value, key: str, source: str, kind):
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise AgentConfigError(f"{source}: {key} must be a number, not {value!r}") from None
+    if number < 0:
+        raise AgentConfigError(f"{source}: {key} must not be negative")
+    return number
+
+
+def _with_password(url: str, password_file: str) -> str:
+    try:
+        password = Path(password_file).read_text().strip()
+    except OSError as err:
+        raise AgentConfigError(
+            f"database_password_file: cannot read {password_file}: {err.strerror}"
+        ) from None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = quote(parts.username or "sws", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{host}{port}"
+    return urlunsplit(parts._replace(netloc=netloc))

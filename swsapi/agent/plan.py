@@ -1,0 +1,143 @@
+"""Decide what a pass must do by comparing the desired services with the containers that run.
+
+Pure functions: no store, no Docker. The plan is split in two because routes can only be
+chosen once the new containers have proven they accept connections.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from swsapi.agent.desired import DesiredService
+from swsapi.agent.observe import RunningContainer
+
+
+@dataclass(frozen=True)
+class Route:
+    """One domain served by one container at one address."""
+
+    domain: str
+    service: str
+    address: str
+    port: int
+
+
+@dataclass
+class DeployPlan:
+    deploy: list[DesiredService] = field(default_factory=list)  # start the current generation
+    invalid: list[DesiredService] = field(default_factory=list)  # stored spec does not validate
+    confirm: list[DesiredService] = field(default_factory=list)  # runs fine; record says not
+
+
+def by_service(containers: list[RunningContainer]) -> dict[str, list[RunningContainer]]:
+    grouped: dict[str, list[RunningContainer]] = defaultdict(list)
+    for c in containers:
+        grouped[c.service].append(c)
+    return grouped
+
+
+def current_container(
+    service: DesiredService, containers: list[RunningContainer]
+) -> RunningContainer | None:
+    """The container of the service's current generation and spec, if one exists."""
+    for c in containers:
+        if c.generation == service.generation and c.digest == service.digest:
+            return c
+    return None
+
+
+def plan_deploys(desired: list[DesiredService], containers: list[RunningContainer]) -> DeployPlan:
+    """Which services need their current generation started (or restarted)."""
+    plan = DeployPlan()
+    grouped = by_service(containers)
+    for service in desired:
+        if service.deleting:
+            continue
+        if service.definition is None:
+            if service.status != "failed":
+                plan.invalid.append(service)
+            continue
+        current = current_container(service, grouped.get(service.name, []))
+        healthy = current is not None and current.running and current.ip
+        applied = service.status == "running" and service.applied_generation == service.generation
+        if healthy and applied:
+            continue
+        if service.status == "failed" and not healthy:
+            # A failure sticks to its generation: retrying every minute would run a
+            # playbook every pass for nothing. A new apply (new generation) retries.
+            continue
+        plan.deploy.append(service)
+    return plan
+
+
+def choose_serving(
+    desired: list[DesiredService],
+    containers: list[RunningContainer],
+    ready: set[str],
+) -> dict[str, RunningContainer]:
+    """For each live service, the container the proxies route to.
+
+    The current generation serves when it is running and either just proved ready (`ready`:
+    service names) or was recorded as applied; otherwise the applied generation keeps serving.
+    """
+    grouped = by_service(containers)
+    serving: dict[str, RunningContainer] = {}
+    for service in desired:
+        if service.deleting:
+            continue
+        mine = [c for c in grouped.get(service.name, []) if c.running and c.ip and c.port]
+        current = current_container(service, mine)
+        if current and (
+            service.name in ready
+            or (service.status == "running" and service.applied_generation == service.generation)
+        ):
+            serving[service.name] = current
+            continue
+        applied = [c for c in mine if c.generation == service.applied_generation]
+        if applied:
+            serving[service.name] = applied[-1]
+    return serving
+
+
+def routes_for(serving: dict[str, RunningContainer]) -> list[Route]:
+    routes = [
+        Route(domain=c.domain, service=name, address=c.ip, port=c.port)
+        for name, c in serving.items()
+        if c.domain and c.ip and c.port
+    ]
+    return sorted(routes, key=lambda r: (r.domain, r.service))
+
+
+@dataclass
+class CleanupPlan:
+    retire: dict[str, str] = field(default_factory=dict)  # service -> container to keep
+    remove: list[str] = field(default_factory=list)  # deleting services with containers
+    orphans: list[str] = field(default_factory=list)  # services the store does not know
+    forget: list[str] = field(default_factory=list)  # deleting services to drop from the store
+
+
+def plan_cleanup(
+    desired: list[DesiredService],
+    containers: list[RunningContainer],
+    serving: dict[str, RunningContainer],
+    failed: set[str],
+) -> CleanupPlan:
+    """Containers that no longer serve, deleted services, and orphans."""
+    plan = CleanupPlan()
+    grouped = by_service(containers)
+    known = {s.name for s in desired}
+    for service in desired:
+        mine = grouped.get(service.name, [])
+        if service.deleting:
+            if mine:
+                plan.remove.append(service.name)
+            plan.forget.append(service.name)
+            continue
+        keep = serving.get(service.name)
+        if keep is None or service.name in failed:
+            continue  # nothing proven to serve yet: keep everything that exists
+        if any(c.name != keep.name for c in mine):
+            plan.retire[service.name] = keep.name
+    plan.orphans = sorted(name for name in grouped if name not in known)
+    return plan

@@ -1,0 +1,75 @@
+"""Write a pass's outcomes back to the store: service status, message and last log line,
+deleted services' records, and the bounded journal of passes (agent_passes).
+
+Every update names the generation it is about, so an apply that lands while the pass runs
+is never overwritten by news about the generation before it.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def mark_running(conn, name: str, generation: int) -> None:
+    _update(
+        conn,
+        """UPDATE services SET status = 'running', applied_generation = %s, message = NULL,
+               last_log = NULL, updated_at = now()
+           WHERE name = %s AND generation = %s AND status <> 'deleting'""",
+        (generation, name, generation),
+    )
+
+
+def mark_failed(conn, name: str, generation: int, message: str, last_log: str | None) -> None:
+    _update(
+        conn,
+        """UPDATE services SET status = 'failed', message = %s, last_log = %s, updated_at = now()
+           WHERE name = %s AND generation = %s AND status <> 'deleting'""",
+        (message, last_log, name, generation),
+    )
+
+
+def forget(conn, name: str) -> bool:
+    """Delete a removed service's record; only if it is still marked for deletion."""
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM services WHERE name = %s AND status = 'deleting'", (name,))
+        deleted = cur.rowcount > 0
+    conn.commit()
+    return deleted
+
+
+def start_pass(conn) -> int:
+    """Open this pass's record. A record still 'running' belongs to a pass that was killed
+    (we hold the lock, so no other pass runs): close it as interrupted."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """UPDATE agent_passes SET outcome = 'interrupted', finished_at = now()
+               WHERE outcome = 'running'"""
+        )
+        cur.execute(
+            "INSERT INTO agent_passes (started_at, outcome) VALUES (now(), 'running') RETURNING id"
+        )
+        pass_id = cur.fetchone()[0]
+    conn.commit()
+    return pass_id
+
+
+def finish_pass(conn, pass_id: int, outcome: str, changed: dict, message: str, keep: int) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            """UPDATE agent_passes SET finished_at = now(), outcome = %s, changed = %s,
+                   message = %s WHERE id = %s""",
+            (outcome, json.dumps(changed), message, pass_id),
+        )
+        cur.execute(
+            """DELETE FROM agent_passes WHERE id <= (
+                   SELECT id FROM agent_passes ORDER BY id DESC OFFSET %s LIMIT 1)""",
+            (keep,),
+        )
+    conn.commit()
+
+
+def _update(conn, sql: str, params: tuple) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+    conn.commit()

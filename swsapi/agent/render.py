@@ -1,0 +1,163 @@
+"""Render the desired state as text and variables: the Ansible inventory and nginx routes.
+
+Pure functions of their arguments (no store, no Docker, no clock), tested with golden files.
+User-provided strings (env values) are marked unsafe in every inventory form, so Ansible
+hands them to Docker verbatim and never evaluates a template hidden in one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import yaml
+
+from swsapi.agent.config import Names
+from swsapi.agent.desired import DesiredService
+from swsapi.agent.plan import Route
+
+ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites it.\n"
+# Idle keep-alive connections each nginx worker keeps open to a service container: the chain
+# HAProxy -> nginx -> service is four times faster with them than with a connection a request.
+UPSTREAM_KEEPALIVE = 32
+
+
+class Unsafe(str):
+    """A string Ansible must never template."""
+
+
+def service_host(name: str) -> str:
+    """The inventory host of a service (prefixed, so no service can be named like a proxy)."""
+    return f"sws-svc-{name}"
+
+
+def service_vars(service: DesiredService, keep: str | None = None) -> dict:
+    """The host variables of one service (role sws_service)."""
+    if service.deleting or service.definition is None:
+        return {
+            "sws_service_name": service.name,
+            "sws_service_state": "absent" if service.deleting else "invalid",
+            "sws_service_generation": service.generation,
+        }
+    d = service.definition
+    return {
+        "sws_service_name": service.name,
+        "sws_service_state": "present",
+        "sws_service_generation": service.generation,
+        "sws_service_container": service.container,
+        "sws_service_keep": keep or service.container,
+        "sws_service_digest": service.digest,
+        "sws_service_image": d.image,
+        "sws_service_port": d.port,
+        "sws_service_domain": d.domain,
+        "sws_service_volume_mount": d.volume_mount,
+        "sws_service_env": {e.name: Unsafe(e.value) for e in d.env},
+    }
+
+
+def orphan_vars(name: str) -> dict:
+    return {"sws_service_name": name, "sws_service_state": "absent", "sws_service_generation": 0}
+
+
+def inventory(
+    desired: list[DesiredService],
+    names: Names,
+    orphans: list[str] = (),
+    keep: dict[str, str] | None = None,
+) -> dict:
+    """The inventory: groups proxies, loadbalancer and services, host variables in _meta."""
+    keep = keep or {}
+    local = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+    }
+    hostvars: dict[str, dict] = {}
+    for proxy in names.proxies:
+        hostvars[proxy] = {**local, "sws_proxy_container": proxy}
+    hostvars[names.loadbalancer] = {**local, "sws_loadbalancer_container": names.loadbalancer}
+    services = []
+    for service in desired:
+        host = service_host(service.name)
+        hostvars[host] = {**local, **service_vars(service, keep.get(service.name))}
+        services.append(host)
+    for name in orphans:
+        host = service_host(name)
+        hostvars.setdefault(host, {**local, **orphan_vars(name)})
+        if host not in services:
+            services.append(host)
+    return {
+        "_meta": {"hostvars": hostvars},
+        "all": {"children": ["proxies", "loadbalancer", "services", "ungrouped"]},
+        "proxies": {"hosts": list(names.proxies)},
+        "loadbalancer": {"hosts": [names.loadbalancer]},
+        "services": {"hosts": services},
+    }
+
+
+def inventory_json(inv: dict) -> str:
+    """The dynamic inventory script's output: unsafe strings as {"__ansible_unsafe": ...}."""
+
+    def mark(value):
+        if isinstance(value, Unsafe):
+            return {"__ansible_unsafe": str(value)}
+        if isinstance(value, dict):
+            return {k: mark(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    return json.dumps(mark(inv), indent=2, sort_keys=True) + "\n"
+
+
+class _InventoryDumper(yaml.SafeDumper):
+    pass
+
+
+_InventoryDumper.add_representer(
+    Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style='"')
+)
+
+
+def inventory_yaml(inv: dict) -> str:
+    """The same inventory as a static YAML file (what the agent hands ansible-runner)."""
+    hostvars = inv["_meta"]["hostvars"]
+    groups = {}
+    for group in ("proxies", "loadbalancer", "services"):
+        groups[group] = {"hosts": {h: hostvars[h] for h in inv[group]["hosts"]}}
+    return yaml.dump({"all": {"children": groups}}, Dumper=_InventoryDumper, sort_keys=True)
+
+
+def routes_conf(routes: list[Route], names: Names) -> str:
+    """nginx server blocks, one upstream and one server a route, sorted for stable output."""
+    blocks = [ROUTES_HEADER]
+    for route in sorted(routes, key=lambda r: (r.domain, r.service)):
+        blocks.append(_route_block(route, names.proxy_http_port))
+    return "\n".join(blocks)
+
+
+def _route_block(route: Route, listen: int) -> str:
+    upstream = f"sws_svc_{route.service.replace('-', '_')}"
+    return f"""upstream {upstream} {{
+    server {route.address}:{route.port};
+    keepalive {UPSTREAM_KEEPALIVE};
+}}
+
+server {{
+    listen {listen};
+    server_name {route.domain};
+
+    location / {{
+        proxy_pass http://{upstream};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+    }}
+}}
+"""
+
+
+def routes_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

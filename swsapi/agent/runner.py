@@ -1,0 +1,193 @@
+"""Run a playbook with ansible-runner and turn its events into per-host outcomes.
+
+The only module that imports ansible_runner. The inventory (it carries env values, which may be
+secrets) lives in a private directory that is deleted after the run; the artifacts kept under
+the state directory are scrubbed of every secret the caller names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+
+SCRUBBED = "********"
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    message: str
+    last_log: str | None = None
+
+
+@dataclass
+class RunResult:
+    rc: int
+    status: str
+    ok: set[str] = field(default_factory=set)  # hosts that ran without failure
+    failed: dict[str, HostFailure] = field(default_factory=dict)
+    error: str | None = None  # the run itself broke (syntax, a crash): no host to blame
+    ident: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.rc == 0 and not self.failed and not self.error
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    """What to run: the playbook under home/playbooks, on which hosts, with which variables."""
+
+    playbook: str
+    inventory_text: str
+    limit: list[str]
+    tags: list[str] = field(default_factory=list)
+    extravars: dict = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+    files: dict[str, str] = field(default_factory=dict)  # extra files beside the inventory
+
+
+def run_playbook(
+    run: PlaybookRun, home: Path, state_dir: Path, forks: int = 10, timeout: int = 900
+) -> RunResult:
+    """Run it and wait; never raises for a failed play, only reports it."""
+    artifacts = Path(state_dir) / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="sws-agent-run-"))
+    ident = uuid.uuid4().hex[:12]
+    try:
+        inventory = _write_private_files(private, run, home)
+        extravars = dict(run.extravars)
+        for name in run.files:
+            extravars[f"sws_file_{name.replace('.', '_')}"] = str(private / "files" / name)
+        events: list[dict] = []
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(Path(home) / "playbooks"),
+            playbook=run.playbook,
+            inventory=str(inventory),
+            limit=",".join(run.limit),
+            tags=",".join(run.tags) if run.tags else None,
+            extravars=extravars,
+            envvars=_envvars(home),
+            roles_path=[str(Path(home) / "roles")],
+            artifact_dir=str(artifacts),
+            ident=ident,
+            rotate_artifacts=50,
+            suppress_env_files=True,
+            forks=forks,
+            quiet=True,
+            timeout=timeout,
+            event_handler=lambda event: events.append(event) or True,
+        )
+        result = result_from_events(runner.rc, runner.status, events, run.limit)
+        result.ident = ident
+        return result
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        scrub_secrets(artifacts / ident, run.secrets)
+
+
+def _write_private_files(private: Path, run: PlaybookRun, home: Path) -> Path:
+    os.chmod(private, 0o700)
+    inv_dir = private / "inventory"
+    inv_dir.mkdir()
+    group_vars = Path(home) / "inventory" / "group_vars"
+    if group_vars.is_dir():
+        # The names the bootstrap defines once apply to our generated inventory too.
+        (inv_dir / "group_vars").symlink_to(group_vars.resolve())
+    inventory = inv_dir / "hosts.yml"
+    inventory.write_text(run.inventory_text)
+    files = private / "files"
+    files.mkdir()
+    for name, text in run.files.items():
+        (files / name).write_text(text)
+    return inventory
+
+
+def _envvars(home: Path) -> dict[str, str]:
+    # ansible-runner starts ansible-playbook from PATH: put this interpreter's bin first.
+    bindir = os.path.dirname(sys.executable)
+    return {
+        "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "ANSIBLE_CONFIG": str(Path(home) / "playbooks" / "ansible.cfg"),
+    }
+
+
+def result_from_events(rc: int, status: str, events: list[dict], limit: list[str]) -> RunResult:
+    """Per-host outcomes: the last failure message of each failed host, from runner events."""
+    result = RunResult(rc=rc if rc is not None else -1, status=status or "unknown")
+    failures: dict[str, HostFailure] = {}
+    last_logs: dict[str, str] = {}
+    stats: dict = {}
+    for event in events:
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        if res.get("last_log"):
+            last_logs[host] = str(res["last_log"])
+        if event.get("event") == "runner_on_failed" and not data.get("ignore_errors"):
+            failures[host] = HostFailure(message=_short(res.get("msg") or "task failed"))
+        elif event.get("event") == "runner_on_unreachable":
+            failures[host] = HostFailure(message=_short(res.get("msg") or "unreachable"))
+        elif event.get("event") == "playbook_on_stats":
+            stats = data
+    failed_hosts = set(stats.get("failures") or {}) | set(stats.get("dark") or {})
+    for host in failed_hosts:
+        failure = failures.get(host, HostFailure("failed"))
+        result.failed[host] = HostFailure(failure.message, last_logs.get(host))
+    seen = set()
+    for key in ("ok", "changed", "skipped", "rescued", "ignored"):
+        seen |= set(stats.get(key) or {})
+    result.ok = seen - failed_hosts
+    if not stats or (result.rc != 0 and not result.failed):
+        result.error = _run_error(events, status, rc)
+    return result
+
+
+def _run_error(events: list[dict], status: str, rc) -> str:
+    for event in reversed(events):
+        text = (event.get("stdout") or "").strip()
+        if "ERROR!" in text or "[ERROR]" in text:
+            return _short(text)
+    return f"ansible-playbook ended with status {status} (rc {rc})"
+
+
+def _short(message: str, limit: int = 300) -> str:
+    message = " ".join(str(message).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def scrub_secrets(directory: Path, secrets: frozenset[str]) -> None:
+    """Replace every secret in the run's artifacts (belt and braces beside no_log)."""
+    secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+    if not secrets or not directory.is_dir():
+        return
+    for path in directory.rglob("*"):
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        scrubbed = text
+        for secret in secrets:
+            scrubbed = scrubbed.replace(secret, SCRUBBED)
+            # Events are JSON: a secret with quotes or backslashes appears escaped there.
+            escaped = secret.encode("unicode_escape").decode().replace('"', '\\"')
+            if escaped != secret:
+                scrubbed = scrubbed.replace(escaped, SCRUBBED)
+        if scrubbed != text:
+            path.write_text(scrubbed)

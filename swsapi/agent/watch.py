@@ -1,0 +1,69 @@
+"""sws-agent watch: LISTEN on sws_services and reconcile as soon as a change is committed.
+
+Changes are debounced (a burst of applies makes one pass), and a full pass runs every
+full_pass_interval seconds anyway, the safety net for anything a notification missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from collections.abc import Callable
+
+import psycopg2
+
+from swsapi.agent.config import AgentConfig
+
+log = logging.getLogger("sws.agent")
+
+CHANNEL = "sws_services"
+MAX_DEBOUNCE = 2.0  # a steady stream of changes still gets a pass this often
+
+
+def watch(config: AgentConfig, one_pass: Callable[[], object], stop: Callable[[], bool]) -> None:
+    """Run passes until stop() says so; reconnect when the store goes away."""
+    while not stop():
+        try:
+            _listen_loop(config, one_pass, stop)
+        except psycopg2.OperationalError as err:
+            log.warning("store connection lost (%s); reconnecting in 2 s", str(err).strip())
+            time.sleep(2)
+
+
+def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
+    conn = psycopg2.connect(config.database_url, application_name="sws-agent watch")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"LISTEN {CHANNEL}")
+        log.info("watching channel %s; full pass every %gs", CHANNEL, config.full_pass_interval)
+        next_full = 0.0  # a pass right away: changes made while no agent listened
+        while not stop():
+            wait = max(0.0, next_full - time.monotonic())
+            if _wait_for_change(conn, min(wait, 1.0)):
+                _debounce(conn, config.debounce)
+            elif time.monotonic() < next_full:
+                continue
+            one_pass()
+            next_full = time.monotonic() + config.full_pass_interval
+    finally:
+        conn.close()
+
+
+def _wait_for_change(conn, timeout: float) -> bool:
+    readable, _, _ = select.select([conn], [], [], timeout)
+    if not readable:
+        return False
+    conn.poll()
+    got = bool(conn.notifies)
+    conn.notifies.clear()
+    return got
+
+
+def _debounce(conn, quiet: float) -> None:
+    """Wait until no change arrived for `quiet` seconds (at most MAX_DEBOUNCE in all)."""
+    deadline = time.monotonic() + MAX_DEBOUNCE
+    while time.monotonic() < deadline:
+        if not _wait_for_change(conn, min(quiet, deadline - time.monotonic())):
+            return
