@@ -5,9 +5,8 @@ Progress goes to standard error so that standard output stays the command's resu
 
 from __future__ import annotations
 
+import sys
 import time
-
-import click
 
 from swsctl.output import progress
 
@@ -18,7 +17,7 @@ class Progress:
     """An observer for swsctl.wait: called with each look at the service."""
 
     def __init__(self, stream=None, interactive: bool | None = None):
-        self.stream = stream or click.get_text_stream("stderr")
+        self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.started = time.monotonic()
         self.looks = 0
