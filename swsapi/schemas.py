@@ -2,11 +2,20 @@
 
 from marshmallow import Schema, fields
 
+from swsapi.spec import ServiceSpecSchema
+
+# JSONB keeps keys in its own order; answer in the order the v1 spec declares them.
+SPEC_ORDER = tuple(ServiceSpecSchema().fields)
+
+
+def ordered_spec(service) -> dict:
+    return {key: service.spec[key] for key in SPEC_ORDER if key in service.spec}
+
 
 class ServiceSchema(Schema):
     name = fields.String()
     owner = fields.Function(lambda service: service.owner.name)
-    spec = fields.Dict()
+    spec = fields.Function(ordered_spec)
     generation = fields.Integer()
     applied_generation = fields.Integer()
     status = fields.String()

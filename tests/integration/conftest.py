@@ -49,10 +49,25 @@ def dispose(app: Flask) -> None:
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_template(pg_server) -> str:
+    """A database migrated once per session; tests get copies (much faster than migrating)."""
+    template = "sws_migrated_template"
+    dispose(migrated_app(pg_server.create_database(template)))
+    return template
+
+
 @pytest.fixture
-def app(database_url):
-    """The apiserver app on a fresh, migrated database."""
-    app = migrated_app(database_url, SWS_RESERVED_DOMAINS="api.sws.test")
+def migrated_database_url(pg_server, migrated_template, request) -> str:
+    """A fresh database with the schema at the latest migration."""
+    name = "m_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return pg_server.create_database(name, template=migrated_template)
+
+
+@pytest.fixture
+def app(migrated_database_url):
+    """The apiserver app on a fresh, migrated database (SWS_RESERVED_DOMAINS=api.sws.test)."""
+    app = create_app(TestConfig(migrated_database_url, SWS_RESERVED_DOMAINS="api.sws.test"))
     yield app
     dispose(app)
 
