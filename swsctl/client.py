@@ -131,16 +131,7 @@ class ApiClient:
     def _transport_error(self, err: OSError) -> SwsError:
         base = self.base_url
         if isinstance(err, requests.exceptions.SSLError):
-            hint = (
-                f"the CA certificate {self.settings.ca_cert} does not vouch for it"
-                if self.settings.ca_cert
-                else "if the server uses a private certificate, pass its CA with --ca-cert "
-                "(or SWS_CA_CERT)"
-            )
-            return Unreachable(
-                f"TLS failed with {base}: the server's certificate could not be verified "
-                f"({_reason(err)}); {hint}."
-            )
+            return self._tls_error(err)
         if isinstance(err, requests.Timeout):
             return Unreachable(
                 f"{base} did not answer in time (connect {CONNECT_TIMEOUT:g}s, "
@@ -157,6 +148,27 @@ class ApiClient:
             # A missing or unreadable CA file from the config surfaces here.
             return InvalidInput(f"cannot send the request to {base}: {err}")
         return Unreachable(f"the request to {base} failed: {err}")
+
+    def _tls_error(self, err: requests.exceptions.SSLError) -> Unreachable:
+        base, reason = self.base_url, _reason(err).rstrip(".")
+        if _cert_verification(err) is None:
+            return Unreachable(
+                f"TLS failed with {base} ({reason}); is an https server listening there? "
+                "For a plain-HTTP API use an http:// address."
+            )
+        if "mismatch" in reason:
+            hint = "use the name the certificate was issued for as the API address"
+        elif self.settings.ca_cert:
+            hint = f"the CA certificate {self.settings.ca_cert} does not vouch for it"
+        else:
+            hint = (
+                "if the server uses a private certificate, pass its CA with --ca-cert "
+                "(or SWS_CA_CERT, or `swsctl configure --ca-cert`)"
+            )
+        return Unreachable(
+            f"TLS failed with {base}: the server's certificate could not be verified "
+            f"({reason}); {hint}."
+        )
 
     def _answer(
         self, response: requests.Response, *, what: str, source: str, locate: Locate
@@ -221,9 +233,26 @@ def _json_body(response: requests.Response):
         return None
 
 
+def _cert_verification(err: Exception) -> ssl.SSLCertVerificationError | None:
+    return next((e for e in _causes(err) if isinstance(e, ssl.SSLCertVerificationError)), None)
+
+
 def _reason(err: Exception) -> str:
     """The innermost cause of a requests failure: the part that says what went wrong."""
-    chain = []
+    chain = _causes(err)
+    for inner in reversed(chain):
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return inner.verify_message or "certificate verify failed"
+        if isinstance(inner, ssl.SSLError):
+            return inner.reason or str(inner)
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror
+    return str(chain[-1]) or type(chain[-1]).__name__
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """The exception and what it wraps, outermost first (requests nests urllib3 nests ssl)."""
+    chain: list[BaseException] = []
     current: BaseException | None = err
     while current is not None and len(chain) < 10:
         chain.append(current)
@@ -233,11 +262,4 @@ def _reason(err: Exception) -> str:
         if not isinstance(nested, BaseException):
             nested = current.__cause__ or current.__context__
         current = nested
-    for inner in reversed(chain):
-        if isinstance(inner, ssl.SSLCertVerificationError):
-            return inner.verify_message or "certificate verify failed"
-        if isinstance(inner, ssl.SSLError):
-            return inner.reason or str(inner)
-        if isinstance(inner, OSError) and inner.strerror:
-            return inner.strerror
-    return str(chain[-1]) or type(chain[-1]).__name__
+    return chain
