@@ -1,0 +1,90 @@
+"""The schema comes from the migrations shipped in the package, and matches the models."""
+
+from importlib import resources
+
+import flask_migrate
+import psycopg2
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from swsapi.extensions import db
+from tests.integration.conftest import dispose, migrated_app
+
+# ARCHITECTURE.md, "The store": the agent and the dynamic inventory rely on these names.
+TABLES = {
+    "users": ["id", "name", "is_admin", "created_at"],
+    "tokens": ["id", "user_id", "token_hash", "prefix", "created_at", "revoked_at", "last_used_at"],
+    "services": [
+        "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
+        "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
+    ],
+    "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
+}  # fmt: skip
+
+
+def columns(url: str) -> dict[str, list[str]]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        )
+        rows = cur.fetchall()
+    conn.close()
+    found: dict[str, list[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, []).append(column)
+    return found
+
+
+def test_migrations_are_shipped_in_the_package():
+    migrations = resources.files("swsapi").joinpath("migrations")
+    assert migrations.joinpath("env.py").is_file()
+    assert migrations.joinpath("alembic.ini").is_file()
+    assert any(p.name.endswith(".py") for p in migrations.joinpath("versions").iterdir())
+
+
+def test_upgrade_creates_the_four_tables_of_the_architecture(database_url):
+    assert columns(database_url) == {}
+    dispose(migrated_app(database_url))
+    assert columns(database_url) == {**TABLES, "alembic_version": ["version_num"]}
+
+
+def test_models_match_the_migrations(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context(), db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
+    finally:
+        dispose(app)
+
+
+def test_downgrade_and_upgrade_again(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="base")
+            db.engine.dispose()
+            assert columns(database_url) == {"alembic_version": ["version_num"]}
+            flask_migrate.upgrade()
+        assert set(columns(database_url)) == {*TABLES, "alembic_version"}
+    finally:
+        dispose(app)
+
+
+def test_status_is_constrained_to_the_four_states(app, migrated_database_url):
+    from swsapi import auth
+
+    with app.app_context():
+        auth.create_user("alice")
+    with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO services (name, domain, owner_id, spec, spec_digest, status)"
+            " SELECT 'web', 'web.example.com', id, '{}', 'x', 'running' FROM users"
+        )
+        try:
+            cur.execute("UPDATE services SET status = 'exploded'")
+            raise AssertionError("status accepted a value outside the four states")
+        except psycopg2.errors.CheckViolation:
+            pass
+    conn.close()
