@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from urllib.parse import quote
 
 import requests
 
@@ -70,7 +71,7 @@ class ApiClient:
         return self._request("GET", "/v1/services")["services"]
 
     def get_service(self, name: str) -> dict:
-        return self._request("GET", f"/v1/services/{name}", what=f"service {name!r}")
+        return self._request("GET", _service_path(name), what=f"service {name!r}")
 
     def apply(
         self, document: dict, *, source: str = "the definition", locate: Locate | None = None
@@ -82,7 +83,7 @@ class ApiClient:
         name = document["spec"]["name"]
         return self._request(
             "PUT",
-            f"/v1/services/{name}",
+            _service_path(name),
             json=document,
             what=f"service {name!r}",
             source=source,
@@ -90,7 +91,7 @@ class ApiClient:
         )
 
     def delete(self, name: str) -> dict:
-        return self._request("DELETE", f"/v1/services/{name}", what=f"service {name!r}")
+        return self._request("DELETE", _service_path(name), what=f"service {name!r}")
 
     # The transport ---------------------------------------------------------------
 
@@ -188,8 +189,10 @@ class ApiClient:
             )
         if status == 403:
             raise Unauthorized(f"not allowed: {message}")
+        if status == 404 and what:
+            raise NotFound(f"{message}; `swsctl ls` lists your services.")
         if status == 404:
-            raise NotFound(f"{what or 'the resource'} not found: {message}")
+            raise NotFound(f"{self.base_url} has no such endpoint; is it an SWS API address?")
         fields = error.get("fields") if isinstance(error.get("fields"), dict) else {}
         problems = [FieldProblem(path, msg, locate(path)) for path, msg in fields.items()]
         if status == 409:
@@ -218,6 +221,11 @@ class ApiClient:
         if status >= 500:
             raise ServerError(f"{where}; the SWS API or the load balancer in front of it failed.")
         raise ServerError(f"{where}, which is not an SWS API answer; check the address.")
+
+
+def _service_path(name: str) -> str:
+    # Quoted whole, so a name typed with / or .. cannot address another endpoint.
+    return "/v1/services/" + quote(name, safe="")
 
 
 def _nowhere(path: str) -> None:

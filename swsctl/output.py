@@ -106,7 +106,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     ]
     width = max(len(label) for label, _ in fields) + 2
     lines = [f"{label + ':':<{width}}{'' if value is None else value}" for label, value in fields]
-    lines.append(f"{'Env:':<{width}}{'(none)' if not env else ''}")
+    lines.append(f"{'Env:':<{width}}(none)" if not env else "Env:")
     for variable in masked(service, show_secrets).get("spec", {}).get("env") or []:
         lines.append(f"  {variable.get('name')}={variable.get('value')}")
     if env and not show_secrets:

@@ -39,7 +39,7 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def api(pg_server, request):
+def api(pg_server, migrated_template, request):
     """One live apiserver for the module (starting one per test would triple the run time).
 
     Tests stay independent because each one works as its own fresh user: services are
@@ -47,7 +47,8 @@ def api(pg_server, request):
     """
     module = request.module.__name__.rsplit(".", 1)[-1]
     live = start_live_api(
-        pg_server.create_database(f"t_{module}"), SWS_RESERVED_DOMAINS=RESERVED_DOMAIN
+        pg_server.create_database(f"t_{module}", template=migrated_template),
+        SWS_RESERVED_DOMAINS=RESERVED_DOMAIN,
     )
     yield live
     stop_live_api(live)
@@ -403,7 +404,10 @@ def test_status_is_get_and_formats_mask_too(user, two_services):
 def test_get_of_a_missing_or_someone_elses_service_is_not_found(user, other_user, two_services):
     missing = swsctl(["get", "no-such-service"], user.env)
     assert missing.exit_code == 5
-    assert "not found" in missing.output
+    assert "no service named 'no-such-service'" in missing.output
+    assert "swsctl ls" in missing.output
+    sneaky = swsctl(["get", "../../health"], user.env)  # stays a service name, not a path
+    assert sneaky.exit_code == 5
     assert swsctl(["get", two_services[0]], other_user.env).exit_code == 5
 
 
@@ -522,7 +526,7 @@ def test_a_wrong_or_revoked_token_is_exit_3(user):
 def test_an_address_that_is_not_the_api_is_not_found(user):
     result = swsctl(["ls"], {**user.env, "SWS_URL": user.url + "/elsewhere"})
     assert result.exit_code == 5
-    assert "not found" in result.output
+    assert "has no such endpoint; is it an SWS API address?" in result.output
 
 
 @pytest.fixture
@@ -577,9 +581,11 @@ def test_a_502_page_from_the_load_balancer_is_exit_1(user, bad_gateway):
     assert "load balancer" in result.output
 
 
-def test_the_apis_own_503_when_its_database_is_gone_is_exit_1(pg_server, tmp_path):
+def test_the_apis_own_503_when_its_database_is_gone_is_exit_1(
+    pg_server, migrated_template, tmp_path
+):
     """A server of its own: this test drops the database under it."""
-    live = start_live_api(pg_server.create_database("t_cli_db_gone"))
+    live = start_live_api(pg_server.create_database("t_cli_db_gone", template=migrated_template))
     try:
         account = new_account(live, tmp_path)
         conn = psycopg2.connect(pg_server.url())

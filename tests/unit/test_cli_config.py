@@ -129,3 +129,12 @@ def test_a_bad_definition_is_refused_before_any_network_call(tmp_path):
 
 def test_a_bad_option_is_exit_code_2():
     assert run(["ls", "-o", "xml"], {}).exit_code == 2
+
+
+def test_the_config_option_and_variable_choose_another_file(tmp_path):
+    port = free_port()
+    path = tmp_path / "elsewhere.yaml"
+    config.save(path, Settings(url=f"http://127.0.0.1:{port}", token="sws_x"))
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "empty"), "SWS_URL": None, "SWS_TOKEN": None}
+    assert f":{port}" in run(["--config", str(path), "ls"], env).output
+    assert f":{port}" in run(["ls"], {**env, "SWS_CONFIG": str(path)}).output
