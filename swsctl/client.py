@@ -6,6 +6,7 @@ API returns it) or one of the exceptions in swsctl.errors with a message a user 
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Callable
 from urllib.parse import quote
@@ -84,8 +85,7 @@ class ApiClient:
         return self._request(
             "PUT",
             _service_path(name),
-            json=document,
-            what=f"service {name!r}",
+            body=document,
             source=source,
             locate=locate,
         )
@@ -100,7 +100,7 @@ class ApiClient:
         method: str,
         path: str,
         *,
-        json: dict | None = None,
+        body: dict | None = None,
         auth: bool = True,
         what: str = "",
         source: str = "the definition",
@@ -108,6 +108,12 @@ class ApiClient:
     ) -> dict:
         url = self.base_url + path
         headers = {}
+        data = None
+        if body is not None:
+            # default=str: a YAML date sent with --no-validate reaches the server as text,
+            # and the server names the field, instead of a TypeError here.
+            data = json.dumps(body, default=str)
+            headers["Content-Type"] = "application/json"
         if auth:
             if not self.settings.token:
                 raise NotConfigured(
@@ -119,7 +125,7 @@ class ApiClient:
             response = self._session.request(
                 method,
                 url,
-                json=json,
+                data=data,
                 headers=headers,
                 timeout=(CONNECT_TIMEOUT, self.timeout),
                 verify=self.settings.ca_cert or True,

@@ -28,36 +28,61 @@ class DefinitionFile:
 
     source: str
     document: dict
-    definition: Definition
+    definition: Definition | None  # None when local validation was skipped
     root: yaml.Node | None
+
+    @property
+    def name(self) -> str:
+        return self.document["spec"]["name"]
+
+    def to_send(self) -> dict:
+        """The normalised definition, or the document as written if validation was skipped."""
+        return self.definition.document() if self.definition else self.document
 
     def problems(self, fields: dict[str, str]) -> list[FieldProblem]:
         """Turn {path: message} (from the schema or the server) into problems with lines."""
         return problems_at(self.root, fields)
 
 
-def read_definition(path: str, stdin: BinaryIO | None = None) -> DefinitionFile:
-    """Read, parse and validate one definition; `-` reads `stdin`."""
+def read_definition(
+    path: str, stdin: BinaryIO | None = None, *, validate: bool = True
+) -> DefinitionFile:
+    """Read, parse and validate one definition; `-` reads `stdin`.
+
+    validate=False skips the schema (for a server newer than this client) but still needs
+    spec.name, which addresses the service.
+    """
     source = "<stdin>" if path == STDIN else path
     raw = _read_bytes(path, stdin)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InvalidInput(f"{source} is not UTF-8 text (byte {err.start})") from None
-    return parse_definition(text, source)
+    return parse_definition(text, source, validate=validate)
 
 
-def parse_definition(text: str, source: str) -> DefinitionFile:
+def parse_definition(text: str, source: str, *, validate: bool = True) -> DefinitionFile:
     """Parse YAML or JSON text and validate it with the v1 schema."""
     document, root = parse_document(text, source)
     duplicates = duplicate_keys(root)
     if duplicates:
         raise InvalidDefinition(source, duplicates)
+    if not validate:
+        _require_name(document, root, source)
+        return DefinitionFile(source, document, None, root)
     try:
         definition = load_definition(document)
     except SpecError as err:
         raise InvalidDefinition(source, problems_at(root, err.fields)) from None
     return DefinitionFile(source, document, definition, root)
+
+
+def _require_name(document, root: yaml.Node | None, source: str) -> None:
+    spec = document.get("spec") if isinstance(document, dict) else None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not name:
+        message = "required to address the service, even without local validation"
+        raise InvalidDefinition(source, problems_at(root, {"spec.name": message}))
 
 
 def parse_document(text: str, source: str) -> tuple[object, yaml.Node | None]:

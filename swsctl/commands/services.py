@@ -15,10 +15,17 @@ from swsctl.progress import Progress
 
 @click.command()
 @click.argument("file", metavar="FILE")
+@click.option(
+    "--validate/--no-validate",
+    default=True,
+    show_default=True,
+    help="Check the definition locally first. --no-validate leaves it to the server "
+    "(for a server newer than this swsctl).",
+)
 @wait_options
 @connection_options
 @pass_client
-def apply(client: ApiClient, file: str, follow: wait.Follow | None) -> None:
+def apply(client: ApiClient, file: str, validate: bool, follow: wait.Follow | None) -> None:
     """Create or update the service described in FILE (YAML or JSON; - reads stdin).
 
     The definition is checked locally first, with the same schema the server uses, so a
@@ -34,9 +41,9 @@ def apply(client: ApiClient, file: str, follow: wait.Follow | None) -> None:
       swsctl apply web.yaml --wait --timeout 90
       cat web.json | swsctl apply -
     """
-    found = read_definition(file, stdin=sys.stdin.buffer)
+    found = read_definition(file, stdin=sys.stdin.buffer, validate=validate)
     service = client.apply(
-        found.definition.document(),
+        found.to_send(),
         source=found.source,
         locate=lambda path: line_of(found.root, path),
     )

@@ -294,6 +294,15 @@ def test_the_seed_example_is_refused_naming_env_1_then_accepted_once_fixed(user,
     assert "created (generation 1)" in accepted.output
 
 
+def test_the_servers_field_errors_are_printed_per_field_with_lines(user):
+    """--no-validate skips the local check, so the server's own 400 is what the user sees."""
+    result = swsctl(["apply", "--no-validate", str(DATA / "seed-example.yaml")], user.env)
+    assert result.exit_code == 2
+    assert f"the server refused {DATA / 'seed-example.yaml'}:" in result.stderr
+    assert "  spec.env[1].bar (line 12): unknown field" in result.stderr
+    assert "  spec.env[1].value (line 11): required field is missing" in result.stderr
+
+
 def test_a_domain_taken_by_another_user_is_a_conflict_pointing_at_the_line(
     user, other_user, tmp_path
 ):

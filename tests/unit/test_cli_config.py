@@ -138,3 +138,12 @@ def test_the_config_option_and_variable_choose_another_file(tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path / "empty"), "SWS_URL": None, "SWS_TOKEN": None}
     assert f":{port}" in run(["--config", str(path), "ls"], env).output
     assert f":{port}" in run(["ls"], {**env, "SWS_CONFIG": str(path)}).output
+
+
+def test_no_validate_still_needs_a_name_to_address_the_service(tmp_path):
+    nameless = tmp_path / "web.yaml"
+    nameless.write_text("apiVersion: v1\nspec:\n  port: 80\n")
+    env = {"SWS_URL": f"http://127.0.0.1:{free_port()}", "SWS_TOKEN": "sws_x"}
+    result = run(["apply", "--no-validate", str(nameless)], env)
+    assert result.exit_code == 2
+    assert "spec.name (line 2): required to address the service" in result.output
