@@ -42,3 +42,4 @@ class Progress:
         if self.interactive and self.looks:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+        self.looks = 0

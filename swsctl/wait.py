@@ -12,9 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swsctl.client import ApiClient
-from swsctl.errors import NotFound, WaitFailed, WaitTimedOut
+from swsctl.errors import NotFound, ServerError, Unreachable, WaitFailed, WaitTimedOut
 
 Observer = Callable[[dict], None]
+
+# A wait lasts minutes and the apiserver may restart meanwhile (an upgrade, a proxy roll):
+# a few failed looks in a row are tolerated, more mean the API is really gone.
+TOLERATED_FAILED_LOOKS = 3
 
 RUNNING = "running"
 FAILED = "failed"
@@ -30,6 +34,20 @@ class Follow:
     observe: Observer = field(default=lambda service: None)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+
+    def look(self, client: ApiClient, name: str) -> dict | None:
+        """GET the service, retrying transient failures; None once it is gone (404)."""
+        failures = 0
+        while True:
+            try:
+                return client.get_service(name)
+            except NotFound:
+                return None
+            except (Unreachable, ServerError):
+                failures += 1
+                if failures >= TOLERATED_FAILED_LOOKS:
+                    raise
+                self.sleep(self.interval)
 
 
 def apply_state(service: dict, generation: int) -> str:
@@ -52,10 +70,9 @@ def until_running(client: ApiClient, name: str, generation: int, follow: Follow)
     """Poll until our generation runs; raise WaitFailed or WaitTimedOut otherwise."""
     deadline = follow.clock() + follow.timeout
     while True:
-        try:
-            service = client.get_service(name)
-        except NotFound:
-            raise WaitFailed(f"service {name} was deleted while waiting for it to run") from None
+        service = follow.look(client, name)
+        if service is None:
+            raise WaitFailed(f"service {name} was deleted while waiting for it to run")
         follow.observe(service)
         state = apply_state(service, generation)
         if state == RUNNING:
@@ -71,9 +88,8 @@ def until_gone(client: ApiClient, name: str, follow: Follow) -> None:
     """Poll until the API no longer knows the service (the agent removed it)."""
     deadline = follow.clock() + follow.timeout
     while True:
-        try:
-            service = client.get_service(name)
-        except NotFound:
+        service = follow.look(client, name)
+        if service is None:
             return
         follow.observe(service)
         if service.get("status") == FAILED:

@@ -122,10 +122,19 @@ def get_service(client: ApiClient, name: str, output_format: str, show_secrets: 
         click.echo(output.render(output.masked(service, show_secrets), output_format))
 
 
-def _follow(follow: wait.Follow, until, client: ApiClient, *args):
+def _follow(follow: wait.Follow, until, client: ApiClient, name: str, *args):
     progress = Progress()
     follow.observe = progress
     try:
-        return until(client, *args, follow)
+        return until(client, name, *args, follow)
+    except KeyboardInterrupt:
+        progress.close()
+        # The change is already recorded: say so, or Ctrl-C reads like an undo.
+        click.echo(
+            f"Stopped waiting. The change to service/{name} stands and the agent will still "
+            f"act on it; follow it with `swsctl get {name}`.",
+            err=True,
+        )
+        raise click.Abort() from None
     finally:
         progress.close()

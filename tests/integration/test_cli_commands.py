@@ -630,3 +630,44 @@ def test_the_installed_console_script_runs_and_exits_with_the_documented_codes(u
     seed = run("apply", str(DATA / "seed-example.yaml"))
     assert seed.returncode == 2
     assert "spec.env[1]" in seed.stderr
+
+
+def test_apply_wait_on_a_terminal_redraws_one_progress_line(user, tmp_path):
+    """Standard error on a real pseudo-terminal: a spinner line rewritten in place."""
+    import pty
+
+    script = os.path.join(os.path.dirname(sys.executable), "swsctl")
+    env = {k: v for k, v in {**os.environ, **user.env}.items() if v is not None}
+    path = write_definition(tmp_path / "web.yaml", user)
+    controller, terminal = pty.openpty()
+    try:
+        with agent_reports_running(user.api, user.service_name()):
+            run = subprocess.run(
+                [script, "apply", path, "--wait", "--timeout", "20"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=terminal,
+                text=True,
+                timeout=60,
+            )
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if terminal is not None:
+            os.close(terminal)
+        os.close(controller)
+    assert run.returncode == 0, shown
+    text = shown.decode()
+    assert "\r\x1b[K" in text
+    assert f"service/{user.service_name()}: pending" in text
+    assert "\r\n" not in text  # no plain lines (the terminal turns \n into \r\n): one, redrawn
+    assert run.stdout.strip().endswith("running (generation 1)")
