@@ -20,5 +20,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# A session lives for one request: objects stay readable after commit (answers are dumped
+# after the change is committed) without reloading each of them from the database.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()

@@ -47,6 +47,8 @@ class Token(db.Model):
 
 class Service(db.Model):
     __tablename__ = "services"
+    # Read server-set columns (id, times) back with RETURNING, so an answer needs no reload.
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'running', 'failed', 'deleting')", name="status"),
     )

@@ -1,0 +1,84 @@
+"""Listing many services costs a fixed number of queries, not one per service."""
+
+import json
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from swsapi.extensions import db
+from swsapi.models import Service, User
+
+
+@pytest.fixture
+def count_queries(app):
+    """A list that records each SQL statement the app sends while the test runs."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield statements
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def store_services(app, owner: str, count: int) -> None:
+    """Insert services straight into the store: the API's own path is not what is measured."""
+    with app.app_context():
+        owner_id = db.session.scalar(select(User.id).where(User.name == owner))
+        spec = {"name": "x", "port": 80, "domain": "x", "image": "nginx", "env": []}
+        db.session.execute(
+            insert(Service),
+            [
+                {
+                    "name": f"{owner}-{i:04d}",
+                    "domain": f"{owner}-{i:04d}.example.com",
+                    "owner_id": owner_id,
+                    "spec": {**spec, "name": f"{owner}-{i:04d}"},
+                    "spec_digest": "0" * 64,
+                }
+                for i in range(count)
+            ],
+        )
+        db.session.commit()
+
+
+def test_listing_1000_services_takes_a_fixed_number_of_queries(
+    app, client, alice, bob, count_queries
+):
+    store_services(app, "alice", 1000)
+    store_services(app, "bob", 1)
+    client.get("/v1/whoami", headers=alice)  # records last_used_at, once a minute at most
+    count_queries.clear()
+    response = client.get("/v1/services", headers=alice)
+    services = response.get_json()["services"]
+    assert len(services) == 1000
+    assert {s["owner"] for s in services} == {"alice"}
+    assert json.dumps(services[0]["spec"]).startswith('{"name": "alice-0000"')
+    # One query for the token and its user, one for the services with their owner.
+    assert len(count_queries) == 2, count_queries
+
+
+def test_get_and_apply_take_a_few_queries(client, alice, count_queries):
+    client.get("/v1/whoami", headers=alice)  # records last_used_at
+    count_queries.clear()
+    doc = {
+        "apiVersion": "v1",
+        "spec": {"name": "web", "port": 80, "domain": "web.example.com", "image": "nginx"},
+    }
+    # token, service (locked), domain holder, INSERT ... RETURNING, pg_notify
+    assert client.put("/v1/services/web", json=doc, headers=alice).status_code == 201
+    assert len(count_queries) == 5, count_queries
+    count_queries.clear()
+    # token, service (locked), domain holder
+    assert client.put("/v1/services/web", json=doc, headers=alice).status_code == 200
+    assert len(count_queries) == 3, count_queries
+    count_queries.clear()
+    doc["spec"]["port"] = 81  # token, service, domain holder, UPDATE ... RETURNING, pg_notify
+    assert client.put("/v1/services/web", json=doc, headers=alice).get_json()["generation"] == 2
+    assert len(count_queries) == 5, count_queries
+    count_queries.clear()
+    client.get("/v1/services/web", headers=alice)  # token, service
+    assert len(count_queries) == 2, count_queries
