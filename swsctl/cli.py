@@ -6,11 +6,11 @@ one-paragraph message on standard error and its own exit code, never a traceback
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
+from swsctl import __version__
 from swsctl.client import ApiClient
 from swsctl.commands.configure import configure, whoami
 from swsctl.commands.services import apply, delete, get_service, list_services
@@ -86,13 +86,6 @@ class SwsGroup(click.Group):
             raise failure(err) from None
 
 
-def _version() -> str:
-    try:
-        return version("sws")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 @click.group(cls=SwsGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -101,7 +94,7 @@ def _version() -> str:
     type=click.Path(dir_okay=False),
     help="Config file to use instead of $XDG_CONFIG_HOME/swsctl/config.yaml [env SWS_CONFIG]",
 )
-@click.version_option(_version(), prog_name="swsctl")
+@click.version_option(__version__, prog_name="swsctl")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Run web services on a remote SWS host: apply definitions, list, inspect, delete.

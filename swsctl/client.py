@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import requests
 
-from swsctl import __name__ as _package
+from swsctl import __version__
 from swsctl.config import Settings, normalise_url
 from swsctl.errors import (
     Conflict,
@@ -32,7 +32,7 @@ Locate = Callable[[str], "int | None"]
 
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
-USER_AGENT = f"{_package}/0.1"
+USER_AGENT = f"swsctl/{__version__}"
 
 
 class ApiClient:
@@ -62,17 +62,17 @@ class ApiClient:
 
     # The endpoints ---------------------------------------------------------------
 
-    def health(self) -> dict:
-        return self._request("GET", "/v1/health", auth=False)
-
     def whoami(self) -> dict:
         return self._request("GET", "/v1/whoami")
 
     def list_services(self) -> list[dict]:
-        return self._request("GET", "/v1/services")["services"]
+        services = self._request("GET", "/v1/services").get("services")
+        if not isinstance(services, list):
+            raise ServerError(f"{self.base_url} answered the service list in an unknown shape.")
+        return services
 
     def get_service(self, name: str) -> dict:
-        return self._request("GET", _service_path(name), what=f"service {name!r}")
+        return self._request("GET", _service_path(name), about_service=True)
 
     def apply(
         self, document: dict, *, source: str = "the definition", locate: Locate | None = None
@@ -91,7 +91,7 @@ class ApiClient:
         )
 
     def delete(self, name: str) -> dict:
-        return self._request("DELETE", _service_path(name), what=f"service {name!r}")
+        return self._request("DELETE", _service_path(name), about_service=True)
 
     # The transport ---------------------------------------------------------------
 
@@ -102,7 +102,7 @@ class ApiClient:
         *,
         body: dict | None = None,
         auth: bool = True,
-        what: str = "",
+        about_service: bool = False,
         source: str = "the definition",
         locate: Locate | None = None,
     ) -> dict:
@@ -112,7 +112,7 @@ class ApiClient:
         if body is not None:
             # default=str: a YAML date sent with --no-validate reaches the server as text,
             # and the server names the field, instead of a TypeError here.
-            data = json.dumps(body, default=str)
+            data = json.dumps(body, default=str).encode()
             headers["Content-Type"] = "application/json"
         if auth:
             if not self.settings.token:
@@ -133,7 +133,9 @@ class ApiClient:
             )
         except OSError as err:  # requests' exceptions are OSErrors, and so is a bad CA path
             raise self._transport_error(err) from None
-        return self._answer(response, what=what, source=source, locate=locate or _nowhere)
+        return self._answer(
+            response, about_service=about_service, source=source, locate=locate or _nowhere
+        )
 
     def _transport_error(self, err: OSError) -> SwsError:
         base = self.base_url
@@ -178,10 +180,10 @@ class ApiClient:
         )
 
     def _answer(
-        self, response: requests.Response, *, what: str, source: str, locate: Locate
+        self, response: requests.Response, *, about_service: bool, source: str, locate: Locate
     ) -> dict:
         body = _json_body(response)
-        if response.status_code < 300 and body is not None:
+        if response.status_code < 300 and isinstance(body, dict):
             return body
         error = (body or {}).get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
@@ -195,7 +197,7 @@ class ApiClient:
             )
         if status == 403:
             raise Unauthorized(f"not allowed: {message}")
-        if status == 404 and what:
+        if status == 404 and about_service:
             raise NotFound(f"{message}; `swsctl ls` lists your services.")
         if status == 404:
             raise NotFound(f"{self.base_url} has no such endpoint; is it an SWS API address?")
