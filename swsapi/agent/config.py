@@ -4,7 +4,7 @@ the bootstrap defines once in inventory/group_vars/all/sws.yml."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -34,7 +34,7 @@ class Names:
 class AgentConfig:
     database_url: str
     # Where playbooks/, roles/ and inventory/ live (the agent's install, or a checkout).
-    home: Path = Path("/opt/sws/agent")
+    project_dir: Path = Path("/opt/sws/agent/project")
     state_dir: Path = Path("/var/lib/sws/agent")
     haproxy_socket: Path = Path("/run/sws/haproxy/admin.sock")
     ready_timeout: float = 30.0  # seconds a new container has to accept connections
@@ -47,7 +47,7 @@ class AgentConfig:
     names: Names = field(default_factory=Names)
 
 
-_PATH_KEYS = {"home", "state_dir", "haproxy_socket"}
+_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket"}
 _FLOAT_KEYS = {"ready_timeout", "drain_timeout", "full_pass_interval", "debounce"}
 _INT_KEYS = {"stop_timeout", "passes_kept", "forks"}
 
@@ -85,9 +85,23 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
         values[key] = Path(raw[key])
     for key in (_FLOAT_KEYS | _INT_KEYS) & set(raw):
         values[key] = _number(raw[key], key, source, int if key in _INT_KEYS else float)
-    home = values.get("home", AgentConfig.home)
-    values["names"] = load_names(Path(home) / "inventory" / "group_vars" / "all" / "sws.yml")
+    project = values.get("project_dir", AgentConfig.project_dir)
+    names = load_names(Path(project) / "inventory" / "group_vars" / "all" / "sws.yml")
+    values["names"] = _override_names(names, raw.get("names") or {}, source)
     return AgentConfig(**values)
+
+
+def _override_names(names: Names, overrides: dict, source: str) -> Names:
+    """agent.yml may override a name (tests use their own network and proxies)."""
+    if not isinstance(overrides, dict):
+        raise AgentConfigError(f"{source}: names must be a mapping")
+    known = {f.name for f in fields(Names)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise AgentConfigError(f"{source}: unknown name(s) {', '.join(unknown)}")
+    if "proxies" in overrides:
+        overrides = {**overrides, "proxies": tuple(overrides["proxies"] or ())}
+    return replace(names, **overrides)
 
 
 def load_names(path: Path) -> Names:

@@ -228,7 +228,7 @@ def _run(
         secrets=secrets,
         files={"routes.conf": routes_text} if routes_text is not None else {},
     )
-    return run_playbook(run, config.home, config.state_dir, forks=config.forks)
+    return run_playbook(run, config.project_dir, config.state_dir, forks=config.forks)
 
 
 def _extravars(config: AgentConfig) -> dict:

@@ -1,0 +1,294 @@
+"""The agent's pass against a real store, a real Docker engine and real ansible-runner.
+
+No proxies here (names.proxies is empty, so no routes are rolled): this tier proves the
+deploy / retire / remove stages, failure isolation, secrets and the lock. Routes through
+HAProxy and nginx are the e2e tier's job (tests/e2e/test_agent*.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+from swsapi.agent.config import config_from_mapping
+from swsapi.agent.lock import LockBusy, pass_lock
+from swsapi.agent.reconcile import reconcile_once
+from swsapi.spec import load_definition
+from tests.integration.conftest import dispose, migrated_app
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE_DIR = REPO / "tests" / "fixtures" / "agent-image"
+TEMPLATE_IN_ENV = "{{ lookup('pipe','id') }}"
+SECRET = "s3cret-" + uuid.uuid4().hex
+
+
+def docker(*args, check=True) -> str:
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def engine_lock():
+    """Service containers carry SWS names: hold the engine lock every helper honours."""
+    with open("/tmp/sws-e2e.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="module")
+def hello_image(engine_lock):
+    """The local test image: sws-local/hello:1 if the bootstrap built it, else ours."""
+    for image in ("sws-local/hello:1", "sws-agenttest/hello:1"):
+        if docker("images", "-q", image).strip():
+            return image
+    pytest.skip("no hello image on this engine (run the bootstrap, or build one)")
+
+
+@pytest.fixture(scope="module")
+def network(engine_lock):
+    name = "sws-agenttest-" + uuid.uuid4().hex[:6]
+    docker("network", "create", name)
+    yield name
+    for cid in docker("ps", "-aq", "--filter", "label=sws.service").split():
+        docker("rm", "-f", cid, check=False)
+    docker("network", "rm", name, check=False)
+
+
+@pytest.fixture
+def store(database_url):
+    app = migrated_app(database_url)
+    dispose(app)
+    conn = psycopg2.connect(database_url)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO users (name) VALUES ('alice') RETURNING id")
+    conn.commit()
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def config(database_url, network, tmp_path):
+    return config_from_mapping(
+        {
+            "database_url": database_url,
+            "project_dir": str(REPO),
+            "state_dir": str(tmp_path / "state"),
+            "ready_timeout": 4,
+            "stop_timeout": 2,
+            "names": {"services_network": network, "proxies": []},
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_services(engine_lock):
+    yield
+    for cid in docker("ps", "-aq", "--filter", "label=sws.service").split():
+        docker("rm", "-f", cid, check=False)
+
+
+def apply(conn, name, image, port=8080, env=None, volume=None):
+    """What the apiserver's apply does to the store (a new generation, status pending)."""
+    spec = {
+        "name": name,
+        "port": port,
+        "domain": f"{name}.test",
+        "image": image,
+        "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+    }
+    if volume:
+        spec["volumeMount"] = volume
+    definition = load_definition({"apiVersion": "v1", "spec": spec})
+    with conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO services (name, domain, owner_id, spec, spec_digest)
+               VALUES (%s, %s, 1, %s, %s)
+               ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec,
+                 spec_digest = EXCLUDED.spec_digest, generation = services.generation + 1,
+                 status = 'pending'""",
+            (name, spec["domain"], json.dumps(definition.spec_dict()), definition.digest()),
+        )
+    conn.commit()
+
+
+def delete(conn, name):
+    with conn.cursor() as cur:
+        cur.execute("UPDATE services SET status = 'deleting' WHERE name = %s", (name,))
+    conn.commit()
+
+
+def row(conn, name):
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT status, generation, applied_generation, message, last_log FROM services"
+            " WHERE name = %s",
+            (name,),
+        )
+        found = cur.fetchone()
+    conn.commit()
+    if found is None:
+        return None
+    return dict(zip(("status", "generation", "applied", "message", "last_log"), found, strict=True))
+
+
+def one_pass(config, conn):
+    with pass_lock(config.database_url):
+        return reconcile_once(config, conn)
+
+
+def inspect(container) -> dict:
+    return json.loads(docker("inspect", container))[0]
+
+
+def body_of(container, network, port=8080) -> str:
+    ip = inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
+    return requests.get(f"http://{ip}:{port}/", timeout=5).text
+
+
+def test_deploy_then_noop(config, store, hello_image, network):
+    apply(
+        store,
+        "alpha",
+        hello_image,
+        env={"GREETING": "hello alpha", "TRAP": TEMPLATE_IN_ENV, "TOKEN": SECRET},
+        volume="/data",
+    )
+    report = one_pass(config, store)
+    assert report.outcome == "changed", report.summary()
+    assert report.changed["deployed"] == ["alpha"]
+    assert row(store, "alpha")["status"] == "running"
+    assert row(store, "alpha")["applied"] == 1
+    assert "hello alpha" in body_of("sws-svc-alpha-1", network)
+
+    detail = inspect("sws-svc-alpha-1")
+    env = detail["Config"]["Env"]
+    assert f"TRAP={TEMPLATE_IN_ENV}" in env, "Ansible must hand user env over verbatim"
+    assert detail["Config"]["Labels"]["sws.generation"] == "1"
+    assert list(detail["NetworkSettings"]["Networks"]) == [network]
+    assert any(m.get("Name") == "alpha-volume" for m in detail["Mounts"])
+
+    artifacts = Path(config.state_dir)
+    leaked = [
+        p for p in artifacts.rglob("*") if p.is_file() and SECRET in p.read_text(errors="ignore")
+    ]
+    assert leaked == [], "a secret env value reached the runner artifacts"
+
+    runs_before = len(list((artifacts / "artifacts").iterdir()))
+    again = one_pass(config, store)
+    assert again.outcome == "noop" and again.changed == {}
+    assert len(list((artifacts / "artifacts").iterdir())) == runs_before, "a no-op ran Ansible"
+
+
+def test_failures_are_isolated_and_explained(config, store, hello_image):
+    apply(store, "good", hello_image)
+    apply(store, "noimage", "sws-local/does-not-exist:1")
+    apply(store, "crashes", hello_image, env={"PORT": "not-a-port"})
+    apply(store, "silent", hello_image, port=9999)
+    report = one_pass(config, store)
+
+    assert report.changed["deployed"] == ["good"]
+    assert row(store, "good")["status"] == "running"
+    noimage = row(store, "noimage")
+    assert noimage["status"] == "failed"
+    assert "sws-local/does-not-exist:1" in noimage["message"]
+    assert "not on this host" in noimage["message"]
+    crashes = row(store, "crashes")
+    assert crashes["status"] == "failed" and "exited with code" in crashes["message"]
+    assert "ValueError" in (crashes["last_log"] or "")
+    silent = row(store, "silent")
+    assert silent["status"] == "failed" and "port 9999" in silent["message"]
+    for name in ("noimage", "crashes", "silent"):
+        assert len(row(store, name)["message"]) < 300
+        assert not docker("ps", "-aq", "--filter", f"label=sws.service={name}").strip()
+
+    # A failure sticks to its generation: the next pass does not retry it.
+    assert one_pass(config, store).outcome == "noop"
+
+
+def test_update_replaces_the_container(config, store, hello_image, network):
+    apply(store, "beta", hello_image, env={"GREETING": "one"})
+    one_pass(config, store)
+    apply(store, "beta", hello_image, env={"GREETING": "two"})
+    report = one_pass(config, store)
+    assert report.changed["deployed"] == ["beta"]
+    assert report.changed["retired"] == ["beta"]
+    assert "two" in body_of("sws-svc-beta-2", network)
+    assert docker("ps", "-aq", "--filter", "name=sws-svc-beta-1").strip() == ""
+    assert row(store, "beta")["applied"] == 2
+
+
+def test_failed_update_keeps_the_old_generation(config, store, hello_image, network):
+    apply(store, "gamma", hello_image, env={"GREETING": "stable"})
+    one_pass(config, store)
+    apply(store, "gamma", "sws-local/does-not-exist:2")
+    one_pass(config, store)
+    gamma = row(store, "gamma")
+    assert gamma["status"] == "failed" and gamma["applied"] == 1
+    assert "stable" in body_of("sws-svc-gamma-1", network)
+
+
+def test_delete_removes_container_and_record_keeps_volume(config, store, hello_image):
+    apply(store, "delta", hello_image, volume="/data")
+    one_pass(config, store)
+    delete(store, "delta")
+    report = one_pass(config, store)
+    assert report.changed["removed"] == ["delta"]
+    assert report.changed["forgotten"] == ["delta"]
+    assert row(store, "delta") is None
+    assert not docker("ps", "-aq", "--filter", "label=sws.service=delta").strip()
+    assert docker("volume", "ls", "-q", "--filter", "name=delta-volume").strip() == "delta-volume"
+    docker("volume", "rm", "delta-volume")
+
+
+def test_orphans_are_removed(config, store, hello_image, network):
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "sws-svc-ghost-1",
+        "--network",
+        network,
+        "--label",
+        "sws.service=ghost",
+        hello_image,
+    )
+    report = one_pass(config, store)
+    assert report.changed["orphans"] == ["ghost"]
+    assert not docker("ps", "-aq", "--filter", "label=sws.service=ghost").strip()
+
+
+def test_a_crashed_container_is_started_again(config, store, hello_image, network):
+    apply(store, "eps", hello_image, env={"GREETING": "back"})
+    one_pass(config, store)
+    docker("rm", "-f", "sws-svc-eps-1")
+    report = one_pass(config, store)
+    assert report.changed["deployed"] == ["eps"]
+    assert "back" in body_of("sws-svc-eps-1", network)
+
+
+def test_second_agent_does_not_act_while_one_holds_the_lock(config):
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with pass_lock(config.database_url):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(LockBusy), pass_lock(config.database_url):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with pass_lock(config.database_url):
+        pass  # released: the next agent gets it

@@ -1,0 +1,153 @@
+"""render.py against golden files: the nginx routes and the inventory in both of its forms.
+
+Set SWS_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change, then review
+the diff like any other code change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swsapi.agent.config import Names
+from swsapi.agent.desired import desired_from_row
+from swsapi.agent.plan import Route
+from swsapi.agent.render import (
+    Unsafe,
+    inventory,
+    inventory_json,
+    inventory_yaml,
+    routes_conf,
+    service_host,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+NAMES = Names()
+TEMPLATE_IN_ENV = "{{ lookup('pipe','id') }}"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("SWS_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+def spec(name, domain, port=8080, image="sws-local/hello:1", env=(), volume=None):
+    s = {
+        "name": name,
+        "port": port,
+        "domain": domain,
+        "image": image,
+        "env": [{"name": k, "value": v} for k, v in env],
+    }
+    if volume:
+        s["volumeMount"] = volume
+    return s
+
+
+def row(name, domain, generation=1, status="pending", applied=0, **kw):
+    return desired_from_row(
+        name, domain, spec(name, domain, **kw), f"digest-{name}", generation, applied, status
+    )
+
+
+def desired():
+    return [
+        row(
+            "blog",
+            "blog.example.com",
+            generation=3,
+            status="running",
+            applied=3,
+            env=[("GREETING", "hi there"), ("TRAP", TEMPLATE_IN_ENV)],
+            volume="/data",
+        ),
+        row("shop", "shop.example.com", port=9000),
+        row("old", "old.example.com", status="deleting"),
+    ]
+
+
+def test_routes_golden():
+    routes = [
+        Route(domain="shop.example.com", service="shop", address="172.20.0.5", port=9000),
+        Route(domain="blog.example.com", service="blog", address="172.20.0.4", port=8080),
+        Route(domain="a-b.example.com", service="a-b", address="172.20.0.6", port=80),
+    ]
+    check_golden("routes.conf", routes_conf(routes, NAMES))
+
+
+def test_routes_empty_golden():
+    check_golden("routes-empty.conf", routes_conf([], NAMES))
+
+
+def test_routes_do_not_depend_on_order():
+    a = Route("a.example.com", "a", "10.0.0.2", 80)
+    b = Route("b.example.com", "b", "10.0.0.3", 81)
+    assert routes_conf([a, b], NAMES) == routes_conf([b, a], NAMES)
+
+
+def test_routes_listen_on_the_proxy_port():
+    text = routes_conf([Route("a.example.com", "a", "10.0.0.2", 80)], Names(proxy_http_port=8000))
+    assert "listen 8000;" in text
+
+
+def test_inventory_yaml_golden():
+    check_golden("inventory.yml", inventory_yaml(inventory(desired(), NAMES, orphans=["ghost"])))
+
+
+def test_inventory_json_golden():
+    check_golden("inventory.json", inventory_json(inventory(desired(), NAMES)))
+
+
+def test_inventory_groups():
+    inv = inventory(desired(), NAMES, orphans=["ghost"])
+    assert inv["proxies"]["hosts"] == ["sws-proxy-1", "sws-proxy-2"]
+    assert inv["loadbalancer"]["hosts"] == ["sws-loadbalancer"]
+    assert inv["services"]["hosts"] == [service_host(n) for n in ("blog", "shop", "old", "ghost")]
+    hostvars = inv["_meta"]["hostvars"]
+    assert hostvars["sws-svc-old"]["sws_service_state"] == "absent"
+    assert hostvars["sws-svc-ghost"]["sws_service_state"] == "absent"
+    assert hostvars["sws-svc-blog"]["sws_service_container"] == "sws-svc-blog-3"
+
+
+def test_env_values_are_unsafe_in_both_forms():
+    inv = inventory(desired(), NAMES)
+    env = inv["_meta"]["hostvars"]["sws-svc-blog"]["sws_service_env"]
+    assert isinstance(env["TRAP"], Unsafe) and env["TRAP"] == TEMPLATE_IN_ENV
+    as_json = json.loads(inventory_json(inv))
+    assert as_json["_meta"]["hostvars"]["sws-svc-blog"]["sws_service_env"]["TRAP"] == {
+        "__ansible_unsafe": TEMPLATE_IN_ENV
+    }
+    assert f'!unsafe "{TEMPLATE_IN_ENV}"' in inventory_yaml(inv)
+
+
+def test_keep_overrides_the_container_to_keep():
+    inv = inventory(desired(), NAMES, keep={"blog": "sws-svc-blog-2"})
+    assert inv["_meta"]["hostvars"]["sws-svc-blog"]["sws_service_keep"] == "sws-svc-blog-2"
+
+
+@pytest.mark.parametrize("bad", [{"name": "x"}, {**spec("x", "x.example.com"), "port": 0}])
+def test_invalid_stored_spec_becomes_a_problem_not_a_crash(bad):
+    service = desired_from_row("x", "x.example.com", bad, "d", 1, 0, "pending")
+    assert service.definition is None and "invalid" in service.problem
+    assert (
+        inventory([service], NAMES)["_meta"]["hostvars"]["sws-svc-x"]["sws_service_state"]
+        == "invalid"
+    )
+
+
+def test_inventory_yaml_loads_as_yaml_with_unsafe_tags():
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor(
+        "!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node))
+    )
+    data = yaml.load(inventory_yaml(inventory(desired(), NAMES)), Loader=Loader)
+    blog = data["all"]["children"]["services"]["hosts"]["sws-svc-blog"]
+    assert blog["sws_service_env"]["TRAP"] == ("unsafe", TEMPLATE_IN_ENV)
