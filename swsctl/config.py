@@ -102,6 +102,12 @@ def normalise_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def sends_token_in_clear(url: str) -> bool:
+    """True for plain http:// to anything but this machine."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1")
+
+
 def mask_token(token: str | None) -> str:
     """A form of the token safe to show: enough to recognise it, never enough to use it."""
     if not token:

@@ -39,9 +39,9 @@ class DefinitionFile:
         """The normalised definition, or the document as written if validation was skipped."""
         return self.definition.document() if self.definition else self.document
 
-    def problems(self, fields: dict[str, str]) -> list[FieldProblem]:
-        """Turn {path: message} (from the schema or the server) into problems with lines."""
-        return problems_at(self.root, fields)
+    def line(self, path: str) -> int | None:
+        """The file's line for a field path the schema or the server complains about."""
+        return line_of(self.root, path)
 
 
 def read_definition(

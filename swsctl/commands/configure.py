@@ -18,8 +18,10 @@ from swsctl.options import config_file, connection_options, pass_client
 @click.option("--token", metavar="TOKEN", help="Access token to save (prompted for, hidden).")
 @click.option(
     "--ca-cert",
+    envvar="SWS_CA_CERT",
     type=click.Path(exists=True, dir_okay=False, resolve_path=True),
-    help="PEM file of the CA for a private certificate (kept from before if not given).",
+    help="PEM file of the CA for a private certificate (kept from before if not given) "
+    "[env SWS_CA_CERT]",
 )
 @pass_client
 @click.pass_context
@@ -49,6 +51,12 @@ def configure(
     who = client.whoami()
     config.save(path, settings)
     click.echo(f"Signed in to {settings.url} as {who.get('name')}. Saved in {path} (mode 0600).")
+    if config.sends_token_in_clear(settings.url):
+        click.echo(
+            "Warning: an http:// address sends the token unencrypted; "
+            "prefer https:// outside a trusted network.",
+            err=True,
+        )
     for variable in ("SWS_URL", "SWS_TOKEN", "SWS_CA_CERT"):
         if os.environ.get(variable):
             click.echo(f"Note: {variable} is set and overrides the saved value.", err=True)

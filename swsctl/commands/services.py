@@ -8,7 +8,7 @@ import click
 
 from swsctl import output, wait
 from swsctl.client import ApiClient
-from swsctl.definition import line_of, read_definition
+from swsctl.definition import read_definition
 from swsctl.options import connection_options, output_options, pass_client, wait_options
 from swsctl.progress import Progress
 
@@ -45,7 +45,7 @@ def apply(client: ApiClient, file: str, validate: bool, follow: wait.Follow | No
     service = client.apply(
         found.to_send(),
         source=found.source,
-        locate=lambda path: line_of(found.root, path),
+        locate=found.line,
     )
     click.echo(output.outcome(service))
     if follow is not None:

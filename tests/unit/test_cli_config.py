@@ -147,3 +147,10 @@ def test_no_validate_still_needs_a_name_to_address_the_service(tmp_path):
     result = run(["apply", "--no-validate", str(nameless)], env)
     assert result.exit_code == 2
     assert "spec.name (line 2): required to address the service" in result.output
+
+
+def test_plain_http_is_flagged_except_to_this_machine():
+    assert config.sends_token_in_clear("http://sws.example.com")
+    assert not config.sends_token_in_clear("https://sws.example.com")
+    assert not config.sends_token_in_clear("http://127.0.0.1:8000")
+    assert not config.sends_token_in_clear("http://localhost")
