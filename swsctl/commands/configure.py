@@ -41,7 +41,11 @@ def configure(
       swsctl configure --url https://sws.example.com --ca-cert ./sws-ca.pem
     """
     path = config_file(ctx)
-    saved = config.load(path)
+    try:
+        saved = config.load(path)
+    except InvalidInput as err:  # configure is how a broken file gets fixed
+        click.echo(f"Warning: {err.message}", err=True)
+        saved = Settings()
     url = url or click.prompt("SWS API address", default=saved.url, value_proc=_checked_url)
     token = token or _prompt_token(saved.token)
     settings = Settings(

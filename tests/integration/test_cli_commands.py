@@ -226,6 +226,16 @@ def test_configure_again_offers_the_saved_values_masked(user):
     assert yaml.safe_load(config_file(user).read_text())["token"] == user.token
 
 
+def test_configure_rewrites_a_broken_config_file(user):
+    path = config_file(user)
+    path.parent.mkdir(parents=True)
+    path.write_text("url: [unclosed\n")
+    result = swsctl(["configure"], no_env_overrides(user), input=f"{user.url}\n{user.token}\n")
+    assert result.exit_code == 0, result.output
+    assert "is not valid YAML" in result.stderr
+    assert yaml.safe_load(path.read_text())["token"] == user.token
+
+
 def test_configure_refuses_a_bad_token_and_saves_nothing(user):
     result = swsctl(["configure"], no_env_overrides(user), input=f"{user.url}\nsws_wrong\n")
     assert result.exit_code == 3
