@@ -30,6 +30,8 @@ class FieldProblem:
         self.line = line
 
     def __str__(self) -> str:
+        if self.path.startswith("("):  # the whole document: only the line says where
+            return f"line {self.line}: {self.message}" if self.line else self.message
         where = f"{self.path} (line {self.line})" if self.line else self.path
         return f"{where}: {self.message}"
 
