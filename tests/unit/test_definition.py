@@ -123,7 +123,9 @@ def test_a_missing_required_field_points_at_its_mapping():
 
 def test_empty_and_non_mapping_documents_are_refused():
     assert "empty" in str(refused("   \n"))
-    assert "(document)" in str(refused("- just\n- a list\n"))
+    not_a_mapping = refused("- just\n- a list\n")
+    assert [p.path for p in not_a_mapping.problems] == ["(document)"]
+    assert "must be a mapping with apiVersion and spec" in str(not_a_mapping)
 
 
 def test_an_unreadable_file_is_invalid_input_not_a_traceback(tmp_path):
