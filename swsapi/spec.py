@@ -24,12 +24,13 @@ from marshmallow import (
 
 API_VERSION = "v1"
 
+# Patterns end in \Z, not $: Python's $ also matches before a trailing newline.
 # A DNS label: it names the container, the volume (<name>-volume) and the route file.
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 # RFC 1123 hostname label, lowercase only: the domain is written into nginx server_name.
-DOMAIN_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._@+-]+$")
+DOMAIN_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._@+-]+\Z")
 
 # Docker's reference grammar (distribution/reference), written out so a bad image is a 400
 # here rather than a failed pull minutes later.
@@ -39,7 +40,7 @@ _IMAGE_PATH_COMPONENT = r"(?:[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)"
 _IMAGE_NAME = rf"(?:{_IMAGE_DOMAIN}/)?{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*"
 _IMAGE_TAG = r"[\w][\w.-]{0,127}"
 _IMAGE_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_RE = re.compile(rf"^(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_DIGEST})?$")
+IMAGE_RE = re.compile(rf"^(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_DIGEST})?\Z")
 
 MAX_ENV = 200
 MAX_ENV_VALUE = 32 * 1024

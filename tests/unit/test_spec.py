@@ -291,3 +291,11 @@ def test_spec_dict_and_digest_are_stable_and_change_with_the_spec():
         "env": [{"name": "K", "value": "1"}],
     }
     assert load_definition(a.document()) == a
+
+
+@pytest.mark.parametrize("pattern", ["NAME_RE", "DOMAIN_LABEL_RE", "ENV_NAME_RE", "IMAGE_RE"])
+def test_patterns_refuse_a_trailing_newline(pattern):
+    import swsapi.spec
+
+    assert not getattr(swsapi.spec, pattern).match("web\n")
+    assert getattr(swsapi.spec, pattern).match("web")
