@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.integration.conftest import start_live_api, stop_live_api
+from tests.fixtures.apiserver import start_live_api, stop_live_api
 
 ROUNDS = 12
 RACERS = 4

@@ -7,8 +7,8 @@ These tests stop PostgreSQL, so they run on a server of their own: the session's
 import pytest
 import requests
 
+from tests.fixtures.apiserver import dispose, migrated_app, start_live_api, stop_live_api
 from tests.fixtures.postgres import remove_postgres, start_postgres
-from tests.integration.conftest import dispose, migrated_app, start_live_api, stop_live_api
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def test_huge_body_is_413(client, alice):
 
 
 def test_body_limit_comes_from_sws_max_body_bytes(database_url):
-    from tests.integration.conftest import dispose, migrated_app
+    from tests.fixtures.apiserver import dispose, migrated_app
 
     small = migrated_app(database_url, SWS_MAX_BODY_BYTES="100")
     try:

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from swsapi.extensions import db
-from tests.integration.conftest import dispose, migrated_app
+from tests.fixtures.apiserver import dispose, migrated_app
 
 # ARCHITECTURE.md, "The store": the agent and the dynamic inventory rely on these names.
 TABLES = {
