@@ -5,6 +5,7 @@ Progress goes to standard error so that standard output stays the command's resu
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
@@ -28,8 +29,13 @@ class Progress:
         if self.interactive:
             elapsed = int(time.monotonic() - self.started)
             frame = SPINNER[self.looks % len(SPINNER)]
+            text = f"{frame} {line} [{elapsed}s]"
+            # A line that wraps could not be redrawn in place: cut it to the terminal's width.
+            width = shutil.get_terminal_size().columns - 1
+            if len(text) > width:
+                text = text[: max(width - 3, 0)] + "..."
             # \r and erase-line rewrite the same terminal line on every look.
-            self.stream.write(f"\r\x1b[K{frame} {line} [{elapsed}s]")
+            self.stream.write(f"\r\x1b[K{text}")
             self.stream.flush()
         elif line != self.last_line:
             self.stream.write(line + "\n")

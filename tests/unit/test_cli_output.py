@@ -118,3 +118,13 @@ def test_progress_on_a_terminal_rewrites_one_line():
     text = stream.getvalue()
     assert "\n" not in text
     assert text.count("\r\x1b[K") == 3
+
+
+def test_progress_on_a_narrow_terminal_never_wraps(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    stream = io.StringIO()
+    show = Progress(stream, interactive=True)
+    show(service(message="a long message from the agent " * 5))
+    drawn = stream.getvalue().removeprefix("\r\x1b[K")
+    assert len(drawn) <= 39
+    assert drawn.endswith("...")
