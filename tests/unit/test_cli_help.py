@@ -50,3 +50,28 @@ def test_no_command_is_left_without_help():
     ctx = click.Context(main)
     for name in main.list_commands(ctx):
         assert main.get_command(ctx, name).help, name
+
+
+def test_every_kind_of_failure_has_its_documented_exit_code():
+    from swsctl import errors
+    from swsctl.cli import failure
+
+    expected = {
+        errors.InvalidInput: 2,
+        errors.InvalidDefinition: 2,
+        errors.NotConfigured: 3,
+        errors.Unauthorized: 3,
+        errors.Unreachable: 4,
+        errors.NotFound: 5,
+        errors.Conflict: 6,
+        errors.ServerError: 1,
+        errors.WaitFailed: 1,
+        errors.WaitTimedOut: 1,
+    }
+    kinds = {
+        k for k in vars(errors).values() if isinstance(k, type) and issubclass(k, errors.SwsError)
+    }
+    assert kinds - {errors.SwsError} == set(expected), "a new failure kind needs an exit code"
+    for kind, code in expected.items():
+        err = kind("x", []) if kind is errors.InvalidDefinition else kind("boom")
+        assert failure(err).exit_code == code, kind.__name__
