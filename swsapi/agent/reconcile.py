@@ -50,7 +50,7 @@ class PassReport:
     def summary(self) -> str:
         parts = [f"{k}={_fmt(v)}" for k, v in sorted(self.changed.items())]
         parts += [f"problem={p!r}" for p in self.problems]
-        return f"pass {self.outcome} in {self.seconds:.2f}s" + (
+        return f"{self.outcome} in {self.seconds:.2f}s" + (
             ": " + " ".join(parts) if parts else ""
         )
 
