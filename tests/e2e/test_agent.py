@@ -1,0 +1,342 @@
+"""The agent end to end on a bootstrapped host: real Docker, HAProxy, nginx, store and agent.
+
+Each test applies through the real API (through the load balancer), runs real agent passes
+(`sws-agent run`, the repository's playbooks) and checks what answers on the HTTP port. The
+installed cron agent is held off with its own cron.lock, so only the passes a test starts act.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SWS_AGENT = str(Path(sys.executable).parent / "sws-agent")
+HELLO = "sws-local/hello:1"
+
+
+@dataclass
+class AgentHost:
+    """What the agent tests need of the bootstrapped host."""
+
+    http: str  # the load balancer, e.g. http://127.0.0.1:80
+    api_domain: str
+    token: str
+    database_url: str
+    config: Path  # this test session's agent.yml (repository playbooks, own state dir)
+    state_dir: Path
+    proxies: list[str]
+    socket: str
+
+    # --- the API ---------------------------------------------------------------------------
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Host": self.api_domain, "Authorization": f"Bearer {self.token}"}
+        return requests.request(
+            method, self.http + "/v1" + path, headers=headers, timeout=15, **kwargs
+        )
+
+    def apply(self, name: str, image: str = HELLO, port: int = 8080, env=None, volume=None):
+        spec = {
+            "name": name,
+            "port": port,
+            "domain": domain(name),
+            "image": image,
+            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+        }
+        if volume:
+            spec["volumeMount"] = volume
+        answer = self.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    def delete(self, name: str) -> None:
+        answer = self.api("DELETE", f"/services/{name}")
+        assert answer.status_code in (202, 404), answer.text
+
+    def service(self, name: str) -> dict | None:
+        answer = self.api("GET", f"/services/{name}")
+        return answer.json() if answer.status_code == 200 else None
+
+    # --- the agent -------------------------------------------------------------------------
+    def run_pass(self, check: bool = True, **env) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [SWS_AGENT, "run", "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=self.env(**env),
+            timeout=300,
+        )
+        if check:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    def start_agent(self, *args: str, **env) -> subprocess.Popen:
+        return subprocess.Popen(
+            [SWS_AGENT, *args, "--config", str(self.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(**env),
+            start_new_session=True,
+        )
+
+    def env(self, **extra) -> dict:
+        path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+        return {**os.environ, "PATH": path, **extra}
+
+    def last_passes(self, n: int = 1) -> list[dict]:
+        with psycopg2.connect(self.database_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT id, outcome, changed, message FROM agent_passes ORDER BY id DESC LIMIT %s",
+                (n,),
+            )
+            rows = cur.fetchall()
+        conn.close()
+        return [dict(zip(("id", "outcome", "changed", "message"), r, strict=True)) for r in rows]
+
+    # --- the data path ---------------------------------------------------------------------
+    def get(self, name: str) -> requests.Response:
+        return requests.get(self.http + "/", headers={"Host": domain(name)}, timeout=10)
+
+    def proxy_file(self, proxy: str, path: str) -> str | None:
+        result = subprocess.run(
+            ["docker", "exec", proxy, "cat", f"/etc/nginx/sws/{path}"],
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout if result.returncode == 0 else None
+
+    def haproxy_states(self) -> dict[str, str]:
+        from swsapi.agent.observe import haproxy_server_states
+
+        return haproxy_server_states(self.socket, "proxies")
+
+
+def domain(name: str) -> str:
+    return f"{name}.agent.test"
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True).stdout
+
+
+def containers_of(name: str) -> list[str]:
+    return docker(
+        "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=sws.service={name}"
+    ).split()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def agent_host(bootstrapped_host, tmp_path_factory):
+    """The bootstrapped host, with an agent config of this session and cron held off."""
+    installed = bootstrapped_host.agent_config
+    settings = bootstrapped_host.settings
+    state = tmp_path_factory.mktemp("agent-state")
+    config = state / "agent.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": installed["database_url"],
+                "project_dir": str(REPO),
+                "state_dir": str(state),
+                "haproxy_socket": installed["haproxy_socket"],
+                "ready_timeout": 8,
+                "drain_timeout": 5,
+                "stop_timeout": 3,
+                "full_pass_interval": 30,
+                "names": installed.get("names", {}),
+            }
+        )
+    )
+    cron_lock = Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent")) / "cron.lock"
+    cron_lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(cron_lock, "a") as held:
+        # The installed agent runs under `flock -n cron.lock`: holding it makes cron skip.
+        fcntl.flock(held, fcntl.LOCK_EX)
+        host = AgentHost(
+            http=bootstrapped_host.base_url,
+            api_domain=bootstrapped_host.api_domain,
+            token=bootstrapped_host.admin_token,
+            database_url=bootstrapped_host.database_url,
+            config=config,
+            state_dir=state,
+            proxies=list(settings["sws_proxy_containers"]),
+            socket=bootstrapped_host.haproxy_socket,
+        )
+        yield host
+        for service in host.api("GET", "/services").json().get("services", []):
+            if service["spec"]["domain"].endswith(".agent.test"):
+                host.delete(service["name"])
+        host.run_pass(check=False)
+
+
+def test_apply_update_delete_through_the_load_balancer(agent_host):
+    name = unique("web")
+    secret = "s3cret-" + uuid.uuid4().hex
+    trap = "{{ lookup('pipe','id') }}"
+    agent_host.apply(name, env={"GREETING": "first", "TOKEN": secret, "TRAP": trap}, volume="/data")
+    agent_host.run_pass()
+    answer = agent_host.get(name)
+    assert answer.status_code == 200 and json.loads(answer.text)["greeting"] == "first"
+    assert agent_host.service(name)["status"] == "running"
+    env = json.loads(docker("inspect", f"sws-svc-{name}-1"))[0]["Config"]["Env"]
+    assert f"TRAP={trap}" in env, "user env must reach the container verbatim"
+
+    agent_host.apply(
+        name, env={"GREETING": "second", "TOKEN": secret, "TRAP": trap}, volume="/data"
+    )
+    agent_host.run_pass()
+    assert json.loads(agent_host.get(name).text)["greeting"] == "second"
+    assert containers_of(name) == [f"sws-svc-{name}-2"]
+    assert agent_host.service(name)["applied_generation"] == 2
+
+    agent_host.delete(name)
+    agent_host.run_pass()
+    assert agent_host.get(name).status_code == 404
+    assert containers_of(name) == []
+    assert agent_host.service(name) is None
+    assert docker("volume", "ls", "-q", "--filter", f"name={name}-volume").split() == [
+        f"{name}-volume"
+    ]
+    docker("volume", "rm", f"{name}-volume")
+
+    leaked = [
+        p
+        for p in agent_host.state_dir.rglob("*")
+        if p.is_file() and secret in p.read_text(errors="ignore")
+    ]
+    assert leaked == [], "a secret env value reached the agent's artifacts"
+
+
+def test_nothing_changed_runs_no_playbook(agent_host):
+    agent_host.run_pass()
+    runs = list((agent_host.state_dir / "artifacts").glob("*"))
+    agent_host.run_pass()
+    assert agent_host.last_passes()[0]["outcome"] == "noop"
+    assert list((agent_host.state_dir / "artifacts").glob("*")) == runs
+
+
+def test_missing_image_fails_clearly_while_another_service_applies(agent_host):
+    good, bad = unique("good"), unique("bad")
+    agent_host.apply(bad, image="sws-local/no-such-image:1")
+    agent_host.apply(good, env={"GREETING": "still fine"})
+    agent_host.run_pass(check=False)
+    failed = agent_host.service(bad)
+    assert failed["status"] == "failed"
+    assert "sws-local/no-such-image:1" in failed["message"]
+    assert "not on this host" in failed["message"]
+    assert len(failed["message"]) < 300
+    assert agent_host.get(bad).status_code == 404
+    assert json.loads(agent_host.get(good).text)["greeting"] == "still fine"
+    agent_host.delete(bad)
+    agent_host.delete(good)
+    agent_host.run_pass()
+
+
+def test_a_broken_route_never_goes_live(agent_host):
+    # User input is validated, so no spec can make the renderer emit a config nginx refuses.
+    # The agent's test hook appends a bad directive to the rendered routes instead.
+    name = unique("broken")
+    agent_host.run_pass()
+    live_before = {p: agent_host.proxy_file(p, "live/routes.conf") for p in agent_host.proxies}
+    second = agent_host.proxies[1]
+    candidate_before = agent_host.proxy_file(second, "candidate/routes.conf")
+
+    agent_host.apply(name)
+    result = agent_host.run_pass(check=False, SWS_AGENT_TEST_BROKEN_ROUTES="1")
+    assert result.returncode == 1
+    last = agent_host.last_passes()[0]
+    assert last["outcome"] == "failed" and "rejected the new routes" in last["message"]
+    for proxy in agent_host.proxies:
+        assert agent_host.proxy_file(proxy, "live/routes.conf") == live_before[proxy]
+    assert agent_host.proxy_file(second, "candidate/routes.conf") == candidate_before
+    assert set(agent_host.haproxy_states().values()) == {"ready"}
+    assert agent_host.get(name).status_code == 404
+
+    agent_host.run_pass()
+    assert agent_host.get(name).status_code == 200
+    agent_host.delete(name)
+    agent_host.run_pass()
+
+
+def test_a_pass_killed_mid_roll_is_repaired_by_the_next(agent_host):
+    name = unique("killed")
+    agent_host.apply(name, env={"GREETING": "survivor"})
+    agent = agent_host.start_agent("run")
+    deadline = time.monotonic() + 120
+    # Kill it at the worst moment: while a proxy is drained in HAProxy.
+    while time.monotonic() < deadline and agent.poll() is None:
+        if "drain" in agent_host.haproxy_states().values():
+            break
+        time.sleep(0.02)
+    assert agent.poll() is None, "the pass ended before a proxy was drained"
+    os.killpg(agent.pid, signal.SIGKILL)
+    agent.wait()
+
+    agent_host.run_pass()
+    assert set(agent_host.haproxy_states().values()) == {"ready"}
+    assert json.loads(agent_host.get(name).text)["greeting"] == "survivor"
+    outcomes = [p["outcome"] for p in agent_host.last_passes(3)]
+    assert "interrupted" in outcomes
+    agent_host.delete(name)
+    agent_host.run_pass()
+
+
+def test_two_agents_started_together_do_not_both_act(agent_host):
+    name = unique("twice")
+    agent_host.apply(name)
+    before = agent_host.last_passes()[0]["id"]
+    agents = [agent_host.start_agent("run") for _ in range(2)]
+    outputs = [a.communicate(timeout=300) for a in agents]
+    assert [a.returncode for a in agents] == [0, 0], outputs
+    passes = [p for p in agent_host.last_passes(5) if p["id"] > before]
+    assert len(passes) == 1, passes
+    assert any("another sws-agent pass is running" in err for _, err in outputs)
+    assert containers_of(name) == [f"sws-svc-{name}-1"]
+    assert agent_host.get(name).status_code == 200
+    agent_host.delete(name)
+    agent_host.run_pass()
+
+
+def test_watch_mode_applies_without_waiting_for_cron(agent_host):
+    name = unique("watched")
+    watcher = agent_host.start_agent("watch")
+    try:
+        time.sleep(2)  # its first full pass
+        agent_host.apply(name, env={"GREETING": "heard"})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if agent_host.get(name).status_code == 200:
+                break
+            time.sleep(0.25)
+        assert json.loads(agent_host.get(name).text)["greeting"] == "heard"
+        agent_host.delete(name)
+        while time.monotonic() < deadline + 30 and agent_host.service(name) is not None:
+            time.sleep(0.25)
+        assert agent_host.service(name) is None
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait()
