@@ -2,7 +2,8 @@
 
 import json
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from swsapi import store
 from swsapi.auth import authenticate
@@ -18,8 +19,12 @@ def json_object() -> dict:
     """The request body as a JSON object, or a 4xx saying what is wrong with it."""
     if not request.is_json:
         raise ApiError(415, "invalid_request", "send the definition as application/json")
+    data = request.get_data()
+    if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # werkzeug cuts a chunked body off at the limit without saying so: call it too large.
+        raise RequestEntityTooLarge()
     try:
-        body = json.loads(request.get_data())
+        body = json.loads(data)
     except (ValueError, RecursionError):
         raise invalid_request("the request body is not valid JSON") from None
     if not isinstance(body, dict):
