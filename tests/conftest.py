@@ -15,6 +15,7 @@ def pg_server():
 
 @pytest.fixture
 def database_url(pg_server, request):
-    """A fresh, empty database for one test."""
+    """A fresh, empty database for one test (dropped afterwards, so the disk stays small)."""
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    return pg_server.create_database(name)
+    yield pg_server.create_database(name)
+    pg_server.drop_database(name)

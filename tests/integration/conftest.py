@@ -31,9 +31,10 @@ def migrated_template(pg_server) -> str:
 
 @pytest.fixture
 def migrated_database_url(pg_server, migrated_template, request) -> str:
-    """A fresh database with the schema at the latest migration."""
+    """A fresh database with the schema at the latest migration (dropped afterwards)."""
     name = "m_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    return pg_server.create_database(name, template=migrated_template)
+    yield pg_server.create_database(name, template=migrated_template)
+    pg_server.drop_database(name)
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""Config: the SWS_* environment variables and what a bad value says."""
+
+import pytest
+
+from swsapi.config import Config, ConfigError
+
+
+def test_defaults():
+    config = Config({})
+    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg2://sws@127.0.0.1:5432/sws"
+    assert config.SWS_BIND == "0.0.0.0:8000"
+    assert config.SWS_WORKERS == 2
+    assert config.MAX_CONTENT_LENGTH == 65536
+    assert config.SWS_RESERVED_DOMAINS == frozenset()
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is True
+
+
+def test_values_from_the_environment():
+    config = Config(
+        {
+            "SWS_DATABASE_URL": "postgres://u:p@db:6543/store",
+            "SWS_BIND": "127.0.0.1:9000",
+            "SWS_WORKERS": "4",
+            "SWS_MAX_BODY_BYTES": "1024",
+            "SWS_RESERVED_DOMAINS": " API.example.com., sws.example.com ,,",
+            "SWS_DB_CONNECT_TIMEOUT": "7",
+            "SWS_DB_STATEMENT_TIMEOUT_MS": "500",
+        }
+    )
+    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg2://u:p@db:6543/store"
+    assert config.SWS_BIND == "127.0.0.1:9000" and config.SWS_WORKERS == 4
+    assert config.MAX_CONTENT_LENGTH == 1024
+    assert config.SWS_RESERVED_DOMAINS == {"api.example.com", "sws.example.com"}
+    connect_args = config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]
+    assert connect_args["connect_timeout"] == 7
+    assert connect_args["options"] == "-c statement_timeout=500"
+
+
+def test_password_file_fills_in_the_password(tmp_path):
+    secret = tmp_path / "confdb-password"
+    secret.write_text("s3cr@t/:pw\n")
+    config = Config(
+        {
+            "SWS_DATABASE_URL": "postgresql://sws@sws-confdb:5432/sws",
+            "SWS_DATABASE_PASSWORD_FILE": str(secret),
+        }
+    )
+    assert config.SQLALCHEMY_DATABASE_URI == (
+        "postgresql+psycopg2://sws:s3cr%40t%2F%3Apw@sws-confdb:5432/sws"
+    )
+
+
+def test_a_missing_password_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="SWS_DATABASE_PASSWORD_FILE: cannot read"):
+        Config({"SWS_DATABASE_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SWS_WORKERS", "two", "SWS_WORKERS must be a whole number, not 'two'"),
+        ("SWS_WORKERS", "0", "SWS_WORKERS must be at least 1, not 0"),
+        ("SWS_MAX_BODY_BYTES", "1e6", "SWS_MAX_BODY_BYTES must be a whole number"),
+        ("SWS_DB_POOL_SIZE", "-3", "SWS_DB_POOL_SIZE must be at least 1"),
+    ],
+)
+def test_bad_values_name_the_variable(name, value, says):
+    with pytest.raises(ConfigError, match=says):
+        Config({name: value})
+
+
+def test_test_config_ignores_the_environment(monkeypatch):
+    from tests.fixtures.apiserver import TestConfig
+
+    monkeypatch.setenv("SWS_RESERVED_DOMAINS", "from.environment")
+    config = TestConfig("postgresql://sws@127.0.0.1/x", SWS_RESERVED_DOMAINS="api.sws.test")
+    assert config.TESTING is True
+    assert config.SWS_RESERVED_DOMAINS == {"api.sws.test"}
