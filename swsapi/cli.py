@@ -85,6 +85,8 @@ def serve(wait):
         "-",
         "--graceful-timeout",
         "10",
+        "--config",
+        "python:swsapi.gunicorn_conf",
         # Nothing uses gunicorn's control socket; one shared path would clash between servers.
         "--no-control-socket",
         "swsapi.wsgi:app",

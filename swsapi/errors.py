@@ -65,9 +65,13 @@ def error_response(err: ApiError, headers: dict | None = None):
     return response
 
 
+def code_for_status(status: int) -> str:
+    return HTTP_CODES.get(status, "invalid_request" if status < 500 else "internal")
+
+
 def _http_error(err: HTTPException):
     status = err.code or 500
-    code = HTTP_CODES.get(status, "invalid_request" if status < 500 else "internal")
+    code = code_for_status(status)
     message = {
         404: "no such endpoint",
         413: "the request body is too large",

@@ -55,3 +55,16 @@ def test_errors_keep_their_shape_over_http(live_api, headers):
         assert response.status_code == status
         assert response.headers["Content-Type"] == "application/json"
         assert response.json()["error"]["status"] == status
+
+
+def test_requests_gunicorn_refuses_itself_get_the_same_shape(live_api, headers):
+    """A request line over 4 KiB or a broken header never reaches Flask; gunicorn answers."""
+    cases = [
+        (requests.get(live_api.url + "/v1/services/" + "a" * 5000, headers=headers), 414),
+        (requests.get(live_api.url + "/v1/whoami", headers={"Bad Header": "x"}), 400),
+    ]
+    for response, status in cases:
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == "application/json"
+        err = response.json()["error"]
+        assert err["status"] == status and err["code"] == "invalid_request"
