@@ -8,10 +8,10 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Keep loggers configured before us (gunicorn's, pytest's) working.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Set up logging only for a bare command line: when a host program (pytest, a server)
+# has configured logging already, its handlers stay as they are.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
