@@ -24,7 +24,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
-def _with_password(url: str, password_file: str) -> str:
+def with_password_from_file(url: str, password_file: str) -> str:
     """Put the password from a file (the bootstrap's /etc/sws/confdb-password) into the URL."""
     try:
         with open(password_file) as f:
@@ -58,7 +58,7 @@ class Config:
         env = os.environ if environ is None else environ
         url = env.get("SWS_DATABASE_URL") or "postgresql://sws@127.0.0.1:5432/sws"
         if env.get("SWS_DATABASE_PASSWORD_FILE"):
-            url = _with_password(url, env["SWS_DATABASE_PASSWORD_FILE"])
+            url = with_password_from_file(url, env["SWS_DATABASE_PASSWORD_FILE"])
         self.SQLALCHEMY_DATABASE_URI = _with_psycopg2(url)
         connect_timeout = _int(env, "SWS_DB_CONNECT_TIMEOUT", 3)
         statement_timeout_ms = _int(env, "SWS_DB_STATEMENT_TIMEOUT_MS", 10_000)
