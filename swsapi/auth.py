@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import g, request
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from swsapi.errors import conflict, invalid_request, not_found, unauthorized
 from swsapi.extensions import db
@@ -37,12 +38,14 @@ def create_user(name: str, admin: bool = False) -> str:
         raise invalid_request(
             f"user name {name!r} must be lowercase letters, digits and '-' (at most 63)"
         )
-    if db.session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise conflict(f"user {name} already exists")
     user = User(name=name, is_admin=admin)
     db.session.add(user)
     token = new_token(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the unique name, also when two creates race
+        db.session.rollback()
+        raise conflict(f"user {name} already exists") from None
     return token
 
 
