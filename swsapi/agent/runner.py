@@ -85,6 +85,9 @@ def run_playbook(
             quiet=True,
             timeout=timeout,
             event_handler=lambda event: events.append(event) or True,
+            # Without a callback, ansible-runner installs its own SIGTERM/SIGINT handlers and
+            # watch mode would no longer hear that it should stop.
+            cancel_callback=lambda: False,
         )
         result = result_from_events(runner.rc, runner.status, events, run.limit)
         result.ident = ident
