@@ -145,6 +145,23 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+_cron_lock = []
+
+
+def hold_cron_off(path: Path) -> None:
+    """Hold the installed agent's cron.lock until this process ends: its `flock -n` skips.
+
+    Once a process: a second flock of the same file from this process would wait for itself
+    (the agent_host fixture is imported by the other test_agent* modules too).
+    """
+    if _cron_lock:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held = open(path, "a")  # noqa: SIM115 - kept open on purpose, for the whole session
+    fcntl.flock(held, fcntl.LOCK_EX)
+    _cron_lock.append(held)
+
+
 @pytest.fixture(scope="session")
 def agent_host(bootstrapped_host, tmp_path_factory):
     """The bootstrapped host, with an agent config of this session and cron held off."""
@@ -167,26 +184,22 @@ def agent_host(bootstrapped_host, tmp_path_factory):
             }
         )
     )
-    cron_lock = Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent")) / "cron.lock"
-    cron_lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(cron_lock, "a") as held:
-        # The installed agent runs under `flock -n cron.lock`: holding it makes cron skip.
-        fcntl.flock(held, fcntl.LOCK_EX)
-        host = AgentHost(
-            http=bootstrapped_host.base_url,
-            api_domain=bootstrapped_host.api_domain,
-            token=bootstrapped_host.admin_token,
-            database_url=bootstrapped_host.database_url,
-            config=config,
-            state_dir=state,
-            proxies=list(settings["sws_proxy_containers"]),
-            socket=bootstrapped_host.haproxy_socket,
-        )
-        yield host
-        for service in host.api("GET", "/services").json().get("services", []):
-            if service["spec"]["domain"].endswith(".agent.test"):
-                host.delete(service["name"])
-        host.run_pass(check=False)
+    hold_cron_off(Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent")) / "cron.lock")
+    host = AgentHost(
+        http=bootstrapped_host.base_url,
+        api_domain=bootstrapped_host.api_domain,
+        token=bootstrapped_host.admin_token,
+        database_url=bootstrapped_host.database_url,
+        config=config,
+        state_dir=state,
+        proxies=list(settings["sws_proxy_containers"]),
+        socket=bootstrapped_host.haproxy_socket,
+    )
+    yield host
+    for service in host.api("GET", "/services").json().get("services", []):
+        if service["spec"]["domain"].endswith(".agent.test"):
+            host.delete(service["name"])
+    host.run_pass(check=False)
 
 
 def test_apply_update_delete_through_the_load_balancer(agent_host):
@@ -290,7 +303,7 @@ def test_a_pass_killed_mid_roll_is_repaired_by_the_next(agent_host):
         time.sleep(0.02)
     assert agent.poll() is None, "the pass ended before a proxy was drained"
     os.killpg(agent.pid, signal.SIGKILL)
-    agent.wait()
+    agent.communicate()
 
     agent_host.run_pass()
     assert set(agent_host.haproxy_states().values()) == {"ready"}
@@ -317,6 +330,11 @@ def test_two_agents_started_together_do_not_both_act(agent_host):
     agent_host.run_pass()
 
 
+def watcher_log(watcher: subprocess.Popen) -> str:
+    os.killpg(watcher.pid, signal.SIGKILL)
+    return "watch mode did not serve the service in time:\n" + watcher.communicate()[1]
+
+
 def test_watch_mode_applies_without_waiting_for_cron(agent_host):
     name = unique("watched")
     watcher = agent_host.start_agent("watch")
@@ -328,7 +346,9 @@ def test_watch_mode_applies_without_waiting_for_cron(agent_host):
             if agent_host.get(name).status_code == 200:
                 break
             time.sleep(0.25)
-        assert json.loads(agent_host.get(name).text)["greeting"] == "heard"
+        answer = agent_host.get(name)
+        assert answer.status_code == 200, watcher_log(watcher)
+        assert json.loads(answer.text)["greeting"] == "heard"
         agent_host.delete(name)
         while time.monotonic() < deadline + 30 and agent_host.service(name) is not None:
             time.sleep(0.25)
@@ -336,7 +356,7 @@ def test_watch_mode_applies_without_waiting_for_cron(agent_host):
     finally:
         watcher.send_signal(signal.SIGTERM)
         try:
-            watcher.wait(timeout=60)
+            watcher.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(watcher.pid, signal.SIGKILL)
-            watcher.wait()
+            watcher.communicate()

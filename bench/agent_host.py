@@ -1,0 +1,66 @@
+"""The bootstrapped host as the agent benches use it: the engine lock, cron held off, an agent
+config of this run (the repository's playbooks, a throwaway state directory), the API.
+
+The host must be bootstrapped already (`make up`, or an e2e session leaves it running).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.test_agent import AgentHost, hold_cron_off  # noqa: E402
+
+ENGINE_LOCK = "/tmp/sws-e2e.lock"
+
+
+@contextlib.contextmanager
+def bench_host(**agent_settings) -> Iterator[AgentHost]:
+    settings = yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())
+    config_path = Path(settings["sws_agent_config"])
+    if not config_path.exists():
+        sys.exit(f"{config_path} is missing: bootstrap the host first (make up)")
+    installed = yaml.safe_load(config_path.read_text())
+    with open(ENGINE_LOCK, "a") as lock, tempfile.TemporaryDirectory(prefix="sws-bench-") as tmp:
+        print("waiting for the engine lock...", file=sys.stderr, flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        hold_cron_off(Path(settings["sws_agent_state_dir"]) / "cron.lock")
+        config = Path(tmp) / "agent.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "database_url": installed["database_url"],
+                    "project_dir": str(REPO),
+                    "state_dir": tmp,
+                    "haproxy_socket": installed["haproxy_socket"],
+                    "names": installed.get("names", {}),
+                    **agent_settings,
+                }
+            )
+        )
+        yield AgentHost(
+            http=f"http://127.0.0.1:{settings['sws_http_port']}",
+            api_domain=settings["sws_api_domain"],
+            token=Path(settings["sws_etc_dir"], "admin-token").read_text().strip(),
+            database_url=installed["database_url"],
+            config=config,
+            state_dir=Path(tmp),
+            proxies=list(settings["sws_proxy_containers"]),
+            socket=installed["haproxy_socket"],
+        )
+
+
+def remove_services(host: AgentHost, prefix: str) -> None:
+    for service in host.api("GET", "/services").json().get("services", []):
+        if service["name"].startswith(prefix):
+            host.delete(service["name"])
+    host.run_pass(check=False)
