@@ -125,7 +125,7 @@ def routes(config_path: str | None, output: str | None) -> None:
         desired = read_desired(conn)
     finally:
         conn.close()
-    containers = observe_containers(config.names.services_network)
+    containers = observe_containers(config.names.services_network, config.names.label_prefix)
     text = routes_conf(routes_for(choose_serving(desired, containers, set())), config.names)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)

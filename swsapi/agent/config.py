@@ -28,6 +28,9 @@ class Names:
     # The port nginx's route server blocks listen on inside the proxy containers.
     proxy_http_port: int = 80
     proxy_health_port: int = 8081
+    # Labels are <prefix>.service, <prefix>.generation, ...; the agent owns every container
+    # that carries <prefix>.service (tests use their own prefix, so a live host is left alone).
+    label_prefix: str = "sws"
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ def load_names(path: Path) -> Names:
         haproxy_backend=literal("sws_haproxy_backend", defaults.haproxy_backend),
         proxy_http_port=int(literal("sws_proxy_http_port", defaults.proxy_http_port)),
         proxy_health_port=int(literal("sws_proxy_health_port", defaults.proxy_health_port)),
+        label_prefix=str(literal("sws_service_label", "sws.service")).removesuffix(".service"),
     )
 
 

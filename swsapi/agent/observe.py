@@ -45,8 +45,8 @@ class ProxyState:
         return self.haproxy_state in (None, "ready")
 
 
-def observe_containers(network: str) -> list[RunningContainer]:
-    ids = _docker("ps", "-aq", "--no-trunc", "--filter", "label=sws.service").split()
+def observe_containers(network: str, prefix: str = "sws") -> list[RunningContainer]:
+    ids = _docker("ps", "-aq", "--no-trunc", "--filter", f"label={prefix}.service").split()
     if not ids:
         return []
     # A container removed between ps and inspect makes inspect exit 1 but still print the rest.
@@ -56,14 +56,20 @@ def observe_containers(network: str) -> list[RunningContainer]:
     except json.JSONDecodeError as err:
         raise ObserveError(f"docker inspect printed something that is not JSON: {err}") from None
     return sorted(
-        (c for c in (container_from_inspect(d, network) for d in details) if c),
+        (c for c in (container_from_inspect(d, network, prefix) for d in details) if c),
         key=lambda c: (c.service, c.generation, c.name),
     )
 
 
-def container_from_inspect(detail: dict, network: str) -> RunningContainer | None:
-    labels = (detail.get("Config") or {}).get("Labels") or {}
-    service = labels.get("sws.service")
+def container_from_inspect(
+    detail: dict, network: str, prefix: str = "sws"
+) -> RunningContainer | None:
+    labels = {
+        key.removeprefix(prefix + "."): value
+        for key, value in ((detail.get("Config") or {}).get("Labels") or {}).items()
+        if key.startswith(prefix + ".")
+    }
+    service = labels.get("service")
     if not service:
         return None
     state = detail.get("State") or {}
@@ -72,10 +78,10 @@ def container_from_inspect(detail: dict, network: str) -> RunningContainer | Non
     return RunningContainer(
         name=detail.get("Name", "").lstrip("/"),
         service=service,
-        generation=_int(labels.get("sws.generation"), 0),
-        digest=labels.get("sws.spec-digest", ""),
-        domain=labels.get("sws.domain", ""),
-        port=_int(labels.get("sws.port"), None),
+        generation=_int(labels.get("generation"), 0),
+        digest=labels.get("spec-digest", ""),
+        domain=labels.get("domain", ""),
+        port=_int(labels.get("port"), None),
         running=bool(state.get("Running")) and not state.get("Restarting"),
         ip=ip,
         exit_code=state.get("ExitCode"),

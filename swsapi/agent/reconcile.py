@@ -50,9 +50,7 @@ class PassReport:
     def summary(self) -> str:
         parts = [f"{k}={_fmt(v)}" for k, v in sorted(self.changed.items())]
         parts += [f"problem={p!r}" for p in self.problems]
-        return f"{self.outcome} in {self.seconds:.2f}s" + (
-            ": " + " ".join(parts) if parts else ""
-        )
+        return f"{self.outcome} in {self.seconds:.2f}s" + (": " + " ".join(parts) if parts else "")
 
 
 def _fmt(value) -> str:
@@ -92,7 +90,7 @@ def reconcile_once(config: AgentConfig, conn) -> PassReport:
 def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
     desired = read_desired(conn)
     conn.commit()
-    containers = observe_containers(config.names.services_network)
+    containers = observe_containers(config.names.services_network, config.names.label_prefix)
     deploys = plan_deploys(desired, containers)
     _record_invalid(conn, deploys, report)
 
@@ -109,7 +107,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
             None,
         )
         ready, failed = _deploy_outcomes(deploys, result, report)
-        containers = observe_containers(config.names.services_network)
+        containers = observe_containers(config.names.services_network, config.names.label_prefix)
 
     serving = choose_serving(desired, containers, ready)
     routes_text = _routes_text(config, serving)
@@ -234,6 +232,7 @@ def _run(
 def _extravars(config: AgentConfig) -> dict:
     return {
         "sws_service_network": config.names.services_network,
+        "sws_service_label_prefix": config.names.label_prefix,
         "sws_service_ready_timeout": config.ready_timeout,
         "sws_service_stop_timeout": config.stop_timeout,
         "sws_haproxy_socket": str(config.haproxy_socket),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -28,16 +30,43 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGE_DIR = REPO / "tests" / "fixtures" / "agent-image"
 TEMPLATE_IN_ENV = "{{ lookup('pipe','id') }}"
 SECRET = "s3cret-" + uuid.uuid4().hex
+# Our own label prefix: the agent under test owns only these containers, so a bootstrapped
+# host's services on the same engine are neither seen nor removed as orphans.
+LABELS = "swstest"
 
 
 def docker(*args, check=True) -> str:
     return subprocess.run(["docker", *args], check=check, capture_output=True, text=True).stdout
 
 
+ENGINE_LOCK = "/tmp/sws-e2e.lock"
+
+
+def held_by_this_process(path: str) -> bool:
+    """True when this process already holds the flock (the e2e tier's session fixture does,
+    when both tiers run in one pytest): flocking it again from here would wait forever."""
+    try:
+        inode = os.stat(path).st_ino
+        with open("/proc/locks") as locks:
+            for line in locks:
+                if "->" in line:
+                    continue  # a waiter, not a holder
+                fields = line.split()
+                if fields[1] == "FLOCK" and int(fields[4]) == os.getpid():
+                    if int(fields[5].rsplit(":", 1)[1]) == inode:
+                        return True
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 @pytest.fixture(scope="module")
 def engine_lock():
     """Service containers carry SWS names: hold the engine lock every helper honours."""
-    with open("/tmp/sws-e2e.lock", "w") as lock:
+    if held_by_this_process(ENGINE_LOCK):
+        yield
+        return
+    with open(ENGINE_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -56,7 +85,7 @@ def network(engine_lock):
     name = "sws-agenttest-" + uuid.uuid4().hex[:6]
     docker("network", "create", name)
     yield name
-    for cid in docker("ps", "-aq", "--filter", "label=sws.service").split():
+    for cid in docker("ps", "-aq", "--filter", f"label={LABELS}.service").split():
         docker("rm", "-f", cid, check=False)
     docker("network", "rm", name, check=False)
 
@@ -82,7 +111,7 @@ def config(database_url, network, tmp_path):
             "state_dir": str(tmp_path / "state"),
             "ready_timeout": 4,
             "stop_timeout": 2,
-            "names": {"services_network": network, "proxies": []},
+            "names": {"services_network": network, "proxies": [], "label_prefix": LABELS},
         }
     )
 
@@ -90,7 +119,7 @@ def config(database_url, network, tmp_path):
 @pytest.fixture(autouse=True)
 def clean_services(engine_lock):
     yield
-    for cid in docker("ps", "-aq", "--filter", "label=sws.service").split():
+    for cid in docker("ps", "-aq", "--filter", f"label={LABELS}.service").split():
         docker("rm", "-f", cid, check=False)
 
 
@@ -170,7 +199,7 @@ def test_deploy_then_noop(config, store, hello_image, network):
     detail = inspect("sws-svc-alpha-1")
     env = detail["Config"]["Env"]
     assert f"TRAP={TEMPLATE_IN_ENV}" in env, "Ansible must hand user env over verbatim"
-    assert detail["Config"]["Labels"]["sws.generation"] == "1"
+    assert detail["Config"]["Labels"][f"{LABELS}.generation"] == "1"
     assert list(detail["NetworkSettings"]["Networks"]) == [network]
     assert any(m.get("Name") == "alpha-volume" for m in detail["Mounts"])
 
@@ -206,7 +235,7 @@ def test_failures_are_isolated_and_explained(config, store, hello_image):
     assert silent["status"] == "failed" and "port 9999" in silent["message"]
     for name in ("noimage", "crashes", "silent"):
         assert len(row(store, name)["message"]) < 300
-        assert not docker("ps", "-aq", "--filter", f"label=sws.service={name}").strip()
+        assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service={name}").strip()
 
     # A failure sticks to its generation: the next pass does not retry it.
     assert one_pass(config, store).outcome == "noop"
@@ -242,7 +271,7 @@ def test_delete_removes_container_and_record_keeps_volume(config, store, hello_i
     assert report.changed["removed"] == ["delta"]
     assert report.changed["forgotten"] == ["delta"]
     assert row(store, "delta") is None
-    assert not docker("ps", "-aq", "--filter", "label=sws.service=delta").strip()
+    assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=delta").strip()
     assert docker("volume", "ls", "-q", "--filter", "name=delta-volume").strip() == "delta-volume"
     docker("volume", "rm", "delta-volume")
 
@@ -256,12 +285,12 @@ def test_orphans_are_removed(config, store, hello_image, network):
         "--network",
         network,
         "--label",
-        "sws.service=ghost",
+        f"{LABELS}.service=ghost",
         hello_image,
     )
     report = one_pass(config, store)
     assert report.changed["orphans"] == ["ghost"]
-    assert not docker("ps", "-aq", "--filter", "label=sws.service=ghost").strip()
+    assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=ghost").strip()
 
 
 def test_a_crashed_container_is_started_again(config, store, hello_image, network):
@@ -292,3 +321,30 @@ def test_second_agent_does_not_act_while_one_holds_the_lock(config):
         thread.join()
     with pass_lock(config.database_url):
         pass  # released: the next agent gets it
+
+
+def test_dynamic_inventory_shows_the_store(config, store, hello_image, tmp_path):
+    apply(store, "zeta", hello_image, env={"TRAP": TEMPLATE_IN_ENV})
+    agent_yml = tmp_path / "agent.yml"
+    agent_yml.write_text(f"database_url: {config.database_url}\nproject_dir: {REPO}\n")
+    bindir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "SWS_AGENT_CONFIG": str(agent_yml),
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+    }
+    listed = subprocess.run(
+        [str(bindir / "ansible-inventory"), "-i", str(REPO / "inventory/sws_confdb.py"), "--list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    inventory = json.loads(listed.stdout)
+    assert inventory["services"]["hosts"] == ["sws-svc-zeta"]
+    assert inventory["proxies"]["hosts"] == ["sws-proxy-1", "sws-proxy-2"]
+    hostvars = inventory["_meta"]["hostvars"]["sws-svc-zeta"]
+    assert hostvars["sws_service_image"] == hello_image
+    trap = hostvars["sws_service_env"]["TRAP"]
+    # ansible-inventory marks values it must never template; either way, verbatim.
+    assert trap in (TEMPLATE_IN_ENV, {"__ansible_unsafe": TEMPLATE_IN_ENV})

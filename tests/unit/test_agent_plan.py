@@ -1,0 +1,134 @@
+"""plan.py: what a pass decides from the desired services and the containers that run."""
+
+from __future__ import annotations
+
+from swsapi.agent.desired import desired_from_row
+from swsapi.agent.observe import RunningContainer, container_from_inspect, parse_server_states
+from swsapi.agent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
+
+
+def service(name, generation=1, status="pending", applied=0, digest=None):
+    spec = {"name": name, "port": 8080, "domain": f"{name}.test", "image": "img:1", "env": []}
+    return desired_from_row(
+        name, f"{name}.test", spec, digest or f"d{generation}", generation, applied, status
+    )
+
+
+def container(name, generation=1, running=True, ip="10.0.0.2", digest=None):
+    return RunningContainer(
+        name=f"sws-svc-{name}-{generation}",
+        service=name,
+        generation=generation,
+        digest=digest or f"d{generation}",
+        domain=f"{name}.test",
+        port=8080,
+        running=running,
+        ip=ip if running else None,
+    )
+
+
+def test_running_and_recorded_needs_nothing():
+    plan = plan_deploys([service("a", status="running", applied=1)], [container("a")])
+    assert plan.deploy == []
+
+
+def test_pending_missing_stopped_or_unrecorded_are_deployed():
+    desired = [
+        service("new"),
+        service("stopped", status="running", applied=1),
+        service("unrecorded", status="pending", applied=0),
+    ]
+    running = [container("stopped", running=False), container("unrecorded")]
+    assert [s.name for s in plan_deploys(desired, running).deploy] == [
+        "new",
+        "stopped",
+        "unrecorded",
+    ]
+
+
+def test_a_failure_is_not_retried_until_a_new_generation():
+    assert plan_deploys([service("a", status="failed")], []).deploy == []
+
+
+def test_deleting_services_are_never_deployed():
+    assert plan_deploys([service("a", status="deleting")], []).deploy == []
+
+
+def test_invalid_stored_spec_is_reported_once():
+    bad = desired_from_row("a", "a.test", {"name": "a"}, "d", 1, 0, "pending")
+    assert plan_deploys([bad], []).invalid == [bad]
+    failed = desired_from_row("a", "a.test", {"name": "a"}, "d", 1, 0, "failed")
+    assert plan_deploys([failed], []).invalid == []
+
+
+def test_new_generation_serves_only_once_ready():
+    desired = [service("a", generation=2, status="pending", applied=1)]
+    running = [container("a", 1, ip="10.0.0.1"), container("a", 2, ip="10.0.0.2")]
+    assert choose_serving(desired, running, ready=set())["a"].generation == 1
+    assert choose_serving(desired, running, ready={"a"})["a"].generation == 2
+
+
+def test_routes_follow_the_serving_container_address():
+    desired = [service("a", status="running", applied=1)]
+    routes = routes_for(choose_serving(desired, [container("a", ip="10.0.0.9")], set()))
+    assert [(r.domain, r.address, r.port) for r in routes] == [("a.test", "10.0.0.9", 8080)]
+
+
+def test_cleanup_retires_old_generations_removes_deleted_and_orphans():
+    desired = [
+        service("a", generation=2, status="running", applied=2),
+        service("gone", status="deleting"),
+    ]
+    running = [container("a", 1), container("a", 2), container("gone"), container("ghost")]
+    serving = choose_serving(desired, running, set())
+    plan = plan_cleanup(desired, running, serving, failed=set())
+    assert plan.retire == {"a": "sws-svc-a-2"}
+    assert plan.remove == ["gone"] and plan.forget == ["gone"]
+    assert plan.orphans == ["ghost"]
+
+
+def test_nothing_is_retired_for_a_service_whose_deploy_failed():
+    desired = [service("a", generation=2, status="pending", applied=1)]
+    running = [container("a", 1), container("a", 2)]
+    serving = choose_serving(desired, running, set())
+    assert plan_cleanup(desired, running, serving, failed={"a"}).retire == {}
+
+
+def test_container_from_inspect_reads_labels_state_and_address():
+    detail = {
+        "Name": "/sws-svc-a-3",
+        "Config": {
+            "Labels": {
+                "sws.service": "a",
+                "sws.generation": "3",
+                "sws.spec-digest": "x",
+                "sws.domain": "a.test",
+                "sws.port": "81",
+            }
+        },
+        "State": {"Running": True, "Restarting": False, "ExitCode": 0},
+        "NetworkSettings": {"Networks": {"sws-services": {"IPAddress": "172.30.0.4"}}},
+    }
+    c = container_from_inspect(detail, "sws-services")
+    assert (c.name, c.generation, c.port, c.ip, c.running) == (
+        "sws-svc-a-3",
+        3,
+        81,
+        "172.30.0.4",
+        True,
+    )
+    assert container_from_inspect({"Config": {"Labels": {}}}, "sws-services") is None
+
+
+def test_haproxy_server_states():
+    text = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight
+3 proxies 1 sws-proxy-1 172.21.0.3 2 0 1
+3 proxies 2 sws-proxy-2 172.21.0.4 2 8 1
+3 proxies 3 sws-proxy-3 172.21.0.5 0 1 1
+"""
+    assert parse_server_states(text) == {
+        "sws-proxy-1": "ready",
+        "sws-proxy-2": "drain",
+        "sws-proxy-3": "maint",
+    }
