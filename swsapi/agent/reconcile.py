@@ -151,8 +151,8 @@ def _deploy_outcomes(deploys: DeployPlan, result: RunResult, report: PassReport)
             failed[service.name] = (failure.message, failure.last_log)
         elif host in result.ok:
             ready.add(service.name)
-        else:
-            failed[service.name] = (result.error or "the deploy did not run", None)
+        # Neither: the run itself broke (a playbook error, a killed ansible-playbook). That is
+        # the agent's problem, not the service's: it stays pending and the next pass retries.
     report.note("deployed", sorted(ready))
     report.note("failed", {n: m for n, (m, _) in failed.items()})
     if result.error:
