@@ -341,9 +341,10 @@ def test_watch_mode_applies_without_waiting_for_cron(agent_host):
     try:
         time.sleep(2)  # its first full pass
         agent_host.apply(name, env={"GREETING": "heard"})
+        # The route goes live on one proxy, then the other: wait for the whole pass.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if agent_host.get(name).status_code == 200:
+            if (agent_host.service(name) or {}).get("status") == "running":
                 break
             time.sleep(0.25)
         answer = agent_host.get(name)
