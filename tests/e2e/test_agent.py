@@ -7,6 +7,7 @@ installed cron agent is held off with its own cron.lock, so only the passes a te
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -160,6 +161,7 @@ def hold_cron_off(path: Path) -> None:
     held = open(path, "a")  # noqa: SIM115 - kept open on purpose, for the whole session
     fcntl.flock(held, fcntl.LOCK_EX)
     _cron_lock.append(held)
+    atexit.register(held.close)
 
 
 @pytest.fixture(scope="session")
@@ -200,6 +202,10 @@ def agent_host(bootstrapped_host, tmp_path_factory):
         if service["spec"]["domain"].endswith(".agent.test"):
             host.delete(service["name"])
     host.run_pass(check=False)
+
+
+# Tests delete what they applied but leave the removal to the next test's pass (or the
+# session's last one): a pass costs seconds, and removing is what every pass does anyway.
 
 
 def test_apply_update_delete_through_the_load_balancer(agent_host):
@@ -262,7 +268,6 @@ def test_missing_image_fails_clearly_while_another_service_applies(agent_host):
     assert json.loads(agent_host.get(good).text)["greeting"] == "still fine"
     agent_host.delete(bad)
     agent_host.delete(good)
-    agent_host.run_pass()
 
 
 def test_a_broken_route_never_goes_live(agent_host):
@@ -288,7 +293,6 @@ def test_a_broken_route_never_goes_live(agent_host):
     agent_host.run_pass()
     assert agent_host.get(name).status_code == 200
     agent_host.delete(name)
-    agent_host.run_pass()
 
 
 def test_a_pass_killed_mid_roll_is_repaired_by_the_next(agent_host):
@@ -311,7 +315,6 @@ def test_a_pass_killed_mid_roll_is_repaired_by_the_next(agent_host):
     outcomes = [p["outcome"] for p in agent_host.last_passes(3)]
     assert "interrupted" in outcomes
     agent_host.delete(name)
-    agent_host.run_pass()
 
 
 def test_two_agents_started_together_do_not_both_act(agent_host):
@@ -327,7 +330,6 @@ def test_two_agents_started_together_do_not_both_act(agent_host):
     assert containers_of(name) == [f"sws-svc-{name}-1"]
     assert agent_host.get(name).status_code == 200
     agent_host.delete(name)
-    agent_host.run_pass()
 
 
 def watcher_log(watcher: subprocess.Popen) -> str:

@@ -18,7 +18,7 @@ from tests.e2e.test_agent import agent_host, unique  # noqa: F401 - agent_host i
 
 pytestmark = pytest.mark.e2e
 
-CLIENTS = 6  # threads, each with its own keep-alive session
+CLIENTS = 3  # threads, each with its own keep-alive session (about 200 requests/s here)
 
 
 class Load:
