@@ -1,7 +1,7 @@
 """The bootstrapped host as the agent benches use it: the engine lock, cron held off, an agent
 config of this run (the repository's playbooks, a throwaway state directory), the API.
 
-The host must be bootstrapped already (`make up`, or an e2e session leaves it running).
+The host is bootstrapped (converged) first, under the lock, as the e2e tests do.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.e2e.conftest import run_playbook  # noqa: E402
 from tests.e2e.test_agent import AgentHost, hold_cron_off  # noqa: E402
 
 ENGINE_LOCK = "/tmp/sws-e2e.lock"
@@ -26,13 +27,17 @@ ENGINE_LOCK = "/tmp/sws-e2e.lock"
 @contextlib.contextmanager
 def bench_host(**agent_settings) -> Iterator[AgentHost]:
     settings = yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())
-    config_path = Path(settings["sws_agent_config"])
-    if not config_path.exists():
-        sys.exit(f"{config_path} is missing: bootstrap the host first (make up)")
-    installed = yaml.safe_load(config_path.read_text())
     with open(ENGINE_LOCK, "a") as lock, tempfile.TemporaryDirectory(prefix="sws-bench-") as tmp:
         print("waiting for the engine lock...", file=sys.stderr, flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # Converge the host first (quick when it runs): another session may have torn it down.
+        print(
+            "bootstrapping the host (converges in seconds when it is up)...",
+            file=sys.stderr,
+            flush=True,
+        )
+        run_playbook("bootstrap.yml").check()
+        installed = yaml.safe_load(Path(settings["sws_agent_config"]).read_text())
         hold_cron_off(Path(settings["sws_agent_state_dir"]) / "cron.lock")
         config = Path(tmp) / "agent.yml"
         config.write_text(
