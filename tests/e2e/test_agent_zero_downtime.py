@@ -83,12 +83,14 @@ def test_updates_around_a_service_under_load_drop_nothing(agent_host):  # noqa: 
 
     with Load(agent_host.http + "/", f"{a}.agent.test") as load:
         time.sleep(2)
+        # Three passes, each mixing A's update with changes to other services.
         for other in others:
             agent_host.apply(other)
+        agent_host.apply(a, env={"GREETING": "v1"})
         agent_host.run_pass()
-        for version in ("v1", "v2", "v3"):
-            agent_host.apply(a, env={"GREETING": version})
-            agent_host.run_pass()
+        agent_host.apply(a, env={"GREETING": "v2"})
+        agent_host.run_pass()
+        agent_host.apply(a, env={"GREETING": "v3"})
         agent_host.delete(others[0])
         agent_host.run_pass()
         time.sleep(2)
