@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
+
+from swsapi.config import ConfigError, with_password_from_file
 
 DEFAULT_CONFIG = "/etc/sws/agent.yml"
 
@@ -147,15 +148,10 @@ def _number(value, key: str, source: str, kind):
 
 
 def _with_password(url: str, password_file: str) -> str:
+    """The apiserver's rule for password files, with the agent's key named in the error."""
     try:
-        password = Path(password_file).read_text().strip()
-    except OSError as err:
+        return with_password_from_file(url, password_file)
+    except ConfigError as err:
         raise AgentConfigError(
-            f"database_password_file: cannot read {password_file}: {err.strerror}"
+            str(err).replace("SWS_DATABASE_PASSWORD_FILE", "database_password_file")
         ) from None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    user = quote(parts.username or "sws", safe="")
-    netloc = f"{user}:{quote(password, safe='')}@{host}{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
