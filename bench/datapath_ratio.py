@@ -87,7 +87,7 @@ def main() -> None:
         remove_services(host, PREFIX)
         services = {
             f"{PREFIX}static": (STATIC_IMAGE, 8080),
-            f"{PREFIX}hello": ("sws-local/hello:1", 8080),
+            f"{PREFIX}hello": ("sws-local/hello:2", 8080),
         }
         for name, (image, port) in services.items():
             host.apply(name, image=image, port=port)

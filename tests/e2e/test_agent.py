@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 SWS_AGENT = str(Path(sys.executable).parent / "sws-agent")
-HELLO = "sws-local/hello:1"
+HELLO = "sws-local/hello:2"
 
 
 @dataclass

@@ -73,8 +73,8 @@ def engine_lock():
 
 @pytest.fixture(scope="module")
 def hello_image(engine_lock):
-    """The local test image: sws-local/hello:1 if the bootstrap built it, else ours."""
-    for image in ("sws-local/hello:1", "sws-agenttest/hello:1"):
+    """The local test image: sws-local/hello:2 if the bootstrap built it, else ours."""
+    for image in ("sws-local/hello:2", "sws-agenttest/hello:1"):
         if docker("images", "-q", image).strip():
             return image
     pytest.skip("no hello image on this engine (run the bootstrap, or build one)")

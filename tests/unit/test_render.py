@@ -37,7 +37,7 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from its golden file"
 
 
-def spec(name, domain, port=8080, image="sws-local/hello:1", env=(), volume=None):
+def spec(name, domain, port=8080, image="sws-local/hello:2", env=(), volume=None):
     s = {
         "name": name,
         "port": port,
