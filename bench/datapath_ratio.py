@@ -1,9 +1,11 @@
 """The data path against the service itself: requests/s and p99 latency through the load
-balancer and a proxy (HAProxy -> nginx -> service) and to the same container directly, in one
-run, with wrk. Two services: a trivial nginx (the chain's own cost shows) and the example
-Python app (the service is the bottleneck).
+balancer and a proxy (HAProxy -> nginx -> service) and to the same container directly, with
+wrk, side by side in one run: rounds alternate direct and chain, and the ratio is the median of
+the rounds' ratios (this machine's speed drifts by a third between minutes). Two services: a
+trivial nginx (the chain's own cost shows) and the example Python app (the service is the
+bottleneck).
 
-    .venv/bin/python bench/datapath_ratio.py [--seconds 10] [--connections 32]
+    .venv/bin/python bench/datapath_ratio.py [--rounds 5] [--seconds 5] [--connections 32]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
+from statistics import median
 
 import yaml
 from agent_host import REPO, bench_host, remove_services
@@ -78,7 +81,8 @@ def container_address(name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     with bench_host() as host:
@@ -93,28 +97,35 @@ def main() -> None:
             host.apply(name, image=image, port=port)
         host.run_pass()
         port80 = host.http.rsplit(":", 1)[1]
-        paths = {
-            "direct": None,
-            # What a client elsewhere gets: the host's address, DNAT in the kernel.
-            "chain": f"http://{host_address()}:{port80}/",
-            # 127.0.0.1 goes through docker-proxy (a userland copy), an extra hop.
-            "chain-lo": f"http://127.0.0.1:{port80}/",
-        }
-        rows = []
+        # What a client elsewhere gets: the host's address, where HAProxy listens itself.
+        chain_url = f"http://{host_address()}:{port80}/"
+        results = {}
         for name, (_, port) in services.items():
-            address = container_address(f"sws-svc-{name}-1")
-            for path, url in paths.items():
-                if url is None:
-                    figures = wrk(f"http://{address}:{port}/", args.seconds, args.connections)
-                else:
-                    figures = wrk(url, args.seconds, args.connections, host=f"{name}.agent.test")
-                rows.append((name, path, *figures))
+            direct_url = f"http://{container_address(f'sws-svc-{name}-1')}:{port}/"
+            wrk(chain_url, 2, args.connections, host=f"{name}.agent.test")  # warm up
+            rounds = []
+            for _ in range(args.rounds):
+                direct = wrk(direct_url, args.seconds, args.connections)
+                chain = wrk(chain_url, args.seconds, args.connections, host=f"{name}.agent.test")
+                rounds.append((direct, chain))
+            results[name] = rounds
         remove_services(host, PREFIX)
-    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s; chain = HAProxy -> nginx -> service")
-    print(f"{'service':<12} {'path':<9} {'req/s':>9} {'of direct':>10} {'p99':>10}")
-    direct = {name: rate for name, path, rate, _ in rows if path == "direct"}
-    for name, path, rate, p99 in rows:
-        print(f"{name:<12} {path:<9} {rate:>9,.0f} {rate / direct[name]:>10.2f} {p99:>8.2f}ms")
+    print(
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating "
+        "direct and chain; chain = HAProxy -> nginx -> service; medians"
+    )
+    print(
+        f"{'service':<10} {'direct req/s':>12} {'chain req/s':>12} {'ratio':>6} "
+        f"{'ratio per round':<32} {'p99 direct':>10} {'p99 chain':>10}"
+    )
+    for name, rounds in results.items():
+        ratios = [c[0] / d[0] for d, c in rounds]
+        print(
+            f"{name:<10} {median(d[0] for d, _ in rounds):>12,.0f} "
+            f"{median(c[0] for _, c in rounds):>12,.0f} {median(ratios):>6.2f} "
+            f"{' '.join(f'{r:.2f}' for r in ratios):<32} "
+            f"{median(d[1] for d, _ in rounds):>8.2f}ms {median(c[1] for _, c in rounds):>8.2f}ms"
+        )
 
 
 def host_address() -> str:

@@ -64,7 +64,7 @@ def _wait_for_database(seconds: float) -> None:
     help="Seconds to wait for the database to accept connections.",
 )
 def serve(wait):
-    """Apply pending migrations, then run the API under gunicorn on SWS_BIND.
+    """Apply pending migrations, then run the API under gunicorn on SWS_BIND (space-separated).
 
     Example: SWS_DATABASE_URL=postgresql://sws:pw@sws-confdb/sws sws-apiserver serve
     """
@@ -75,8 +75,8 @@ def serve(wait):
         sys.executable,
         "-m",
         "gunicorn",
-        "--bind",
-        config["SWS_BIND"],
+        # SWS_BIND may list several addresses: the host's proxies use a unix socket.
+        *[arg for address in config["SWS_BIND"].split() for arg in ("--bind", address)],
         "--workers",
         str(config["SWS_WORKERS"]),
         "--log-level",

@@ -81,7 +81,6 @@ def main() -> None:
     module.exit_json(
         changed=(p["state"] == "drain") != (before == "DRAIN"),
         previous=before,
-        address=row.get("addr", "").rsplit(":", 1)[0],
         sessions=sessions,
         waited=waited,
     )

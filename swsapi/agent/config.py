@@ -26,9 +26,11 @@ class Names:
     proxies: tuple[str, ...] = ("sws-proxy-1", "sws-proxy-2")
     loadbalancer: str = "sws-loadbalancer"
     haproxy_backend: str = "proxies"
-    # The port nginx's route server blocks listen on inside the proxy containers.
-    proxy_http_port: int = 80
-    proxy_health_port: int = 8081
+    # The socket nginx's route server blocks listen on, inside the proxy containers.
+    proxy_routes_socket: str = "/run/sws/proxy/http.sock"
+    # On the host: <proxy_socket_dir>/<proxy>/<proxy_health_socket> answers GET /healthz.
+    proxy_socket_dir: str = "/run/sws/proxies"
+    proxy_health_socket: str = "healthz.sock"
     # Labels are <prefix>.service, <prefix>.generation, ...; the agent owns every container
     # that carries <prefix>.service (tests use their own prefix, so a live host is left alone).
     label_prefix: str = "sws"
@@ -131,8 +133,12 @@ def load_names(path: Path) -> Names:
         proxies=proxies,
         loadbalancer=literal("sws_loadbalancer_container", defaults.loadbalancer),
         haproxy_backend=literal("sws_haproxy_backend", defaults.haproxy_backend),
-        proxy_http_port=int(literal("sws_proxy_http_port", defaults.proxy_http_port)),
-        proxy_health_port=int(literal("sws_proxy_health_port", defaults.proxy_health_port)),
+        proxy_routes_socket=(
+            f"{literal('sws_proxy_socket_mount', '/run/sws/proxy')}/"
+            f"{literal('sws_proxy_http_socket', 'http.sock')}"
+        ),
+        proxy_socket_dir=literal("sws_proxy_socket_dir", defaults.proxy_socket_dir),
+        proxy_health_socket=literal("sws_proxy_health_socket", defaults.proxy_health_socket),
         label_prefix=str(literal("sws_service_label", "sws.service")).removesuffix(".service"),
     )
 

@@ -238,5 +238,6 @@ def _extravars(config: AgentConfig) -> dict:
         "sws_haproxy_socket": str(config.haproxy_socket),
         "sws_haproxy_backend": config.names.haproxy_backend,
         "sws_drain_timeout": config.drain_timeout,
-        "sws_proxy_health_port": config.names.proxy_health_port,
+        "sws_proxy_socket_dir": config.names.proxy_socket_dir,
+        "sws_proxy_health_socket": config.names.proxy_health_socket,
     }

@@ -131,11 +131,11 @@ def routes_conf(routes: list[Route], names: Names) -> str:
     """nginx server blocks, one upstream and one server a route, sorted for stable output."""
     blocks = [ROUTES_HEADER]
     for route in sorted(routes, key=lambda r: (r.domain, r.service)):
-        blocks.append(_route_block(route, names.proxy_http_port))
+        blocks.append(_route_block(route, names.proxy_routes_socket))
     return "\n".join(blocks)
 
 
-def _route_block(route: Route, listen: int) -> str:
+def _route_block(route: Route, socket: str) -> str:
     upstream = f"sws_svc_{route.service.replace('-', '_')}"
     return f"""upstream {upstream} {{
     server {route.address}:{route.port};
@@ -143,7 +143,7 @@ def _route_block(route: Route, listen: int) -> str:
 }}
 
 server {{
-    listen {listen};
+    listen unix:{socket} proxy_protocol;
     server_name {route.domain};
 
     location / {{

@@ -114,12 +114,21 @@ def test_a_service_container_cannot_reach_the_control_plane(bootstrapped_host):
         settings["sws_confdb_container"],
     ).stdout.strip()
     assert confdb_ip
+    gateway = docker(
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        settings["sws_services_network"],
+    ).stdout.strip()
+    assert gateway
+    ingress = (gateway, int(settings["sws_http_port"]))
     targets = [
         (settings["sws_confdb_container"], 5432),
         (confdb_ip, 5432),
         (settings["sws_apiserver_container"], int(settings["sws_apiserver_port"])),
-        # The positive control: the same container does reach a proxy.
-        (settings["sws_proxy_containers"][0], int(settings["sws_proxy_health_port"])),
+        # The positive control: the same container does reach the host's ingress.
+        ingress,
     ]
     probe = (
         "import socket, sys\n"
@@ -148,8 +157,21 @@ def test_a_service_container_cannot_reach_the_control_plane(bootstrapped_host):
         f"{settings['sws_confdb_container']}:5432": "closed",
         f"{confdb_ip}:5432": "closed",
         f"{settings['sws_apiserver_container']}:{settings['sws_apiserver_port']}": "closed",
-        f"{settings['sws_proxy_containers'][0]}:{settings['sws_proxy_health_port']}": "open",
+        f"{ingress[0]}:{ingress[1]}": "open",
     }
+
+
+def test_the_load_balancer_and_proxies_join_no_bridge(bootstrapped_host):
+    """They share the host's network namespace and meet on unix sockets (ARCHITECTURE.md)."""
+    settings = bootstrapped_host.settings
+    for name in [settings["sws_loadbalancer_container"], *settings["sws_proxy_containers"]]:
+        assert docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", name).stdout.strip() == "host"
+    for proxy in settings["sws_proxy_containers"]:
+        sockets = Path(settings["sws_proxy_socket_dir"], proxy)
+        assert {p.name for p in sockets.iterdir()} == {
+            settings["sws_proxy_http_socket"],
+            settings["sws_proxy_health_socket"],
+        }
 
 
 def test_both_proxies_are_up_in_haproxy(bootstrapped_host):

@@ -91,9 +91,10 @@ def test_routes_do_not_depend_on_order():
     assert routes_conf([a, b], NAMES) == routes_conf([b, a], NAMES)
 
 
-def test_routes_listen_on_the_proxy_port():
-    text = routes_conf([Route("a.example.com", "a", "10.0.0.2", 80)], Names(proxy_http_port=8000))
-    assert "listen 8000;" in text
+def test_routes_listen_on_the_proxy_socket_with_the_proxy_protocol():
+    names = Names(proxy_routes_socket="/run/test/http.sock")
+    text = routes_conf([Route("a.example.com", "a", "10.0.0.2", 80)], names)
+    assert "listen unix:/run/test/http.sock proxy_protocol;" in text
 
 
 def test_inventory_yaml_golden():
