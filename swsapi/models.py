@@ -64,6 +64,8 @@ class Service(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     message: Mapped[str | None] = mapped_column(Text)
     last_log: Mapped[str | None] = mapped_column(Text)
+    # Set by a delete with purge: the agent removes the volume <name>-volume with the service.
+    purge_volume: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column(onupdate=func.now())
 

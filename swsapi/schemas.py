@@ -21,6 +21,7 @@ class ServiceSchema(Schema):
     status = fields.String()
     message = fields.String(allow_none=True)
     last_log = fields.String(allow_none=True)
+    purge_volume = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

@@ -54,11 +54,14 @@ def get_service(owner: User, name: str, for_update: bool = False) -> Service:
     return service
 
 
-def delete_service(owner: User, name: str) -> Service:
-    """Mark a service for removal; the agent removes its container, route and record."""
+def delete_service(owner: User, name: str, purge: bool = False) -> Service:
+    """Mark a service for removal; the agent removes its container, route and record, and
+    with purge its volume too. A purge is never taken back by a later delete without one."""
     service = get_service(owner, name, for_update=True)
-    if service.status != "deleting":
-        service.status = "deleting"
+    changed = service.status != "deleting" or (purge and not service.purge_volume)
+    service.status = "deleting"
+    service.purge_volume = service.purge_volume or purge
+    if changed:
         notify(service.name, "delete")
     db.session.commit()
     return service

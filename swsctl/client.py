@@ -90,8 +90,10 @@ class ApiClient:
             locate=locate,
         )
 
-    def delete(self, name: str) -> dict:
-        return self._request("DELETE", _service_path(name), about_service=True)
+    def delete(self, name: str, *, purge: bool = False) -> dict:
+        """Mark a service for removal; with purge, its volume and the data in it go too."""
+        path = _service_path(name) + ("?purge=true" if purge else "")
+        return self._request("DELETE", path, about_service=True)
 
     # The transport ---------------------------------------------------------------
 

@@ -89,6 +89,9 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     now = now or datetime.now(UTC)
     spec = service.get("spec") or {}
     env = spec.get("env") or []
+    purge = []
+    if service.get("purge_volume"):  # deleted with --purge: the volume goes too
+        purge = [("Purge", f"volume {service.get('name')}-volume")]
     fields = [
         ("Name", service.get("name")),
         ("Owner", service.get("owner")),
@@ -97,6 +100,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),
         ("Status", service.get("status")),
+        *purge,
         ("Generation", service.get("generation")),
         ("Applied generation", service.get("applied_generation")),
         ("Message", service.get("message") or "(none)"),

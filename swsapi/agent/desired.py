@@ -23,6 +23,7 @@ class DesiredService:
     definition: Definition | None  # None when the stored spec does not validate
     problem: str | None = None  # why the stored spec was refused
     domain: str = ""
+    purge_volume: bool = False  # deleted with purge: its volume goes with it
 
     @property
     def deleting(self) -> bool:
@@ -38,7 +39,7 @@ def container_name(service: str, generation: int) -> str:
 
 
 _QUERY = """
-    SELECT name, domain, spec, spec_digest, generation, applied_generation, status
+    SELECT name, domain, spec, spec_digest, generation, applied_generation, status, purge_volume
     FROM services ORDER BY name
 """
 
@@ -51,7 +52,9 @@ def read_desired(conn) -> list[DesiredService]:
     return [desired_from_row(*row) for row in rows]
 
 
-def desired_from_row(name, domain, spec, digest, generation, applied, status) -> DesiredService:
+def desired_from_row(
+    name, domain, spec, digest, generation, applied, status, purge_volume=False
+) -> DesiredService:
     definition, problem = None, None
     try:
         definition = load_definition({"apiVersion": "v1", "spec": spec})
@@ -68,4 +71,5 @@ def desired_from_row(name, domain, spec, digest, generation, applied, status) ->
         definition=definition,
         problem=problem,
         domain=domain,
+        purge_volume=bool(purge_volume),
     )

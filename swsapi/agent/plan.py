@@ -113,8 +113,13 @@ def routes_for(serving: dict[str, RunningContainer]) -> list[Route]:
 class CleanupPlan:
     retire: dict[str, str] = field(default_factory=dict)  # service -> container to keep
     remove: list[str] = field(default_factory=list)  # deleting services with containers
+    purge: list[str] = field(default_factory=list)  # deleting services whose volume goes too
     orphans: list[str] = field(default_factory=list)  # services the store does not know
     forget: list[str] = field(default_factory=list)  # deleting services to drop from the store
+
+    def services(self) -> list[str]:
+        """Every service the retire step acts on, each once."""
+        return list(dict.fromkeys([*self.retire, *self.remove, *self.purge, *self.orphans]))
 
 
 def plan_cleanup(
@@ -123,7 +128,7 @@ def plan_cleanup(
     serving: dict[str, RunningContainer],
     failed: set[str],
 ) -> CleanupPlan:
-    """Containers that no longer serve, deleted services, and orphans."""
+    """Containers that no longer serve, deleted services (and purged volumes), and orphans."""
     plan = CleanupPlan()
     grouped = by_service(containers)
     known = {s.name for s in desired}
@@ -132,6 +137,10 @@ def plan_cleanup(
         if service.deleting:
             if mine:
                 plan.remove.append(service.name)
+            if service.purge_volume:
+                # Whether or not containers are left: the volume outlives them (a pass that
+                # removed them may have failed on the volume).
+                plan.purge.append(service.name)
             plan.forget.append(service.name)
             continue
         keep = serving.get(service.name)

@@ -117,9 +117,10 @@ def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
     roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
     routes_ok = True
-    if roll or cleanup.retire or cleanup.remove or cleanup.orphans:
+    if roll or cleanup.services():
         result = _switch(config, desired, cleanup, roll, routes_text)
         routes_ok = _switch_outcomes(config, cleanup, roll, result, report)
+        _explain_stuck_deletes(conn, cleanup, result)
 
     if routes_ok:
         for service in deploys.deploy:
@@ -168,8 +169,9 @@ def _routes_text(config: AgentConfig, serving) -> str:
 
 
 def _switch(config, desired, cleanup: CleanupPlan, roll: list[str], routes_text: str):
-    """Run 2: roll the proxies (if the routes changed), then retire and remove containers."""
-    hosts = [service_host(n) for n in [*cleanup.retire, *cleanup.remove, *cleanup.orphans]]
+    """Run 2: roll the proxies (if the routes changed), then retire and remove containers
+    (and the volumes of services deleted with purge)."""
+    hosts = [service_host(n) for n in cleanup.services()]
     tags = ["retire"] if hosts else []
     limit = list(hosts)
     if roll:
@@ -189,20 +191,36 @@ def _switch_outcomes(config, cleanup: CleanupPlan, roll, result: RunResult, repo
     for key, names in (
         ("retired", cleanup.retire),
         ("removed", cleanup.remove),
+        ("purged", cleanup.purge),
         ("orphans", cleanup.orphans),
     ):
         done = [n for n in names if service_host(n) in result.ok]
         report.note(key, sorted(done))
-        for n in names:
-            if service_host(n) in result.failed:
-                report.problems.append(f"{n}: {result.failed[service_host(n)].message}")
+    for n in cleanup.services():
+        if service_host(n) in result.failed:
+            report.problems.append(f"{n}: {result.failed[service_host(n)].message}")
     return routes_ok
 
 
+def _explain_stuck_deletes(conn, cleanup: CleanupPlan, result: RunResult) -> None:
+    # A deleted service whose container or volume could not be removed stays 'deleting', with
+    # the reason for its owner to read; the next pass tries again.
+    for name in dict.fromkeys([*cleanup.remove, *cleanup.purge]):
+        failure = result.failed.get(service_host(name))
+        if failure is not None:
+            record.mark_deleting_problem(conn, name, failure.message)
+
+
 def _forget_deleted(conn, cleanup: CleanupPlan, report: PassReport) -> None:
-    # Records go only once their containers are gone; a failed removal is retried next pass.
+    # Records go only once their containers (and a purged volume) are gone; a failed removal
+    # is retried next pass.
     removed = report.changed.get("removed", [])
-    gone = [n for n in cleanup.forget if n not in cleanup.remove or n in removed]
+    purged = report.changed.get("purged", [])
+    gone = [
+        n
+        for n in cleanup.forget
+        if (n not in cleanup.remove or n in removed) and (n not in cleanup.purge or n in purged)
+    ]
     report.note("forgotten", [n for n in gone if record.forget(conn, n)])
 
 

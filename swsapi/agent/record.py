@@ -29,6 +29,16 @@ def mark_failed(conn, name: str, generation: int, message: str, last_log: str | 
     )
 
 
+def mark_deleting_problem(conn, name: str, message: str) -> None:
+    """Say why a deleted service is still there (the next pass tries again)."""
+    _update(
+        conn,
+        """UPDATE services SET message = %s, updated_at = now()
+           WHERE name = %s AND status = 'deleting'""",
+        (message, name),
+    )
+
+
 def forget(conn, name: str) -> bool:
     """Delete a removed service's record; only if it is still marked for deletion."""
     with conn.cursor() as cur:

@@ -33,10 +33,17 @@ def service_host(name: str) -> str:
 
 def service_vars(service: DesiredService, keep: str | None = None) -> dict:
     """The host variables of one service (role sws_service)."""
-    if service.deleting or service.definition is None:
+    if service.deleting:
         return {
             "sws_service_name": service.name,
-            "sws_service_state": "absent" if service.deleting else "invalid",
+            "sws_service_state": "absent",
+            "sws_service_generation": service.generation,
+            "sws_service_purge_volume": service.purge_volume,
+        }
+    if service.definition is None:
+        return {
+            "sws_service_name": service.name,
+            "sws_service_state": "invalid",
             "sws_service_generation": service.generation,
         }
     d = service.definition

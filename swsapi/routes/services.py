@@ -59,5 +59,22 @@ def get(name):
 
 @bp.delete("/<name>")
 def delete(name):
-    """Mark one of the caller's services for removal."""
-    return service_schema.dump(store.delete_service(g.user, name)), 202
+    """Mark one of the caller's services for removal (with ?purge=true, its volume too)."""
+    service = store.delete_service(g.user, name, purge=purge_flag())
+    return service_schema.dump(service), 202
+
+
+PURGE_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
+def purge_flag() -> bool:
+    """The delete's `purge` query parameter: true/1 or false/0, absent meaning false."""
+    values = request.args.getlist("purge")
+    if not values:
+        return False
+    if len(values) > 1 or values[0] not in PURGE_VALUES:
+        raise invalid_request(
+            "purge must be true or false (or 1 or 0), given once",
+            {"purge": "must be true, false, 1 or 0"},
+        )
+    return PURGE_VALUES[values[0]]

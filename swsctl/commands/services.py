@@ -55,24 +55,33 @@ def apply(client: ApiClient, file: str, validate: bool, follow: wait.Follow | No
 
 @click.command()
 @click.argument("name")
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also remove the service's volume NAME-volume: its data is removed for good.",
+)
 @wait_options
 @connection_options
 @pass_client
-def delete(client: ApiClient, name: str, follow: wait.Follow | None) -> None:
+def delete(client: ApiClient, name: str, purge: bool, follow: wait.Follow | None) -> None:
     """Mark the service NAME for removal; the agent stops it and removes its route.
 
-    With --wait, follows it until it is gone.
+    Its volume NAME-volume is kept (apply the service again and it finds its data) unless
+    --purge is given. With --wait, follows it until it is gone.
 
     \b
     Examples:
       swsctl delete web
       swsctl delete web --wait
+      swsctl delete web --purge --wait
     """
-    client.delete(name)
-    click.echo(f"service/{name} marked for deletion")
+    client.delete(name, purge=purge)
+    volume = f" (volume {name}-volume will be removed)" if purge else ""
+    click.echo(f"service/{name} marked for deletion{volume}")
     if follow is not None:
         _follow(follow, wait.until_gone, client, name)
-        click.echo(f"service/{name} deleted")
+        volume = f" (volume {name}-volume removed)" if purge else ""
+        click.echo(f"service/{name} deleted{volume}")
 
 
 @click.command(name="ls")

@@ -65,8 +65,8 @@ class AgentHost:
         assert answer.status_code in (200, 201), answer.text
         return answer.json()
 
-    def delete(self, name: str) -> None:
-        answer = self.api("DELETE", f"/services/{name}")
+    def delete(self, name: str, purge: bool = False) -> None:
+        answer = self.api("DELETE", f"/services/{name}" + ("?purge=true" if purge else ""))
         assert answer.status_code in (202, 404), answer.text
 
     def service(self, name: str) -> dict | None:
@@ -244,6 +244,27 @@ def test_apply_update_delete_through_the_load_balancer(agent_host):
         if p.is_file() and secret in p.read_text(errors="ignore")
     ]
     assert leaked == [], "a secret env value reached the agent's artifacts"
+
+
+def test_delete_purge_removes_the_volume_and_its_data(agent_host):
+    name = unique("wipe")
+    agent_host.apply(name, volume="/data")
+    agent_host.run_pass()
+    assert agent_host.get(name).status_code == 200
+    container = f"sws-svc-{name}-1"
+    write = "open('/data/notes.txt', 'w').write('kept until purged')"
+    docker("exec", "-u", "0", container, "python3", "-c", write)
+    assert docker("exec", container, "cat", "/data/notes.txt") == "kept until purged"
+
+    agent_host.delete(name, purge=True)
+    assert agent_host.service(name)["purge_volume"] is True
+    agent_host.run_pass()
+    assert agent_host.get(name).status_code == 404
+    assert containers_of(name) == []
+    assert agent_host.service(name) is None
+    assert docker("volume", "ls", "-q", "--filter", f"name={name}-volume").split() == []
+    changed = agent_host.last_passes()[0]["changed"]
+    assert changed["purged"] == [name] and name in changed["forgotten"]
 
 
 def test_nothing_changed_runs_no_playbook(agent_host):

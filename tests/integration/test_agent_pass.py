@@ -147,9 +147,14 @@ def apply(conn, name, image, port=8080, env=None, volume=None):
     conn.commit()
 
 
-def delete(conn, name):
+def delete(conn, name, purge=False):
+    """What the apiserver's delete does (a purge, once set, stays set)."""
     with conn.cursor() as cur:
-        cur.execute("UPDATE services SET status = 'deleting' WHERE name = %s", (name,))
+        cur.execute(
+            "UPDATE services SET status = 'deleting', purge_volume = purge_volume OR %s"
+            " WHERE name = %s",
+            (purge, name),
+        )
     conn.commit()
 
 
@@ -274,6 +279,79 @@ def test_delete_removes_container_and_record_keeps_volume(config, store, hello_i
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=delta").strip()
     assert docker("volume", "ls", "-q", "--filter", "name=delta-volume").strip() == "delta-volume"
     docker("volume", "rm", "delta-volume")
+
+
+def volume_exists(name) -> bool:
+    return name in docker("volume", "ls", "-q", "--filter", f"name={name}").split()
+
+
+@pytest.fixture
+def purged_name():
+    """A fresh service name; its volume is removed afterwards if a test left it."""
+    name = "pz-" + uuid.uuid4().hex[:6]
+    yield name
+    docker("volume", "rm", "-f", f"{name}-volume", check=False)
+
+
+def test_delete_with_purge_removes_container_volume_and_record(
+    config, store, hello_image, purged_name
+):
+    name = purged_name
+    apply(store, name, hello_image, volume="/data")
+    one_pass(config, store)
+    assert volume_exists(f"{name}-volume")
+    delete(store, name, purge=True)
+    report = one_pass(config, store)
+    assert report.outcome == "changed", report.summary()
+    assert report.changed["removed"] == [name]
+    assert report.changed["purged"] == [name]
+    assert report.changed["forgotten"] == [name]
+    assert row(store, name) is None
+    assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service={name}").strip()
+    assert not volume_exists(f"{name}-volume")
+
+
+def test_purge_leaves_a_volume_not_labelled_as_the_services(
+    config, store, hello_image, purged_name
+):
+    name = purged_name
+    # Same name, but labelled for another agent's prefix (e.g. the live host's): not ours.
+    docker("volume", "create", "--label", f"sws.service={name}", f"{name}-volume")
+    apply(store, name, hello_image)
+    delete(store, name, purge=True)
+    report = one_pass(config, store)
+    assert report.outcome == "changed", report.summary()
+    assert report.changed["forgotten"] == [name]
+    assert row(store, name) is None
+    assert volume_exists(f"{name}-volume")
+
+
+def test_a_volume_in_use_keeps_the_service_deleting_until_it_can_go(
+    config, store, hello_image, purged_name
+):
+    name = purged_name
+    apply(store, name, hello_image, volume="/data")
+    one_pass(config, store)
+    holder = f"sws-agenttest-holder-{name}"
+    docker("create", "--name", holder, "-v", f"{name}-volume:/held", hello_image)
+    try:
+        delete(store, name, purge=True)
+        report = one_pass(config, store)
+        assert report.outcome == "failed", report.summary()
+        assert "purged" not in report.changed and "forgotten" not in report.changed
+        stuck = row(store, name)
+        assert stuck["status"] == "deleting"
+        assert f"volume {name}-volume could not be removed" in stuck["message"]
+        assert "volume is in use" in stuck["message"] and len(stuck["message"]) < 300
+        assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service={name}").strip()
+        assert volume_exists(f"{name}-volume")
+    finally:
+        docker("rm", "-f", holder, check=False)
+    report = one_pass(config, store)
+    assert report.changed["purged"] == [name] and report.changed["forgotten"] == [name]
+    assert "removed" not in report.changed  # its container went in the pass before
+    assert row(store, name) is None
+    assert not volume_exists(f"{name}-volume")
 
 
 def test_orphans_are_removed(config, store, hello_image, network):

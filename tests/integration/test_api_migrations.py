@@ -17,6 +17,7 @@ TABLES = {
     "services": [
         "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
         "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
+        "purge_volume",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
 }  # fmt: skip
@@ -88,3 +89,27 @@ def test_status_is_constrained_to_the_four_states(app, migrated_database_url):
         except psycopg2.errors.CheckViolation:
             pass
     conn.close()
+
+
+def test_purge_volume_is_added_false_to_existing_services_and_dropped_again(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0001")
+            db.engine.dispose()
+            assert "purge_volume" not in columns(database_url)["services"]
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice')")
+                cur.execute(
+                    "INSERT INTO services (name, domain, owner_id, spec, spec_digest, status)"
+                    " SELECT 'web', 'web.example.com', id, '{}', 'x', 'deleting' FROM users"
+                )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT name, purge_volume FROM services")
+            assert cur.fetchall() == [("web", False)]
+        conn.close()
+    finally:
+        dispose(app)

@@ -140,6 +140,56 @@ def test_delete_marks_the_service_deleting(client, alice):
     assert [s["status"] for s in listed] == ["deleting"]
 
 
+def test_delete_keeps_the_volume_unless_purged(client, alice):
+    apply(client, alice, definition())
+    assert apply(client, alice, definition()).get_json()["purge_volume"] is False
+    body = client.delete("/v1/services/web", headers=alice).get_json()
+    assert body["status"] == "deleting" and body["purge_volume"] is False
+
+
+@pytest.mark.parametrize("value", ["true", "1"])
+def test_delete_with_purge_marks_the_volume_for_removal(client, alice, value):
+    apply(client, alice, definition())
+    response = client.delete(f"/v1/services/web?purge={value}", headers=alice)
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "deleting"
+    assert response.get_json()["purge_volume"] is True
+    assert client.get("/v1/services/web", headers=alice).get_json()["purge_volume"] is True
+
+
+@pytest.mark.parametrize("value", ["false", "0"])
+def test_delete_with_purge_false_keeps_the_volume(client, alice, value):
+    apply(client, alice, definition())
+    response = client.delete(f"/v1/services/web?purge={value}", headers=alice)
+    assert response.status_code == 202
+    assert response.get_json()["purge_volume"] is False
+
+
+def test_a_second_delete_can_add_a_purge_but_never_take_it_back(client, alice):
+    apply(client, alice, definition())
+    client.delete("/v1/services/web", headers=alice)
+    body = client.delete("/v1/services/web?purge=true", headers=alice).get_json()
+    assert body["status"] == "deleting" and body["purge_volume"] is True
+    assert client.delete("/v1/services/web", headers=alice).get_json()["purge_volume"] is True
+    again = client.delete("/v1/services/web?purge=false", headers=alice).get_json()
+    assert again["purge_volume"] is True
+
+
+@pytest.mark.parametrize("query", ["purge=yes", "purge=", "purge=TRUE", "purge=1&purge=0"])
+def test_a_bad_purge_value_is_a_400_naming_the_parameter(client, alice, query):
+    apply(client, alice, definition())
+    response = client.delete(f"/v1/services/web?{query}", headers=alice)
+    assert response.status_code == 400
+    body = error(response)
+    assert body["code"] == "invalid_request"
+    assert "purge" in body["message"] and "purge" in body["fields"]
+    assert client.get("/v1/services/web", headers=alice).get_json()["status"] == "pending"
+
+
+def test_a_bad_purge_value_is_refused_before_the_service_is_looked_up(client, alice):
+    assert client.delete("/v1/services/web?purge=maybe", headers=alice).status_code == 400
+
+
 def test_applying_a_service_being_deleted_is_a_conflict(client, alice):
     apply(client, alice, definition())
     client.delete("/v1/services/web", headers=alice)
@@ -236,6 +286,18 @@ def test_apply_and_delete_notify_a_listening_connection(client, alice, listener)
     assert listener() == [{"name": "web", "event": "apply"}]
     client.delete("/v1/services/web", headers=alice)
     assert listener() == [{"name": "web", "event": "delete"}]
+
+
+def test_a_purge_added_to_a_deleting_service_notifies_once(client, alice, listener):
+    apply(client, alice, definition())
+    client.delete("/v1/services/web", headers=alice)
+    assert listener() == [{"name": "web", "event": "apply"}, {"name": "web", "event": "delete"}]
+    client.delete("/v1/services/web", headers=alice)  # nothing changes
+    assert listener(timeout=0.5) == []
+    client.delete("/v1/services/web?purge=true", headers=alice)
+    assert listener() == [{"name": "web", "event": "delete"}]
+    client.delete("/v1/services/web?purge=1", headers=alice)  # already purging
+    assert listener(timeout=0.5) == []
 
 
 def test_no_notify_when_nothing_changed_or_the_apply_failed(client, alice, bob, listener):

@@ -463,6 +463,51 @@ def test_delete_wait_follows_until_the_service_is_gone(user, tmp_path):
     assert swsctl(["get", name], user.env).exit_code == 5
 
 
+def test_delete_purge_marks_the_volume_for_removal(user, tmp_path):
+    path = write_definition(tmp_path / "web.yaml", user, volumeMount="/data")
+    name = user.service_name()
+    swsctl(["apply", path], user.env)
+    result = swsctl(["delete", name, "--purge"], user.env)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        f"service/{name} marked for deletion (volume {name}-volume will be removed)"
+    )
+    assert store(user.api, "SELECT status, purge_volume FROM services WHERE name = %s", name) == [
+        ("deleting", True)
+    ]
+    shown = swsctl(["get", name], user.env).output
+    assert f"Purge:              volume {name}-volume" in shown.splitlines()
+    assert json.loads(swsctl(["get", name, "-o", "json"], user.env).output)["purge_volume"]
+
+
+def test_a_plain_delete_keeps_the_volume_and_a_later_purge_still_counts(user, tmp_path):
+    name = user.service_name()
+    swsctl(["apply", write_definition(tmp_path / "web.yaml", user)], user.env)
+    swsctl(["delete", name], user.env)
+    assert "Purge:" not in swsctl(["get", name], user.env).output
+    assert store(user.api, "SELECT purge_volume FROM services WHERE name = %s", name) == [(False,)]
+    assert swsctl(["delete", name, "--purge"], user.env).exit_code == 0
+    assert store(user.api, "SELECT purge_volume FROM services WHERE name = %s", name) == [(True,)]
+
+
+def test_delete_purge_wait_follows_until_the_service_and_volume_are_gone(user, tmp_path):
+    name = user.service_name()
+    swsctl(["apply", write_definition(tmp_path / "web.yaml", user)], user.env)
+    removal = AgentStandIn(
+        user.api,
+        name,
+        "UPDATE services SET message = 'volume in use' WHERE name = %s",
+        "DELETE FROM services WHERE name = %s",
+        when_status="deleting",
+    )
+    with removal:
+        result = swsctl(["delete", name, "--purge", "--wait", "--timeout", "20"], user.env)
+    assert result.exit_code == 0, result.output
+    assert f"service/{name}: deleting" in result.stderr
+    assert "volume in use" in result.stderr
+    assert result.stdout.strip().endswith(f"service/{name} deleted (volume {name}-volume removed)")
+
+
 # apply --wait --------------------------------------------------------------------
 
 

@@ -7,10 +7,10 @@ from swsapi.agent.observe import RunningContainer, container_from_inspect, parse
 from swsapi.agent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
 
 
-def service(name, generation=1, status="pending", applied=0, digest=None):
+def service(name, generation=1, status="pending", applied=0, digest=None, purge=False):
     spec = {"name": name, "port": 8080, "domain": f"{name}.test", "image": "img:1", "env": []}
     return desired_from_row(
-        name, f"{name}.test", spec, digest or f"d{generation}", generation, applied, status
+        name, f"{name}.test", spec, digest or f"d{generation}", generation, applied, status, purge
     )
 
 
@@ -85,6 +85,31 @@ def test_cleanup_retires_old_generations_removes_deleted_and_orphans():
     assert plan.retire == {"a": "sws-svc-a-2"}
     assert plan.remove == ["gone"] and plan.forget == ["gone"]
     assert plan.orphans == ["ghost"]
+
+
+def test_a_plain_delete_purges_nothing():
+    desired = [service("gone", status="deleting")]
+    plan = plan_cleanup(desired, [container("gone")], {}, failed=set())
+    assert plan.purge == [] and plan.services() == ["gone"]
+
+
+def test_a_purged_delete_puts_the_volume_in_the_plan_with_or_without_containers():
+    desired = [
+        service("gone", status="deleting", purge=True),
+        service("bare", status="deleting", purge=True),  # its containers went in a past pass
+        service("kept", status="running", applied=1, purge=True),  # only a delete purges
+    ]
+    running = [container("gone"), container("kept")]
+    plan = plan_cleanup(desired, running, choose_serving(desired, running, set()), failed=set())
+    assert plan.remove == ["gone"]
+    assert plan.purge == ["gone", "bare"]
+    assert plan.forget == ["gone", "bare"]
+    assert plan.services() == ["gone", "bare"]
+
+
+def test_desired_reads_the_purge_flag():
+    assert service("a", status="deleting", purge=True).purge_volume is True
+    assert service("a", status="deleting").purge_volume is False
 
 
 def test_nothing_is_retired_for_a_service_whose_deploy_failed():

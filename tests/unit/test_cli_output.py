@@ -77,6 +77,12 @@ def test_describe_copes_with_a_service_without_env_or_message():
     assert "Env:" in text and "(none)" in text
 
 
+def test_describe_says_when_the_volume_goes_with_the_service():
+    assert "Purge:" not in output.describe(service(status="deleting", purge_volume=False), now=NOW)
+    text = output.describe(service(status="deleting", purge_volume=True), now=NOW)
+    assert "Purge:              volume web-volume" in text.splitlines()
+
+
 def test_ages():
     def ago(**delta):
         return output.age((NOW - timedelta(**delta)).isoformat(), NOW)

@@ -50,9 +50,16 @@ def spec(name, domain, port=8080, image="sws-local/hello:2", env=(), volume=None
     return s
 
 
-def row(name, domain, generation=1, status="pending", applied=0, **kw):
+def row(name, domain, generation=1, status="pending", applied=0, purge=False, **kw):
     return desired_from_row(
-        name, domain, spec(name, domain, **kw), f"digest-{name}", generation, applied, status
+        name,
+        domain,
+        spec(name, domain, **kw),
+        f"digest-{name}",
+        generation,
+        applied,
+        status,
+        purge,
     )
 
 
@@ -69,6 +76,7 @@ def desired():
         ),
         row("shop", "shop.example.com", port=9000),
         row("old", "old.example.com", status="deleting"),
+        row("wiped", "wiped.example.com", status="deleting", purge=True, volume="/data"),
     ]
 
 
@@ -109,9 +117,15 @@ def test_inventory_groups():
     inv = inventory(desired(), NAMES, orphans=["ghost"])
     assert inv["proxies"]["hosts"] == ["sws-proxy-1", "sws-proxy-2"]
     assert inv["loadbalancer"]["hosts"] == ["sws-loadbalancer"]
-    assert inv["services"]["hosts"] == [service_host(n) for n in ("blog", "shop", "old", "ghost")]
+    assert inv["services"]["hosts"] == [
+        service_host(n) for n in ("blog", "shop", "old", "wiped", "ghost")
+    ]
     hostvars = inv["_meta"]["hostvars"]
     assert hostvars["sws-svc-old"]["sws_service_state"] == "absent"
+    assert hostvars["sws-svc-old"]["sws_service_purge_volume"] is False
+    assert hostvars["sws-svc-wiped"]["sws_service_state"] == "absent"
+    assert hostvars["sws-svc-wiped"]["sws_service_purge_volume"] is True
+    assert "sws_service_purge_volume" not in hostvars["sws-svc-ghost"]  # orphans keep volumes
     assert hostvars["sws-svc-ghost"]["sws_service_state"] == "absent"
     assert hostvars["sws-svc-blog"]["sws_service_container"] == "sws-svc-blog-3"
 
