@@ -45,6 +45,15 @@ IMAGE_RE = re.compile(rf"^(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_D
 MAX_ENV = 200
 MAX_ENV_VALUE = 32 * 1024
 
+# spec.http: sizes as bytes or with a k/m/g suffix, durations as seconds or with s/m/h. They
+# become nginx directives, so only these shapes pass (the rendered text is always a number).
+SIZE_RE = re.compile(r"^([0-9]{1,12})([kKmMgG]?)\Z")
+DURATION_RE = re.compile(r"^([0-9]{1,6})([smh]?)\Z")
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+MAX_BODY_SIZE = 16 * 1024**3  # 16 GiB: past this an upload wants another channel
+MAX_TIMEOUT = 24 * 3600
+
 
 class SpecError(ValueError):
     """A definition that does not validate.
@@ -171,6 +180,69 @@ class StrictString(fields.String):
         return value
 
 
+def size_in_bytes(value: int | str) -> int:
+    """A size as spec.http writes it (1048576, "512k", "100m", "1g") in bytes."""
+    if isinstance(value, int):
+        return value
+    number, unit = SIZE_RE.match(value).groups()
+    return int(number) * SIZE_UNITS[unit.lower()]
+
+
+def duration_in_seconds(value: int | str) -> int:
+    """A duration as spec.http writes it (300, "300s", "5m", "1h") in seconds."""
+    if isinstance(value, int):
+        return value
+    number, unit = DURATION_RE.match(value).groups()
+    return int(number) * DURATION_UNITS[unit]
+
+
+class Size(fields.Field):
+    """Bytes as a whole number, or a string with k, m or g (nginx's units, powers of 1024)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError("must be a size: bytes, or a number with k, m or g (100m)")
+        if isinstance(value, str) and not SIZE_RE.match(value):
+            raise ValidationError("must be a size: bytes, or a number with k, m or g (100m)")
+        if not 1024 <= size_in_bytes(value) <= MAX_BODY_SIZE:
+            raise ValidationError("must be from 1k to 16g")
+        return value
+
+
+class Duration(fields.Field):
+    """Seconds as a whole number, or a string with s, m or h."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError("must be a duration: seconds, or a number with s, m or h (5m)")
+        if isinstance(value, str) and not DURATION_RE.match(value):
+            raise ValidationError("must be a duration: seconds, or a number with s, m or h (5m)")
+        if not 1 <= duration_in_seconds(value) <= MAX_TIMEOUT:
+            raise ValidationError("must be from 1 second to 24 hours")
+        return value
+
+
+class StrictBoolean(fields.Field):
+    """true or false only: not 1, "false" or "yes" (the string "false" is truthy in Python)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false (not a string or a number)")
+        return value
+
+
+class HttpSchema(Schema):
+    """How the proxies pass HTTP to the service (spec.http; every key optional)."""
+
+    class Meta:
+        unknown = RAISE
+
+    maxBodySize = Size()
+    readTimeout = Duration()
+    buffering = StrictBoolean()
+    upgradeTimeout = Duration()
+
+
 class EnvVarSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -194,6 +266,7 @@ class ServiceSpecSchema(Schema):
     image = StrictString(required=True, validate=check_image)
     volumeMount = StrictString(validate=check_volume_mount, allow_none=True)
     env = fields.List(fields.Nested(EnvVarSchema), allow_none=True)
+    http = fields.Nested(HttpSchema, allow_none=True)
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -243,6 +316,44 @@ class EnvVar:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """spec.http as written (shown back as written); the proxies read the numbers."""
+
+    max_body_size: int | str | None = None
+    read_timeout: int | str | None = None
+    buffering: bool | None = None
+    upgrade_timeout: int | str | None = None
+
+    KEYS = (
+        ("maxBodySize", "max_body_size"),
+        ("readTimeout", "read_timeout"),
+        ("buffering", "buffering"),
+        ("upgradeTimeout", "upgrade_timeout"),
+    )
+
+    @classmethod
+    def from_loaded(cls, http: dict | None) -> HttpSettings | None:
+        if not http:
+            return None
+        return cls(**{attr: http[key] for key, attr in cls.KEYS if key in http})
+
+    def as_dict(self) -> dict:
+        return {key: getattr(self, a) for key, a in self.KEYS if getattr(self, a) is not None}
+
+    @property
+    def body_bytes(self) -> int | None:
+        return None if self.max_body_size is None else size_in_bytes(self.max_body_size)
+
+    @property
+    def read_seconds(self) -> int | None:
+        return None if self.read_timeout is None else duration_in_seconds(self.read_timeout)
+
+    @property
+    def upgrade_seconds(self) -> int | None:
+        return None if self.upgrade_timeout is None else duration_in_seconds(self.upgrade_timeout)
+
+
+@dataclass(frozen=True)
 class Definition:
     """A validated service definition, normalised (env values as strings, empty env as [])."""
 
@@ -252,6 +363,7 @@ class Definition:
     image: str
     volume_mount: str | None = None
     env: tuple[EnvVar, ...] = field(default_factory=tuple)
+    http: HttpSettings | None = None
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -263,6 +375,7 @@ class Definition:
             image=spec["image"],
             volume_mount=spec.get("volumeMount"),
             env=tuple(EnvVar(e["name"], e["value"]) for e in spec.get("env") or ()),
+            http=HttpSettings.from_loaded(spec.get("http")),
         )
 
     def spec_dict(self) -> dict:
@@ -276,6 +389,9 @@ class Definition:
         if self.volume_mount:
             spec["volumeMount"] = self.volume_mount
         spec["env"] = [{"name": e.name, "value": e.value} for e in self.env]
+        # Only when given: a spec without it keeps the digest it had before the field existed.
+        if self.http and self.http.as_dict():
+            spec["http"] = self.http.as_dict()
         return spec
 
     def document(self) -> dict:

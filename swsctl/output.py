@@ -103,6 +103,13 @@ def parse_time(timestamp: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _http(http: dict | None) -> str:
+    """spec.http in one line, as written; the host's defaults where it says nothing."""
+    if not http:
+        return "(host defaults)"
+    return " ".join(f"{key}={json.dumps(value)}" for key, value in http.items())
+
+
 def describe(service: dict, show_secrets: bool = False, now: datetime | None = None) -> str:
     """The `get` view: spec, generations, status, the agent's last message and log line."""
     now = now or datetime.now(UTC)
@@ -118,6 +125,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Image", spec.get("image")),
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),
+        ("HTTP", _http(spec.get("http"))),
         ("Status", service.get("status")),
         *purge,
         ("Generation", service.get("generation")),

@@ -126,7 +126,8 @@ def routes(config_path: str | None, output: str | None) -> None:
     finally:
         conn.close()
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    text = routes_conf(routes_for(choose_serving(desired, containers, set())), config.names)
+    serving = choose_serving(desired, containers, set())
+    text = routes_conf(routes_for(serving, desired), config.names)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.observe import RunningContainer
+from swsapi.spec import HttpSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Route:
     service: str
     address: str
     port: int
+    http: HttpSettings | None = None  # the service's spec.http, None for the host's defaults
 
 
 @dataclass
@@ -100,9 +102,14 @@ def choose_serving(
     return serving
 
 
-def routes_for(serving: dict[str, RunningContainer]) -> list[Route]:
+def routes_for(
+    serving: dict[str, RunningContainer], desired: list[DesiredService] = ()
+) -> list[Route]:
+    """A route per serving container. spec.http is the route's, not the container's: it comes
+    from the current spec, also while an older generation still serves."""
+    http = {s.name: s.definition.http for s in desired if s.definition is not None}
     routes = [
-        Route(domain=c.domain, service=name, address=c.ip, port=c.port)
+        Route(domain=c.domain, service=name, address=c.ip, port=c.port, http=http.get(name))
         for name, c in serving.items()
         if c.domain and c.ip and c.port
     ]

@@ -110,7 +110,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
         containers = observe_containers(config.names.services_network, config.names.label_prefix)
 
     serving = choose_serving(desired, containers, ready)
-    routes_text = _routes_text(config, serving)
+    routes_text = _routes_text(config, serving, desired)
     proxies = observe_proxies(
         config.names.proxies, config.haproxy_socket, config.names.haproxy_backend
     )
@@ -161,8 +161,8 @@ def _deploy_outcomes(deploys: DeployPlan, result: RunResult, report: PassReport)
     return ready, failed
 
 
-def _routes_text(config: AgentConfig, serving) -> str:
-    text = routes_conf(routes_for(serving), config.names)
+def _routes_text(config: AgentConfig, serving, desired) -> str:
+    text = routes_conf(routes_for(serving, desired), config.names)
     if os.environ.get(BROKEN_ROUTES_ENV):
         text += "\nthis_directive_does_not_exist on;\n"
     return text

@@ -18,11 +18,15 @@ import yaml
 from swsapi.agent.config import Names
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.plan import Route
+from swsapi.spec import HttpSettings
 
 ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites it.\n"
 # Idle keep-alive connections each nginx worker keeps open to a service container: the chain
 # HAProxy -> nginx -> service is four times faster with them than with a connection a request.
 UPSTREAM_KEEPALIVE = 32
+# Written by the bootstrap (roles/sws_proxy): the operator's idle timeout of upgraded tunnels,
+# for the routes whose spec.http sets no upgradeTimeout.
+UPGRADE_DEFAULTS = "/etc/nginx/sws/upgrade.conf"
 
 
 class ServiceVars(dict):
@@ -165,7 +169,26 @@ def routes_conf(routes: list[Route], names: Names) -> str:
 
 
 def _route_block(route: Route, socket: str) -> str:
+    """One service's upstream and server. Headers (Host, X-Forwarded-*, Upgrade and the
+    Connection that keeps upstream keep-alive for plain requests) come from nginx.conf's http
+    block: a block that set any proxy_set_header of its own would lose all of those."""
     upstream = f"sws_svc_{route.service.replace('-', '_')}"
+    http = route.http or HttpSettings()
+    server_extra = ""
+    if http.body_bytes is not None:
+        server_extra += f"    client_max_body_size {http.body_bytes};\n"
+    location_extra = ""
+    if http.read_seconds is not None:
+        location_extra += f"        proxy_read_timeout {http.read_seconds}s;\n"
+    if http.buffering is False:
+        location_extra += "        proxy_buffering off;\n"
+    if http.upgrade_seconds is not None:
+        tunnel = (
+            f"        proxy_read_timeout {http.upgrade_seconds}s;\n"
+            f"        proxy_send_timeout {http.upgrade_seconds}s;\n"
+        )
+    else:
+        tunnel = f"        include {UPGRADE_DEFAULTS};\n"
     return f"""upstream {upstream} {{
     server {route.address}:{route.port};
     keepalive {UPSTREAM_KEEPALIVE};
@@ -174,16 +197,19 @@ def _route_block(route: Route, socket: str) -> str:
 server {{
     listen unix:{socket} proxy_protocol;
     server_name {route.domain};
-
+{server_extra}
     location / {{
         proxy_pass http://{upstream};
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
+{location_extra}        # An upgrade (websocket) goes on in @upgrade, with the tunnel's idle timeouts.
+        error_page 418 = @upgrade;
+        if ($http_upgrade) {{
+            return 418;
+        }}
     }}
+
+    location @upgrade {{
+        proxy_pass http://{upstream};
+{tunnel}    }}
 }}
 """
 
