@@ -200,7 +200,7 @@ server {{
 {server_extra}
     location / {{
         proxy_pass http://{upstream};
-{location_extra}        # An upgrade (websocket) goes on in @upgrade, with the tunnel's idle timeouts.
+{location_extra}        # An upgrade (websocket) goes on in @upgrade, with tunnel timeouts.
         error_page 418 = @upgrade;
         if ($http_upgrade) {{
             return 418;

@@ -1,0 +1,252 @@
+"""The data path carries real web applications, with real clients, through port 80.
+
+One service (tests/fixtures/dataapp: websocket echo, streaming upload, server-sent events)
+with spec.http set, behind the bootstrapped host's HAProxy and nginx proxies:
+- a websocket (the websocket-client library) echoes, and its tunnel outlives a proxy roll;
+- a 100 MB upload streams to the service and arrives whole;
+- a server-sent-events stream sends its first event at once and lasts past 60 s;
+- one keep-alive client serves requests for 30 s across a roll with 0 failures;
+- a slowloris client and a flood from one address do not stop another client's requests.
+Clients that must count as other addresses bind 127.0.0.2-4 (the host itself, 127.0.0.1, is
+not limited: see the proxies' and the load balancer's configuration).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+
+from tests.e2e import test_agent as agent_tests
+from tests.e2e.test_agent import docker, domain, unique
+
+pytestmark = pytest.mark.e2e
+
+agent_host = agent_tests.agent_host  # the bootstrapped host, with this session's agent config
+APP_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "dataapp"
+HTTP = {"maxBodySize": "200m", "readTimeout": "90s", "buffering": False, "upgradeTimeout": "10m"}
+UPLOAD_BYTES = 100 * 1000 * 1000
+SSE_INTERVAL = 65  # seconds between events: past nginx's default read timeout of 60 s
+
+
+@pytest.fixture(scope="module")
+def dataapp_image(agent_host, bootstrapped_host) -> str:
+    digest = hashlib.sha256(
+        b"".join((APP_DIR / f).read_bytes() for f in ("app.py", "Dockerfile"))
+    ).hexdigest()[:12]
+    image = f"sws-test/dataapp:{digest}"
+    if not docker("images", "-q", image).strip():
+        base = bootstrapped_host.images["python"]
+        subprocess.run(
+            ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", image, str(APP_DIR)],
+            check=True,
+            capture_output=True,
+        )
+    return image
+
+
+@pytest.fixture(scope="module")
+def app(agent_host, dataapp_image):
+    """The data app, served: yields its name; deleted (and passed) afterwards."""
+    name = unique("data")
+    spec = {
+        "name": name,
+        "port": 8080,
+        "domain": domain(name),
+        "image": dataapp_image,
+        "http": HTTP,
+    }
+    answer = agent_host.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
+    assert answer.status_code == 201, answer.text
+    agent_host.run_pass()
+    assert agent_host.service(name)["status"] == "running"
+    yield name
+    agent_host.delete(name)
+    agent_host.run_pass()
+
+
+def url(agent_host, path: str = "/") -> str:
+    return agent_host.http + path
+
+
+@pytest.fixture(scope="module")
+def long_stream(agent_host, app):
+    """A server-sent-events stream started first, read in the background by the last test."""
+    seen: list[tuple[float, str]] = []
+    errors: list[str] = []
+    started = time.monotonic()
+
+    def read() -> None:
+        try:
+            with requests.get(
+                url(agent_host, f"/sse?n=2&interval={SSE_INTERVAL}"),
+                headers={"Host": domain(app)},
+                stream=True,
+                timeout=(5, SSE_INTERVAL + 30),
+            ) as answer:
+                for line in answer.iter_lines():
+                    if line.startswith(b"data:"):
+                        seen.append((time.monotonic() - started, line.decode()))
+        except Exception as err:  # reported by the test that joins
+            errors.append(repr(err))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    yield reader, seen, errors
+
+
+def test_upload_of_100_mb_streams_to_the_service_whole(agent_host, app, long_stream):
+    digest = hashlib.sha256()
+    block = hashlib.sha256(b"sws").digest() * 32768  # 1 MiB of bytes that are not all alike
+
+    def body():
+        sent = 0
+        while sent < UPLOAD_BYTES:
+            chunk = block[: min(len(block), UPLOAD_BYTES - sent)]
+            digest.update(chunk)
+            sent += len(chunk)
+            yield chunk
+
+    answer = requests.post(
+        url(agent_host, "/upload"), data=body(), headers={"Host": domain(app)}, timeout=300
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json() == {"bytes": UPLOAD_BYTES, "sha256": digest.hexdigest()}
+
+
+def test_a_websocket_and_a_keep_alive_client_outlive_a_roll(agent_host, app, long_stream):
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{int(agent_host.http.rsplit(':', 1)[1])}/ws",
+        header=[f"Host: {domain(app)}"],
+        host=domain(app),
+        timeout=10,
+    )
+    ws.send("before the roll")
+    assert ws.recv() == "before the roll"
+
+    outcomes: dict[str, int] = {}
+    stop = threading.Event()
+
+    def keep_alive_client() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    code = session.get(url(agent_host), headers={"Host": domain(app)}, timeout=10)
+                    key = str(code.status_code)
+                except requests.RequestException as err:
+                    key = type(err).__name__
+                outcomes[key] = outcomes.get(key, 0) + 1
+                time.sleep(0.05)
+
+    client = threading.Thread(target=keep_alive_client, daemon=True)
+    started = time.monotonic()
+    client.start()
+    # A second service changes the routes: the pass drains, reloads and readies each proxy.
+    other = unique("roll")
+    agent_host.apply(other)
+    agent_host.run_pass()
+    assert agent_host.get(other).status_code == 200
+    ws.send("after the roll")
+    assert ws.recv() == "after the roll"
+    ws.ping("still there")
+    ws.close()
+
+    agent_host.delete(other)
+    agent_host.run_pass()
+    time.sleep(max(0.0, 30 - (time.monotonic() - started)))
+    stop.set()
+    client.join(15)
+    print(f"keep-alive client over {time.monotonic() - started:.0f} s: {outcomes}")
+    assert set(outcomes) == {"200"}, outcomes
+
+
+def test_slowloris_does_not_stop_other_clients(agent_host, app, long_stream):
+    port = int(agent_host.http.rsplit(":", 1)[1])
+    slow = []
+    for _ in range(50):
+        s = socket.create_connection(
+            ("127.0.0.1", port), timeout=5, source_address=("127.0.0.2", 0)
+        )
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {domain(app)}\r\n".encode())
+        slow.append(s)
+    served = 0
+    deadline = time.monotonic() + 14  # past the proxies' 10 s client_header_timeout
+    while time.monotonic() < deadline:
+        for s in slow:
+            try:
+                s.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                pass  # closed by the proxy: that is the point
+        answer = requests.get(url(agent_host), headers={"Host": domain(app)}, timeout=5)
+        assert answer.status_code == 200
+        served += 1
+        time.sleep(0.5)
+    closed = 0
+    for s in slow:
+        s.settimeout(2)
+        try:
+            closed += s.recv(1024) == b""
+        except OSError:
+            closed += 1
+        s.close()
+    print(f"slowloris: {served} requests of another client served; {closed}/50 slow closed")
+    assert closed == len(slow)
+
+
+def test_a_flood_from_one_address_is_limited_and_others_pass(agent_host, app, long_stream):
+    port = int(agent_host.http.rsplit(":", 1)[1])
+    # Connections: more at once than one address may hold.
+    held, refused = [], 0
+    for _ in range(300):
+        s = socket.create_connection(
+            ("127.0.0.1", port), timeout=5, source_address=("127.0.0.3", 0)
+        )
+        held.append(s)
+    for s in held:
+        s.settimeout(0.5)
+        try:
+            s.sendall(f"GET / HTTP/1.1\r\nHost: {domain(app)}\r\n\r\n".encode())
+            refused += s.recv(64) == b""
+        except OSError:
+            refused += 1
+    assert requests.get(url(agent_host), headers={"Host": domain(app)}, timeout=5).ok
+    for s in held:
+        s.close()
+    # Requests: faster than one address may send them, on kept-alive connections.
+    codes: dict[int, int] = {}
+    conn = None
+    for _ in range(600):
+        if conn is None:
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", port, timeout=5, source_address=("127.0.0.4", 0)
+            )
+        conn.request("GET", "/", headers={"Host": domain(app)})
+        answer = conn.getresponse()
+        answer.read()
+        codes[answer.status] = codes.get(answer.status, 0) + 1
+        if answer.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = None
+    assert requests.get(url(agent_host), headers={"Host": domain(app)}, timeout=5).ok
+    print(f"flood: {refused}/300 connections refused; requests by status {json.dumps(codes)}")
+    assert refused >= 300 - 256
+    assert codes.get(429, 0) > 0 and codes.get(200, 0) > 0
+
+
+def test_an_event_stream_starts_at_once_and_outlives_60_seconds(long_stream):
+    reader, seen, errors = long_stream
+    reader.join(SSE_INTERVAL + 60)
+    assert not errors, errors
+    assert [text.split(" at ")[0] for _, text in seen] == ["data: event 0", "data: event 1"]
+    first, second = seen[0][0], seen[1][0]
+    print(f"server-sent events: first after {first:.2f} s, second after {second:.1f} s")
+    assert first < 5 and second > 60
