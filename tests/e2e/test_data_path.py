@@ -126,7 +126,6 @@ def test_upload_of_100_mb_streams_to_the_service_whole(agent_host, app, long_str
 def test_a_websocket_and_a_keep_alive_client_outlive_a_roll(agent_host, app, long_stream):
     ws = websocket.create_connection(
         f"ws://127.0.0.1:{int(agent_host.http.rsplit(':', 1)[1])}/ws",
-        header=[f"Host: {domain(app)}"],
         host=domain(app),
         timeout=10,
     )
@@ -236,6 +235,8 @@ def test_a_flood_from_one_address_is_limited_and_others_pass(agent_host, app, lo
         if answer.getheader("Connection", "").lower() == "close":
             conn.close()
             conn = None
+    if conn is not None:
+        conn.close()
     assert requests.get(url(agent_host), headers={"Host": domain(app)}, timeout=5).ok
     print(f"flood: {refused}/300 connections refused; requests by status {json.dumps(codes)}")
     assert refused >= 300 - 256
