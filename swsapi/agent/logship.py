@@ -48,7 +48,7 @@ class ShipperSettings:
     label_prefix: str = "sws"
     lines_kept: int = 2000  # per service; older lines are deleted
     line_max_bytes: int = 4096  # longer lines are cut and marked
-    batch_lines: int = 500  # the most lines one INSERT carries
+    batch_lines: int = 2000  # the most lines one INSERT carries
     flush_seconds: float = 0.3  # how long the writer gathers lines before it writes
     discover_seconds: float = 1.0  # how often the container list is read
     status_seconds: float = 2.0  # how often restart counts are read
