@@ -251,21 +251,15 @@ def test_follow_streams_new_lines_and_ends_when_the_service_goes(streaming_api):
     stream.close()
 
 
-def test_a_stream_ends_after_its_longest_duration_and_goes_on_from_its_cursor(database_url):
-    live = start_live_api(database_url, SWS_STREAM_MAX_SECONDS="1", SWS_STREAM_POLL_SECONDS="0.1")
-    try:
-        alice = {"Authorization": f"Bearer {live.create_user('alice')}"}
-        url = live.url + "/v1/services/web"
-        requests.put(url, json=definition(), headers=alice, timeout=WAIT)
-        add_lines(live.database_url, ["one"])
-        answer = requests.get(url + "/logs?follow=true", headers=alice, timeout=WAIT)
-        items = [json.loads(x) for x in answer.text.splitlines() if x.strip()]
-        assert items[0]["line"] == "one"
-        assert items[-1] == {"end": "max_duration", "cursor": items[0]["cursor"]}
-        add_lines(live.database_url, ["two"])
-        rest = requests.get(
-            url + f"/logs?after={items[-1]['cursor']}", headers=alice, timeout=WAIT
-        ).json()
-        assert [x["line"] for x in rest["lines"]] == ["two"]
-    finally:
-        stop_live_api(live)
+def test_a_stream_ends_after_its_longest_duration_and_goes_on_from_its_cursor(
+    app, client, alice, web, migrated_database_url
+):
+    app.config.update(SWS_STREAM_MAX_SECONDS=1, SWS_STREAM_POLL_SECONDS=0.1)
+    add_lines(migrated_database_url, ["one"])
+    answer = client.get("/v1/services/web/logs?follow=true", headers=alice)
+    items = [json.loads(x) for x in answer.get_data(as_text=True).splitlines() if x.strip()]
+    assert items[0]["line"] == "one"
+    assert items[-1] == {"end": "max_duration", "cursor": items[0]["cursor"]}
+    add_lines(migrated_database_url, ["two"])
+    rest = client.get(f"/v1/services/web/logs?after={items[-1]['cursor']}", headers=alice)
+    assert [x["line"] for x in rest.get_json()["lines"]] == ["two"]
