@@ -275,15 +275,23 @@ class StoreWriter:
 
     def run(self) -> None:
         pending: list[LogLine] = []
+        refused = 0
         while True:
             stopping = self.stop.is_set()
             pending += self._gather(len(pending))
             try:
                 self.write(pending)
-                pending = []
+                pending, refused = [], 0
             except psycopg2.Error as err:
                 log.warning("logship: cannot write lines: %s", str(err).strip()[:300])
                 self._close()
+                if not isinstance(err, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                    # Not the store being away: a batch refused again and again (a service
+                    # deleted while it was written is retried once) must not stop the rest.
+                    refused += 1
+                    if refused >= 3:
+                        log.warning("logship: dropped %d lines the store refused", len(pending))
+                        pending, refused = [], 0
                 if stopping:
                     return
                 self.stop.wait(2)

@@ -19,6 +19,7 @@ import requests
 
 from swsapi.agent.loglines import LogLine
 from swsapi.agent.logship import insert_lines, refresh_last_log
+from swsapi.servicelogs import StreamSlots
 from tests.integration.conftest import start_live_api, stop_live_api
 
 WAIT = 30  # seconds an eventual state may take (not a timing assertion)
@@ -155,7 +156,7 @@ def test_streams_per_user_are_limited_and_freed_when_a_stream_ends(
 
 
 def test_streams_never_take_every_thread_of_a_worker(app, client, make_user, web):
-    app.extensions["sws_stream_slots"].__init__(1)  # as with SWS_THREADS=2
+    app.extensions["sws_stream_slots"] = StreamSlots(1)  # as with SWS_THREADS=2 or 3
     carol = make_user("carol")
     client.put("/v1/services/other", json=definition("other"), headers=carol)
     first = client.get("/v1/services/other/logs?follow=true", headers=carol)
