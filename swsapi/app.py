@@ -22,9 +22,11 @@ def create_app(config: Config | None = None) -> Flask:
 
     from swsapi import models  # noqa: F401  (tables known to the metadata for migrations)
     from swsapi.errors import register_error_handlers
-    from swsapi.routes import health, services, users
+    from swsapi.routes import health, logs, services, users
+    from swsapi.servicelogs import StreamSlots
 
     register_error_handlers(app)
-    for blueprint in (health.bp, users.bp, services.bp):
+    for blueprint in (health.bp, users.bp, services.bp, logs.bp):
         app.register_blueprint(blueprint)
+    app.extensions["sws_stream_slots"] = StreamSlots(app.config["SWS_STREAM_SLOTS"])
     return app

@@ -79,6 +79,11 @@ def serve(wait):
         *[arg for address in config["SWS_BIND"].split() for arg in ("--bind", address)],
         "--workers",
         str(config["SWS_WORKERS"]),
+        # Threads: a log stream (GET .../logs?follow=true) holds one thread, not a worker.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(config["SWS_THREADS"]),
         "--log-level",
         config["SWS_LOG_LEVEL"],
         "--access-logfile",

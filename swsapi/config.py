@@ -24,6 +24,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not value >= minimum:  # also refuses nan
+        raise ConfigError(f"{name} must be at least {minimum}, not {raw}")
+    return value
+
+
 def with_password_from_file(url: str, password_file: str) -> str:
     """Put the password from a file (the bootstrap's /etc/sws/confdb-password) into the URL."""
     try:
@@ -80,4 +93,11 @@ class Config:
         )
         self.SWS_BIND = env.get("SWS_BIND") or "0.0.0.0:8000"
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
+        # gthread workers: a log stream holds a thread, never the whole worker.
+        self.SWS_THREADS = _int(env, "SWS_THREADS", 8)
+        # Streams may take half of a worker's threads; the rest stay for plain requests.
+        self.SWS_STREAM_SLOTS = max(1, self.SWS_THREADS // 2)
+        self.SWS_MAX_STREAMS_PER_USER = _int(env, "SWS_MAX_STREAMS_PER_USER", 3)
+        self.SWS_STREAM_MAX_SECONDS = _int(env, "SWS_STREAM_MAX_SECONDS", 600)
+        self.SWS_STREAM_POLL_SECONDS = _float(env, "SWS_STREAM_POLL_SECONDS", 1.0, 0.05)
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()

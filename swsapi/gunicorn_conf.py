@@ -31,3 +31,11 @@ def write_json_error(sock, status_int, reason, mesg):
 
 # gunicorn's workers call util.write_error for these answers; there is no setting for it.
 util.write_error = write_json_error
+
+
+def post_worker_init(worker):
+    """Open log streams end when their worker is told to stop (a restart, an upgrade), rather
+    than holding the shutdown for the whole graceful timeout; clients resume from the cursor."""
+    from swsapi import servicelogs
+
+    servicelogs.serving = lambda: worker.alive

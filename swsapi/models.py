@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text, false, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -68,6 +80,10 @@ class Service(db.Model):
     purge_volume: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column(onupdate=func.now())
+    # The restarts of the newest running container (the log shipper reads them from Docker).
+    restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When status last changed: a trigger (migration 0004) sets it; read back after an update.
+    status_since: Mapped[datetime] = _now_column(server_onupdate=FetchedValue())
 
     owner: Mapped[User] = relationship()
 
@@ -83,3 +99,32 @@ class AgentPass(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(32))
     changed: Mapped[dict | list | None] = mapped_column(JSONB)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class ServiceLog(db.Model):
+    """One line of a service container's output; the log shipper writes these, trimmed to the
+    last lines of each service. The id is the API's cursor: it orders lines as they arrived."""
+
+    __tablename__ = "service_logs"
+    __table_args__ = (Index("ix_service_logs_service_id_id", "service_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Lines go with the service's record, so a user who reuses the name sees none of them.
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    generation: Mapped[int] = mapped_column(Integer)
+    container: Mapped[str] = mapped_column(String(255))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stream: Mapped[str] = mapped_column(String(6))
+    line: Mapped[str] = mapped_column(Text)
+
+
+class LogStream(db.Model):
+    """A log stream the apiserver holds open; counted per user for SWS_MAX_STREAMS_PER_USER.
+    seen_at is refreshed while the stream lives, so a killed worker's rows soon stop counting."""
+
+    __tablename__ = "log_streams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = _now_column()
+    seen_at: Mapped[datetime] = _now_column()

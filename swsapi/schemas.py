@@ -23,6 +23,8 @@ class ServiceSchema(Schema):
     status = fields.String()
     message = fields.String(allow_none=True)
     last_log = fields.String(allow_none=True)
+    restart_count = fields.Integer()
+    status_since = fields.DateTime()
     purge_volume = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

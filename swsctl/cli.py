@@ -13,6 +13,7 @@ import click
 from swsctl import __version__
 from swsctl.client import ApiClient
 from swsctl.commands.configure import configure, whoami
+from swsctl.commands.logs import logs
 from swsctl.commands.services import apply, delete, get_service, list_services
 from swsctl.errors import (
     Conflict,
@@ -117,3 +118,4 @@ main.add_command(delete)
 main.add_command(list_services)
 main.add_command(get_service)
 main.add_command(get_service, name="status")
+main.add_command(logs)

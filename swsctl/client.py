@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Callable
-from urllib.parse import quote
+from collections.abc import Callable, Iterator
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -95,6 +95,32 @@ class ApiClient:
         path = _service_path(name) + ("?purge=true" if purge else "")
         return self._request("DELETE", path, about_service=True)
 
+    def logs(self, name: str, **params) -> dict:
+        """A page of the service's log: {"lines", "cursor", "more"} (params: tail, since,
+        after, limit; None values are left out)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        path = _service_path(name) + "/logs" + ("?" + urlencode(query) if query else "")
+        return self._request("GET", path, about_service=True)
+
+    def follow_logs(self, name: str, **params) -> Iterator[dict]:
+        """The service's log as it grows: each line's object, and last {"end", "cursor"}.
+
+        The server sends a blank line at least every 15 s, so a read that waits much longer
+        means the connection is gone (Unreachable); the caller resumes from its cursor.
+        """
+        query = {k: v for k, v in params.items() if v is not None}
+        path = _service_path(name) + "/logs?" + urlencode({**query, "follow": "true"})
+        response = self._send("GET", path, stream=True, timeout=max(self.timeout, 60.0))
+        with response:
+            if response.status_code != 200:
+                self._answer(response, about_service=True, source="", locate=_nowhere)
+            try:
+                for raw in response.iter_lines():
+                    if raw.strip():
+                        yield json.loads(raw)
+            except (requests.RequestException, ValueError) as err:
+                raise Unreachable(f"the log stream from {self.base_url} broke: {err}") from None
+
     # The transport ---------------------------------------------------------------
 
     def _request(
@@ -108,14 +134,31 @@ class ApiClient:
         source: str = "the definition",
         locate: Locate | None = None,
     ) -> dict:
-        url = self.base_url + path
-        headers = {}
         data = None
+        headers = {}
         if body is not None:
             # default=str: a YAML date sent with --no-validate reaches the server as text,
             # and the server names the field, instead of a TypeError here.
             data = json.dumps(body, default=str).encode()
             headers["Content-Type"] = "application/json"
+        response = self._send(method, path, data=data, headers=headers, auth=auth)
+        return self._answer(
+            response, about_service=about_service, source=source, locate=locate or _nowhere
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        headers: dict | None = None,
+        auth: bool = True,
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> requests.Response:
+        url = self.base_url + path
+        headers = dict(headers or {})
         if auth:
             if not self.settings.token:
                 raise NotConfigured(
@@ -124,20 +167,18 @@ class ApiClient:
                 )
             headers["Authorization"] = f"Bearer {self.settings.token}"
         try:
-            response = self._session.request(
+            return self._session.request(
                 method,
                 url,
                 data=data,
                 headers=headers,
-                timeout=(CONNECT_TIMEOUT, self.timeout),
+                timeout=(CONNECT_TIMEOUT, timeout or self.timeout),
                 verify=self.settings.ca_cert or True,
                 allow_redirects=False,
+                stream=stream,
             )
         except OSError as err:  # requests' exceptions are OSErrors, and so is a bad CA path
             raise self._transport_error(err) from None
-        return self._answer(
-            response, about_service=about_service, source=source, locate=locate or _nowhere
-        )
 
     def _transport_error(self, err: OSError) -> SwsError:
         base = self.base_url

@@ -14,7 +14,8 @@ import yaml
 
 MASK = "********"
 FORMATS = ("table", "json", "yaml")
-TABLE_COLUMNS = ("NAME", "DOMAIN", "IMAGE", "STATUS", "AGE")
+TABLE_COLUMNS = ("NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")
+LAST_LOG_WIDTH = 50  # the table's glance at the last line; `swsctl get` shows more
 
 
 def masked(service: dict, show_secrets: bool = False) -> dict:
@@ -61,7 +62,8 @@ def render(data, fmt: str) -> str:
 
 
 def table(services: list[dict], now: datetime | None = None) -> str:
-    """The `ls` table: name, domain, image, status, age; never any env."""
+    """The `ls` table: name, domain, image, status and how long, restarts, age, the last
+    log line (cut to fit); never any env."""
     now = now or datetime.now(UTC)
     rows = [TABLE_COLUMNS] + [
         (
@@ -69,13 +71,25 @@ def table(services: list[dict], now: datetime | None = None) -> str:
             (s.get("spec") or {}).get("domain", ""),
             (s.get("spec") or {}).get("image", ""),
             s.get("status", ""),
+            age(s.get("status_since"), now),
+            s.get("restart_count", 0),
             age(s.get("created_at"), now),
+            glance(s.get("last_log")),
         )
         for s in services
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(TABLE_COLUMNS))]
     lines = ("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def glance(line: str | None, width: int = LAST_LOG_WIDTH) -> str:
+    """One line of a service's output, fit for a table cell: no control characters (a line
+    is user data and must not move the terminal's cursor), cut to width."""
+    if not line:
+        return ""
+    text = "".join(c if c.isprintable() else " " for c in line).strip()
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def age(timestamp: str | None, now: datetime) -> str:
@@ -126,12 +140,13 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),
         ("HTTP", _http(spec.get("http"))),
-        ("Status", service.get("status")),
+        ("Status", _status(service, now)),
+        ("Restarts", service.get("restart_count", 0)),
         *purge,
         ("Generation", service.get("generation")),
         ("Applied generation", service.get("applied_generation")),
         ("Message", service.get("message") or "(none)"),
-        ("Last log line", service.get("last_log") or "(none)"),
+        ("Last log line", glance(service.get("last_log"), 500) or "(none)"),
         ("Created", _when(service.get("created_at"), now)),
         ("Updated", _when(service.get("updated_at"), now)),
     ]
@@ -143,6 +158,13 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     if env and not show_secrets:
         lines.append("  (values hidden; add --show-secrets to show them)")
     return "\n".join(lines)
+
+
+def _status(service: dict, now: datetime) -> str:
+    status = service.get("status") or ""
+    if service.get("status_since"):
+        return f"{status} (for {age(service['status_since'], now)})"
+    return status
 
 
 def _when(timestamp: str | None, now: datetime) -> str:
@@ -167,3 +189,15 @@ def progress(service: dict) -> str:
     if service.get("message"):
         text += f": {service['message']}"
     return text
+
+
+def log_line(item: dict, timestamps: bool = False, prefix: bool = False) -> str:
+    """One line of `swsctl logs`: the text as the service printed it, optionally after its
+    time and its container."""
+    parts = []
+    if timestamps:
+        parts.append(str(item.get("time", "")))
+    if prefix:
+        parts.append(f"{item.get('container', '')} |")
+    parts.append(str(item.get("line", "")))
+    return " ".join(parts)

@@ -8,7 +8,7 @@ agent reports it running, and a deleted service when the API no longer knows it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from swsctl.client import ApiClient
@@ -116,3 +116,29 @@ def _failure(service: dict, doing: str = "running") -> str:
     if service.get("last_log"):
         text += f"\n  last log line: {service['last_log']}"
     return text
+
+
+def changes(
+    client: ApiClient, interval: float, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[list[dict]]:
+    """The service list now, then again each time it differs from the last one shown.
+
+    Transient failures are retried like a wait's looks; the watch goes on until the caller
+    stops iterating (Ctrl-C).
+    """
+    shown = None
+    failures = 0
+    while True:
+        try:
+            services = client.list_services()
+            failures = 0
+        except (Unreachable, ServerError):
+            failures += 1
+            if failures >= TOLERATED_FAILED_LOOKS:
+                raise
+            sleep(interval)
+            continue
+        if services != shown:
+            shown = services
+            yield services
+        sleep(interval)

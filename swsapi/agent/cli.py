@@ -135,5 +135,59 @@ def routes(config_path: str | None, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@main_group.command()
+@config_option
+@click.option(
+    "--lines-kept",
+    type=click.IntRange(min=10),
+    default=2000,
+    show_default=True,
+    envvar="SWS_LOGSHIP_LINES_KEPT",
+    help="Lines kept per service in the store; older ones are deleted.",
+)
+@click.option(
+    "--line-max-bytes",
+    type=click.IntRange(min=80),
+    default=4096,
+    show_default=True,
+    envvar="SWS_LOGSHIP_LINE_MAX_BYTES",
+    help="Longer lines are cut to this length and marked [truncated].",
+)
+@click.option(
+    "--lock-file",
+    type=click.Path(dir_okay=False),
+    help="One shipper per host holds this file (default: <state_dir>/logship.lock).",
+)
+def logship(config_path: str | None, lines_kept: int, line_max_bytes: int, lock_file) -> None:
+    """Follow the service containers' output into the store, where `swsctl logs` reads it.
+
+    Runs until stopped (SIGTERM). Exits 0 at once when another shipper holds the lock, so
+    cron can start it every minute.
+
+    Example: sws-agent logship --config /etc/sws/agent.yml
+    """
+    from swsapi.agent.logship import AlreadyRunning, ShipperSettings, hold_lock, run_shipper
+
+    config = _load(config_path)
+    try:
+        lock = hold_lock(Path(lock_file) if lock_file else config.state_dir / "logship.lock")
+    except AlreadyRunning as err:
+        log.debug("%s; nothing to do", err)
+        return
+    settings = ShipperSettings(
+        database_url=config.database_url,
+        label_prefix=config.names.label_prefix,
+        lines_kept=lines_kept,
+        line_max_bytes=line_max_bytes,
+    )
+
+    def stop_on(event):
+        signal.signal(signal.SIGTERM, lambda *_: event.set())
+        signal.signal(signal.SIGINT, lambda *_: event.set())
+
+    with lock:
+        run_shipper(settings, stop_on)
+
+
 def main() -> None:
     main_group(prog_name="sws-agent")

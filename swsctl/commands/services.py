@@ -86,19 +86,48 @@ def delete(client: ApiClient, name: str, purge: bool, follow: wait.Follow | None
 
 @click.command(name="ls")
 @output_options
+@click.option(
+    "-w", "--watch", is_flag=True, help="Keep watching: show the list again when it changes."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    envvar="SWS_WATCH_INTERVAL",
+    hidden=True,
+    help="Seconds between two looks at the list while watching.",
+)
 @connection_options
 @pass_client
-def list_services(client: ApiClient, output_format: str, show_secrets: bool) -> None:
-    """List your services: name, domain, image, status and age.
+def list_services(
+    client: ApiClient, output_format: str, show_secrets: bool, watch: bool, interval: float
+) -> None:
+    """List your services: name, domain, image, status and for how long, restarts, age and
+    the last log line.
 
     The table never shows env; json and yaml show env values masked unless --show-secrets.
+    With -w, looks again every 2 seconds and shows the list anew whenever it changed (on a
+    terminal, in place), until Ctrl-C.
 
     \b
     Examples:
       swsctl ls
+      swsctl ls -w
       swsctl ls -o json | jq -r '.[].name'
     """
-    services = client.list_services()
+    if not watch:
+        _show_services(client.list_services(), output_format, show_secrets)
+        return
+    try:
+        for services in wait.changes(client, interval):
+            if sys.stdout.isatty() and output_format == "table":
+                click.clear()
+            _show_services(services, output_format, show_secrets)
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch ends
+
+
+def _show_services(services: list[dict], output_format: str, show_secrets: bool) -> None:
     if output_format != "table":
         shown = [output.masked(s, show_secrets) for s in services]
         click.echo(output.render(shown, output_format))

@@ -7,7 +7,8 @@ test sessions share the engine and the SWS names): a test that needs the lock mu
 `sws_e2e_lock` (or `bootstrapped_host`) and never flock the file again in the same process.
 
 The host is left running after the session, so the next one is cheap. Environment switches:
-SWS_E2E_FRESH=1 tears it down (with purge) before bootstrapping, SWS_E2E_TEARDOWN=1 after.
+SWS_E2E_FRESH=1 tears it down (with purge) before bootstrapping, SWS_E2E_TEARDOWN=1 after
+(SWS_E2E_TEARDOWN=purge: with purge, e.g. after a session whose store schema is newer).
 """
 
 from __future__ import annotations
@@ -183,3 +184,6 @@ def bootstrapped_host(sws_e2e_lock) -> BootstrappedHost:
     yield host
     if os.environ.get("SWS_E2E_TEARDOWN") == "1":
         run_playbook("teardown.yml").check()
+    elif os.environ.get("SWS_E2E_TEARDOWN") == "purge":
+        # Still under the session's lock: the next session never sees this one's store.
+        run_playbook("teardown.yml", sws_purge=True).check()

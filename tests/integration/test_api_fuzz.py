@@ -5,6 +5,7 @@ schemathesis turns each operation of /v1/openapi.json into a hypothesis strategy
 Every answer must be documented (status code, content type, body schema) and never a 5xx.
 """
 
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -16,6 +17,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.integration.conftest import start_live_api, stop_live_api
 
 CHECKS = [
     not_a_server_error,
@@ -70,6 +73,14 @@ def fuzz(operation, mode, url, session, headers, sent: list) -> None:
     except Unsatisfiable:
         # An operation with no parameters and no body has no invalid form to generate.
         assert mode is GenerationMode.NEGATIVE
+
+
+@pytest.fixture
+def live_api(database_url):
+    """The live apiserver, with log streams (follow=true) that end after a second."""
+    live = start_live_api(database_url, SWS_STREAM_MAX_SECONDS="1", SWS_STREAM_POLL_SECONDS="0.2")
+    yield live
+    stop_live_api(live)
 
 
 def test_fuzz_the_served_openapi_document(live_api, capsys):

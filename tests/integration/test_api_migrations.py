@@ -17,9 +17,11 @@ TABLES = {
     "services": [
         "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
         "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
-        "purge_volume",
+        "purge_volume", "restart_count", "status_since",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
+    "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
+    "log_streams": ["id", "user_id", "started_at", "seen_at"],
 }  # fmt: skip
 
 
@@ -44,7 +46,7 @@ def test_migrations_are_shipped_in_the_package():
     assert any(p.name.endswith(".py") for p in migrations.joinpath("versions").iterdir())
 
 
-def test_upgrade_creates_the_four_tables_of_the_architecture(database_url):
+def test_upgrade_creates_the_tables_of_the_architecture(database_url):
     assert columns(database_url) == {}
     dispose(migrated_app(database_url))
     assert columns(database_url) == {**TABLES, "alembic_version": ["version_num"]}
@@ -110,6 +112,44 @@ def test_purge_volume_is_added_false_to_existing_services_and_dropped_again(data
         with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT name, purge_volume FROM services")
             assert cur.fetchall() == [("web", False)]
+        conn.close()
+    finally:
+        dispose(app)
+
+
+def test_status_since_moves_with_the_status_only_and_logs_go_with_the_service(database_url):
+    """0004: the trigger keeps status_since; a service's log lines cascade with its record."""
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0002")
+            db.engine.dispose()
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice')")
+                cur.execute(
+                    "INSERT INTO services (name, domain, owner_id, spec, spec_digest, status)"
+                    " SELECT 'web', 'web.example.com', id, '{}', 'x', 'running' FROM users"
+                )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT restart_count, status_since = updated_at FROM services")
+            assert cur.fetchone() == (0, True)
+            cur.execute("UPDATE services SET status_since = now() - interval '1 hour'")
+            cur.execute("UPDATE services SET status = 'running', message = 'same status'")
+            cur.execute("SELECT now() - status_since > interval '59 minutes' FROM services")
+            assert cur.fetchone() == (True,)
+            cur.execute("UPDATE services SET status = 'failed'")
+            cur.execute("SELECT status_since = now() FROM services")
+            assert cur.fetchone() == (True,)
+            cur.execute(
+                "INSERT INTO service_logs (service_id, generation, container, ts, stream, line)"
+                " SELECT id, 1, 'sws-svc-web-1', now(), 'stdout', 'hello' FROM services"
+            )
+            cur.execute("DELETE FROM services")
+            cur.execute("SELECT count(*) FROM service_logs")
+            assert cur.fetchone() == (0,)
         conn.close()
     finally:
         dispose(app)

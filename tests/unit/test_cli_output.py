@@ -32,6 +32,8 @@ def service(**overrides) -> dict:
         "status": "pending",
         "message": "pulling image",
         "last_log": "listening on :8080",
+        "restart_count": 2,
+        "status_since": (NOW - timedelta(seconds=30)).isoformat(),
         "created_at": (NOW - timedelta(minutes=5)).isoformat(),
         "updated_at": (NOW - timedelta(seconds=30)).isoformat(),
     }
@@ -42,8 +44,13 @@ def service(**overrides) -> dict:
 def test_table_has_the_columns_and_no_env():
     text = output.table([service(), service(name="api", status="running")], now=NOW)
     header, *rows = text.splitlines()
-    assert header.split() == ["NAME", "DOMAIN", "IMAGE", "STATUS", "AGE"]
-    assert rows[0].split() == ["web", "web.example.com", "nginx:1.25", "pending", "5m"]
+    assert header.split() == [
+        "NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
+    ]  # fmt: skip
+    assert rows[0].split() == [
+        "web", "web.example.com", "nginx:1.25", "pending", "30s", "2", "5m", "listening", "on",
+        ":8080",
+    ]  # fmt: skip
     assert "hunter2" not in text and "DB_PASSWORD" not in text
     # Columns line up: every row starts its DOMAIN where the header does.
     assert all(row.index("web.example.com") == header.index("DOMAIN") for row in rows)
@@ -138,6 +145,28 @@ def test_progress_on_a_narrow_terminal_never_wraps(monkeypatch):
     drawn = stream.getvalue().removeprefix("\r\x1b[K")
     assert len(drawn) <= 39
     assert drawn.endswith("...")
+
+
+def test_the_last_log_line_is_cut_to_fit_and_cannot_move_the_cursor():
+    line = "\x1b[2J" + "x" * 100
+    text = output.table([service(last_log=line)], now=NOW)
+    assert "\x1b" not in text
+    assert text.splitlines()[1].endswith("x" * 44 + "...")
+
+
+def test_get_shows_the_status_with_how_long_and_the_restarts():
+    text = output.describe(service(status="running"), now=NOW)
+    assert "Status:" in text and "running (for 30s)" in text
+    assert "Restarts:           2" in text
+    assert "Last log line:      listening on :8080" in text
+
+
+def test_a_log_line_with_its_time_and_container():
+    item = {"time": "2026-11-22T12:00:00+00:00", "container": "sws-svc-web-2", "line": "hi"}
+    assert output.log_line(item) == "hi"
+    assert output.log_line(item, timestamps=True, prefix=True) == (
+        "2026-11-22T12:00:00+00:00 sws-svc-web-2 | hi"
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,0 +1,427 @@
+"""The log shipper (`sws-agent logship`): follows every SWS service container's output and
+keeps the last lines of each service in the store (service_logs), where the API reads them.
+
+It runs on the host beside the agent, as its own long-lived process: the apiserver never gets
+the Docker socket nor Docker's container directories (they hold every tenant's env). One
+thread follows each container through the engine's API; one writer thread batches the lines
+into the store, trims each service to its last `lines_kept` lines and keeps services.last_log
+fresh; the main loop finds new containers every second (an update's next generation is
+followed within a second of its start) and records each service's restart count.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.client
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extras
+
+from swsapi.agent.dockerapi import DockerApi, DockerError
+from swsapi.agent.loglines import (
+    TIMESTAMP_ROOM,
+    LineSplitter,
+    LogLine,
+    cap,
+    docker_since,
+    parse_timestamped,
+)
+
+log = logging.getLogger("sws.agent.logship")
+
+# last_log is a glance, not a log: the API and `swsctl get` show this much of the last line.
+LAST_LOG_CHARS = 500
+
+
+@dataclass(frozen=True)
+class ShipperSettings:
+    database_url: str
+    label_prefix: str = "sws"
+    lines_kept: int = 2000  # per service; older lines are deleted
+    line_max_bytes: int = 4096  # longer lines are cut and marked
+    batch_lines: int = 2000  # the most lines one INSERT carries
+    flush_seconds: float = 0.3  # how long the writer gathers lines before it writes
+    discover_seconds: float = 1.0  # how often the container list is read
+    status_seconds: float = 2.0  # how often restart counts are read
+    queue_lines: int = 10_000  # lines in memory at most; followers wait when it is full
+    docker_socket: str | None = None
+
+
+@dataclass
+class Follower:
+    """One container followed by one thread."""
+
+    container_id: str
+    name: str
+    service_id: int
+    generation: int
+    thread: threading.Thread | None = None
+    last_ts: datetime | None = None  # the newest line shipped: a restart resumes after it
+    # The StartedAt of the run whose output was read to its end after the container stopped;
+    # it is followed again only when it runs again (restart policies start it again and again).
+    drained_run: str | None = None
+
+
+@dataclass
+class Shipper:
+    settings: ShipperSettings
+    docker: DockerApi = field(default=None)  # type: ignore[assignment]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.docker = self.docker or DockerApi(self.settings.docker_socket)
+        self.lines: queue.Queue[LogLine] = queue.Queue(maxsize=self.settings.queue_lines)
+        self.followers: dict[str, Follower] = {}
+        self.writer = StoreWriter(self.settings, self.lines, self.stop)
+        self.conn = None
+
+    # --- the main loop ---------------------------------------------------------------------
+    def run(self) -> None:
+        writer = threading.Thread(target=self.writer.run, name="logship-writer", daemon=True)
+        writer.start()
+        next_status = 0.0
+        while not self.stop.is_set():
+            try:
+                containers = self.discover()
+                if time.monotonic() >= next_status:
+                    self.record_restarts(containers)
+                    next_status = time.monotonic() + self.settings.status_seconds
+            except (DockerError, psycopg2.Error) as err:
+                log.warning("logship: %s", str(err).strip()[:300])
+                self._close()
+            self.stop.wait(self.settings.discover_seconds)
+        self.docker.close_streams()
+        for follower in list(self.followers.values()):
+            if follower.thread is not None:
+                follower.thread.join(timeout=5)
+        writer.join(timeout=10)
+        self._close()
+
+    def _db(self):
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg2.connect(
+                self.settings.database_url, application_name="sws-agent logship"
+            )
+            self.conn.autocommit = True
+        return self.conn
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def discover(self) -> list[dict]:
+        """Follow every labelled container not followed yet (or running again)."""
+        label = f"{self.settings.label_prefix}.service"
+        containers = self.docker.containers(label)
+        services = self._service_ids({c["Labels"].get(label, "") for c in containers})
+        for container in containers:
+            follower = self.followers.get(container["Id"])
+            if follower is None:
+                follower = self._new_follower(container, services)
+                if follower is None:
+                    continue
+            alive = follower.thread is not None and follower.thread.is_alive()
+            if not alive and self._has_news(follower, container):
+                self._start(follower)
+        present = {c["Id"] for c in containers}
+        for gone in set(self.followers) - present:
+            del self.followers[gone]
+        return containers
+
+    def _service_ids(self, names: set[str]) -> dict[str, int]:
+        names.discard("")
+        if not names:
+            return {}
+        with self._db().cursor() as cur:
+            cur.execute("SELECT name, id FROM services WHERE name = ANY(%s)", (sorted(names),))
+            return dict(cur.fetchall())
+
+    def _new_follower(self, container: dict, services: dict[str, int]) -> Follower | None:
+        labels = container.get("Labels") or {}
+        prefix = self.settings.label_prefix
+        service_id = services.get(labels.get(f"{prefix}.service", ""))
+        if service_id is None:
+            return None  # not in the store (yet, or any more): nobody may read its lines
+        try:
+            generation = int(labels.get(f"{prefix}.generation", "0"))
+        except ValueError:
+            generation = 0
+        name = ((container.get("Names") or ["/?"])[0]).lstrip("/")
+        follower = Follower(container["Id"], name, service_id, generation)
+        with self._db().cursor() as cur:
+            cur.execute(
+                "SELECT max(ts) FROM service_logs WHERE service_id = %s AND container = %s",
+                (service_id, name),
+            )
+            follower.last_ts = cur.fetchone()[0]
+        self.followers[container["Id"]] = follower
+        return follower
+
+    def _has_news(self, follower: Follower, container: dict) -> bool:
+        if container.get("State") in ("running", "restarting") or follower.drained_run is None:
+            return True
+        try:
+            return started_at(self.docker.inspect(follower.container_id)) != follower.drained_run
+        except DockerError:
+            return False  # removed meanwhile
+
+    def _start(self, follower: Follower) -> None:
+        follower.drained_run = None
+        follower.thread = threading.Thread(
+            target=self._follow,
+            args=(follower,),
+            name=f"logship-{follower.name}",
+            daemon=True,
+        )
+        follower.thread.start()
+
+    def _follow(self, follower: Follower) -> None:
+        try:
+            detail = self.docker.inspect(follower.container_id)
+            tty = bool((detail.get("Config") or {}).get("Tty"))
+            since = docker_since(follower.last_ts) if follower.last_ts else None
+            splitters: dict[str, LineSplitter] = {}
+            for stream, chunk in self.docker.follow_logs(follower.container_id, since, tty):
+                splitter = splitters.setdefault(
+                    stream, LineSplitter(self.settings.line_max_bytes + TIMESTAMP_ROOM)
+                )
+                for raw in splitter.feed(chunk):
+                    self._ship(follower, stream, raw)
+                if self.stop.is_set():
+                    return
+            for stream, splitter in splitters.items():
+                for raw in splitter.flush():
+                    self._ship(follower, stream, raw)
+            # Read to the end: if the run that was there when we began is still the last one
+            # and it is over, there is nothing more until the container starts again.
+            after = self.docker.inspect(follower.container_id)
+            if not (after.get("State") or {}).get("Running") and started_at(after) == started_at(
+                detail
+            ):
+                follower.drained_run = started_at(after)
+        except DockerError as err:
+            log.info("logship: %s: %s", follower.name, str(err).strip()[:200])
+        except (OSError, http.client.HTTPException) as err:
+            # An engine restart, or close_streams at the shipper's end.
+            log.info("logship: %s: the log stream broke: %r", follower.name, err)
+
+    def _ship(self, follower: Follower, stream: str, raw: bytes) -> None:
+        ts, text = parse_timestamped(raw)
+        text = cap(text, self.settings.line_max_bytes)
+        if ts is None:
+            ts = datetime.now(UTC)
+        elif follower.last_ts is not None and ts <= follower.last_ts:
+            return  # shipped before this restart of the follower (`since` is inclusive)
+        follower.last_ts = ts
+        line = LogLine(follower.service_id, follower.generation, follower.name, ts, stream, text)
+        while not self.stop.is_set():
+            try:
+                self.lines.put(line, timeout=1)
+                return
+            except queue.Full:
+                continue  # the store is slow or away: wait (Docker keeps the output meanwhile)
+
+    def record_restarts(self, containers: list[dict]) -> None:
+        """Each service's restart count: that of its newest running container."""
+        label = f"{self.settings.label_prefix}.service"
+        newest: dict[str, Follower] = {}
+        for container in containers:
+            follower = self.followers.get(container["Id"])
+            if follower is None or container.get("State") not in ("running", "restarting"):
+                continue
+            service = container["Labels"].get(label, "")
+            if service not in newest or newest[service].generation < follower.generation:
+                newest[service] = follower
+        counts = []
+        for follower in newest.values():
+            try:
+                detail = self.docker.inspect(follower.container_id)
+            except DockerError:
+                continue  # removed meanwhile
+            counts.append((int(detail.get("RestartCount") or 0), follower.service_id))
+        if counts:
+            with self._db().cursor() as cur:
+                psycopg2.extras.execute_values(
+                    cur,
+                    """UPDATE services s SET restart_count = v.count
+                       FROM (VALUES %s) AS v(count, id)
+                       WHERE s.id = v.id AND s.restart_count <> v.count""",
+                    counts,
+                )
+
+
+class StoreWriter:
+    """Batches lines into service_logs, trims each service, refreshes services.last_log."""
+
+    def __init__(self, settings: ShipperSettings, lines: queue.Queue, stop: threading.Event):
+        self.settings = settings
+        self.lines = lines
+        self.stop = stop
+        self.conn = None
+        self.since_trim: dict[int, int] = {}
+        # Trim a service once this many lines arrived since its last trim: a DELETE per batch
+        # would cost more than the lines; the buffer holds at most lines_kept + this.
+        self.trim_every = max(50, settings.lines_kept // 10)
+
+    def run(self) -> None:
+        pending: list[LogLine] = []
+        refused = 0
+        while True:
+            stopping = self.stop.is_set()
+            pending += self._gather(len(pending))
+            try:
+                self.write(pending)
+                pending, refused = [], 0
+            except psycopg2.Error as err:
+                log.warning("logship: cannot write lines: %s", str(err).strip()[:300])
+                self._close()
+                if not isinstance(err, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                    # Not the store being away: a batch refused again and again (a service
+                    # deleted while it was written is retried once) must not stop the rest.
+                    refused += 1
+                    if refused >= 3:
+                        log.warning("logship: dropped %d lines the store refused", len(pending))
+                        pending, refused = [], 0
+                if stopping:
+                    return
+                self.stop.wait(2)
+            if stopping and self.lines.empty():
+                return
+
+    def _gather(self, have: int) -> list[LogLine]:
+        """Up to batch_lines lines: wait for the first, then gather for flush_seconds."""
+        room = self.settings.batch_lines - have
+        if room <= 0:
+            return []
+        batch: list[LogLine] = []
+        try:
+            batch.append(self.lines.get(timeout=1.0))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self.settings.flush_seconds
+        while len(batch) < room:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self.lines.get(timeout=max(0.0, remaining)))
+            except queue.Empty:
+                break
+        return batch
+
+    def _db(self):
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg2.connect(
+                self.settings.database_url, application_name="sws-agent logship writer"
+            )
+        return self.conn
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def write(self, batch: list[LogLine]) -> None:
+        conn = self._db()
+        with conn.cursor() as cur:
+            if batch:
+                insert_lines(cur, batch)
+            touched = sorted({line.service_id for line in batch})
+            refresh_last_log(cur, touched)
+            for service_id in touched:
+                count = self.since_trim.get(service_id, 0) + sum(
+                    1 for line in batch if line.service_id == service_id
+                )
+                if count >= self.trim_every:
+                    trim(cur, service_id, self.settings.lines_kept)
+                    count = 0
+                self.since_trim[service_id] = count
+        conn.commit()
+
+
+def started_at(detail: dict) -> str | None:
+    return (detail.get("State") or {}).get("StartedAt")
+
+
+def insert_lines(cur, batch: list[LogLine]) -> None:
+    # The join drops the lines of a service whose record went meanwhile (deleted: its lines
+    # must not reach a user who reuses the name).
+    psycopg2.extras.execute_values(
+        cur,
+        # ORDER BY n: ids are the API's cursor and must follow the order the lines came in.
+        """INSERT INTO service_logs (service_id, generation, container, ts, stream, line)
+           SELECT v.service_id, v.generation, v.container, v.ts, v.stream, v.line
+           FROM (VALUES %s) AS v(n, service_id, generation, container, ts, stream, line)
+           JOIN services s ON s.id = v.service_id
+           ORDER BY v.n""",
+        [
+            (n, x.service_id, x.generation, x.container, x.ts, x.stream, x.line)
+            for n, x in enumerate(batch)
+        ],
+        template="(%s, %s::integer, %s::integer, %s, %s::timestamptz, %s, %s)",
+        page_size=len(batch),
+    )
+
+
+def refresh_last_log(cur, touched: list[int]) -> None:
+    """last_log: the newest line of the service's newest generation that printed any.
+
+    Also for services whose last_log is empty: the agent clears it when a generation starts
+    running, and a quiet service must get its line back without printing a new one.
+    """
+    cur.execute(
+        """UPDATE services s SET last_log = l.line
+           FROM (SELECT t.id, (SELECT left(line, %s) FROM service_logs
+                               WHERE service_id = t.id
+                               ORDER BY generation DESC, id DESC LIMIT 1) AS line
+                 FROM services t WHERE t.id = ANY(%s) OR t.last_log IS NULL) l
+           WHERE s.id = l.id AND l.line IS NOT NULL AND s.last_log IS DISTINCT FROM l.line""",
+        (LAST_LOG_CHARS, touched),
+    )
+
+
+def trim(cur, service_id: int, keep: int) -> None:
+    cur.execute(
+        """DELETE FROM service_logs WHERE service_id = %s AND id <= (
+               SELECT id FROM service_logs WHERE service_id = %s
+               ORDER BY id DESC OFFSET %s LIMIT 1)""",
+        (service_id, service_id, keep),
+    )
+
+
+class AlreadyRunning(RuntimeError):
+    """Another shipper holds the lock file."""
+
+
+def hold_lock(path: Path):
+    """One shipper per host: an exclusive flock on a file that also holds its pid.
+
+    Cron starts the shipper every minute; a second one exits at once. The pid lets teardown
+    stop exactly this process.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(f"another log shipper holds {path}") from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def run_shipper(settings: ShipperSettings, stop_on: Callable[[threading.Event], None]) -> None:
+    shipper = Shipper(settings)
+    stop_on(shipper.stop)
+    log.info("logship: following containers labelled %s.service", settings.label_prefix)
+    shipper.run()

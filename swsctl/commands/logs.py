@@ -1,0 +1,67 @@
+"""swsctl logs: a service's output, kept by the host and read through the API."""
+
+from __future__ import annotations
+
+import click
+
+from swsctl import logs as service_logs
+from swsctl import output
+from swsctl.client import ApiClient
+from swsctl.options import connection_options, pass_client
+
+
+@click.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they come.")
+@click.option(
+    "--tail",
+    type=click.IntRange(1, 1000),
+    metavar="N",
+    help="Only the last N lines (at most 1000); default: every line the host keeps.",
+)
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Only lines from then on: a duration back (30s, 10m, 2h, 1d) or an ISO 8601 time.",
+)
+@click.option("-t", "--timestamps", is_flag=True, help="Show each line's time.")
+@click.option("--prefix", is_flag=True, help="Show the container (its generation) of each line.")
+@connection_options
+@pass_client
+def logs(
+    client: ApiClient,
+    name: str,
+    follow: bool,
+    tail: int | None,
+    since: str | None,
+    timestamps: bool,
+    prefix: bool,
+) -> None:
+    """Print the output of the service NAME's containers (stdout, and stderr to stderr).
+
+    The host keeps the last lines of each service (2,000 by default, each at most 4 KiB),
+    every generation's. With -f, follows new lines until Ctrl-C, also across an update to
+    the next generation; it ends by itself when the service is deleted.
+
+    \b
+    Examples:
+      swsctl logs web
+      swsctl logs web --tail 20 -f
+      swsctl logs web --since 10m --timestamps
+    """
+    since_value = service_logs.since_parameter(since)
+    lines, cursor = service_logs.read(client, name, tail, since_value)
+    for item in lines:
+        _print(item, timestamps, prefix)
+    if not follow:
+        return
+    try:
+        for item in service_logs.follow(client, name, cursor):
+            _print(item, timestamps, prefix)
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a follow ends
+    click.echo(f"service/{name} was deleted; its log ends here.", err=True)
+
+
+def _print(item: dict, timestamps: bool, prefix: bool) -> None:
+    click.echo(output.log_line(item, timestamps, prefix), err=item.get("stream") == "stderr")

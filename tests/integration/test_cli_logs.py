@@ -1,0 +1,99 @@
+"""swsctl logs and swsctl ls -w against a real apiserver (gunicorn) and PostgreSQL.
+
+The log shipper's lines are written with its own insert (it is tested against Docker in
+test_logship.py); the service is applied through swsctl as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from tests.integration import test_cli_commands as cli_tests
+from tests.integration.test_api_logs import add_lines
+
+# The swsctl tests' fixtures: a live apiserver for the module, and a fresh user per test.
+api = cli_tests.api
+user = cli_tests.user
+other_user = cli_tests.other_user
+store, swsctl, write_definition = cli_tests.store, cli_tests.swsctl, cli_tests.write_definition
+
+WAIT = 30
+SWSCTL = os.path.join(os.path.dirname(sys.executable), "swsctl")
+
+
+def applied(user, tmp_path):
+    assert swsctl(["apply", write_definition(tmp_path / "web.yaml", user)], user.env).exit_code == 0
+    return user.service_name()
+
+
+def test_logs_prints_every_kept_line_or_the_tail(user, other_user, tmp_path):
+    name = applied(user, tmp_path)
+    add_lines(user.api.database_url, [f"line {i}" for i in range(1500)], name=name)
+    add_lines(user.api.database_url, ["an error"], name=name, stream="stderr")
+    result = swsctl(["logs", name], user.env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"line {i}" for i in range(1500)]  # two pages
+    assert result.stderr.splitlines() == ["an error"]
+    tail = swsctl(["logs", name, "--tail", "2", "--prefix", "--timestamps"], user.env)
+    assert tail.stdout.strip().endswith(f"sws-svc-{name}-1 | line 1499")
+    assert swsctl(["logs", name], other_user.env).exit_code == 5
+    bad = swsctl(["logs", name, "--since", "yesterday"], user.env)
+    assert bad.exit_code == 2 and "--since" in bad.output
+    assert swsctl(["logs", name, "--since", "10m", "--tail", "1"], user.env).stderr == "an error\n"
+
+
+def test_logs_follow_prints_new_lines_until_the_service_is_deleted(user, tmp_path):
+    name = applied(user, tmp_path)
+    add_lines(user.api.database_url, ["before"], name=name)
+    env = {k: v for k, v in {**os.environ, **user.env}.items() if v is not None}
+    with subprocess.Popen(
+        [SWSCTL, "logs", name, "-f"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    ) as follower:  # fmt: skip
+        try:
+            assert follower.stdout.readline() == "before\n"
+            add_lines(user.api.database_url, ["from generation 2"], name=name, generation=2)
+            assert follower.stdout.readline() == "from generation 2\n"
+            assert swsctl(["delete", name], user.env).exit_code == 0
+            assert follower.wait(timeout=WAIT) == 0
+            assert "was deleted" in follower.stderr.read()
+        finally:
+            follower.kill()
+
+
+def test_ls_watch_shows_the_list_again_when_it_changes(user, tmp_path):
+    name = applied(user, tmp_path)
+    env = {k: v for k, v in {**os.environ, **user.env}.items() if v is not None}
+    seen: list[str] = []
+    with subprocess.Popen(
+        [SWSCTL, "ls", "-w"], env={**env, "SWS_WATCH_INTERVAL": "0.1"},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as watcher:  # fmt: skip
+        reader = threading.Thread(target=lambda: seen.extend(watcher.stdout), daemon=True)
+        reader.start()
+        try:
+            until(lambda: any("pending" in line for line in seen), "the first list is not shown")
+            store(user.api, "UPDATE services SET status = 'running' WHERE name = %s", name)
+            add_lines(user.api.database_url, ["ready to serve"], name=name)
+            until(
+                lambda: any("running" in line and "ready to serve" in line for line in seen),
+                "the changed list is not shown",
+            )
+            watcher.send_signal(signal.SIGINT)
+            assert watcher.wait(timeout=WAIT) == 0
+            reader.join(timeout=WAIT)
+        finally:
+            watcher.kill()
+    assert sum(line.startswith("NAME") for line in seen) >= 2
+
+
+def until(check, what):
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
