@@ -78,6 +78,8 @@ class Config:
             for d in env.get("SWS_RESERVED_DOMAINS", "").split(",")
             if d.strip()
         )
+        # Generations whose spec each service keeps for history and rollback.
+        self.SWS_HISTORY_KEPT = _int(env, "SWS_HISTORY_KEPT", 10)
         self.SWS_BIND = env.get("SWS_BIND") or "0.0.0.0:8000"
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import yaml
 
-MASK = "********"
+from swsapi.spec import ENV_MASK as MASK
+
 FORMATS = ("table", "json", "yaml")
 TABLE_COLUMNS = ("NAME", "DOMAIN", "IMAGE", "STATUS", "AGE")
 

@@ -20,6 +20,10 @@ TABLES = {
         "purge_volume",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
+    "service_generations": [
+        "id", "service_id", "generation", "spec", "spec_digest", "cause", "rolled_back_to",
+        "created_at",
+    ],
 }  # fmt: skip
 
 
@@ -44,7 +48,7 @@ def test_migrations_are_shipped_in_the_package():
     assert any(p.name.endswith(".py") for p in migrations.joinpath("versions").iterdir())
 
 
-def test_upgrade_creates_the_four_tables_of_the_architecture(database_url):
+def test_upgrade_creates_the_tables_of_the_architecture(database_url):
     assert columns(database_url) == {}
     dispose(migrated_app(database_url))
     assert columns(database_url) == {**TABLES, "alembic_version": ["version_num"]}
@@ -111,5 +115,37 @@ def test_purge_volume_is_added_false_to_existing_services_and_dropped_again(data
             cur.execute("SELECT name, purge_volume FROM services")
             assert cur.fetchall() == [("web", False)]
         conn.close()
+    finally:
+        dispose(app)
+
+
+def test_history_starts_with_each_stored_services_current_spec_and_goes_again(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0002")
+            db.engine.dispose()
+            assert "service_generations" not in columns(database_url)
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice')")
+                cur.execute(
+                    "INSERT INTO services (name, domain, owner_id, spec, spec_digest, generation)"
+                    """ SELECT 'web', 'web.example.com', id, '{"name": "web"}', 'x', 7 FROM users"""
+                )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT generation, spec, spec_digest, cause FROM service_generations")
+            assert cur.fetchall() == [(7, {"name": "web"}, "x", "apply")]
+            # The history goes with the service's record (the agent's forget).
+            cur.execute("DELETE FROM services")
+            cur.execute("SELECT count(*) FROM service_generations")
+            assert cur.fetchone() == (0,)
+        conn.close()
+        with app.app_context():
+            flask_migrate.downgrade(revision="0002")
+            db.engine.dispose()
+        assert "service_generations" not in columns(database_url)
     finally:
         dispose(app)
