@@ -177,7 +177,9 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     service.domain = definition.domain
     service.status = "pending"
     db.session.flush()
-    history.record(service, change.cause, change.rolled_back_to)
+    # A forced apply of an unchanged spec is a restart, whichever endpoint asked for it.
+    cause = "restart" if result == "restarted" else change.cause
+    history.record(service, cause, change.rolled_back_to)
     notify(service.name, "apply")
     db.session.commit()
     return service, result

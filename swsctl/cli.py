@@ -13,7 +13,8 @@ import click
 from swsctl import __version__
 from swsctl.client import ApiClient
 from swsctl.commands.configure import configure, whoami
-from swsctl.commands.services import apply, delete, get_service, list_services
+from swsctl.commands.history import history, rollback
+from swsctl.commands.services import apply, delete, get_service, list_services, restart
 from swsctl.errors import (
     Conflict,
     InvalidInput,
@@ -117,3 +118,6 @@ main.add_command(delete)
 main.add_command(list_services)
 main.add_command(get_service)
 main.add_command(get_service, name="status")
+main.add_command(restart)
+main.add_command(history)
+main.add_command(rollback)
