@@ -19,7 +19,7 @@ bp.before_request(authenticate)
 def json_object() -> dict:
     """The request body as a JSON object, or a 4xx saying what is wrong with it."""
     if not request.is_json:
-        raise ApiError(415, "invalid_request", "send the definition as application/json")
+        raise ApiError(415, "invalid_request", "send the body as application/json")
     data = request.get_data()
     if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
         # werkzeug cuts a chunked body off at the limit without saying so: call it too large.
