@@ -164,7 +164,7 @@
       if (err instanceof ApiError && err.status === 401) throw err;
       lines = null;
     }
-    if (lines === null) lines = service.last_log ? [service.last_log] : [];
+    if (!lines || lines.length === 0) lines = service.last_log ? [service.last_log] : [];
     box.textContent = lines.length ? lines.join("\n") : "(no log lines yet)";
     box.scrollTop = box.scrollHeight;
   }
@@ -179,14 +179,19 @@
       if (current) row.className = "current";
       const cause =
         entry.cause === "rollback" ? `rollback to ${entry.rolled_back_to}` : entry.cause;
-      row.append(
-        element("td", current ? `${entry.generation} (current)` : entry.generation),
-        element("td", age(entry.created_at)),
-        element("td", cause),
-        element("td", entry.spec.image),
-        element("td", entry.spec.domain),
-      );
-      const action = element("td");
+      const cells = [
+        ["Generation", current ? `${entry.generation} (current)` : entry.generation],
+        ["Made", age(entry.created_at)],
+        ["Cause", cause],
+        ["Image", entry.spec.image],
+        ["Domain", entry.spec.domain],
+      ];
+      for (const [label, value] of cells) {
+        const cell = element("td", value);
+        cell.dataset.label = label; // the narrow layout shows each cell with its label
+        row.append(cell);
+      }
+      const action = element("td", undefined, "action");
       if (!current) {
         const button = element("button", "Roll back", "rollback");
         button.type = "button";
