@@ -48,7 +48,8 @@ def start(token: Token) -> str:
 
 
 def end() -> None:
-    session.clear()
+    if enabled():  # without a key Flask has no session to clear (a bearer caller's sign-out)
+        session.clear()
 
 
 def csrf_token() -> str | None:

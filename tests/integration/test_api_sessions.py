@@ -166,6 +166,19 @@ def test_without_a_secret_key_there_is_no_web_sign_in(client, token_for_client):
     assert "SWS_SECRET_KEY_FILE" in error(response)["message"]
 
 
+def test_a_bearer_caller_can_sign_out_with_or_without_a_key(
+    client, token_for_client, browser, token
+):
+    assert client.delete("/v1/session", headers=bearer(token_for_client)).status_code == 204
+    assert browser.delete("/v1/session", headers=bearer(token)).status_code == 204
+    session = client.get("/v1/session", headers=bearer(token_for_client)).get_json()
+    assert session == {"name": "carol", "admin": False, "csrf_token": None}
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def token_for_client(app) -> str:
     with app.app_context():
