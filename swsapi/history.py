@@ -28,6 +28,8 @@ def record(service: Service, cause: str, rolled_back_to: int | None = None) -> N
         )
     )
     kept = current_app.config["SWS_HISTORY_KEPT"]
+    if service.generation <= kept:
+        return  # nothing can have fallen out yet: spare the query
     db.session.execute(
         delete(ServiceGeneration).where(
             ServiceGeneration.service_id == service.id,
