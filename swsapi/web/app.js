@@ -7,7 +7,9 @@
   const REFRESH_LIST_MS = 5000;
   const REFRESH_SERVICE_MS = 3000;
   const LOG_TAIL = 50;
-  const state = { csrf: null, name: null, timer: null };
+  // shown: what each list was last drawn from. A refresh that finds the same data leaves the
+  // page alone, so a button is never replaced under the pointer.
+  const state = { csrf: null, name: null, timer: null, shown: {} };
   const $ = (id) => document.getElementById(id);
 
   class ApiError extends Error {
@@ -102,6 +104,9 @@
 
   async function showServices() {
     const { services } = await api("GET", "/v1/services");
+    show("services");
+    refreshLater(REFRESH_LIST_MS);
+    if (unchanged("services", services)) return;
     const list = $("service-list");
     list.replaceChildren();
     for (const service of services) {
@@ -115,8 +120,13 @@
       list.append(item);
     }
     $("no-services").hidden = services.length > 0;
-    show("services");
-    refreshLater(REFRESH_LIST_MS);
+  }
+
+  function unchanged(what, data) {
+    const drawn = JSON.stringify(data);
+    if (state.shown[what] === drawn) return true;
+    state.shown[what] = drawn;
+    return false;
   }
 
   // One service ---------------------------------------------------------------------
@@ -170,6 +180,7 @@
   }
 
   function renderHistory(service, history) {
+    if (unchanged("history", [service.name, service.generation, history])) return;
     const body = $("history").tBodies[0];
     body.replaceChildren();
     for (const entry of history.generations) {
@@ -228,6 +239,7 @@
 
   function signedOut(message) {
     stopRefresh();
+    state.shown = {};
     state.csrf = null;
     state.name = null;
     $("who").textContent = "";

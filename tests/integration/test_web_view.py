@@ -185,7 +185,7 @@ def test_sign_in_see_a_service_and_its_history_roll_back_sign_out(web_api, chrom
     assert sql(web_api, "SELECT generation FROM services WHERE name = 'shop'") == [(2,)]
 
     # Roll back to generation 1: a new generation 3 with 1.0's spec.
-    rows[1].find_element(By.CSS_SELECTOR, "button.rollback").click()
+    driver.find_element(By.CSS_SELECTOR, '#history tr[data-generation="1"] button').click()
     text_in(driver, "#notice", "Rolled back to the spec of generation 1: now generation 3")
     WebDriverWait(driver, WAIT).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 3
