@@ -98,7 +98,8 @@ class SwsGroup(click.Group):
 @click.version_option(__version__, prog_name="swsctl")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
-    """Run web services on a remote SWS host: apply definitions, list, inspect, delete.
+    """Run web services on a remote SWS host: apply definitions, list, inspect, roll back,
+    restart, delete.
 
     \b
     Examples:
