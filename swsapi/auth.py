@@ -10,6 +10,7 @@ from flask import g, request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from swsapi import sessions
 from swsapi.errors import conflict, invalid_request, not_found, unauthorized
 from swsapi.extensions import db
 from swsapi.models import Token, User
@@ -83,9 +84,9 @@ def _bearer_token() -> str:
     return token.strip()
 
 
-def authenticate() -> None:
-    """Blueprint before_request hook: put the caller in g.user or answer 401."""
-    token_hash = hash_token(_bearer_token())
+def token_owner(token: str) -> tuple[Token, User]:
+    """The live token and its user, or 401; notes when the token was last used."""
+    token_hash = hash_token(token)
     row = db.session.execute(
         select(Token, User)
         .join(User, Token.user_id == User.id)
@@ -93,9 +94,21 @@ def authenticate() -> None:
     ).first()
     if row is None:
         raise unauthorized("invalid or revoked token")
-    token, user = row
+    token_row, user = row
     now = datetime.now(UTC)
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
+    if token_row.last_used_at is None or now - token_row.last_used_at > LAST_USED_RESOLUTION:
+        token_row.last_used_at = now
         db.session.commit()
-    g.user = user
+    return token_row, user
+
+
+def authenticate() -> None:
+    """Blueprint before_request hook: put the caller in g.user or answer 401.
+
+    A bearer token wins; without one, the web view's session cookie is accepted (and a
+    change made with it needs its CSRF header, see swsapi/sessions.py).
+    """
+    if "Authorization" not in request.headers and sessions.signed_in():
+        g.user = sessions.session_user()
+        return
+    g.user = token_owner(_bearer_token())[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from urllib.parse import quote, urlsplit, urlunsplit
 
 
@@ -56,6 +57,30 @@ def with_password_from_file(url: str, password_file: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+MIN_SECRET_KEY = 32
+
+
+def secret_key_from_file(path: str) -> str:
+    """The key that signs web sessions, made once by the bootstrap (SWS_SECRET_KEY_FILE)."""
+    try:
+        with open(path) as f:
+            key = f.read().strip()
+    except OSError as err:
+        raise ConfigError(f"SWS_SECRET_KEY_FILE: cannot read {path}: {err}") from None
+    if len(key) < MIN_SECRET_KEY:
+        raise ConfigError(
+            f"SWS_SECRET_KEY_FILE: {path} must hold at least {MIN_SECRET_KEY} characters"
+        )
+    return key
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "true", "1", "false", "0"):
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw in ("true", "1")
+
+
 def _with_psycopg2(url: str) -> str:
     """SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the project ships psycopg2."""
     for scheme in ("postgresql://", "postgres://"):
@@ -91,6 +116,16 @@ class Config:
             for d in env.get("SWS_RESERVED_DOMAINS", "").split(",")
             if d.strip()
         )
+        # Generations whose spec each service keeps for history and rollback.
+        self.SWS_HISTORY_KEPT = _int(env, "SWS_HISTORY_KEPT", 10)
+        # Web sign-in: without a key there is no session cookie, only bearer tokens.
+        key_file = env.get("SWS_SECRET_KEY_FILE")
+        self.SECRET_KEY = secret_key_from_file(key_file) if key_file else None
+        self.SESSION_COOKIE_NAME = "sws_session"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Strict"
+        self.SESSION_COOKIE_SECURE = _flag(env, "SWS_COOKIE_SECURE")
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
         self.SWS_BIND = env.get("SWS_BIND") or "0.0.0.0:8000"
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         # gthread workers: a log stream holds a thread, never the whole worker.

@@ -18,7 +18,13 @@ from swsapi.spec import SpecError
 log = logging.getLogger(__name__)
 
 # werkzeug's HTTP errors mapped onto the API's codes (ARCHITECTURE.md lists them).
-HTTP_CODES = {401: "unauthorized", 404: "not_found", 409: "conflict", 413: "too_large"}
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+}
 
 # Unique constraints (named by extensions.NAMING_CONVENTION) and what a violation means.
 UNIQUE_MESSAGES = {

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     false,
     func,
 )
@@ -86,6 +87,28 @@ class Service(db.Model):
     status_since: Mapped[datetime] = _now_column(server_onupdate=FetchedValue())
 
     owner: Mapped[User] = relationship()
+
+
+class ServiceGeneration(db.Model):
+    """The spec one generation of a service was applied with: its history, for rollback.
+
+    Bounded per service (SWS_HISTORY_KEPT) and deleted with the service's record, so a user who
+    later takes the same name finds no trace of the previous owner's specs.
+    """
+
+    __tablename__ = "service_generations"
+    __mapper_args__ = {"eager_defaults": True}
+    __table_args__ = (UniqueConstraint("service_id", "generation"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    generation: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict] = mapped_column(JSONB)
+    spec_digest: Mapped[str] = mapped_column(String(64))
+    # Why the generation was made: apply, restart or rollback (to rolled_back_to's spec).
+    cause: Mapped[str] = mapped_column(String(16))
+    rolled_back_to: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now_column()
 
 
 class AgentPass(db.Model):

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from swsapi.spec import API_VERSION, ServiceSpecSchema
+from swsapi.spec import API_VERSION, ENV_MASK, ServiceSpecSchema
 
 # JSONB keeps keys in its own order; answer in the order the v1 spec declares them.
 SPEC_ORDER = tuple(ServiceSpecSchema().fields)
@@ -10,6 +10,12 @@ SPEC_ORDER = tuple(ServiceSpecSchema().fields)
 
 def ordered_spec(service) -> dict:
     return {key: service.spec[key] for key in SPEC_ORDER if key in service.spec}
+
+
+def masked_spec(spec: dict) -> dict:
+    """The spec with every env value replaced by the mask (names stay visible)."""
+    env = [{"name": e["name"], "value": ENV_MASK} for e in spec.get("env") or []]
+    return {**spec, "env": env}
 
 
 class ServiceSchema(Schema):
@@ -30,10 +36,29 @@ class ServiceSchema(Schema):
     updated_at = fields.DateTime()
 
 
+class GenerationSchema(Schema):
+    generation = fields.Integer()
+    cause = fields.String()
+    rolled_back_to = fields.Integer(allow_none=True)
+    spec = fields.Function(ordered_spec)
+    spec_digest = fields.String()
+    created_at = fields.DateTime()
+
+
+def dump_history(service, generations, show_secrets: bool) -> dict:
+    """A service's kept generations, newest first; env values masked unless show_secrets."""
+    dumped = generation_schema.dump(generations, many=True)
+    if not show_secrets:
+        for generation in dumped:
+            generation["spec"] = masked_spec(generation["spec"])
+    return {"name": service.name, "generation": service.generation, "generations": dumped}
+
+
 class WhoamiSchema(Schema):
     name = fields.String()
     admin = fields.Boolean(attribute="is_admin")
 
 
 service_schema = ServiceSchema()
+generation_schema = GenerationSchema()
 whoami_schema = WhoamiSchema()

@@ -42,6 +42,9 @@ _IMAGE_TAG = r"[\w][\w.-]{0,127}"
 _IMAGE_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_RE = re.compile(rf"^(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_DIGEST})?\Z")
 
+# What every output shows instead of an env value, unless secrets are asked for.
+ENV_MASK = "********"
+
 MAX_ENV = 200
 MAX_ENV_VALUE = 32 * 1024
 

@@ -8,18 +8,29 @@ when two applies race, the loser's violation becomes a 409, never a 500 or a hal
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from swsapi.errors import UNIQUE_MESSAGES, conflict, not_found
+from swsapi import history
+from swsapi.errors import UNIQUE_MESSAGES, ApiError, conflict, not_found
 from swsapi.extensions import db
 from swsapi.models import Service, User
-from swsapi.spec import NAME_RE, Definition
+from swsapi.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
 
 NOTIFY_CHANNEL = "sws_services"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Why a generation is made, as its history records it."""
+
+    cause: str = "apply"  # apply, restart or rollback
+    rolled_back_to: int | None = None
+    of_existing: bool = False  # restart and rollback: the service must still exist
 
 
 def notify(name: str, event: str) -> None:
@@ -67,22 +78,60 @@ def delete_service(owner: User, name: str, purge: bool = False) -> Service:
     return service
 
 
-def apply_service(owner: User, definition: Definition) -> tuple[Service, str]:
-    """Create or update the caller's service; return it and created/updated/unchanged."""
+def apply_service(
+    owner: User, definition: Definition, *, force: bool = False, change: Change | None = None
+) -> tuple[Service, str]:
+    """Create or update the caller's service; return it and created/updated/unchanged.
+
+    With force, an unchanged spec still makes a new generation (result restarted): the agent
+    starts a fresh container, which is how a user retries a failed generation by hand.
+    """
     _check_reserved(definition.domain)
+    change = change or Change()
     try:
-        return _apply(owner, definition)
+        return _apply(owner, definition, force, change)
     except IntegrityError:
         # A concurrent apply won the race for the name or domain: look again, now that its
         # row is committed, and answer as if we had come second (update, unchanged or 409).
         db.session.rollback()
     try:
-        return _apply(owner, definition)
+        return _apply(owner, definition, force, change)
     except IntegrityError as err:
         db.session.rollback()
         constraint = getattr(getattr(err.orig, "diag", None), "constraint_name", None)
         raise conflict(
             UNIQUE_MESSAGES.get(constraint, "the service conflicts with another")
+        ) from None
+
+
+def restart_service(owner: User, name: str) -> tuple[Service, str]:
+    """Make a new generation of the service's current spec (the agent starts it afresh)."""
+    service = get_service(owner, name, for_update=True)
+    definition = _stored_definition(service.spec, f"the current spec of {name}")
+    return apply_service(owner, definition, force=True, change=Change("restart", None, True))
+
+
+def rollback_service(
+    owner: User, name: str, generation: int | None = None
+) -> tuple[Service, str, int]:
+    """Apply a kept generation's spec as a new generation, under today's rules (validation,
+    reserved and taken domains); return the service, the result and the generation used."""
+    service = get_service(owner, name, for_update=True)
+    target = history.rollback_target(service, generation)
+    definition = _stored_definition(target.spec, f"generation {target.generation}'s spec")
+    change = Change("rollback", target.generation, True)
+    service, result = apply_service(owner, definition, change=change)
+    return service, result, target.generation
+
+
+def _stored_definition(spec: dict, what: str) -> Definition:
+    """A stored spec checked again: the rules may have tightened since it was applied."""
+    try:
+        return load_definition({"apiVersion": API_VERSION, "spec": spec})
+    except SpecError as err:
+        db.session.rollback()
+        raise ApiError(
+            400, "invalid_definition", f"{what} is not valid under today's rules", err.fields
         ) from None
 
 
@@ -94,7 +143,7 @@ def _check_reserved(domain: str) -> None:
         )
 
 
-def _apply(owner: User, definition: Definition) -> tuple[Service, str]:
+def _apply(owner: User, definition: Definition, force: bool, change: Change) -> tuple[Service, str]:
     service = db.session.scalar(
         select(Service).where(Service.name == definition.name).with_for_update()
     )
@@ -103,6 +152,9 @@ def _apply(owner: User, definition: Definition) -> tuple[Service, str]:
             f"service name {definition.name} is taken by another user",
             {"spec.name": f"{definition.name} belongs to another user"},
         )
+    if service is None and change.of_existing:
+        # Restart and rollback act on a service that existed when they were asked for.
+        raise not_found(f"no service named {definition.name!r}")
     if service is not None and service.status == "deleting":
         raise conflict(
             f"service {definition.name} is being deleted; apply it again once it is gone",
@@ -110,7 +162,7 @@ def _apply(owner: User, definition: Definition) -> tuple[Service, str]:
         )
     _check_domain_free(owner, definition)
     digest = definition.digest()
-    if service is not None and service.spec_digest == digest:
+    if service is not None and service.spec_digest == digest and not force:
         db.session.commit()  # releases the row lock; nothing changed
         return service, "unchanged"
     if service is None:
@@ -118,13 +170,16 @@ def _apply(owner: User, definition: Definition) -> tuple[Service, str]:
         db.session.add(service)
         result = "created"
     else:
+        result = "restarted" if service.spec_digest == digest else "updated"
         service.generation += 1
-        result = "updated"
     service.spec = definition.spec_dict()
     service.spec_digest = digest
     service.domain = definition.domain
     service.status = "pending"
     db.session.flush()
+    # A forced apply of an unchanged spec is a restart, whichever endpoint asked for it.
+    cause = "restart" if result == "restarted" else change.cause
+    history.record(service, cause, change.rolled_back_to)
     notify(service.name, "apply")
     db.session.commit()
     return service, result

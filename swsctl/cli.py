@@ -13,8 +13,9 @@ import click
 from swsctl import __version__
 from swsctl.client import ApiClient
 from swsctl.commands.configure import configure, whoami
+from swsctl.commands.history import history, rollback
 from swsctl.commands.logs import logs
-from swsctl.commands.services import apply, delete, get_service, list_services
+from swsctl.commands.services import apply, delete, get_service, list_services, restart
 from swsctl.errors import (
     Conflict,
     InvalidInput,
@@ -98,7 +99,8 @@ class SwsGroup(click.Group):
 @click.version_option(__version__, prog_name="swsctl")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
-    """Run web services on a remote SWS host: apply definitions, list, inspect, delete.
+    """Run web services on a remote SWS host: apply definitions, list, inspect, roll back,
+    restart, delete.
 
     \b
     Examples:
@@ -119,3 +121,6 @@ main.add_command(list_services)
 main.add_command(get_service)
 main.add_command(get_service, name="status")
 main.add_command(logs)
+main.add_command(restart)
+main.add_command(history)
+main.add_command(rollback)

@@ -75,16 +75,22 @@ class ApiClient:
         return self._request("GET", _service_path(name), about_service=True)
 
     def apply(
-        self, document: dict, *, source: str = "the definition", locate: Locate | None = None
+        self,
+        document: dict,
+        *,
+        source: str = "the definition",
+        locate: Locate | None = None,
+        force: bool = False,
     ) -> dict:
-        """Create or update a service; the answer carries result created/updated/unchanged.
+        """Create or update a service; the answer carries result created/updated/unchanged
+        (restarted: forced, an unchanged spec as a new generation).
 
         `locate` maps a field path the server complains about to the line of the user's file.
         """
         name = document["spec"]["name"]
         return self._request(
             "PUT",
-            _service_path(name),
+            _service_path(name) + ("?force=true" if force else ""),
             body=document,
             source=source,
             locate=locate,
@@ -121,6 +127,27 @@ class ApiClient:
             except (requests.RequestException, ValueError) as err:
                 raise Unreachable(f"the log stream from {self.base_url} broke: {err}") from None
 
+    def restart(self, name: str) -> dict:
+        """Make a new generation of the service's current spec (result restarted)."""
+        return self._request("POST", _service_path(name) + "/restart", about_service=True)
+
+    def history(self, name: str, *, show_secrets: bool = False) -> dict:
+        """The service's kept generations, newest first; env masked by the server unless
+        show_secrets."""
+        query = "?show_secrets=true" if show_secrets else ""
+        return self._request("GET", _service_path(name) + "/history" + query, about_service=True)
+
+    def rollback(self, name: str, generation: int | None = None) -> dict:
+        """Apply a kept generation's spec as a new generation (default: the previous spec)."""
+        return self._request(
+            "POST",
+            _service_path(name) + "/rollback",
+            body=None if generation is None else {"generation": generation},
+            about_service=True,
+            source=f"the spec of generation {generation}" if generation else "the previous spec",
+            hint=f"`swsctl history {name}` lists the kept generations",
+        )
+
     # The transport ---------------------------------------------------------------
 
     def _request(
@@ -133,6 +160,7 @@ class ApiClient:
         about_service: bool = False,
         source: str = "the definition",
         locate: Locate | None = None,
+        hint: str = "`swsctl ls` lists your services",
     ) -> dict:
         data = None
         headers = {}
@@ -143,7 +171,11 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
         response = self._send(method, path, data=data, headers=headers, auth=auth)
         return self._answer(
-            response, about_service=about_service, source=source, locate=locate or _nowhere
+            response,
+            about_service=about_service,
+            source=source,
+            locate=locate or _nowhere,
+            hint=hint,
         )
 
     def _send(
@@ -223,7 +255,13 @@ class ApiClient:
         )
 
     def _answer(
-        self, response: requests.Response, *, about_service: bool, source: str, locate: Locate
+        self,
+        response: requests.Response,
+        *,
+        about_service: bool,
+        source: str,
+        locate: Locate,
+        hint: str = "`swsctl ls` lists your services",
     ) -> dict:
         body = _json_body(response)
         if response.status_code < 300 and isinstance(body, dict):
@@ -241,7 +279,7 @@ class ApiClient:
         if status == 403:
             raise Unauthorized(f"not allowed: {message}")
         if status == 404 and about_service:
-            raise NotFound(f"{message}; `swsctl ls` lists your services.")
+            raise NotFound(f"{message}; {hint}.")
         if status == 404:
             raise NotFound(f"{self.base_url} has no such endpoint; is it an SWS API address?")
         fields = error.get("fields") if isinstance(error.get("fields"), dict) else {}
@@ -249,7 +287,7 @@ class ApiClient:
         if status == 409:
             details = "".join(f"\n  {problem}" for problem in problems)
             raise Conflict(f"conflict: {message}{details}")
-        if status == 400 and problems:
+        if status == 400 and any(p.path.startswith(("spec", "apiVersion")) for p in problems):
             raise InvalidDefinition(source, problems, by_server=True)
         if 400 <= status < 500:
             raise InvalidInput(f"the server refused the request ({status}): {message}")

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import yaml
 
-MASK = "********"
+from swsapi.spec import ENV_MASK as MASK
+
 FORMATS = ("table", "json", "yaml")
 TABLE_COLUMNS = ("NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")
 LAST_LOG_WIDTH = 50  # the table's glance at the last line; `swsctl get` shows more
@@ -78,7 +79,12 @@ def table(services: list[dict], now: datetime | None = None) -> str:
         )
         for s in services
     ]
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(TABLE_COLUMNS))]
+    return aligned(rows)
+
+
+def aligned(rows: list[tuple]) -> str:
+    """Columns padded to their widest cell, three spaces apart, like kubectl's tables."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)
 
@@ -90,6 +96,38 @@ def glance(line: str | None, width: int = LAST_LOG_WIDTH) -> str:
         return ""
     text = "".join(c if c.isprintable() else " " for c in line).strip()
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+HISTORY_COLUMNS = ("GENERATION", "AGE", "CAUSE", "IMAGE", "DOMAIN", "PORT")
+
+
+def history_table(history: dict, now: datetime | None = None) -> str:
+    """The `history` table: one kept generation a line, newest first, the current marked."""
+    now = now or datetime.now(UTC)
+    rows = [HISTORY_COLUMNS]
+    for entry in history.get("generations") or []:
+        spec = entry.get("spec") or {}
+        generation = entry.get("generation")
+        if generation == history.get("generation"):
+            generation = f"{generation} (current)"
+        rows.append(
+            (
+                generation,
+                age(entry.get("created_at"), now),
+                cause(entry),
+                spec.get("image", ""),
+                spec.get("domain", ""),
+                spec.get("port", ""),
+            )
+        )
+    return aligned(rows)
+
+
+def cause(entry: dict) -> str:
+    """apply, restart, or `rollback to 3`."""
+    if entry.get("cause") == "rollback" and entry.get("rolled_back_to"):
+        return f"rollback to {entry['rolled_back_to']}"
+    return str(entry.get("cause", ""))
 
 
 def age(timestamp: str | None, now: datetime) -> str:

@@ -1,4 +1,5 @@
-"""Services: apply (create or update by name), list, get and delete the caller's services."""
+"""Services: apply (create or update by name), list, get, restart and delete the caller's
+services."""
 
 from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -16,7 +17,7 @@ bp.before_request(authenticate)
 def json_object() -> dict:
     """The request body as a JSON object, or a 4xx saying what is wrong with it."""
     if not request.is_json:
-        raise ApiError(415, "invalid_request", "send the definition as application/json")
+        raise ApiError(415, "invalid_request", "send the body as application/json")
     data = request.get_data()
     if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
         # werkzeug cuts a chunked body off at the limit without saying so: call it too large.
@@ -38,15 +39,29 @@ def list_services():
 
 @bp.put("/<name>")
 def apply(name):
-    """Apply a service definition: create it or update it by name."""
+    """Apply a service definition: create it or update it by name (?force=true: a new
+    generation even of an unchanged spec)."""
+    force = flag("force")
     definition = load_definition(json_object())
     if definition.name != name:
         raise invalid_request(
             f"the URL names {name!r} but the definition names {definition.name!r}",
             {"spec.name": f"must be {name!r}, the name in the URL"},
         )
-    service, result = store.apply_service(g.user, definition)
-    return {**service_schema.dump(service), "result": result}, 201 if result == "created" else 200
+    service, result = store.apply_service(g.user, definition, force=force)
+    return applied(service, result)
+
+
+@bp.post("/<name>/restart")
+def restart(name):
+    """Make a new generation of the service's current spec: the agent starts it afresh."""
+    return applied(*store.restart_service(g.user, name))
+
+
+def applied(service, result: str, **extra):
+    """The answer to a change: the service and what was done, 201 when it was created."""
+    body = {**service_schema.dump(service), "result": result, **extra}
+    return body, 201 if result == "created" else 200
 
 
 @bp.get("/<name>")
@@ -58,21 +73,22 @@ def get(name):
 @bp.delete("/<name>")
 def delete(name):
     """Mark one of the caller's services for removal (with ?purge=true, its volume too)."""
-    service = store.delete_service(g.user, name, purge=purge_flag())
+    service = store.delete_service(g.user, name, purge=flag("purge"))
     return service_schema.dump(service), 202
 
 
-PURGE_VALUES = {"true": True, "1": True, "false": False, "0": False}
+FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False}
 
 
-def purge_flag() -> bool:
-    """The delete's `purge` query parameter: true/1 or false/0, absent meaning false."""
-    values = request.args.getlist("purge")
+def flag(name: str) -> bool:
+    """A yes/no query parameter (purge, force, show_secrets): true/1 or false/0, absent
+    meaning false."""
+    values = request.args.getlist(name)
     if not values:
         return False
-    if len(values) > 1 or values[0] not in PURGE_VALUES:
+    if len(values) > 1 or values[0] not in FLAG_VALUES:
         raise invalid_request(
-            "purge must be true or false (or 1 or 0), given once",
-            {"purge": "must be true, false, 1 or 0"},
+            f"{name} must be true or false (or 1 or 0), given once",
+            {name: "must be true, false, 1 or 0"},
         )
-    return PURGE_VALUES[values[0]]
+    return FLAG_VALUES[values[0]]

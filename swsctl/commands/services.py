@@ -1,4 +1,4 @@
-"""Commands on services: apply, delete, ls and get (alias status)."""
+"""Commands on services: apply, restart, delete, ls and get (alias status)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,18 @@ from swsctl.progress import Progress
     help="Check the definition locally first. --no-validate leaves it to the server "
     "(for a server newer than this swsctl).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Make a new generation even if the spec is unchanged: the agent starts a fresh "
+    "container (retries a failed generation).",
+)
 @wait_options
 @connection_options
 @pass_client
-def apply(client: ApiClient, file: str, validate: bool, follow: wait.Follow | None) -> None:
+def apply(
+    client: ApiClient, file: str, validate: bool, force: bool, follow: wait.Follow | None
+) -> None:
     """Create or update the service described in FILE (YAML or JSON; - reads stdin).
 
     The definition is checked locally first, with the same schema the server uses, so a
@@ -33,24 +41,52 @@ def apply(client: ApiClient, file: str, validate: bool, follow: wait.Follow | No
     service was created, updated or unchanged, and its generation.
 
     With --wait, follows the service until the agent reports it running (exit 0) or
-    failed (exit 1, with the agent's message).
+    failed (exit 1, with the agent's message). With --force, an unchanged spec becomes a
+    new generation too (`restarted`), which retries a failed one.
 
     \b
     Examples:
       swsctl apply web.yaml
       swsctl apply web.yaml --wait --timeout 90
+      swsctl apply web.yaml --force --wait
       cat web.json | swsctl apply -
     """
     found = read_definition(file, stdin=sys.stdin.buffer, validate=validate)
-    service = client.apply(
-        found.to_send(),
-        source=found.source,
-        locate=found.line,
-    )
+    service = client.apply(found.to_send(), source=found.source, locate=found.line, force=force)
     click.echo(output.outcome(service))
-    if follow is not None:
-        final = _follow(follow, wait.until_running, client, service["name"], service["generation"])
-        click.echo(f"service/{final['name']} running (generation {final['applied_generation']})")
+    wait_until_running(follow, client, service)
+
+
+@click.command()
+@click.argument("name")
+@wait_options
+@connection_options
+@pass_client
+def restart(client: ApiClient, name: str, follow: wait.Follow | None) -> None:
+    """Start the service NAME afresh: a new generation of its current spec.
+
+    The agent starts a new container beside the old one and switches to it once it accepts
+    connections, as for any update. This is how to retry a generation that failed (for
+    example once the missing image has been built), or to restart a stuck service.
+
+    \b
+    Examples:
+      swsctl restart web
+      swsctl restart web --wait
+    """
+    service = client.restart(name)
+    click.echo(output.outcome(service))
+    wait_until_running(follow, client, service)
+
+
+def wait_until_running(follow: wait.Follow | None, client: ApiClient, service: dict) -> None:
+    """With --wait: follow the service's new generation until it runs (or fails)."""
+    if follow is None:
+        return
+    final = follow_service(
+        follow, wait.until_running, client, service["name"], service["generation"]
+    )
+    click.echo(f"service/{final['name']} running (generation {final['applied_generation']})")
 
 
 @click.command()
@@ -79,7 +115,7 @@ def delete(client: ApiClient, name: str, purge: bool, follow: wait.Follow | None
     volume = f" (volume {name}-volume will be removed)" if purge else ""
     click.echo(f"service/{name} marked for deletion{volume}")
     if follow is not None:
-        _follow(follow, wait.until_gone, client, name)
+        follow_service(follow, wait.until_gone, client, name)
         volume = f" (volume {name}-volume removed)" if purge else ""
         click.echo(f"service/{name} deleted{volume}")
 
@@ -160,7 +196,7 @@ def get_service(client: ApiClient, name: str, output_format: str, show_secrets: 
         click.echo(output.render(output.masked(service, show_secrets), output_format))
 
 
-def _follow(follow: wait.Follow, until, client: ApiClient, name: str, *args):
+def follow_service(follow: wait.Follow, until, client: ApiClient, name: str, *args):
     progress = Progress()
     follow.observe = progress
     try:

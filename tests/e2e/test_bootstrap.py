@@ -79,6 +79,28 @@ def test_the_first_admin_token_works_and_is_kept_root_only(bootstrapped_host):
     assert stat.S_IMODE(etc.stat().st_mode) == 0o700
 
 
+def test_the_web_view_signs_in_on_the_api_domain_with_the_kept_session_key(bootstrapped_host):
+    """The page and a cookie session through the load balancer: the bootstrap made the key
+    once, root-only on the host, and the apiserver (as nobody) reads it from its mount."""
+    api = {"Host": bootstrapped_host.api_domain}
+    page = requests.get(f"{bootstrapped_host.base_url}/", headers=api, timeout=5)
+    assert page.status_code == 200 and 'src="/ui/static/app.js"' in page.text
+    token = bootstrapped_host.api_headers["Authorization"].removeprefix("Bearer ")
+    with requests.Session() as browser:
+        browser.headers.update(api)
+        signed_in = browser.post(
+            f"{bootstrapped_host.base_url}/v1/session", json={"token": token}, timeout=5
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        assert "HttpOnly" in signed_in.headers["Set-Cookie"]
+        whoami = browser.get(f"{bootstrapped_host.base_url}/v1/whoami", timeout=5)
+        assert whoami.json()["name"] == "admin"
+    key = Path(bootstrapped_host.settings["sws_etc_dir"]) / "apiserver-secret-key"
+    info = key.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o440, 0, 65534)
+    assert len(key.read_text().strip()) >= 32
+
+
 def test_an_unknown_host_gets_the_proxies_404(bootstrapped_host):
     answer = requests.get(
         f"{bootstrapped_host.base_url}/", headers={"Host": "nobody-here.example"}, timeout=5

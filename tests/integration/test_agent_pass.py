@@ -268,6 +268,40 @@ def test_failed_update_keeps_the_old_generation(config, store, hello_image, netw
     assert "stable" in body_of("sws-svc-gamma-1", network)
 
 
+def restart(conn, name):
+    """What the apiserver's restart (or apply --force) does: the same spec, a new generation."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE services SET generation = generation + 1, status = 'pending' WHERE name = %s",
+            (name,),
+        )
+    conn.commit()
+
+
+def test_a_restart_retries_a_failed_generation_then_replaces_a_running_one(
+    config, store, hello_image, network
+):
+    later = f"sws-agenttest/later-{uuid.uuid4().hex[:6]}:1"
+    apply(store, "eps", later)
+    one_pass(config, store)
+    assert row(store, "eps")["status"] == "failed"
+    assert one_pass(config, store).outcome == "noop"  # a failure sticks to its generation
+    docker("tag", hello_image, later)  # the missing image is built meanwhile
+    try:
+        restart(store, "eps")
+        assert one_pass(config, store).changed["deployed"] == ["eps"]
+        assert (row(store, "eps")["status"], row(store, "eps")["applied"]) == ("running", 2)
+        restart(store, "eps")  # the same spec again: a fresh container all the same
+        report = one_pass(config, store)
+        assert report.changed["deployed"] == ["eps"] and report.changed["retired"] == ["eps"]
+        assert inspect("sws-svc-eps-3")["State"]["Running"]
+        assert docker("ps", "-aq", "--filter", "name=sws-svc-eps-2").strip() == ""
+    finally:
+        for cid in docker("ps", "-aq", "--filter", f"label={LABELS}.service=eps").split():
+            docker("rm", "-f", cid, check=False)
+        docker("rmi", later, check=False)
+
+
 def test_delete_removes_container_and_record_keeps_volume(config, store, hello_image):
     apply(store, "delta", hello_image, volume="/data")
     one_pass(config, store)

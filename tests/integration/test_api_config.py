@@ -76,3 +76,37 @@ def test_test_config_ignores_the_environment(monkeypatch):
     config = TestConfig("postgresql://sws@127.0.0.1/x", SWS_RESERVED_DOMAINS="api.sws.test")
     assert config.TESTING is True
     assert config.SWS_RESERVED_DOMAINS == {"api.sws.test"}
+
+
+def test_history_and_web_session_settings(tmp_path):
+    defaults = Config({})
+    assert defaults.SWS_HISTORY_KEPT == 10
+    assert defaults.SECRET_KEY is None and defaults.SESSION_COOKIE_SECURE is False
+    assert defaults.SESSION_COOKIE_HTTPONLY and defaults.SESSION_COOKIE_SAMESITE == "Strict"
+    key = tmp_path / "key"
+    key.write_text("x" * 40 + "\n")
+    config = Config(
+        {
+            "SWS_HISTORY_KEPT": "3",
+            "SWS_SECRET_KEY_FILE": str(key),
+            "SWS_SESSION_HOURS": "2",
+            "SWS_COOKIE_SECURE": "true",
+        }
+    )
+    assert config.SWS_HISTORY_KEPT == 3 and config.SECRET_KEY == "x" * 40
+    assert config.PERMANENT_SESSION_LIFETIME.total_seconds() == 7200
+    assert config.SESSION_COOKIE_SECURE is True
+
+
+@pytest.mark.parametrize(
+    "name, value, says",
+    [
+        ("SWS_HISTORY_KEPT", "0", "SWS_HISTORY_KEPT must be at least 1"),
+        ("SWS_HISTORY_KEPT", "many", "SWS_HISTORY_KEPT must be a whole number"),
+        ("SWS_SESSION_HOURS", "0", "SWS_SESSION_HOURS must be at least 1"),
+        ("SWS_COOKIE_SECURE", "maybe", "SWS_COOKIE_SECURE must be true or false"),
+    ],
+)
+def test_bad_history_and_session_settings_name_the_variable(name, value, says):
+    with pytest.raises(ConfigError, match=says):
+        Config({name: value})

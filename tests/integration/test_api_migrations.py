@@ -22,6 +22,10 @@ TABLES = {
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
     "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
     "log_streams": ["id", "user_id", "started_at", "seen_at"],
+    "service_generations": [
+        "id", "service_id", "generation", "spec", "spec_digest", "cause", "rolled_back_to",
+        "created_at",
+    ],
 }  # fmt: skip
 
 
@@ -151,5 +155,37 @@ def test_status_since_moves_with_the_status_only_and_logs_go_with_the_service(da
             cur.execute("SELECT count(*) FROM service_logs")
             assert cur.fetchone() == (0,)
         conn.close()
+    finally:
+        dispose(app)
+
+
+def test_history_starts_with_each_stored_services_current_spec_and_goes_again(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0002")
+            db.engine.dispose()
+            assert "service_generations" not in columns(database_url)
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice')")
+                cur.execute(
+                    "INSERT INTO services (name, domain, owner_id, spec, spec_digest, generation)"
+                    """ SELECT 'web', 'web.example.com', id, '{"name": "web"}', 'x', 7 FROM users"""
+                )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT generation, spec, spec_digest, cause FROM service_generations")
+            assert cur.fetchall() == [(7, {"name": "web"}, "x", "apply")]
+            # The history goes with the service's record (the agent's forget).
+            cur.execute("DELETE FROM services")
+            cur.execute("SELECT count(*) FROM service_generations")
+            assert cur.fetchone() == (0,)
+        conn.close()
+        with app.app_context():
+            flask_migrate.downgrade(revision="0002")
+            db.engine.dispose()
+        assert "service_generations" not in columns(database_url)
     finally:
         dispose(app)

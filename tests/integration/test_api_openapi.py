@@ -6,9 +6,10 @@ METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH"}
 
 
 def app_routes(app) -> dict[str, set[str]]:
+    """The API's routes (under /v1; the web view's page and files are not part of the API)."""
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if not rule.rule.startswith("/v1/"):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         routes.setdefault(path, set()).update(rule.methods & METHODS)

@@ -13,6 +13,7 @@ def all_commands():
 
 def test_the_commands_the_issue_asks_for_exist():
     assert {"configure", "apply", "delete", "ls", "get", "status"} <= set(main.commands)
+    assert {"history", "rollback", "restart"} <= set(main.commands)
 
 
 @pytest.mark.parametrize("name", all_commands())
