@@ -22,9 +22,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     from swsapi import models  # noqa: F401  (tables known to the metadata for migrations)
     from swsapi.errors import register_error_handlers
-    from swsapi.routes import health, services, users
+    from swsapi.routes import health, services, users, volumes
 
     register_error_handlers(app)
-    for blueprint in (health.bp, users.bp, services.bp):
+    for blueprint in (health.bp, users.bp, services.bp, volumes.bp):
         app.register_blueprint(blueprint)
     return app

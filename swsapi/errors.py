@@ -18,13 +18,20 @@ from swsapi.spec import SpecError
 log = logging.getLogger(__name__)
 
 # werkzeug's HTTP errors mapped onto the API's codes (ARCHITECTURE.md lists them).
-HTTP_CODES = {401: "unauthorized", 404: "not_found", 409: "conflict", 413: "too_large"}
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+}
 
 # Unique constraints (named by extensions.NAMING_CONVENTION) and what a violation means.
 UNIQUE_MESSAGES = {
     "uq_services_name": "that service name is already taken",
     "uq_services_domain": "that domain is already used by another service",
     "uq_users_name": "that user name is already taken",
+    "pk_volumes": "that service name is held by a kept volume",
 }
 
 
@@ -43,6 +50,10 @@ def invalid_request(message: str, fields: dict | None = None) -> ApiError:
 
 def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
 
 
 def not_found(message: str) -> ApiError:

@@ -26,6 +26,13 @@ class ServiceSchema(Schema):
     updated_at = fields.DateTime()
 
 
+class VolumeSchema(Schema):
+    name = fields.String()
+    owner = fields.Function(lambda volume: volume.owner.name if volume.owner else None)
+    purge_requested = fields.Boolean()
+    created_at = fields.DateTime()
+
+
 class WhoamiSchema(Schema):
     name = fields.String()
     admin = fields.Boolean(attribute="is_admin")
@@ -33,3 +40,4 @@ class WhoamiSchema(Schema):
 
 service_schema = ServiceSchema()
 whoami_schema = WhoamiSchema()
+volume_schema = VolumeSchema()
