@@ -186,7 +186,15 @@ def body_of(container, network, port=8080) -> str:
     return requests.get(f"http://{ip}:{port}/", timeout=5).text
 
 
-def test_deploy_then_noop(config, store, hello_image, network):
+@pytest.fixture
+def alpha_volume():
+    """alpha-volume goes afterwards (a leftover would hold another run's owner label)."""
+    docker("volume", "rm", "-f", "alpha-volume", check=False)
+    yield
+    docker("volume", "rm", "-f", "alpha-volume", check=False)
+
+
+def test_deploy_then_noop(config, store, hello_image, network, alpha_volume):
     apply(
         store,
         "alpha",
