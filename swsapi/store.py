@@ -187,7 +187,7 @@ def _check_domain_free(owner: User, definition: Definition) -> None:
     else:
         whose = "another user's service"
     if holder.domain == definition.domain:
-        how = "used"
+        how = "already used"
     else:
         how = "still served (until its update goes live)"
     raise conflict(
