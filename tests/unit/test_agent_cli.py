@@ -48,8 +48,21 @@ def test_config_reads_the_settings_and_the_names(tmp_path):
         ({"database_url": "x", "colour": "blue"}, "unknown setting(s) colour"),
         ({"database_url": "x", "ready_timeout": "soon"}, "ready_timeout must be a number"),
         ({"database_url": "x", "names": {"nope": 1}}, "unknown name(s) nope"),
+        ({"database_url": "x", "service_memory": "lots"}, "service_memory must be a memory"),
+        ({"database_url": "x", "service_cpus": "all"}, "service_cpus must be a number of CPUs"),
+        ({"database_url": "x", "service_pids": "many"}, "service_pids must be a number"),
     ],
 )
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(AgentConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config_from_mapping(raw)
+
+
+def test_config_reads_the_containment_of_service_containers():
+    config = config_from_mapping(
+        {"database_url": "x", "service_memory": "512Mi", "service_cpus": 1.50, "service_pids": 99}
+    )
+    assert (config.containment.memory, config.containment.cpus) == (512 * 2**20, "1.5")
+    assert config.containment.pids == 99
+    default = config_from_mapping({"database_url": "x"}).containment
+    assert (default.memory, default.cpus, default.pids) == (256 * 2**20, "0.5", 256)
