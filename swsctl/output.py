@@ -99,6 +99,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Image", spec.get("image")),
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),
+        ("Resources", _resources(spec.get("resources"))),
         ("Status", service.get("status")),
         *purge,
         ("Generation", service.get("generation")),
@@ -116,6 +117,14 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     if env and not show_secrets:
         lines.append("  (values hidden; add --show-secrets to show them)")
     return "\n".join(lines)
+
+
+def _resources(resources) -> str:
+    """The spec's own limits; the host's defaults apply to what it leaves out."""
+    resources = resources if isinstance(resources, dict) else {}
+    memory = resources.get("memory") or "host default"
+    cpus = resources.get("cpus") or "host default"
+    return f"memory {memory}, cpus {cpus}"
 
 
 def _when(timestamp: str | None, now: datetime) -> str:

@@ -95,6 +95,7 @@ def world(pg_server, engine_lock, hello_image):  # noqa: F811
     app = migrated_app(url, SWS_MAX_MEMORY="256Mi", SWS_MAX_CPUS="1")
     with app.app_context():
         tokens = {user: auth.create_user(user) for user in ("alice", "bob")}
+        tokens["root"] = auth.create_user("root", admin=True)
     tmp = Path("/tmp") / f"sws-isotest-{uuid.uuid4().hex[:6]}"
     config = config_from_mapping(
         {
@@ -115,16 +116,19 @@ def world(pg_server, engine_lock, hello_image):  # noqa: F811
     subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
-def apply(world, user, name, **extra):
+def api(world, user, method, path, **kwargs):
+    client = world["app"].test_client()
+    headers = {"Authorization": f"Bearer {world['tokens'][user]}"}
+    return client.open(path, method=method, headers=headers, **kwargs)
+
+
+def apply(world, user, name, expect=(200, 201), **extra):
     spec = {"name": name, "port": 8080, "domain": f"{name}.test", "image": world["image"]}
     spec.update(extra)
-    client = world["app"].test_client()
-    answer = client.put(
-        f"/v1/services/{name}",
-        json={"apiVersion": "v1", "spec": spec},
-        headers={"Authorization": f"Bearer {world['tokens'][user]}"},
-    )
-    assert answer.status_code in (200, 201), answer.get_json()
+    document = {"apiVersion": "v1", "spec": spec}
+    answer = api(world, user, "PUT", f"/v1/services/{name}", json=document)
+    assert answer.status_code in expect, answer.get_json()
+    return answer.get_json()
 
 
 def one_pass(config):
@@ -256,3 +260,60 @@ def test_a_fork_and_memory_burst_in_one_service_leaves_the_other_serving(world, 
     assert alloc_rc == 137 and allocated.split()[-1] in ("16", "32", "48"), allocated
     # alice's service itself lost only the burst: its own server still answers.
     assert requests.get(f"http://{address(world, deployed['a'])}:8080/", timeout=10).ok
+
+
+def volume_labels(name: str) -> dict | None:
+    found = subprocess.run(["docker", "volume", "inspect", name], capture_output=True, text=True)
+    return json.loads(found.stdout)[0]["Labels"] if found.returncode == 0 else None
+
+
+def status(world, user, name) -> dict:
+    return api(world, user, "GET", f"/v1/services/{name}").get_json()
+
+
+@pytest.fixture
+def volumes():
+    names = ["iso-v-volume", "iso-old-volume"]
+    for name in names:
+        docker("volume", "rm", "-f", name, check=False)
+    yield
+    for name in names:
+        docker("volume", "rm", "-f", name, check=False)
+
+
+def test_a_kept_volume_stays_its_owners_until_an_administrator_purges_it(world, volumes):
+    apply(world, "alice", "iso-v", volumeMount="/data")
+    one_pass(world["config"])
+    labels = {f"{LABELS}.service": "iso-v", f"{LABELS}.owner": "alice"}
+    assert volume_labels("iso-v-volume") == labels
+    # As root: the image's user cannot write to a fresh volume (root's, 0755).
+    docker("exec", "-u", "0", "sws-svc-iso-v-1", "sh", "-c", "echo alice-secret > /data/secret")
+    api(world, "alice", "DELETE", "/v1/services/iso-v")
+    assert one_pass(world["config"]).changed.get("forgotten") == ["iso-v"]
+    assert volume_labels("iso-v-volume") is not None  # kept: deleted without purge
+
+    refused = apply(world, "bob", "iso-v", expect=(409,), volumeMount="/data")
+    assert "kept volume iso-v-volume" in refused["error"]["message"]
+    assert api(world, "root", "DELETE", "/v1/volumes/iso-v-volume").status_code == 202
+    report = one_pass(world["config"])
+    assert report.changed.get("purged") == ["iso-v"], report.summary()
+    assert volume_labels("iso-v-volume") is None
+
+    apply(world, "bob", "iso-v", volumeMount="/data")
+    one_pass(world["config"])
+    assert status(world, "bob", "iso-v")["status"] == "running"
+    assert volume_labels("iso-v-volume")[f"{LABELS}.owner"] == "bob"
+    listing = docker("exec", "sws-svc-iso-v-1", "ls", "-A", "/data")
+    assert listing.strip() == "", "bob's service sees what alice left"
+
+
+def test_a_volume_whose_owner_is_unknown_is_never_mounted(world, volumes):
+    # Kept from a service deleted before volumes had owners: the store does not know it.
+    docker("volume", "create", "--label", f"{LABELS}.service=iso-old", "iso-old-volume")
+    apply(world, "bob", "iso-old", volumeMount="/data")
+    one_pass(world["config"])
+    failed = status(world, "bob", "iso-old")
+    assert failed["status"] == "failed"
+    assert "owner is unknown" in failed["message"], failed["message"]
+    assert "DELETE /v1/volumes/iso-old-volume" in failed["message"]
+    assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=iso-old").strip()

@@ -134,3 +134,14 @@ def test_progress_on_a_narrow_terminal_never_wraps(monkeypatch):
     drawn = stream.getvalue().removeprefix("\r\x1b[K")
     assert len(drawn) <= 39
     assert drawn.endswith("...")
+
+
+def test_describe_shows_the_specs_resources_and_the_hosts_defaults():
+    assert (
+        "Resources:          memory host default, cpus host default"
+        in output.describe(service(), now=NOW).splitlines()
+    )
+    limited = service()
+    limited["spec"] = {**limited["spec"], "resources": {"memory": "256Mi"}}
+    text = output.describe(limited, now=NOW)
+    assert "Resources:          memory 256Mi, cpus host default" in text.splitlines()
