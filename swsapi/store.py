@@ -128,10 +128,6 @@ def _check_resources(definition: Definition) -> None:
 
 
 def _apply(owner: User, definition: Definition) -> tuple[Service, str]:
-    if db.session.scalar(select(Service.id).where(Service.name == definition.name)) is None:
-        # A new service: take the owner's row lock first, so two creates of one user are
-        # counted one after the other against the quota.
-        db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
     service = db.session.scalar(
         select(Service).where(Service.name == definition.name).with_for_update()
     )
@@ -146,7 +142,9 @@ def _apply(owner: User, definition: Definition) -> tuple[Service, str]:
             {"spec.name": f"{definition.name} is being deleted"},
         )
     _check_domain_free(owner, definition)
-    _check_volume_free(owner, definition)
+    if service is None:
+        # Only a new service can meet a kept volume: an existing one's is its owner's.
+        _check_volume_free(owner, definition)
     digest = definition.digest()
     if service is not None and service.spec_digest == digest:
         db.session.commit()  # releases the row lock; nothing changed
@@ -197,6 +195,9 @@ def _check_domain_free(owner: User, definition: Definition) -> None:
 
 
 def _check_quota(owner: User) -> None:
+    # The owner's row lock: two creates of one user are counted one after the other (the
+    # second waits here, then sees the first's row).
+    db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
     quota = owner.service_quota
     if quota is None:
         quota = current_app.config["SWS_SERVICE_QUOTA"]
