@@ -229,11 +229,10 @@ def _check_volume_free(owner: User, definition: Definition) -> None:
         )
     if volume.owner_id == owner.id or (volume.owner_id is None and owner.is_admin):
         return
-    whose = (
-        "an unknown owner (an administrator can purge it)"
-        if volume.owner_id is None
-        else ("another user")
-    )
+    if volume.owner_id is None:
+        whose = "an unknown owner (an administrator can purge it)"
+    else:
+        whose = "another user"
     raise conflict(
         f"service name {definition.name} is held by a kept volume {name} of {whose}",
         {"spec.name": f"a kept volume {name} holds this name"},
