@@ -69,6 +69,9 @@ def test_past_the_quota_an_apply_is_a_409_saying_so(small, users):
     # A service being deleted no longer counts.
     assert small.delete("/v1/services/a1", headers=users["alice"]).status_code == 202
     assert apply(small, users["alice"], definition("a4")).status_code == 201
+    # Administrators (the operator's accounts) are not capped.
+    for name in ("r1", "r2", "r3", "r4"):
+        assert apply(small, users["root"], definition(name)).status_code == 201
 
 
 def test_an_administrator_raises_a_users_quota_from_the_cli(small, users, migrated_database_url):
