@@ -65,7 +65,8 @@ def bench_host(**agent_settings) -> Iterator[AgentHost]:
 
 
 def remove_services(host: AgentHost, prefix: str) -> None:
-    for service in host.api("GET", "/services").json().get("services", []):
+    # One page of the largest size: more than any bench applies.
+    for service in host.api("GET", "/services?limit=500").json().get("services", []):
         if service["name"].startswith(prefix):
             host.delete(service["name"])
     host.run_pass(check=False)

@@ -17,7 +17,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from swsapi import auth
+from swsapi import auth, store
 from swsapi.app import create_app
 from swsapi.config import Config, ConfigError
 from swsapi.errors import ApiError
@@ -146,6 +146,29 @@ def users_revoke(name):
     except ApiError as err:
         raise click.ClickException(err.message) from None
     click.echo(f"revoked {count} token(s) of {name}", err=True)
+
+
+@users.command("quota")
+@click.argument("name")
+@click.argument("quota")
+def users_quota(name, quota):
+    """Set how many services a user may have: a number, or `default` for SWS_SERVICE_QUOTA.
+
+    Example: sws-apiserver users quota alice 60
+    """
+    if quota == "default":
+        value = None
+    elif quota.isdigit():
+        value = int(quota)
+    else:
+        raise click.BadParameter("a whole number, or default", param_hint="QUOTA")
+    try:
+        store.set_quota(name, value)
+    except ApiError as err:
+        raise click.ClickException(err.message) from None
+    default = current_app.config["SWS_SERVICE_QUOTA"]
+    shown = quota if value is not None else f"the default ({default})"
+    click.echo(f"{name} may have {shown} services", err=True)
 
 
 def main() -> None:

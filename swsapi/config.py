@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from swsapi.spec import cpus_decimal, memory_bytes
 
 
 class ConfigError(ValueError):
@@ -35,6 +38,25 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
     if not value >= minimum:  # also refuses nan
         raise ConfigError(f"{name} must be at least {minimum}, not {raw}")
+    return value
+
+
+def _memory(env: Mapping[str, str], name: str, default: str) -> int:
+    raw = env.get(name, "").strip() or default
+    try:
+        return memory_bytes(raw)
+    except ValueError as err:
+        raise ConfigError(f"{name} {err}, not {raw!r}") from None
+
+
+def _cpus(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = env.get(name, "").strip() or default
+    try:
+        value = cpus_decimal(raw)
+    except ValueError as err:
+        raise ConfigError(f"{name} {err}, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0, not {raw!r}")
     return value
 
 
@@ -126,6 +148,12 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Strict"
         self.SESSION_COOKIE_SECURE = _flag(env, "SWS_COOKIE_SECURE")
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
+        # Fair share: services a user may have (an administrator raises it per user).
+        self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
+        # The most a spec's resources may ask for (the operator's caps; the bootstrap sets
+        # them from sws_service_max_memory / sws_service_max_cpus).
+        self.SWS_MAX_MEMORY = _memory(env, "SWS_MAX_MEMORY", "1Gi")
+        self.SWS_MAX_CPUS = _cpus(env, "SWS_MAX_CPUS", "1")
         self.SWS_BIND = env.get("SWS_BIND") or "0.0.0.0:8000"
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         # gthread workers: a log stream holds a thread, never the whole worker.

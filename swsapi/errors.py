@@ -31,6 +31,7 @@ UNIQUE_MESSAGES = {
     "uq_services_name": "that service name is already taken",
     "uq_services_domain": "that domain is already used by another service",
     "uq_users_name": "that user name is already taken",
+    "pk_volumes": "that service name is held by a kept volume",
 }
 
 
@@ -49,6 +50,10 @@ def invalid_request(message: str, fields: dict | None = None) -> ApiError:
 
 def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
 
 
 def not_found(message: str) -> ApiError:

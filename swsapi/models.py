@@ -39,6 +39,8 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # How many services the user may have; NULL: the operator's SWS_SERVICE_QUOTA.
+    service_quota: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _now_column()
 
     tokens: Mapped[list[Token]] = relationship(back_populates="user")
@@ -79,6 +81,9 @@ class Service(db.Model):
     last_log: Mapped[str | None] = mapped_column(Text)
     # Set by a delete with purge: the agent removes the volume <name>-volume with the service.
     purge_volume: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The domain of the generation that serves (the agent sets it when one goes live): kept
+    # reserved to this service while an update to another domain has not gone live.
+    served_domain: Mapped[str | None] = mapped_column(String(253), index=True)
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column(onupdate=func.now())
     # The restarts of the newest running container (the log shipper reads them from Docker).
@@ -109,6 +114,24 @@ class ServiceGeneration(db.Model):
     cause: Mapped[str] = mapped_column(String(16))
     rolled_back_to: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _now_column()
+
+
+class Volume(db.Model):
+    """Who a service volume `<name>-volume` belongs to; kept after a delete without purge."""
+
+    __tablename__ = "volumes"
+    __mapper_args__ = {"eager_defaults": True}
+
+    name: Mapped[str] = mapped_column(String(70), primary_key=True)
+    # NULL: the owner is unknown (reserved to administrators).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Made before volumes carried an owner label; the store vouches for it (migration 0005).
+    adopted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # An administrator asked for it to go: the agent removes it, then this row.
+    purge_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = _now_column()
+
+    owner: Mapped[User | None] = relationship()
 
 
 class AgentPass(db.Model):

@@ -54,6 +54,13 @@ def dump_history(service, generations, show_secrets: bool) -> dict:
     return {"name": service.name, "generation": service.generation, "generations": dumped}
 
 
+class VolumeSchema(Schema):
+    name = fields.String()
+    owner = fields.Function(lambda volume: volume.owner.name if volume.owner else None)
+    purge_requested = fields.Boolean()
+    created_at = fields.DateTime()
+
+
 class WhoamiSchema(Schema):
     name = fields.String()
     admin = fields.Boolean(attribute="is_admin")
@@ -62,3 +69,4 @@ class WhoamiSchema(Schema):
 service_schema = ServiceSchema()
 generation_schema = GenerationSchema()
 whoami_schema = WhoamiSchema()
+volume_schema = VolumeSchema()

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from marshmallow import (
     RAISE,
@@ -56,6 +57,14 @@ SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 MAX_BODY_SIZE = 16 * 1024**3  # 16 GiB: past this an upload wants another channel
 MAX_TIMEOUT = 24 * 3600
+# resources.memory: bytes, or a number with a Kubernetes-style unit (k M G decimal, Ki Mi Gi
+# binary). Docker refuses a limit under 6 MB; the floor leaves room for a process to start.
+MEMORY_RE = re.compile(r"^([0-9]{1,15})(k|M|G|Ki|Mi|Gi)?\Z")
+MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+MIN_MEMORY = 8 * 2**20
+# resources.cpus: a number of CPUs with at most 3 decimals (Docker's --cpus), at least 0.01.
+CPUS_RE = re.compile(r"^[0-9]{1,4}(\.[0-9]{1,3})?\Z")
+MIN_CPUS = Decimal("0.01")
 
 
 class SpecError(ValueError):
@@ -120,6 +129,58 @@ def check_volume_mount(value: str) -> None:
         raise ValidationError("must not contain '.' or '..' segments")
     if len(value) > 1024 or not all(PATH_SEGMENT_RE.match(s) for s in segments):
         raise ValidationError("must be a path of letters, digits and . _ @ + - separated by '/'")
+
+
+def memory_bytes(value: str) -> int:
+    """'256Mi' -> 268435456; ValueError for anything else (the apiserver's caps use it too)."""
+    match = MEMORY_RE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(
+            "must be a memory size such as 268435456, 512M, 256Mi or 1Gi "
+            "(units k, M, G, Ki, Mi, Gi)"
+        )
+    return int(match.group(1)) * MEMORY_UNITS[match.group(2)]
+
+
+def cpus_decimal(value) -> Decimal:
+    """'0.5' or 0.5 -> Decimal('0.5'); ValueError for anything else."""
+    text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not CPUS_RE.match(text):
+        raise ValueError('must be a number of CPUs such as 0.5 or "2" (at most 3 decimals)')
+    return Decimal(text)
+
+
+class MemorySize(fields.Field):
+    """A memory size kept as the user wrote it (so the digest is stable), checked for shape."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            size = memory_bytes(value)
+        except ValueError as err:
+            raise ValidationError(str(err)) from None
+        if size < MIN_MEMORY:
+            raise ValidationError("must be at least 8Mi")
+        return value
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class CpuCount(fields.Field):
+    """A CPU count as a string in its shortest form ('0.50' and 0.5 are both '0.5')."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            cpus = cpus_decimal(value)
+        except (ValueError, InvalidOperation) as err:
+            raise ValidationError(str(err)) from None
+        if cpus < MIN_CPUS:
+            raise ValidationError("must be at least 0.01")
+        text = format(cpus.normalize(), "f")
+        return text
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
 
 
 class WrittenInt(int):
@@ -259,6 +320,16 @@ class EnvVarSchema(Schema):
             raise ValidationError("must match [A-Za-z_][A-Za-z0-9_]*")
 
 
+class ResourcesSchema(Schema):
+    """Optional limits for one service, each at most the operator's cap (checked by the API)."""
+
+    class Meta:
+        unknown = RAISE
+
+    memory = MemorySize()
+    cpus = CpuCount()
+
+
 class ServiceSpecSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -270,6 +341,7 @@ class ServiceSpecSchema(Schema):
     volumeMount = StrictString(validate=check_volume_mount, allow_none=True)
     env = fields.List(fields.Nested(EnvVarSchema), allow_none=True)
     http = fields.Nested(HttpSchema, allow_none=True)
+    resources = fields.Nested(ResourcesSchema, allow_none=True)
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -357,6 +429,21 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """A service's own limits; None: the operator's default applies."""
+
+    memory: str | None = None  # as written, e.g. "256Mi"
+    cpus: str | None = None  # normalised, e.g. "0.5"
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return memory_bytes(self.memory) if self.memory else None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in (("memory", self.memory), ("cpus", self.cpus)) if v}
+
+
+@dataclass(frozen=True)
 class Definition:
     """A validated service definition, normalised (env values as strings, empty env as [])."""
 
@@ -367,6 +454,7 @@ class Definition:
     volume_mount: str | None = None
     env: tuple[EnvVar, ...] = field(default_factory=tuple)
     http: HttpSettings | None = None
+    resources: Resources | None = None  # None when the spec sets none (digest unchanged)
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -379,6 +467,7 @@ class Definition:
             volume_mount=spec.get("volumeMount"),
             env=tuple(EnvVar(e["name"], e["value"]) for e in spec.get("env") or ()),
             http=HttpSettings.from_loaded(spec.get("http")),
+            resources=_resources(spec.get("resources")),
         )
 
     def spec_dict(self) -> dict:
@@ -395,6 +484,9 @@ class Definition:
         # Only when given: a spec without it keeps the digest it had before the field existed.
         if self.http and self.http.as_dict():
             spec["http"] = self.http.as_dict()
+        if self.resources is not None:
+            # Only when set: a spec without resources keeps the digest it had before them.
+            spec["resources"] = self.resources.as_dict()
         return spec
 
     def document(self) -> dict:
@@ -404,6 +496,11 @@ class Definition:
         """A stable hash of the spec: equal specs, equal digests (used to skip no-op applies)."""
         canonical = json.dumps(self.spec_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _resources(data: dict | None) -> Resources | None:
+    resources = Resources(memory=(data or {}).get("memory"), cpus=(data or {}).get("cpus"))
+    return resources if resources.as_dict() else None
 
 
 def flatten_errors(messages, prefix: str = "") -> dict[str, str]:

@@ -9,19 +9,36 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from swsapi import history
-from swsapi.errors import UNIQUE_MESSAGES, ApiError, conflict, not_found
+from swsapi.errors import (
+    UNIQUE_MESSAGES,
+    ApiError,
+    conflict,
+    forbidden,
+    invalid_request,
+    not_found,
+)
 from swsapi.extensions import db
-from swsapi.models import Service, User
+from swsapi.models import Service, User, Volume
 from swsapi.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
 
 NOTIFY_CHANNEL = "sws_services"
+# GET /v1/services pages: by name, `limit` services a page (default and most).
+PAGE_DEFAULT = 100
+PAGE_MAX = 500
+VOLUME_SUFFIX = "-volume"
+
+
+def volume_name(service: str) -> str:
+    """The seed's name for a service's volume."""
+    return service + VOLUME_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -41,15 +58,17 @@ def notify(name: str, event: str) -> None:
     )
 
 
-def list_services(owner: User) -> list[Service]:
-    return list(
-        db.session.scalars(
-            select(Service)
-            .options(joinedload(Service.owner))
-            .where(Service.owner_id == owner.id)
-            .order_by(Service.name)
-        )
-    )
+def list_services(
+    owner: User, limit: int = PAGE_DEFAULT, after: str | None = None
+) -> tuple[list[Service], str | None]:
+    """One page of the caller's services by name, after the name `after`; and the cursor of
+    the next page (None on the last). Names are unique, so pages neither skip nor repeat."""
+    query = select(Service).options(joinedload(Service.owner)).where(Service.owner_id == owner.id)
+    if after is not None:
+        query = query.where(Service.name > after)
+    rows = list(db.session.scalars(query.order_by(Service.name).limit(limit + 1)))
+    page = rows[:limit]
+    return page, (page[-1].name if len(rows) > limit else None)
 
 
 def get_service(owner: User, name: str, for_update: bool = False) -> Service:
@@ -88,6 +107,7 @@ def apply_service(
     """
     _check_reserved(definition.domain)
     change = change or Change()
+    _check_resources(definition)
     try:
         return _apply(owner, definition, force, change)
     except IntegrityError:
@@ -143,6 +163,26 @@ def _check_reserved(domain: str) -> None:
         )
 
 
+def _check_resources(definition: Definition) -> None:
+    """The spec's resources within the operator's caps (their shape is spec.py's)."""
+    if definition.resources is None:
+        return
+    config = current_app.config
+    problems = {}
+    memory = definition.resources.memory_bytes
+    if memory is not None and memory > config["SWS_MAX_MEMORY"]:
+        problems["spec.resources.memory"] = (
+            f"must be at most {config['SWS_MAX_MEMORY']} bytes on this host (SWS_MAX_MEMORY)"
+        )
+    cpus = definition.resources.cpus
+    if cpus is not None and Decimal(cpus) > config["SWS_MAX_CPUS"]:
+        problems["spec.resources.cpus"] = (
+            f"must be at most {config['SWS_MAX_CPUS']} on this host (SWS_MAX_CPUS)"
+        )
+    if problems:
+        raise SpecError(problems)
+
+
 def _apply(owner: User, definition: Definition, force: bool, change: Change) -> tuple[Service, str]:
     service = db.session.scalar(
         select(Service).where(Service.name == definition.name).with_for_update()
@@ -161,11 +201,15 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
             {"spec.name": f"{definition.name} is being deleted"},
         )
     _check_domain_free(owner, definition)
+    if service is None:
+        # Only a new service can meet a kept volume: an existing one's is its owner's.
+        _check_volume_free(owner, definition)
     digest = definition.digest()
     if service is not None and service.spec_digest == digest and not force:
         db.session.commit()  # releases the row lock; nothing changed
         return service, "unchanged"
     if service is None:
+        _check_quota(owner)
         service = Service(name=definition.name, owner=owner, generation=1)
         db.session.add(service)
         result = "created"
@@ -176,6 +220,8 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     service.spec_digest = digest
     service.domain = definition.domain
     service.status = "pending"
+    if definition.volume_mount:
+        _reserve_volume(owner, definition.name)
     db.session.flush()
     # A forced apply of an unchanged spec is a restart, whichever endpoint asked for it.
     cause = "restart" if result == "restarted" else change.cause
@@ -186,9 +232,12 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
 
 
 def _check_domain_free(owner: User, definition: Definition) -> None:
+    """A domain is one service's: the one that names it, or the one that still serves it
+    (an update to another domain that has not gone live keeps the old one routed)."""
     holder = db.session.execute(
-        select(Service.name, Service.owner_id).where(
-            Service.domain == definition.domain, Service.name != definition.name
+        select(Service.name, Service.owner_id, Service.domain).where(
+            or_(Service.domain == definition.domain, Service.served_domain == definition.domain),
+            Service.name != definition.name,
         )
     ).first()
     if holder is None:
@@ -197,7 +246,114 @@ def _check_domain_free(owner: User, definition: Definition) -> None:
         whose = f"your service {holder.name}"
     else:
         whose = "another user's service"
+    if holder.domain == definition.domain:
+        how = "already used"
+    else:
+        how = "still served (until its update goes live)"
     raise conflict(
-        f"domain {definition.domain} is already used by {whose}",
-        {"spec.domain": f"{definition.domain} is already used by {whose}"},
+        f"domain {definition.domain} is {how} by {whose}",
+        {"spec.domain": f"{definition.domain} is {how} by {whose}"},
     )
+
+
+def _check_quota(owner: User) -> None:
+    if owner.is_admin:
+        return  # the operator's own accounts (the bootstrap's admin, benches) are not capped
+    # The owner's row lock: two creates of one user are counted one after the other (the
+    # second waits here, then sees the first's row).
+    db.session.execute(select(User.id).where(User.id == owner.id).with_for_update())
+    quota = owner.service_quota
+    if quota is None:
+        quota = current_app.config["SWS_SERVICE_QUOTA"]
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(Service)
+        .where(Service.owner_id == owner.id, Service.status != "deleting")
+    )
+    if count >= quota:
+        raise conflict(
+            f"you have {count} services, your quota is {quota}: delete one, or ask an "
+            "administrator to raise your quota",
+            {"spec.name": f"over the quota of {quota} services"},
+        )
+
+
+def _check_volume_free(owner: User, definition: Definition) -> None:
+    """A kept volume <name>-volume keeps the name for its owner (administrators for a volume
+    whose owner is unknown); one being purged keeps it until it is gone."""
+    volume = db.session.get(Volume, volume_name(definition.name), with_for_update=True)
+    if volume is None:
+        return
+    name = volume.name
+    if volume.purge_requested:
+        raise conflict(
+            f"the kept volume {name} is being purged; apply {definition.name} again "
+            "once it is gone",
+            {"spec.name": f"{name} is being purged"},
+        )
+    if volume.owner_id == owner.id or (volume.owner_id is None and owner.is_admin):
+        return
+    if volume.owner_id is None:
+        whose = "an unknown owner (an administrator can purge it)"
+    else:
+        whose = "another user"
+    raise conflict(
+        f"service name {definition.name} is held by a kept volume {name} of {whose}",
+        {"spec.name": f"a kept volume {name} holds this name"},
+    )
+
+
+def _reserve_volume(owner: User, service: str) -> None:
+    volume = db.session.get(Volume, volume_name(service))
+    if volume is None:
+        db.session.add(Volume(name=volume_name(service), owner_id=owner.id))
+    elif volume.owner_id is None:
+        volume.owner_id = owner.id  # an administrator claims a volume of unknown owner
+
+
+def purge_volume(admin: User, name: str) -> Volume:
+    """An administrator's purge of any service volume: with its service deleting, as a delete
+    with purge; with no service, marked for the agent to remove. A volume in use stays."""
+    if not admin.is_admin:
+        raise forbidden("only an administrator can purge a volume")
+    if not name.endswith(VOLUME_SUFFIX) or not NAME_RE.match(name.removesuffix(VOLUME_SUFFIX)):
+        raise invalid_request(
+            f"{name!r} is not a service volume name (<service name>-volume)",
+            {"name": "must be <service name>-volume"},
+        )
+    service_name = name.removesuffix(VOLUME_SUFFIX)
+    service = db.session.scalar(
+        select(Service).where(Service.name == service_name).with_for_update()
+    )
+    if service is not None and service.status != "deleting":
+        raise conflict(
+            f"volume {name} belongs to service {service_name}, which is not deleted; "
+            "it must be deleted first",
+            {"name": f"in use by service {service_name}"},
+        )
+    volume = db.session.get(Volume, name, with_for_update=True)
+    if volume is None:
+        # Not in the store: a volume kept from before ownership was recorded, or none at all
+        # (then the agent finds nothing to remove and only the record goes).
+        volume = Volume(name=name, owner_id=None)
+        db.session.add(volume)
+    changed = not volume.purge_requested
+    volume.purge_requested = True
+    if service is not None and not service.purge_volume:
+        service.purge_volume = True
+        changed = True
+    db.session.flush()
+    if changed:
+        notify(service_name, "purge")
+    db.session.commit()
+    return volume
+
+
+def set_quota(name: str, quota: int | None) -> User:
+    """Set a user's service quota (None: back to SWS_SERVICE_QUOTA)."""
+    user = db.session.scalar(select(User).where(User.name == name).with_for_update())
+    if user is None:
+        raise not_found(f"no user {name}")
+    user.service_quota = quota
+    db.session.commit()
+    return user

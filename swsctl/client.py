@@ -33,6 +33,8 @@ Locate = Callable[[str], "int | None"]
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 USER_AGENT = f"swsctl/{__version__}"
+# Services a page of `swsctl ls` asks for (the API's most; ARCHITECTURE.md, GET /v1/services).
+LIST_PAGE = 500
 
 
 class ApiClient:
@@ -66,10 +68,22 @@ class ApiClient:
         return self._request("GET", "/v1/whoami")
 
     def list_services(self) -> list[dict]:
-        services = self._request("GET", "/v1/services").get("services")
-        if not isinstance(services, list):
-            raise ServerError(f"{self.base_url} answered the service list in an unknown shape.")
-        return services
+        """Every service of the caller: the pages of GET /v1/services, followed to the end."""
+        services: list[dict] = []
+        cursor = None
+        while True:
+            query = f"?limit={LIST_PAGE}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+            page = self._request("GET", "/v1/services" + query)
+            if not isinstance(page.get("services"), list):
+                raise ServerError(f"{self.base_url} answered the service list in an unknown shape.")
+            services += page["services"]
+            following = page.get("next_cursor")
+            if not following:
+                return services
+            if not isinstance(following, str) or (cursor is not None and following <= cursor):
+                # Names only grow from page to page: anything else would loop for ever.
+                raise ServerError(f"{self.base_url} answered a page cursor that goes nowhere.")
+            cursor = following
 
     def get_service(self, name: str) -> dict:
         return self._request("GET", _service_path(name), about_service=True)

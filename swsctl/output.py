@@ -178,6 +178,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),
         ("HTTP", _http(spec.get("http"))),
+        ("Resources", _resources(spec.get("resources"))),
         ("Status", _status(service, now)),
         ("Restarts", service.get("restart_count", 0)),
         *purge,
@@ -203,6 +204,14 @@ def _status(service: dict, now: datetime) -> str:
     if service.get("status_since"):
         return f"{status} (for {age(service['status_since'], now)})"
     return status
+
+
+def _resources(resources) -> str:
+    """The spec's own limits; the host's defaults apply to what it leaves out."""
+    resources = resources if isinstance(resources, dict) else {}
+    memory = resources.get("memory") or "host default"
+    cpus = resources.get("cpus") or "host default"
+    return f"memory {memory}, cpus {cpus}"
 
 
 def _when(timestamp: str | None, now: datetime) -> str:

@@ -117,7 +117,7 @@ def routes(config_path: str | None, output: str | None) -> None:
     from swsapi.agent.desired import read_desired
     from swsapi.agent.observe import observe_containers
     from swsapi.agent.plan import choose_serving, routes_for
-    from swsapi.agent.render import routes_conf
+    from swsapi.agent.render import RoutesError, routes_conf
 
     config = _load(config_path)
     conn = psycopg2.connect(config.database_url)
@@ -127,7 +127,10 @@ def routes(config_path: str | None, output: str | None) -> None:
         conn.close()
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
     serving = choose_serving(desired, containers, set())
-    text = routes_conf(routes_for(serving, desired), config.names)
+    try:
+        text = routes_conf(routes_for(serving, desired), config.names)
+    except RoutesError as err:
+        raise click.ClickException(str(err)) from None
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text)

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from swsapi.config import ConfigError, with_password_from_file
+from swsapi.spec import cpus_decimal, memory_bytes
 
 DEFAULT_CONFIG = "/etc/sws/agent.yml"
 
@@ -36,6 +37,32 @@ class Names:
     label_prefix: str = "sws"
 
 
+# The capabilities a service container keeps (Docker's default set minus NET_RAW, MKNOD,
+# SETFCAP, SETPCAP, SYS_CHROOT, AUDIT_WRITE and FSETID): enough for an image that starts as
+# root to chown its files, bind a low port and drop to its own user, and for a process to
+# signal its children. README.md ("Isolation") lists them for users.
+SERVICE_CAPABILITIES = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+    "KILL",
+)
+
+
+@dataclass(frozen=True)
+class Containment:
+    """How every service container is contained: the operator's default limits (a spec's
+    resources replace memory and cpus) and the capabilities it keeps."""
+
+    memory: int = 256 * 2**20  # bytes (sws_service_memory)
+    cpus: str = "0.5"  # sws_service_cpus
+    pids: int = 256  # sws_service_pids
+    capabilities: tuple[str, ...] = SERVICE_CAPABILITIES
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     database_url: str
@@ -51,8 +78,11 @@ class AgentConfig:
     passes_kept: int = 1000
     forks: int = 10
     names: Names = field(default_factory=Names)
+    containment: Containment = field(default_factory=Containment)
 
 
+# agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
+_CONTAINMENT_KEYS = {"service_memory", "service_cpus", "service_pids"}
 _PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket"}
 _FLOAT_KEYS = {"ready_timeout", "drain_timeout", "full_pass_interval", "debounce"}
 _INT_KEYS = {"stop_timeout", "passes_kept", "forks"}
@@ -77,7 +107,8 @@ def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
 
 
 def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
-    known = {f.name for f in fields(AgentConfig)} | {"database_password_file"}
+    known = {f.name for f in fields(AgentConfig)} - {"containment"}
+    known |= {"database_password_file"} | _CONTAINMENT_KEYS
     unknown = sorted(set(raw) - known)
     if unknown:
         raise AgentConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -94,7 +125,26 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     project = values.get("project_dir", AgentConfig.project_dir)
     names = load_names(Path(project) / "inventory" / "group_vars" / "all" / "sws.yml")
     values["names"] = _override_names(names, raw.get("names") or {}, source)
+    values["containment"] = _containment(raw, source)
     return AgentConfig(**values)
+
+
+def _containment(raw: dict, source: str) -> Containment:
+    values: dict = {}
+    parsers = {
+        "service_memory": ("memory", lambda v: memory_bytes(str(v))),
+        "service_cpus": ("cpus", lambda v: format(cpus_decimal(v).normalize(), "f")),
+    }
+    for key, (attr, parse) in parsers.items():
+        if raw.get(key) is None:
+            continue
+        try:
+            values[attr] = parse(raw[key])
+        except ValueError as err:
+            raise AgentConfigError(f"{source}: {key} {err}") from None
+    if raw.get("service_pids") is not None:
+        values["pids"] = _number(raw["service_pids"], "service_pids", source, int)
+    return Containment(**values)
 
 
 def _override_names(names: Names, overrides: dict, source: str) -> Names:

@@ -24,6 +24,9 @@ class DesiredService:
     problem: str | None = None  # why the stored spec was refused
     domain: str = ""
     purge_volume: bool = False  # deleted with purge: its volume goes with it
+    owner: str = ""  # the owner's user name (labels the volume it makes)
+    # The store vouches for a volume made before volumes carried an owner label (0005).
+    volume_adopted: bool = False
 
     @property
     def deleting(self) -> bool:
@@ -39,21 +42,59 @@ def container_name(service: str, generation: int) -> str:
 
 
 _QUERY = """
-    SELECT name, domain, spec, spec_digest, generation, applied_generation, status, purge_volume
-    FROM services ORDER BY name
+    SELECT s.name, s.domain, s.spec, s.spec_digest, s.generation, s.applied_generation,
+           s.status, s.purge_volume, u.name, coalesce(v.adopted, false)
+    FROM services s JOIN users u ON u.id = s.owner_id
+    LEFT JOIN volumes v ON v.name = s.name || '-volume'
+    ORDER BY s.name
+"""
+# Volumes an administrator purged that no service row names any more (kept after a delete
+# without purge): the pass removes them like the volume of a service deleted with purge.
+_PURGED_VOLUMES = """
+    SELECT left(v.name, -length('-volume')) FROM volumes v
+    WHERE v.purge_requested
+      AND NOT EXISTS (SELECT 1 FROM services s WHERE s.name || '-volume' = v.name)
+    ORDER BY v.name
 """
 
 
 def read_desired(conn) -> list[DesiredService]:
-    """Every service in the store, by name (conn: a psycopg2 connection)."""
+    """Every service in the store, by name (conn: a psycopg2 connection), and a deleted one
+    with purge for each volume an administrator purged after its service was gone."""
     with conn.cursor() as cur:
         cur.execute(_QUERY)
         rows = cur.fetchall()
-    return [desired_from_row(*row) for row in rows]
+        cur.execute(_PURGED_VOLUMES)
+        purged = [name for (name,) in cur.fetchall()]
+    desired = [desired_from_row(*row) for row in rows]
+    desired += [purged_volume(name) for name in purged]
+    return sorted(desired, key=lambda s: s.name)
+
+
+def purged_volume(name: str) -> DesiredService:
+    """A kept volume to remove: the service is long gone, only its volume is left."""
+    return DesiredService(
+        name=name,
+        generation=0,
+        applied_generation=0,
+        status="deleting",
+        digest="",
+        definition=None,
+        purge_volume=True,
+    )
 
 
 def desired_from_row(
-    name, domain, spec, digest, generation, applied, status, purge_volume=False
+    name,
+    domain,
+    spec,
+    digest,
+    generation,
+    applied,
+    status,
+    purge_volume=False,
+    owner="",
+    volume_adopted=False,
 ) -> DesiredService:
     definition, problem = None, None
     try:
@@ -72,4 +113,6 @@ def desired_from_row(
         problem=problem,
         domain=domain,
         purge_volume=bool(purge_volume),
+        owner=owner or "",
+        volume_adopted=bool(volume_adopted),
     )

@@ -32,6 +32,8 @@ class RunningContainer:
     running: bool
     ip: str | None  # its address on the services network
     exit_code: int | None = None
+    # The digest of how it is contained (render.containment_vars); "" before containment.
+    containment: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,21 @@ def container_from_inspect(
     state = detail.get("State") or {}
     networks = (detail.get("NetworkSettings") or {}).get("Networks") or {}
     ip = (networks.get(network) or {}).get("IPAddress") or None
+    # A container started before services were contained has no containment label: it is
+    # reported with no spec digest, so the plan starts the service again, contained (the
+    # upgrade; README.md, "Upgrading").
+    contained = "containment" in labels
     return RunningContainer(
         name=detail.get("Name", "").lstrip("/"),
         service=service,
         generation=_int(labels.get("generation"), 0),
-        digest=labels.get("spec-digest", ""),
+        digest=labels.get("spec-digest", "") if contained else "",
         domain=labels.get("domain", ""),
         port=_int(labels.get("port"), None),
         running=bool(state.get("Running")) and not state.get("Restarting"),
         ip=ip,
         exit_code=state.get("ExitCode"),
+        containment=labels.get("containment", ""),
     )
 
 

@@ -11,10 +11,12 @@ import json
 
 
 def mark_running(conn, name: str, generation: int) -> None:
+    # The generation's domain now serves: it becomes served_domain, which releases the domain
+    # an earlier generation served (the store kept it reserved to this service until now).
     _update(
         conn,
         """UPDATE services SET status = 'running', applied_generation = %s, message = NULL,
-               last_log = NULL, updated_at = now()
+               last_log = NULL, served_domain = domain, updated_at = now()
            WHERE name = %s AND generation = %s AND status <> 'deleting'""",
         (generation, name, generation),
     )
@@ -40,10 +42,21 @@ def mark_deleting_problem(conn, name: str, message: str) -> None:
 
 
 def forget(conn, name: str) -> bool:
-    """Delete a removed service's record; only if it is still marked for deletion."""
+    """Delete a removed service's record; only if it is still marked for deletion. A volume
+    purged with it (or by an administrator) was removed too: its reservation goes as well;
+    a volume kept by a delete without purge stays reserved to its owner."""
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM services WHERE name = %s AND status = 'deleting'", (name,))
-        deleted = cur.rowcount > 0
+        cur.execute(
+            """DELETE FROM services WHERE name = %s AND status = 'deleting'
+               RETURNING purge_volume""",
+            (name,),
+        )
+        row = cur.fetchone()
+        cur.execute(
+            "DELETE FROM volumes WHERE name = %s AND (purge_requested OR %s)",
+            (f"{name}-volume", bool(row and row[0])),
+        )
+        deleted = row is not None or cur.rowcount > 0
     conn.commit()
     return deleted
 

@@ -15,7 +15,7 @@ import json
 
 import yaml
 
-from swsapi.agent.config import Names
+from swsapi.agent.config import Containment, Names
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.plan import Route
 from swsapi.spec import HttpSettings
@@ -27,6 +27,10 @@ UPSTREAM_KEEPALIVE = 32
 # Written by the bootstrap (roles/sws_proxy): the operator's idle timeout of upgraded tunnels,
 # for the routes whose spec.http sets no upgradeTimeout.
 UPGRADE_DEFAULTS = "/etc/nginx/sws/upgrade.conf"
+
+
+class RoutesError(ValueError):
+    """The routes cannot be rendered: two services for one domain."""
 
 
 class ServiceVars(dict):
@@ -45,7 +49,24 @@ def service_host(name: str) -> str:
     return f"sws-svc-{name}"
 
 
-def service_vars(service: DesiredService, keep: str | None = None) -> dict:
+def containment_vars(service: DesiredService, containment: Containment) -> dict:
+    """How the service's container is contained: the spec's resources, else the operator's
+    defaults; the digest labels the container, so a change of any of it redeploys."""
+    resources = service.definition.resources if service.definition else None
+    values = {
+        "sws_service_memory": (resources and resources.memory_bytes) or containment.memory,
+        "sws_service_cpus": (resources and resources.cpus) or containment.cpus,
+        "sws_service_pids": containment.pids,
+        "sws_service_capabilities": list(containment.capabilities),
+    }
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    values["sws_service_containment"] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return values
+
+
+def service_vars(
+    service: DesiredService, keep: str | None = None, containment: Containment | None = None
+) -> dict:
     """The host variables of one service (role sws_service)."""
     if service.deleting:
         return {
@@ -73,6 +94,9 @@ def service_vars(service: DesiredService, keep: str | None = None) -> dict:
         "sws_service_domain": d.domain,
         "sws_service_volume_mount": d.volume_mount,
         "sws_service_env": {e.name: e.value for e in d.env},
+        "sws_service_owner": service.owner,
+        "sws_service_volume_adopted": service.volume_adopted,
+        **containment_vars(service, containment or Containment()),
     }
 
 
@@ -85,8 +109,11 @@ def inventory(
     names: Names,
     orphans: list[str] = (),
     keep: dict[str, str] | None = None,
+    containment: Containment | None = None,
 ) -> dict:
-    """The inventory: groups proxies, loadbalancer and services, host variables in _meta."""
+    """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
+
+    containment: the agent's (config.containment); None: the defaults of Containment."""
     keep = keep or {}
     hostvars: dict[str, dict] = {}
     for proxy in names.proxies:
@@ -95,7 +122,7 @@ def inventory(
     services = []
     for service in desired:
         host = service_host(service.name)
-        hostvars[host] = ServiceVars(service_vars(service, keep.get(service.name)))
+        hostvars[host] = ServiceVars(service_vars(service, keep.get(service.name), containment))
         services.append(host)
     for name in orphans:
         host = service_host(name)
@@ -161,7 +188,19 @@ def inventory_yaml(inv: dict) -> str:
 
 
 def routes_conf(routes: list[Route], names: Names) -> str:
-    """nginx server blocks, one upstream and one server a route, sorted for stable output."""
+    """nginx server blocks, one upstream and one server a route, sorted for stable output.
+
+    Two routes for one domain are refused: nginx would serve one of them and only warn, so
+    one service's traffic could reach another's container."""
+    owners: dict[str, set[str]] = {}
+    for route in routes:
+        owners.setdefault(route.domain, set()).add(route.service)
+    shared = {domain: names for domain, names in owners.items() if len(names) > 1}
+    if shared:
+        raise RoutesError(
+            "two services for one domain: "
+            + "; ".join(f"{d} ({', '.join(sorted(n))})" for d, n in sorted(shared.items()))
+        )
     blocks = [ROUTES_HEADER]
     for route in sorted(routes, key=lambda r: (r.domain, r.service)):
         blocks.append(_route_block(route, names.proxy_routes_socket))

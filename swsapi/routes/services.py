@@ -8,7 +8,7 @@ from swsapi import store
 from swsapi.auth import authenticate
 from swsapi.errors import ApiError, invalid_request
 from swsapi.schemas import service_schema
-from swsapi.spec import load_definition, loads_json
+from swsapi.spec import NAME_RE, load_definition, loads_json
 
 bp = Blueprint("services", __name__, url_prefix="/v1/services")
 bp.before_request(authenticate)
@@ -33,8 +33,33 @@ def json_object() -> dict:
 
 @bp.get("")
 def list_services():
-    """List the caller's services by name."""
-    return {"services": service_schema.dump(store.list_services(g.user), many=True)}
+    """List the caller's services by name, a page at a time (?limit=N&cursor=...)."""
+    services, next_cursor = store.list_services(g.user, page_limit(), page_cursor())
+    return {"services": service_schema.dump(services, many=True), "next_cursor": next_cursor}
+
+
+def page_limit() -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return store.PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= store.PAGE_MAX:
+        raise invalid_request(
+            f"limit must be a whole number from 1 to {store.PAGE_MAX}",
+            {"limit": f"must be from 1 to {store.PAGE_MAX}"},
+        )
+    return int(raw)
+
+
+def page_cursor() -> str | None:
+    """The next_cursor of the previous page: the last name it held."""
+    raw = request.args.get("cursor")
+    if raw is None:
+        return None
+    if not NAME_RE.match(raw):
+        raise invalid_request(
+            "cursor must be the next_cursor of a previous page", {"cursor": "not a cursor"}
+        )
+    return raw
 
 
 @bp.put("/<name>")

@@ -94,7 +94,9 @@ def walk(group: click.Group, prefix=""):
 
 def test_every_own_command_has_help_with_an_example():
     commands = dict(walk(cli))
-    assert set(commands) == {"serve", "users", "users create", "users revoke", "users token"}
+    assert set(commands) == {
+        "serve", "users", "users create", "users revoke", "users token", "users quota"
+    }  # fmt: skip
     for name, command in commands.items():
         assert command.help, name
         if not isinstance(command, click.Group):

@@ -105,3 +105,20 @@ def test_one_user_racing_with_itself_creates_once(busy_api, racers):
         )
         assert {r.json()["generation"] for r in responses} == {1}
     assert "Traceback" not in busy_api.log()
+
+
+def test_one_users_racing_creates_stop_at_the_quota(database_url):
+    live = start_live_api(database_url, workers=RACERS, SWS_SERVICE_QUOTA="2")
+    try:
+        headers = {"Authorization": f"Bearer {live.create_user('greedy')}"}
+        for n in range(3):
+            jobs = [
+                (f"/v1/services/q{n}-{i}", doc(f"q{n}-{i}", f"q{n}-{i}.example.com"), headers)
+                for i in range(RACERS)
+            ]
+            race(live.url, jobs)
+        # However the creates interleave, the owner's row lock counts them one at a time.
+        assert rows(live.database_url, "SELECT count(*) FROM services") == [(2,)]
+        assert "Traceback" not in live.log()
+    finally:
+        stop_live_api(live)

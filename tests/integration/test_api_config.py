@@ -13,6 +13,14 @@ def test_defaults():
     assert config.MAX_CONTENT_LENGTH == 65536
     assert config.SWS_RESERVED_DOMAINS == frozenset()
     assert config.SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is True
+    assert config.SWS_SERVICE_QUOTA == 20
+    assert (config.SWS_MAX_MEMORY, str(config.SWS_MAX_CPUS)) == (2**30, "1")
+
+
+def test_the_fair_share_settings():
+    config = Config({"SWS_SERVICE_QUOTA": "0", "SWS_MAX_MEMORY": "2G", "SWS_MAX_CPUS": "1.5"})
+    assert config.SWS_SERVICE_QUOTA == 0  # no user may create a service
+    assert (config.SWS_MAX_MEMORY, str(config.SWS_MAX_CPUS)) == (2 * 10**9, "1.5")
 
 
 def test_values_from_the_environment():
@@ -62,6 +70,10 @@ def test_a_missing_password_file_is_named(tmp_path):
         ("SWS_WORKERS", "0", "SWS_WORKERS must be at least 1, not 0"),
         ("SWS_MAX_BODY_BYTES", "1e6", "SWS_MAX_BODY_BYTES must be a whole number"),
         ("SWS_DB_POOL_SIZE", "-3", "SWS_DB_POOL_SIZE must be at least 1"),
+        ("SWS_SERVICE_QUOTA", "lots", "SWS_SERVICE_QUOTA must be a whole number"),
+        ("SWS_MAX_MEMORY", "1TB", "SWS_MAX_MEMORY must be a memory size"),
+        ("SWS_MAX_CPUS", "0", "SWS_MAX_CPUS must be more than 0"),
+        ("SWS_MAX_CPUS", "two", "SWS_MAX_CPUS must be a number of CPUs"),
     ],
 )
 def test_bad_values_name_the_variable(name, value, says):

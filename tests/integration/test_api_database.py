@@ -71,7 +71,7 @@ def test_served_apiserver_answers_503_while_the_database_is_down(own_server):
         own_server.start()
         assert requests.get(live.url + "/v1/health", timeout=10).status_code == 200
         response = requests.get(live.url + "/v1/services", headers=headers, timeout=10)
-        assert response.json() == {"services": []}
+        assert response.json() == {"services": [], "next_cursor": None}
     finally:
         if not own_server.is_running():
             own_server.start()

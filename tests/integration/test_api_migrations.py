@@ -12,16 +12,17 @@ from tests.fixtures.apiserver import dispose, migrated_app
 
 # ARCHITECTURE.md, "The store": the agent and the dynamic inventory rely on these names.
 TABLES = {
-    "users": ["id", "name", "is_admin", "created_at"],
+    "users": ["id", "name", "is_admin", "created_at", "service_quota"],
     "tokens": ["id", "user_id", "token_hash", "prefix", "created_at", "revoked_at", "last_used_at"],
     "services": [
         "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
         "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
-        "purge_volume", "restart_count", "status_since",
+        "purge_volume", "restart_count", "status_since", "served_domain",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
     "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
     "log_streams": ["id", "user_id", "started_at", "seen_at"],
+    "volumes": ["name", "owner_id", "adopted", "purge_requested", "created_at"],
     "service_generations": [
         "id", "service_id", "generation", "spec", "spec_digest", "cause", "rolled_back_to",
         "created_at",
@@ -187,5 +188,53 @@ def test_history_starts_with_each_stored_services_current_spec_and_goes_again(da
             flask_migrate.downgrade(revision="0002")
             db.engine.dispose()
         assert "service_generations" not in columns(database_url)
+    finally:
+        dispose(app)
+
+
+def test_0005_gives_existing_volumes_their_owner_and_serving_domains_their_service(
+    database_url,
+):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0002")
+            db.engine.dispose()
+            assert "volumes" not in columns(database_url)
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice'), ('bob')")
+                rows = [
+                    # name, owner, spec, status, generation, applied
+                    ("web", "alice", '{"volumeMount": "/data"}', "running", 2, 2),
+                    ("shop", "bob", '{"volumeMount": "/srv"}', "pending", 3, 2),
+                    ("plain", "bob", "{}", "running", 1, 1),
+                ]
+                for name, owner, spec, status, generation, applied in rows:
+                    cur.execute(
+                        """INSERT INTO services (name, domain, owner_id, spec, spec_digest,
+                               status, generation, applied_generation)
+                           SELECT %s, %s, id, %s, 'x', %s, %s, %s FROM users WHERE name = %s""",
+                        (name, f"{name}.test", spec, status, generation, applied, owner),
+                    )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT v.name, u.name, v.adopted FROM volumes v JOIN users u"
+                " ON u.id = v.owner_id ORDER BY v.name"
+            )
+            assert cur.fetchall() == [("shop-volume", "bob", True), ("web-volume", "alice", True)]
+            cur.execute("SELECT name, served_domain FROM services ORDER BY name")
+            # shop's update has not gone live: the store does not know the domain that
+            # serves; the agent sets it when a generation goes live.
+            assert cur.fetchall() == [
+                ("plain", "plain.test"),
+                ("shop", None),
+                ("web", "web.test"),
+            ]
+            cur.execute("SELECT service_quota FROM users")
+            assert cur.fetchall() == [(None,), (None,)]
+        conn.close()
     finally:
         dispose(app)

@@ -369,6 +369,26 @@ def test_ls_table_has_name_domain_image_status_age_and_no_env(user, two_services
     assert "hunter2" not in result.output and "DB_PASSWORD" not in result.output
 
 
+def test_ls_follows_the_pages_of_the_list(user, two_services, monkeypatch):
+    from swsctl import client
+
+    monkeypatch.setattr(client, "LIST_PAGE", 1)  # one service a page: two pages
+    result = swsctl(["ls", "-o", "json"], user.env)
+    assert result.exit_code == 0, result.output
+    assert [s["name"] for s in json.loads(result.stdout)] == two_services
+
+
+def test_apply_past_the_quota_exits_with_the_conflict_code(user, two_services, tmp_path):
+    from swsapi.store import set_quota
+
+    with user.api.app.app_context():
+        set_quota(user.name, 2)
+    path = write_definition(tmp_path / "third.yaml", user, base="third")
+    result = swsctl(["apply", path], user.env)
+    assert result.exit_code == 6, result.output
+    assert "your quota is 2" in result.output
+
+
 def test_ls_only_shows_the_callers_services(user, other_user, two_services):
     result = swsctl(["ls"], other_user.env)
     assert result.exit_code == 0

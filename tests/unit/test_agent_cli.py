@@ -48,8 +48,55 @@ def test_config_reads_the_settings_and_the_names(tmp_path):
         ({"database_url": "x", "colour": "blue"}, "unknown setting(s) colour"),
         ({"database_url": "x", "ready_timeout": "soon"}, "ready_timeout must be a number"),
         ({"database_url": "x", "names": {"nope": 1}}, "unknown name(s) nope"),
+        ({"database_url": "x", "service_memory": "lots"}, "service_memory must be a memory"),
+        ({"database_url": "x", "service_cpus": "all"}, "service_cpus must be a number of CPUs"),
+        ({"database_url": "x", "service_pids": "many"}, "service_pids must be a number"),
     ],
 )
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(AgentConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config_from_mapping(raw)
+
+
+def test_config_reads_the_containment_of_service_containers():
+    config = config_from_mapping(
+        {"database_url": "x", "service_memory": "512Mi", "service_cpus": 1.50, "service_pids": 99}
+    )
+    assert (config.containment.memory, config.containment.cpus) == (512 * 2**20, "1.5")
+    assert config.containment.pids == 99
+    default = config_from_mapping({"database_url": "x"}).containment
+    assert (default.memory, default.cpus, default.pids) == (256 * 2**20, "0.5", 256)
+
+
+def test_the_agents_default_containment_is_the_bootstraps():
+    # render falls back to Containment() when it is handed none: it must be sws.yml's.
+    from pathlib import Path
+
+    import yaml
+
+    from swsapi.agent.config import Containment
+    from swsapi.config import Config
+
+    sws = yaml.safe_load(
+        (Path(__file__).parents[2] / "inventory/group_vars/all/sws.yml").read_text()
+    )
+    raw = {
+        "database_url": "x",
+        "service_memory": sws["sws_default_service_memory"],
+        "service_cpus": sws["sws_default_service_cpus"],
+        "service_pids": sws["sws_default_service_pids"],
+    }
+    assert config_from_mapping(raw).containment == Containment()
+    config = Config(
+        {
+            "SWS_MAX_MEMORY": sws["sws_max_service_memory"],
+            "SWS_MAX_CPUS": sws["sws_max_service_cpus"],
+            "SWS_SERVICE_QUOTA": str(sws["sws_service_quota"]),
+        }
+    )
+    defaults = Config({})
+    assert (config.SWS_MAX_MEMORY, config.SWS_MAX_CPUS, config.SWS_SERVICE_QUOTA) == (
+        defaults.SWS_MAX_MEMORY,
+        defaults.SWS_MAX_CPUS,
+        defaults.SWS_SERVICE_QUOTA,
+    )

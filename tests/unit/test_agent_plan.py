@@ -129,6 +129,7 @@ def test_container_from_inspect_reads_labels_state_and_address():
                 "sws.spec-digest": "x",
                 "sws.domain": "a.test",
                 "sws.port": "81",
+                "sws.containment": "c0ffee",
             }
         },
         "State": {"Running": True, "Restarting": False, "ExitCode": 0},
@@ -142,7 +143,15 @@ def test_container_from_inspect_reads_labels_state_and_address():
         "172.30.0.4",
         True,
     )
+    assert (c.digest, c.containment) == ("x", "c0ffee")
     assert container_from_inspect({"Config": {"Labels": {}}}, "sws-services") is None
+
+
+def test_a_container_from_before_containment_has_no_digest_so_it_is_deployed_again():
+    labels = {"sws.service": "a", "sws.generation": "1", "sws.spec-digest": "x"}
+    detail = {"Name": "/sws-svc-a-1", "Config": {"Labels": labels}, "State": {"Running": True}}
+    legacy = container_from_inspect(detail, "sws-services")
+    assert (legacy.digest, legacy.containment) == ("", "")
 
 
 def test_haproxy_server_states():

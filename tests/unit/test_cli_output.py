@@ -169,6 +169,17 @@ def test_a_log_line_with_its_time_and_container():
     )
 
 
+def test_describe_shows_the_specs_resources_and_the_hosts_defaults():
+    assert (
+        "Resources:          memory host default, cpus host default"
+        in output.describe(service(), now=NOW).splitlines()
+    )
+    limited = service()
+    limited["spec"] = {**limited["spec"], "resources": {"memory": "256Mi"}}
+    text = output.describe(limited, now=NOW)
+    assert "Resources:          memory 256Mi, cpus host default" in text.splitlines()
+
+
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(env_values, max_size=8))
 def test_yaml_and_json_output_load_back_as_the_same_env_values(values):

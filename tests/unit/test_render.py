@@ -140,3 +140,44 @@ def test_invalid_stored_spec_becomes_a_problem_not_a_crash(bad):
         inventory([service], NAMES)["_meta"]["hostvars"]["sws-svc-x"]["sws_service_state"]
         == "invalid"
     )
+
+
+def test_two_routes_for_one_domain_are_refused_naming_both():
+    from swsapi.agent.render import RoutesError
+
+    routes = [
+        Route(domain="shop.example.com", service="shop", address="172.30.0.2", port=8080),
+        Route(domain="shop.example.com", service="thief", address="172.30.0.3", port=8080),
+        Route(domain="blog.example.com", service="blog", address="172.30.0.4", port=8080),
+    ]
+    with pytest.raises(RoutesError) as err:
+        routes_conf(routes, NAMES)
+    assert str(err.value) == "two services for one domain: shop.example.com (shop, thief)"
+
+
+def test_containment_is_the_specs_resources_else_the_operators_defaults():
+    from swsapi.agent.config import SERVICE_CAPABILITIES, Containment
+
+    own = row("own", "own.test")
+    limited = desired_from_row(
+        "lim",
+        "lim.test",
+        {**spec("lim", "lim.test"), "resources": {"memory": "64Mi", "cpus": "0.25"}},
+        "digest-lim",
+        1,
+        0,
+        "pending",
+    )
+    operator = Containment(memory=128 * 2**20, cpus="1", pids=100)
+    inv = inventory([own, limited], NAMES, containment=operator)["_meta"]["hostvars"]
+    mine, theirs = inv[service_host("own")], inv[service_host("lim")]
+    assert (mine["sws_service_memory"], mine["sws_service_cpus"]) == (128 * 2**20, "1")
+    assert (theirs["sws_service_memory"], theirs["sws_service_cpus"]) == (64 * 2**20, "0.25")
+    assert mine["sws_service_pids"] == theirs["sws_service_pids"] == 100
+    assert mine["sws_service_capabilities"] == list(SERVICE_CAPABILITIES)
+    assert "NET_RAW" not in SERVICE_CAPABILITIES
+    # The digest changes with what contains the container, so a change redeploys it.
+    default = inventory([own], NAMES)["_meta"]["hostvars"][service_host("own")]
+    assert default["sws_service_memory"] == Containment().memory
+    assert len({mine["sws_service_containment"], theirs["sws_service_containment"],
+                default["sws_service_containment"]}) == 3  # fmt: skip

@@ -299,3 +299,62 @@ def test_patterns_refuse_a_trailing_newline(pattern):
 
     assert not getattr(swsapi.spec, pattern).match("web\n")
     assert getattr(swsapi.spec, pattern).match("web")
+
+
+def test_a_spec_without_resources_keeps_the_digest_it_had_before_them():
+    # The digest of the example spec as every earlier version computed it: a spec that does
+    # not use `resources` must not redeploy on upgrade.
+    plain = load_definition(definition(env=[{"name": "K", "value": "1"}]))
+    assert "resources" not in plain.spec_dict() and plain.resources is None
+    assert plain.digest() == (
+        __import__("hashlib")
+        .sha256(
+            b'{"domain":"web.example.com","env":[{"name":"K","value":"1"}],'
+            b'"image":"nginx:1.25","name":"web","port":8080}'
+        )
+        .hexdigest()
+    )
+    assert (
+        load_definition(definition(resources={})).digest() == load_definition(definition()).digest()
+    )
+    assert load_definition(definition(resources=None)).resources is None
+
+
+@pytest.mark.parametrize(
+    ("given", "stored", "memory_bytes"),
+    [
+        ({"memory": "256Mi"}, {"memory": "256Mi"}, 256 * 2**20),
+        ({"memory": "512M", "cpus": "0.50"}, {"memory": "512M", "cpus": "0.5"}, 512 * 10**6),
+        ({"memory": "1Gi", "cpus": 2}, {"memory": "1Gi", "cpus": "2"}, 2**30),
+        ({"memory": "268435456"}, {"memory": "268435456"}, 268435456),
+        ({"cpus": 0.25}, {"cpus": "0.25"}, None),
+    ],
+)
+def test_resources_are_kept_as_written_and_cpus_normalised(given, stored, memory_bytes):
+    loaded = load_definition(definition(resources=given))
+    assert loaded.spec_dict()["resources"] == stored
+    assert loaded.resources.memory_bytes == memory_bytes
+    assert load_definition(loaded.document()) == loaded
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "says"),
+    [
+        ({"memory": "256m"}, "spec.resources.memory", "must be a memory size"),
+        ({"memory": 256}, "spec.resources.memory", "must be a memory size"),
+        ({"memory": "1Ti"}, "spec.resources.memory", "must be a memory size"),
+        ({"memory": "4Mi"}, "spec.resources.memory", "must be at least 8Mi"),
+        ({"cpus": "0"}, "spec.resources.cpus", "must be at least 0.01"),
+        ({"cpus": "half"}, "spec.resources.cpus", "must be a number of CPUs"),
+        ({"cpus": True}, "spec.resources.cpus", "must be a number of CPUs"),
+        ({"cpus": "0.1234"}, "spec.resources.cpus", "at most 3 decimals"),
+        ({"disk": "1Gi"}, "spec.resources.disk", "unknown field"),
+    ],
+)
+def test_bad_resources_are_refused_naming_the_field(given, field, says):
+    fields = refused(definition(resources=given))
+    assert list(fields) == [field] and says in fields[field]
+
+
+def test_resources_must_be_a_mapping():
+    assert refused(definition(resources="big")) == {"spec.resources": "must be a mapping"}
