@@ -1,4 +1,5 @@
-"""The sws-agent command: one pass (cron), watch mode, and the routes as the agent renders them."""
+"""The sws-agent command: one pass (cron), watch mode, the pause switch, and the agent's status;
+also the routes as the agent renders them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import click
 import psycopg2
 
+from swsapi.agent import pause, store
 from swsapi.agent.config import AgentConfig, AgentConfigError, load_config
-from swsapi.agent.lock import LockBusy, pass_lock
+from swsapi.agent.lock import LockBusy, check_held, pass_lock
 from swsapi.agent.observe import ObserveError
 
 log = logging.getLogger("sws.agent")
@@ -33,14 +35,18 @@ def _load(config_path: str | None) -> AgentConfig:
 
 
 def one_pass(config: AgentConfig, wait: bool):
-    """Take the lock and reconcile once; None when another agent holds the lock."""
+    """Take the lock and reconcile once; None when another agent holds the lock or the agent
+    is paused."""
     from swsapi.agent.reconcile import reconcile_once
 
+    if pause.paused(config.state_dir):
+        log.info("paused (%s); no pass", pause.reason(config.state_dir))
+        return None
     try:
-        with pass_lock(config.database_url, wait=wait):
-            conn = psycopg2.connect(config.database_url, application_name="sws-agent pass")
+        with pass_lock(config.database_url, wait=wait, store_timeout=config.store_timeout) as held:
+            conn = store.connect(config.database_url, "sws-agent pass", config.store_timeout)
             try:
-                return reconcile_once(config, conn)
+                return reconcile_once(config, conn, still_locked=lambda: check_held(held))
             finally:
                 conn.close()
     except LockBusy as err:
@@ -77,7 +83,7 @@ def run(config_path: str | None, wait: bool) -> None:
         report = one_pass(config, wait)
     except (psycopg2.Error, ObserveError) as err:
         raise click.ClickException(f"pass failed: {str(err).strip()}") from None
-    if report is not None and report.outcome == "failed":
+    if report is not None and report.outcome in ("failed", "aborted"):
         sys.exit(1)
 
 
@@ -132,6 +138,47 @@ def routes(config_path: str | None, output: str | None) -> None:
         Path(output).write_text(text)
     else:
         click.echo(text, nl=False)
+
+
+@main_group.command(name="pause")
+@config_option
+@click.option("--reason", default="", help="Why, shown by `sws-agent status`.")
+def pause_command(config_path: str | None, reason: str) -> None:
+    """Stop all passes (watch and cron alike) until `sws-agent resume`.
+
+    A pass already running finishes. The switch is a file, <state_dir>/paused.
+
+    Example: sws-agent pause --reason "engine upgrade"
+    """
+    config = _load(config_path)
+    pause.pause(config.state_dir, reason)
+    click.echo(f"paused: no pass runs until `sws-agent resume` ({pause.flag(config.state_dir)})")
+
+
+@main_group.command()
+@config_option
+def resume(config_path: str | None) -> None:
+    """Let passes run again after `sws-agent pause`.
+
+    Example: sws-agent resume
+    """
+    config = _load(config_path)
+    was = pause.resume(config.state_dir)
+    click.echo("resumed" if was else "not paused")
+
+
+@main_group.command()
+@config_option
+@click.option("--passes", default=10, show_default=True, help="How many recent passes to show.")
+def status(config_path: str | None, passes: int) -> None:
+    """Show the control plane (proxies, load balancer), the pause switch and the last passes.
+
+    Example: sws-agent status --passes 5
+    """
+    from swsapi.agent.status import status_text
+
+    config = _load(config_path)
+    click.echo(status_text(config, passes), nl=False)
 
 
 def main() -> None:

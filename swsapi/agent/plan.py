@@ -63,9 +63,10 @@ def plan_deploys(desired: list[DesiredService], containers: list[RunningContaine
         applied = service.status == "running" and service.applied_generation == service.generation
         if healthy and applied:
             continue
-        if service.status == "failed" and not healthy:
-            # A failure sticks to its generation: retrying every minute would run a
-            # playbook every pass for nothing. A new apply (new generation) retries.
+        if service.status == "failed":
+            # A failure sticks to its generation (a container that never got ready, a route
+            # nginx refused): retrying every minute would run a playbook every pass for
+            # nothing. A new apply (new generation) retries.
             continue
         plan.deploy.append(service)
     return plan

@@ -8,14 +8,20 @@ the old ones go. A pass killed anywhere is repaired by the next, which sees the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import psycopg2
 
 from swsapi.agent import record
 from swsapi.agent.config import AgentConfig
+from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
+from swsapi.agent.lock import LockLost
 from swsapi.agent.observe import observe_containers, observe_proxies
 from swsapi.agent.plan import (
     CleanupPlan,
@@ -25,7 +31,14 @@ from swsapi.agent.plan import (
     plan_deploys,
     routes_for,
 )
-from swsapi.agent.render import inventory, inventory_yaml, routes_conf, service_host
+from swsapi.agent.render import (
+    inventory,
+    inventory_yaml,
+    route_block,
+    routes_conf,
+    service_host,
+)
+from swsapi.agent.routecheck import Block, RouteCheckError, refused_blocks
 from swsapi.agent.runner import PlaybookRun, RunResult, run_playbook
 
 log = logging.getLogger("sws.agent")
@@ -41,6 +54,7 @@ class PassReport:
     outcome: str = "noop"  # noop | changed | failed
     changed: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # worth saying, not a failure
     seconds: float = 0.0
 
     def note(self, key: str, value) -> None:
@@ -50,6 +64,7 @@ class PassReport:
     def summary(self) -> str:
         parts = [f"{k}={_fmt(v)}" for k, v in sorted(self.changed.items())]
         parts += [f"problem={p!r}" for p in self.problems]
+        parts += [f"notice={n!r}" for n in self.notices]
         return f"{self.outcome} in {self.seconds:.2f}s" + (": " + " ".join(parts) if parts else "")
 
 
@@ -61,70 +76,132 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def reconcile_once(config: AgentConfig, conn) -> PassReport:
-    """One pass, under the caller's lock; conn is a psycopg2 connection (not autocommit)."""
+class PassAborted(RuntimeError):
+    """The pass stopped before changing anything more: its deadline passed, or it lost the
+    lock (another pass may have started)."""
+
+
+class Guard:
+    """Checked before every stage that changes something: the pass's deadline and its lock."""
+
+    def __init__(self, seconds: float, still_locked: Callable[[], None] | None = None):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.still_locked = still_locked
+
+    def check(self, stage: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise PassAborted(f"the pass passed its deadline of {self.seconds:g}s before {stage}")
+        if self.still_locked is not None:
+            try:
+                self.still_locked()
+            except LockLost as err:
+                raise PassAborted(f"{err}; stopped before {stage}") from None
+
+    def remaining(self) -> int:
+        return max(1, int(self.deadline - time.monotonic()))
+
+
+def reconcile_once(
+    config: AgentConfig, conn, still_locked: Callable[[], None] | None = None
+) -> PassReport:
+    """One pass, under the caller's lock; conn is a psycopg2 connection (not autocommit).
+
+    still_locked raises LockLost when the caller's lock is gone (checked between stages).
+    """
     started = time.monotonic()
+    guard = Guard(config.pass_timeout, still_locked)
     pass_id = record.start_pass(conn)
     report = PassReport()
     try:
-        _reconcile(config, conn, report)
+        _reconcile(config, conn, report, guard)
+    except PassAborted as err:
+        report.outcome = "aborted"
+        report.problems.append(str(err))
+        _rollback(conn)
     except Exception as err:
         report.outcome = "failed"
         report.problems.append(f"{type(err).__name__}: {err}")
-        conn.rollback()
+        _rollback(conn)
         raise
     finally:
         report.seconds = time.monotonic() - started
-        record.finish_pass(
-            conn,
-            pass_id,
-            report.outcome,
-            report.changed,
-            "; ".join(report.problems),
-            config.passes_kept,
-        )
+        try:
+            record.finish_pass(
+                conn,
+                pass_id,
+                report.outcome,
+                report.changed,
+                "; ".join([*report.problems, *report.notices]),
+                config.passes_kept,
+            )
+        except psycopg2.Error as err:
+            # The store is gone: the next pass closes this record as interrupted.
+            report.problems.append(f"could not record the pass: {str(err).strip()}")
         log.info("pass %d %s", pass_id, report.summary())
     return report
 
 
-def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
+def _rollback(conn) -> None:
+    with contextlib.suppress(psycopg2.Error):
+        conn.rollback()
+
+
+def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> None:
     desired = read_desired(conn)
     conn.commit()
+    plane = None
+    if config.names.proxies:
+        guard.check("starting the control plane")
+        plane = revive(config.names, config.haproxy_socket)
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
     deploys = plan_deploys(desired, containers)
     _record_invalid(conn, deploys, report)
 
     ready: set[str] = set()
     failed: dict[str, tuple[str, str | None]] = {}
-    if deploys.deploy:
+    missing = plane.missing if plane else []
+    if deploys.deploy or missing:
+        guard.check("deploying")
         result = _run(
             config,
             desired,
             [],
             {},
-            [service_host(s.name) for s in deploys.deploy],
-            ["deploy"],
+            [*missing, *(service_host(s.name) for s in deploys.deploy)],
+            (["deploy"] if deploys.deploy else []) + (["revive"] if missing else []),
             None,
+            guard.remaining(),
         )
         ready, failed = _deploy_outcomes(deploys, result, report)
+        for host in missing:
+            if host in result.failed:
+                report.problems.append(f"recreating {host}: {result.failed[host].message}")
         containers = observe_containers(config.names.services_network, config.names.label_prefix)
+    up = _control_plane_outcome(config, plane, report)
 
     serving = choose_serving(desired, containers, ready)
+    refused = _refuse_routes(config, desired, containers, ready, up, report)
+    for name, message in refused.items():
+        failed[name] = (message, None)
+    serving = choose_serving(desired, containers, ready)
+    serving = {n: c for n, c in serving.items() if n not in refused}
     routes_text = _routes_text(config, serving)
-    proxies = observe_proxies(
-        config.names.proxies, config.haproxy_socket, config.names.haproxy_backend
-    )
+    proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
-    routes_ok = True
+    # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
+    routes_ok = bool(up) or not config.names.proxies
     if roll or cleanup.services():
-        result = _switch(config, desired, cleanup, roll, routes_text)
-        routes_ok = _switch_outcomes(config, cleanup, roll, result, report)
+        guard.check("rolling the proxies" if roll else "retiring containers")
+        result = _switch(config, desired, cleanup, roll, routes_text, guard.remaining())
+        routes_ok = _switch_outcomes(config, cleanup, roll, result, report) and routes_ok
         _explain_stuck_deletes(conn, cleanup, result)
 
+    guard.check("recording the outcomes")
     if routes_ok:
         for service in deploys.deploy:
-            if service.name in ready:
+            if service.name in ready and service.name not in refused:
                 record.mark_running(conn, service.name, service.generation)
         _forget_deleted(conn, cleanup, report)
     for name, (message, last_log) in failed.items():
@@ -133,8 +210,55 @@ def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
 
     if report.problems:
         report.outcome = "failed"
+    elif report.changed.keys() == {"down"}:
+        report.outcome = "degraded"
     elif report.changed:
         report.outcome = "changed"
+
+
+def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> list[str]:
+    """The proxies that are up now; what was down, what was started, what still is down."""
+    if plane is None:
+        return []
+    now = observe_components([config.names.loadbalancer, *config.names.proxies])
+    down_before = {n: c.describe() for n, c in plane.before.items() if not c.up}
+    report.note("down", down_before)
+    report.note("revived", sorted(n for n in down_before if now[n].up))
+    report.problems.extend(plane.problems)
+    for name, component in now.items():
+        if not component.up and name in down_before:
+            report.notices.append(f"{component.describe()}: the pass went on without it")
+    return [p for p in config.names.proxies if now[p].up]
+
+
+def _refuse_routes(config, desired, containers, ready: set[str], up: list[str], report):
+    """{service: nginx's [emerg] line} for the routes nginx refuses; they are left out (a
+    service's older generation keeps its route when nginx accepts that one) and the others
+    roll. Tested in a proxy that is up; with none, the roll has nothing to refuse either."""
+    if not up:
+        return {}
+    refused: dict[str, str] = {}
+    live = set()
+    for service in desired:
+        if service.status == "running" and service.applied_generation == service.generation:
+            live.add(service.name)
+    for _ in range(2):  # the new routes, then the older generations they fall back to
+        serving = choose_serving(desired, containers, ready - set(refused))
+        routes = [r for r in routes_for(serving) if r.service not in refused]
+        # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
+        routes.sort(key=lambda r: (r.service not in live, r.domain))
+        blocks = [Block(r.service, route_block(r, config.names)) for r in routes]
+        try:
+            found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
+        except RouteCheckError as err:
+            report.notices.append(str(err))
+            return refused
+        if not found:
+            break
+        for name, line in found.items():
+            refused.setdefault(name, f"nginx refused the route for this service: {line}")
+    report.note("refused", {n: m for n, m in refused.items()})
+    return refused
 
 
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
@@ -168,7 +292,7 @@ def _routes_text(config: AgentConfig, serving) -> str:
     return text
 
 
-def _switch(config, desired, cleanup: CleanupPlan, roll: list[str], routes_text: str):
+def _switch(config, desired, cleanup: CleanupPlan, roll: list[str], routes_text: str, timeout):
     """Run 2: roll the proxies (if the routes changed), then retire and remove containers
     (and the volumes of services deleted with purge)."""
     hosts = [service_host(n) for n in cleanup.services()]
@@ -176,8 +300,8 @@ def _switch(config, desired, cleanup: CleanupPlan, roll: list[str], routes_text:
     limit = list(hosts)
     if roll:
         tags.append("routes")
-        limit = list(config.names.proxies) + limit
-    return _run(config, desired, cleanup.orphans, cleanup.retire, limit, tags, routes_text)
+        limit = list(roll) + limit
+    return _run(config, desired, cleanup.orphans, cleanup.retire, limit, tags, routes_text, timeout)
 
 
 def _switch_outcomes(config, cleanup: CleanupPlan, roll, result: RunResult, report) -> bool:
@@ -232,6 +356,7 @@ def _run(
     limit,
     tags,
     routes_text: str | None,
+    timeout: int,
 ) -> RunResult:
     inv = inventory(desired, config.names, orphans=orphans, keep=keep)
     secrets = frozenset(e.value for s in desired if s.definition for e in s.definition.env)
@@ -243,8 +368,11 @@ def _run(
         extravars=_extravars(config),
         secrets=secrets,
         files={"routes.conf": routes_text} if routes_text is not None else {},
+        host_settings=config.host_settings,
     )
-    return run_playbook(run, config.project_dir, config.state_dir, forks=config.forks)
+    return run_playbook(
+        run, config.project_dir, config.state_dir, forks=config.forks, timeout=timeout
+    )
 
 
 def _extravars(config: AgentConfig) -> dict:

@@ -7,7 +7,6 @@ hands them to Docker verbatim and never evaluates a template hidden in one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import yaml
@@ -138,11 +137,17 @@ def routes_conf(routes: list[Route], names: Names) -> str:
     """nginx server blocks, one upstream and one server a route, sorted for stable output."""
     blocks = [ROUTES_HEADER]
     for route in sorted(routes, key=lambda r: (r.domain, r.service)):
-        blocks.append(_route_block(route, names.proxy_routes_socket))
+        blocks.append(route_block(route, names))
     return "\n".join(blocks)
 
 
-def _route_block(route: Route, socket: str) -> str:
+def route_block(route: Route, names: Names) -> str:
+    """One route's upstream and server blocks (what the agent tests alone when nginx refuses
+    the whole set)."""
+    return _block(route, names.proxy_routes_socket)
+
+
+def _block(route: Route, socket: str) -> str:
     upstream = f"sws_svc_{route.service.replace('-', '_')}"
     return f"""upstream {upstream} {{
     server {route.address}:{route.port};
@@ -164,7 +169,3 @@ server {{
     }}
 }}
 """
-
-
-def routes_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -51,6 +51,7 @@ class PlaybookRun:
     extravars: dict = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
     files: dict[str, str] = field(default_factory=dict)  # extra files beside the inventory
+    host_settings: Path | None = None  # read after the project's group_vars/all
 
 
 def run_playbook(
@@ -103,8 +104,21 @@ def _write_private_files(private: Path, run: PlaybookRun, home: Path) -> Path:
     inv_dir.mkdir()
     group_vars = Path(home) / "inventory" / "group_vars"
     if group_vars.is_dir():
-        # The names the bootstrap defines once apply to our generated inventory too.
-        (inv_dir / "group_vars").symlink_to(group_vars.resolve())
+        # The names the bootstrap defines once apply to our generated inventory too, then
+        # this host's own settings (later files in group_vars/all win).
+        (inv_dir / "group_vars").mkdir()
+        for group in group_vars.iterdir():
+            mine = inv_dir / "group_vars" / group.name
+            if not group.is_dir():
+                mine.symlink_to(group.resolve())
+                continue
+            mine.mkdir()
+            for source in group.iterdir():
+                (mine / source.name).symlink_to(source.resolve())
+        if run.host_settings and Path(run.host_settings).is_file():
+            all_dir = inv_dir / "group_vars" / "all"
+            all_dir.mkdir(parents=True, exist_ok=True)
+            (all_dir / "zz-host-settings.yml").symlink_to(Path(run.host_settings).resolve())
     inventory = inv_dir / "hosts.yml"
     inventory.write_text(run.inventory_text)
     files = private / "files"

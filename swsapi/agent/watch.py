@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import psycopg2
 
+from swsapi.agent import store
 from swsapi.agent.config import AgentConfig
 
 log = logging.getLogger("sws.agent")
@@ -32,7 +33,7 @@ def watch(config: AgentConfig, one_pass: Callable[[], object], stop: Callable[[]
 
 
 def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
-    conn = psycopg2.connect(config.database_url, application_name="sws-agent watch")
+    conn = store.connect(config.database_url, "sws-agent watch", config.store_timeout)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:

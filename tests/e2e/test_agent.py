@@ -51,11 +51,13 @@ class AgentHost:
             method, self.http + "/v1" + path, headers=headers, timeout=15, **kwargs
         )
 
-    def apply(self, name: str, image: str = HELLO, port: int = 8080, env=None, volume=None):
+    def apply(
+        self, name: str, image: str = HELLO, port: int = 8080, env=None, volume=None, host=None
+    ):
         spec = {
             "name": name,
             "port": port,
-            "domain": domain(name),
+            "domain": host or domain(name),
             "image": image,
             "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
         }
@@ -111,8 +113,9 @@ class AgentHost:
         return [dict(zip(("id", "outcome", "changed", "message"), r, strict=True)) for r in rows]
 
     # --- the data path ---------------------------------------------------------------------
-    def get(self, name: str) -> requests.Response:
-        return requests.get(self.http + "/", headers={"Host": domain(name)}, timeout=10)
+    def get(self, name: str, host: str | None = None) -> requests.Response:
+        headers = {"Host": host or domain(name)}
+        return requests.get(self.http + "/", headers=headers, timeout=10)
 
     def proxy_file(self, proxy: str, path: str) -> str | None:
         result = subprocess.run(
@@ -178,6 +181,7 @@ def agent_host(bootstrapped_host, tmp_path_factory):
                 "project_dir": str(REPO),
                 "state_dir": str(state),
                 "haproxy_socket": installed["haproxy_socket"],
+                "host_settings": installed.get("host_settings"),
                 "ready_timeout": 8,
                 "drain_timeout": 5,
                 "stop_timeout": 3,
