@@ -1,12 +1,10 @@
-"""The sws-agent command: one pass (cron), watch mode, the pause switch, and the agent's status;
-also the routes as the agent renders them."""
+"""The sws-agent command: one pass (cron), watch mode, the pause switch, and the agent's status."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
-from pathlib import Path
 
 import click
 import psycopg2
@@ -94,11 +92,19 @@ def watch(config_path: str | None) -> None:
 
     Example: sws-agent watch --config /etc/sws/agent.yml
     """
+    from swsapi.agent.watch import code_stamp
     from swsapi.agent.watch import watch as watch_loop
 
     config = _load(config_path)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    installed = code_stamp(config)
+
+    def stop() -> bool:
+        if not stopping and code_stamp(config) != installed:
+            log.info("new agent code installed; exiting (cron starts the new one)")
+            stopping.append(True)
+        return bool(stopping)
 
     def guarded_pass():
         try:
@@ -107,37 +113,9 @@ def watch(config_path: str | None) -> None:
             log.error("pass failed: %s", str(err).strip())
 
     try:
-        watch_loop(config, guarded_pass, stop=lambda: bool(stopping))
+        watch_loop(config, guarded_pass, stop=stop)
     except KeyboardInterrupt:
         pass
-
-
-@main_group.command()
-@config_option
-@click.option("--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout.")
-def routes(config_path: str | None, output: str | None) -> None:
-    """Print the nginx routes for what the store holds and what runs now.
-
-    Example: sws-agent routes --output /var/lib/sws/agent/routes.conf
-    """
-    from swsapi.agent.desired import read_desired
-    from swsapi.agent.observe import observe_containers
-    from swsapi.agent.plan import choose_serving, routes_for
-    from swsapi.agent.render import routes_conf
-
-    config = _load(config_path)
-    conn = psycopg2.connect(config.database_url)
-    try:
-        desired = read_desired(conn)
-    finally:
-        conn.close()
-    containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    text = routes_conf(routes_for(choose_serving(desired, containers, set())), config.names)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text)
-    else:
-        click.echo(text, nl=False)
 
 
 @main_group.command(name="pause")

@@ -9,13 +9,14 @@ its routes up to date and set it ready again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
 from dataclasses import dataclass
 
+from swsapi.agent import haproxy
 from swsapi.agent.config import Names
-from swsapi.agent.observe import haproxy_command
 
 # docker inspect's State.Status values for a container that can be started again.
 _STARTABLE = {"created", "exited", "dead"}
@@ -90,10 +91,8 @@ def revive(names: Names, haproxy_socket) -> Revival:
 
 def set_maint(haproxy_socket, backend: str, server: str) -> None:
     """No traffic to this proxy until a roll readies it (ignored when HAProxy is down too)."""
-    try:
-        haproxy_command(haproxy_socket, f"set server {backend}/{server} state maint")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError, ValueError):
+        haproxy.runtime().set_state(haproxy_socket, backend, server, "maint")
 
 
 def _start(component: Component, problems: list[str]) -> bool:
@@ -119,7 +118,7 @@ def _wait_for_socket(haproxy_socket, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            haproxy_command(haproxy_socket, "show info", timeout=1.0)
+            haproxy.runtime().command(haproxy_socket, "show info", timeout=1.0)
             return
         except OSError:
             time.sleep(0.1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import record
+from swsapi.agent import haproxy, record
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -110,6 +110,7 @@ def reconcile_once(
     still_locked raises LockLost when the caller's lock is gone (checked between stages).
     """
     started = time.monotonic()
+    haproxy.use(config.project_dir)
     guard = Guard(config.pass_timeout, still_locked)
     pass_id = record.start_pass(conn)
     report = PassReport()
@@ -192,21 +193,28 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
     # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
     routes_ok = bool(up) or not config.names.proxies
-    if roll or cleanup.services():
-        guard.check("rolling the proxies" if roll else "retiring containers")
-        result = _switch(config, desired, cleanup, roll, routes_text, guard.remaining())
-        routes_ok = _switch_outcomes(config, cleanup, roll, result, report) and routes_ok
-        _explain_stuck_deletes(conn, cleanup, result)
+    if roll:
+        guard.check("rolling the proxies")
+        result = _run(config, desired, [], {}, roll, ["routes"], routes_text, guard.remaining())
+        routes_ok = _roll_outcomes(config, roll, result, report) and routes_ok
 
+    # Recorded before the old containers go: retiring them never delays `running`.
     guard.check("recording the outcomes")
     if routes_ok:
         for service in deploys.deploy:
             if service.name in ready and service.name not in refused:
                 record.mark_running(conn, service.name, service.generation)
-        _forget_deleted(conn, cleanup, report)
     for name, (message, last_log) in failed.items():
         service = next(s for s in desired if s.name == name)
         record.mark_failed(conn, name, service.generation, message, last_log)
+
+    # What no longer serves goes only once every proxy that is up has stopped routing to it.
+    if cleanup.services() and routes_ok:
+        guard.check("retiring containers")
+        result = _retire(config, desired, cleanup, guard.remaining())
+        _retire_outcomes(cleanup, result, report)
+        _explain_stuck_deletes(conn, cleanup, result)
+        _forget_deleted(conn, cleanup, report)
 
     if report.problems:
         report.outcome = "failed"
@@ -292,24 +300,23 @@ def _routes_text(config: AgentConfig, serving) -> str:
     return text
 
 
-def _switch(config, desired, cleanup: CleanupPlan, roll: list[str], routes_text: str, timeout):
-    """Run 2: roll the proxies (if the routes changed), then retire and remove containers
-    (and the volumes of services deleted with purge)."""
+def _retire(config, desired, cleanup: CleanupPlan, timeout: int) -> RunResult:
+    """Retire old generations, remove deleted services and orphans (and purged volumes)."""
     hosts = [service_host(n) for n in cleanup.services()]
-    tags = ["retire"] if hosts else []
-    limit = list(hosts)
-    if roll:
-        tags.append("routes")
-        limit = list(roll) + limit
-    return _run(config, desired, cleanup.orphans, cleanup.retire, limit, tags, routes_text, timeout)
+    return _run(config, desired, cleanup.orphans, cleanup.retire, hosts, ["retire"], None, timeout)
 
 
-def _switch_outcomes(config, cleanup: CleanupPlan, roll, result: RunResult, report) -> bool:
+def _roll_outcomes(config, roll, result: RunResult, report) -> bool:
     proxy_failures = [f.message for h, f in result.failed.items() if h in config.names.proxies]
     routes_ok = not proxy_failures and not result.error
-    if roll:
-        report.note("routes", "rolled" if routes_ok else "failed")
+    report.note("routes", "rolled" if routes_ok else "failed")
     report.problems.extend(proxy_failures)
+    if result.error:
+        report.problems.append(result.error)
+    return routes_ok
+
+
+def _retire_outcomes(cleanup: CleanupPlan, result: RunResult, report) -> None:
     if result.error:
         report.problems.append(result.error)
     for key, names in (
@@ -323,7 +330,6 @@ def _switch_outcomes(config, cleanup: CleanupPlan, roll, result: RunResult, repo
     for n in cleanup.services():
         if service_host(n) in result.failed:
             report.problems.append(f"{n}: {result.failed[service_host(n)].message}")
-    return routes_ok
 
 
 def _explain_stuck_deletes(conn, cleanup: CleanupPlan, result: RunResult) -> None:

@@ -167,6 +167,18 @@ def hold_cron_off(path: Path) -> None:
     atexit.register(held.close)
 
 
+def hold_installed_agent_off(state_dir: Path, database_url: str) -> None:
+    """Pause the installed agent (its watch and cron passes) for the session, and wait for a
+    pass it may be running: only the passes a test starts act."""
+    from swsapi.agent import pause
+    from swsapi.agent.lock import pass_lock
+
+    pause.pause(state_dir, "e2e tests")
+    atexit.register(pause.resume, state_dir)
+    with pass_lock(database_url, wait=True, timeout=300):
+        pass
+
+
 @pytest.fixture(scope="session")
 def agent_host(bootstrapped_host, tmp_path_factory):
     """The bootstrapped host, with an agent config of this session and cron held off."""
@@ -181,7 +193,11 @@ def agent_host(bootstrapped_host, tmp_path_factory):
                 "project_dir": str(REPO),
                 "state_dir": str(state),
                 "haproxy_socket": installed["haproxy_socket"],
-                "host_settings": installed.get("host_settings"),
+                **(
+                    {"host_settings": installed["host_settings"]}
+                    if "host_settings" in installed
+                    else {}
+                ),
                 "ready_timeout": 8,
                 "drain_timeout": 5,
                 "stop_timeout": 3,
@@ -190,7 +206,9 @@ def agent_host(bootstrapped_host, tmp_path_factory):
             }
         )
     )
-    hold_cron_off(Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent")) / "cron.lock")
+    installed_state = Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent"))
+    hold_cron_off(installed_state / "cron.lock")
+    hold_installed_agent_off(installed_state, installed["database_url"])
     host = AgentHost(
         http=bootstrapped_host.base_url,
         api_domain=bootstrapped_host.api_domain,

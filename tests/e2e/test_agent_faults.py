@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_agent import agent_host, docker, domain, unique  # noqa: F401
+from tests.e2e.test_agent import SWS_AGENT, agent_host, docker, domain, unique  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -109,22 +109,30 @@ def test_a_removed_proxy_and_a_stopped_load_balancer_come_back(agent_host):  # n
     agent_host.delete(name)
 
 
+def agent(host, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SWS_AGENT, *args, "--config", str(host.config)],
+        capture_output=True,
+        text=True,
+        env=host.env(),
+        timeout=120,
+    )
+
+
 def test_status_and_the_pause_switch(agent_host):  # noqa: F811
     name = unique("paused")
-    paused = agent_host.start_agent("pause", "--reason", "e2e")
-    assert paused.wait(timeout=60) == 0
+    assert agent(agent_host, "pause", "--reason", "e2e").returncode == 0
     try:
         agent_host.apply(name)
         agent_host.run_pass()
         assert agent_host.service(name)["status"] == "pending"
-        shown = agent_host.start_agent("status")
-        out, _ = shown.communicate(timeout=60)
-        assert "agent: paused since" in out and "e2e" in out
+        shown = agent(agent_host, "status").stdout
+        assert "agent: paused since" in shown and "e2e" in shown
         for proxy in agent_host.proxies:
-            assert f"{proxy}" in out
-        assert "last passes:" in out
+            assert f"{proxy}  running, in HAProxy: ready" in shown
+        assert "last passes:" in shown
     finally:
-        assert agent_host.start_agent("resume").wait(timeout=60) == 0
+        assert agent(agent_host, "resume").returncode == 0
     agent_host.run_pass()
     assert agent_host.service(name)["status"] == "running"
     agent_host.delete(name)

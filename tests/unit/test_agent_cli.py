@@ -9,9 +9,7 @@ from swsapi.agent.cli import main_group
 from swsapi.agent.config import AgentConfigError, config_from_mapping, load_config
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["run"], ["watch"], ["routes"], ["pause"], ["resume"], ["status"]]
-)
+@pytest.mark.parametrize("command", [[], ["run"], ["watch"], ["pause"], ["resume"], ["status"]])
 def test_every_command_has_help_with_an_example(command):
     result = CliRunner().invoke(main_group, [*command, "--help"])
     assert result.exit_code == 0

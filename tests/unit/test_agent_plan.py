@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from swsapi.agent.desired import desired_from_row
-from swsapi.agent.observe import RunningContainer, container_from_inspect, parse_server_states
+from swsapi.agent.haproxy import runtime
+from swsapi.agent.observe import RunningContainer, container_from_inspect
 from swsapi.agent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
 
 
@@ -152,8 +153,20 @@ def test_haproxy_server_states():
 3 proxies 2 sws-proxy-2 172.21.0.4 2 8 1
 3 proxies 3 sws-proxy-3 172.21.0.5 0 1 1
 """
-    assert parse_server_states(text) == {
+    assert runtime().parse_admin_states(text) == {
         "sws-proxy-1": "ready",
         "sws-proxy-2": "drain",
         "sws-proxy-3": "maint",
     }
+
+
+def test_nginx_s_emerg_line_is_kept_without_time_pid_or_scratch_file():
+    from swsapi.agent.routecheck import emerg_line
+
+    line = 'nginx: [emerg] unknown directive "bogus" in /tmp/sws-routecheck.AbC123/main.conf:7'
+    assert emerg_line(line) == '[emerg] unknown directive "bogus"'
+    stamped = (
+        "2026/11/27 05:17:28 [emerg] 1#1: could not build server_names_hash, you should "
+        "increase server_names_hash_bucket_size: 64"
+    )
+    assert emerg_line(stamped).startswith("[emerg] could not build server_names_hash, you")
