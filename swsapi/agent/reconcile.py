@@ -39,7 +39,7 @@ from swsapi.agent.render import (
     service_host,
 )
 from swsapi.agent.routecheck import Block, RouteCheckError, refused_blocks
-from swsapi.agent.runner import PlaybookRun, RunResult, run_playbook
+from swsapi.agent.runner import PlaybookRun, RunResult, remove_stale_runs, run_playbook
 
 log = logging.getLogger("sws.agent")
 
@@ -114,6 +114,7 @@ def reconcile_once(
     guard = Guard(config.pass_timeout, still_locked)
     pass_id = record.start_pass(conn)
     report = PassReport()
+    report.note("stale_runs_removed", remove_stale_runs(config.state_dir))
     try:
         _reconcile(config, conn, report, guard)
     except PassAborted as err:

@@ -18,6 +18,18 @@ from pathlib import Path
 import ansible_runner
 
 SCRUBBED = "********"
+# Under the state directory (root only): each run's private directory (its inventory holds env
+# values). Removed after the run; one left by a killed pass goes at the start of the next.
+RUNS = "runs"
+
+
+def remove_stale_runs(state_dir) -> list[str]:
+    """Remove what killed passes left; call it holding the pass lock (no run is going on)."""
+    runs = Path(state_dir) / RUNS
+    stale = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+    for name in stale:
+        shutil.rmtree(runs / name, ignore_errors=True)
+    return stale
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,9 @@ def run_playbook(
     """Run it and wait; never raises for a failed play, only reports it."""
     artifacts = Path(state_dir) / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    private = Path(tempfile.mkdtemp(prefix="sws-agent-run-"))
+    runs = Path(state_dir) / RUNS
+    runs.mkdir(mode=0o700, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     ident = uuid.uuid4().hex[:12]
     try:
         inventory = _write_private_files(private, run, home)

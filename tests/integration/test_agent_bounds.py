@@ -86,3 +86,13 @@ def test_a_paused_agent_runs_no_pass(config):
     assert one_pass(config, wait=False) is None
     assert pause.resume(config.state_dir)
     assert one_pass(config, wait=False).outcome == "noop"
+
+
+def test_a_killed_pass_s_run_directory_goes_at_the_next_pass(config):
+    # What a SIGKILLed pass leaves: its private run directory, env values in its inventory.
+    stale = config.state_dir / "runs" / "run-killed"
+    stale.mkdir(parents=True)
+    (stale / "inventory").write_text("TOKEN: s3cret\n")
+    report = one_pass(config, wait=False)
+    assert report.changed["stale_runs_removed"] == ["run-killed"]
+    assert not stale.exists()
