@@ -208,6 +208,8 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     for name, (message, last_log) in failed.items():
         service = next(s for s in desired if s.name == name)
         record.mark_failed(conn, name, service.generation, message, last_log)
+    routable = bool(up) or not config.names.proxies
+    _explain_pending(conn, deploys, ready if routes_ok else set(), failed, routable, report)
 
     # What no longer serves goes only once every proxy that is up has stopped routing to it.
     if cleanup.services() and routes_ok:
@@ -223,6 +225,21 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         report.outcome = "degraded"
     elif report.changed:
         report.outcome = "changed"
+
+
+def _explain_pending(conn, deploys: DeployPlan, running, failed, routable, report) -> None:
+    """A service this pass could not make running says why (the next pass tries again)."""
+    waiting = [s for s in deploys.deploy if s.name not in running and s.name not in failed]
+    if not waiting:
+        return
+    if report.problems:
+        why = "the agent's last pass failed: " + "; ".join(report.problems)
+    elif not routable:
+        why = "no proxy is up to route it"
+    else:
+        why = "the agent's last pass did not finish deploying it"
+    for service in waiting:
+        record.mark_pending_reason(conn, service.name, service.generation, why[:500])
 
 
 def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> list[str]:

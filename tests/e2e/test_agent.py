@@ -332,6 +332,8 @@ def test_a_broken_route_never_goes_live(agent_host):
     assert agent_host.proxy_file(second, "candidate/routes.conf") == candidate_before
     assert set(agent_host.haproxy_states().values()) == {"ready"}
     assert agent_host.get(name).status_code == 404
+    pending = agent_host.service(name)
+    assert pending["status"] == "pending" and "rejected the new routes" in pending["message"]
 
     agent_host.run_pass()
     assert agent_host.get(name).status_code == 200
