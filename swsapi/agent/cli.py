@@ -9,7 +9,7 @@ import sys
 import click
 import psycopg2
 
-from swsapi.agent import pause, store
+from swsapi.agent import logs, pause, store
 from swsapi.agent.config import AgentConfig, AgentConfigError, load_config
 from swsapi.agent.lock import LockBusy, check_held, pass_lock
 from swsapi.agent.observe import ObserveError
@@ -54,16 +54,17 @@ def one_pass(config: AgentConfig, wait: bool):
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details too.")
-def main_group(verbose: bool) -> None:
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    help="Log to this file, rotated at 10 MiB (5 kept), instead of stderr.",
+)
+def main_group(verbose: bool, log_file: str | None) -> None:
     """Reconcile this host with what sws-confdb holds.
 
-    Example: sws-agent run --config /etc/sws/agent.yml
+    Example: sws-agent --log-file /var/log/sws-agent.log run --config /etc/sws/agent.yml
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s sws-agent %(message)s",
-        stream=sys.stderr,
-    )
+    logs.setup(verbose, log_file)
 
 
 @main_group.command()

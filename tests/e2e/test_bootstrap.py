@@ -171,9 +171,12 @@ def test_the_agent_is_installed_and_scheduled(bootstrapped_host):
     agent = Path(settings["sws_agent_venv"]) / "bin" / "sws-agent"
     assert subprocess.run([agent, "--help"], capture_output=True).returncode == 0
     cron = Path("/etc/cron.d/sws-agent").read_text()
-    assert f"flock -n {settings['sws_agent_state_dir']}/cron.lock {agent} run --config" in cron
+    log = "--log-file /var/log/sws-agent.log"
+    assert (
+        f"flock -n {settings['sws_agent_state_dir']}/cron.lock {agent} {log} run --config" in cron
+    )
     # The watching agent, started again by cron whenever it is not running.
-    assert f"flock -n {settings['sws_agent_state_dir']}/watch.lock {agent} watch --config" in cron
+    assert f"flock -n {settings['sws_agent_state_dir']}/watch.lock {agent} {log} watch" in cron
     assert subprocess.run(["pgrep", "--exact", "cron"], capture_output=True).returncode == 0
     project = Path(bootstrapped_host.agent_config["project_dir"])
     assert (project / "playbooks" / "bootstrap.yml").exists()

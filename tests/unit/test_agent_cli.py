@@ -53,3 +53,23 @@ def test_config_reads_the_settings_and_the_names(tmp_path):
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(AgentConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config_from_mapping(raw)
+
+
+def test_a_repeated_message_is_written_once_then_counted(tmp_path):
+    import logging
+
+    from swsapi.agent import logs
+
+    path = tmp_path / "agent.log"
+    logs.setup(False, str(path))
+    log = logging.getLogger("sws.agent")
+    for i in range(5):
+        log.info("pass %d failed in %.2fs: problem='docker is down'", i, 1.5 + i)
+    log.info("pass 9 noop in 0.10s")
+    for handler in logging.getLogger().handlers:
+        handler.close()
+    logging.getLogger().handlers.clear()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    assert "pass 0 failed" in lines[0]
+    assert "(the previous message repeated 4 more times) pass 9 noop" in lines[1]
