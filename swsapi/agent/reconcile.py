@@ -183,13 +183,16 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     up = _control_plane_outcome(config, plane, report)
 
     serving = choose_serving(desired, containers, ready)
-    refused = _refuse_routes(config, desired, containers, ready, up, report)
-    for name, message in refused.items():
-        failed[name] = (message, None)
-    serving = choose_serving(desired, containers, ready)
-    serving = {n: c for n, c in serving.items() if n not in refused}
     routes_text = _routes_text(config, serving)
     proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
+    refused: dict[str, str] = {}
+    if any(p.applied_routes != routes_text for p in proxies):
+        # New routes: nginx must accept them before any proxy is drained for them.
+        refused, serving = _refuse_routes(config, desired, containers, ready, up, serving, report)
+    if refused:
+        for name, message in refused.items():
+            failed[name] = (message, None)
+        routes_text = _routes_text(config, serving)
     roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
     # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
@@ -257,20 +260,20 @@ def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> li
     return [p for p in config.names.proxies if now[p].up]
 
 
-def _refuse_routes(config, desired, containers, ready: set[str], up: list[str], report):
-    """{service: nginx's [emerg] line} for the routes nginx refuses; they are left out (a
-    service's older generation keeps its route when nginx accepts that one) and the others
-    roll. Tested in a proxy that is up; with none, the roll has nothing to refuse either."""
-    if not up:
-        return {}
+def _refuse_routes(config, desired, containers, ready: set[str], up, serving, report):
+    """The routes nginx refuses, and what serves without them.
+
+    Returns ({service: message with nginx's [emerg] line}, serving). A refused service's
+    older generation keeps its route when nginx accepts that one; otherwise it has none. Tested
+    in a proxy that is up (a candidate that cannot be tested is left to the roll's own test).
+    """
     refused: dict[str, str] = {}
-    live = set()
-    for service in desired:
-        if service.status == "running" and service.applied_generation == service.generation:
-            live.add(service.name)
+    dropped: set[str] = set()  # no route at all: the older generation was refused too
+    live = {
+        s.name for s in desired if s.status == "running" and s.applied_generation == s.generation
+    }
     for _ in range(2):  # the new routes, then the older generations they fall back to
-        serving = choose_serving(desired, containers, ready - set(refused))
-        routes = [r for r in routes_for(serving) if r.service not in refused]
+        routes = routes_for({n: c for n, c in serving.items() if n not in dropped})
         # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
         routes.sort(key=lambda r: (r.service not in live, r.domain))
         blocks = [Block(r.service, route_block(r, config.names)) for r in routes]
@@ -278,13 +281,18 @@ def _refuse_routes(config, desired, containers, ready: set[str], up: list[str], 
             found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
         except RouteCheckError as err:
             report.notices.append(str(err))
-            return refused
+            break
         if not found:
             break
         for name, line in found.items():
+            if name in refused:
+                dropped.add(name)
             refused.setdefault(name, f"nginx refused the route for this service: {line}")
-    report.note("refused", {n: m for n, m in refused.items()})
-    return refused
+        serving = choose_serving(desired, containers, ready - set(refused))
+    else:
+        dropped |= set(refused)  # still refused after the fallback: leave them out
+    report.note("refused", dict(refused))
+    return refused, {n: c for n, c in serving.items() if n not in dropped}
 
 
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
