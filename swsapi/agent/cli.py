@@ -41,7 +41,13 @@ def one_pass(config: AgentConfig, wait: bool):
         log.info("paused (%s); no pass", pause.reason(config.state_dir))
         return None
     try:
-        with pass_lock(config.database_url, wait=wait, store_timeout=config.store_timeout) as held:
+        # Waiting is bounded too: a pass holds the lock at most pass_timeout.
+        with pass_lock(
+            config.database_url,
+            wait=wait,
+            timeout=config.pass_timeout if wait else None,
+            store_timeout=config.store_timeout,
+        ) as held:
             conn = store.connect(config.database_url, "sws-agent pass", config.store_timeout)
             try:
                 return reconcile_once(config, conn, still_locked=lambda: check_held(held))
