@@ -55,6 +55,9 @@ class AgentConfig:
     pass_timeout: float = 600.0
     # Seconds any one call to the store may take (connect, statement, commit), this side.
     store_timeout: float = 10.0
+    # Orphans (containers the store does not list) are removed only while they are at most this
+    # share of the services running here; more means a store read gone wrong.
+    max_orphan_share: float = 0.5
     passes_kept: int = 1000
     forks: int = 10
     names: Names = field(default_factory=Names)
@@ -68,6 +71,7 @@ _FLOAT_KEYS = {
     "debounce",
     "pass_timeout",
     "store_timeout",
+    "max_orphan_share",
 }
 _INT_KEYS = {"stop_timeout", "passes_kept", "forks"}
 

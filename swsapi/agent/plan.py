@@ -151,3 +151,22 @@ def plan_cleanup(
             plan.retire[service.name] = keep.name
     plan.orphans = sorted(name for name in grouped if name not in known)
     return plan
+
+
+def hold_orphans(plan: CleanupPlan, containers: list[RunningContainer], share: float) -> str | None:
+    """Keep the orphans when they are more than `share` of the services running here.
+
+    An orphan is a container the store does not list, not one it recorded as deleted: a store
+    read empty or from the wrong database would make every service one. Then nothing is removed
+    and the reason is returned (the pass reports it); orphans within the share go as before.
+    """
+    running = {c.service for c in containers if c.running}
+    orphans = [n for n in plan.orphans if n in running]
+    if not orphans or len(orphans) <= share * len(running):
+        return None
+    held, plan.orphans = plan.orphans, []
+    return (
+        f"kept {len(held)} container(s) the store does not list ({', '.join(held[:5])}"
+        f"{', ...' if len(held) > 5 else ''}): removing {len(orphans)} of the {len(running)}"
+        f" running services is more than max_orphan_share {share:g}"
+    )

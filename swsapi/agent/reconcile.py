@@ -27,6 +27,7 @@ from swsapi.agent.plan import (
     CleanupPlan,
     DeployPlan,
     choose_serving,
+    hold_orphans,
     plan_cleanup,
     plan_deploys,
     routes_for,
@@ -195,6 +196,9 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         routes_text = _routes_text(config, serving)
     roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
+    held = hold_orphans(cleanup, containers, config.max_orphan_share)
+    if held:
+        report.problems.append(held)
     # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
     routes_ok = bool(up) or not config.names.proxies
     if roll:

@@ -355,6 +355,17 @@ def test_a_volume_in_use_keeps_the_service_deleting_until_it_can_go(
 
 
 def test_orphans_are_removed(config, store, hello_image, network):
+    # A store that reads empty must not remove everything: a lone orphan is kept and reported.
+    docker(
+        "run", "-d", "--name", "sws-svc-lone-1", "--network", network,
+        "--label", f"{LABELS}.service=lone", hello_image,
+    )  # fmt: skip
+    report = one_pass(config, store)
+    assert "orphans" not in report.changed
+    assert "max_orphan_share" in report.problems[0]
+    docker("rm", "-f", "sws-svc-lone-1")
+    apply(store, "alpha", hello_image)
+    one_pass(config, store)
     docker(
         "run",
         "-d",

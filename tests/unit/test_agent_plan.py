@@ -170,3 +170,19 @@ def test_nginx_s_emerg_line_is_kept_without_time_pid_or_scratch_file():
         "increase server_names_hash_bucket_size: 64"
     )
     assert emerg_line(stamped).startswith("[emerg] could not build server_names_hash, you")
+
+
+def test_orphans_are_kept_when_they_are_most_of_what_runs():
+    from swsapi.agent.plan import CleanupPlan, hold_orphans
+
+    def running(name):
+        return RunningContainer(
+            f"sws-svc-{name}-1", name, 1, "d", f"{name}.t", 80, True, "10.0.0.2"
+        )
+
+    containers = [running(n) for n in ("a", "b", "c", "d")]
+    plan = CleanupPlan(orphans=["a", "b", "c", "d"])  # an empty store read
+    reason = hold_orphans(plan, containers, 0.5)
+    assert plan.orphans == [] and "removing 4 of the 4 running services" in reason
+    plan = CleanupPlan(orphans=["a"])
+    assert hold_orphans(plan, containers, 0.5) is None and plan.orphans == ["a"]
