@@ -437,3 +437,28 @@ def test_dynamic_inventory_shows_the_store(config, store, hello_image, tmp_path)
     trap = hostvars["sws_service_env"]["TRAP"]
     # ansible-inventory marks values it must never template; either way, verbatim.
     assert trap in (TEMPLATE_IN_ENV, {"__ansible_unsafe": TEMPLATE_IN_ENV})
+
+
+@pytest.fixture(scope="module")
+def exits_once_image(hello_image, tmp_path_factory):
+    """The hello image, but its first start exits 3 (an entrypoint that waits for something)."""
+    context = tmp_path_factory.mktemp("exits-once")
+    (context / "Dockerfile").write_text(
+        f"FROM {hello_image}\n"
+        'CMD ["sh", "-c", "if [ ! -e /tmp/started ]; then touch /tmp/started; exit 3; fi;'
+        ' exec python3 /app/hello.py"]\n'
+    )
+    tag = "sws-agenttest/exits-once:1"
+    docker("build", "-q", "-t", tag, str(context))
+    yield tag
+    docker("rmi", "-f", tag, check=False)
+
+
+def test_a_container_that_restarted_once_and_then_serves_is_healthy(
+    config, store, exits_once_image, network
+):
+    apply(store, "flaky", exits_once_image)
+    report = one_pass(config, store)
+    assert report.changed.get("deployed") == ["flaky"], report.summary()
+    assert row(store, "flaky")["status"] == "running"
+    assert inspect("sws-svc-flaky-1")["RestartCount"] >= 1
