@@ -58,6 +58,10 @@ class AgentConfig:
     # Orphans (containers the store does not list) are removed only while they are at most this
     # share of the services running here; more means a store read gone wrong.
     max_orphan_share: float = 0.5
+    # A failed generation is deployed again this many times, after retry_backoff seconds,
+    # then twice that, and so on (retries.py).
+    retry_failed: int = 3
+    retry_backoff: float = 30.0
     passes_kept: int = 1000
     forks: int = 10
     names: Names = field(default_factory=Names)
@@ -72,8 +76,9 @@ _FLOAT_KEYS = {
     "pass_timeout",
     "store_timeout",
     "max_orphan_share",
+    "retry_backoff",
 }
-_INT_KEYS = {"stop_timeout", "passes_kept", "forks"}
+_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed"}
 
 
 def config_path(explicit: str | None = None) -> Path:

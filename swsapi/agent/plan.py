@@ -47,8 +47,13 @@ def current_container(
     return None
 
 
-def plan_deploys(desired: list[DesiredService], containers: list[RunningContainer]) -> DeployPlan:
-    """Which services need their current generation started (or restarted)."""
+def plan_deploys(
+    desired: list[DesiredService],
+    containers: list[RunningContainer],
+    retry: frozenset[str] | set[str] = frozenset(),
+) -> DeployPlan:
+    """Which services need their current generation started (or restarted); `retry`: failed
+    services whose generation is due to be tried again."""
     plan = DeployPlan()
     grouped = by_service(containers)
     for service in desired:
@@ -63,10 +68,11 @@ def plan_deploys(desired: list[DesiredService], containers: list[RunningContaine
         applied = service.status == "running" and service.applied_generation == service.generation
         if healthy and applied:
             continue
-        if service.status == "failed":
+        if service.status == "failed" and service.name not in retry:
             # A failure sticks to its generation (a container that never got ready, a route
             # nginx refused): retrying every minute would run a playbook every pass for
-            # nothing. A new apply (new generation) retries.
+            # nothing. retries.py tries it again a few times with backoff; a new apply
+            # (new generation) always does.
             continue
         plan.deploy.append(service)
     return plan

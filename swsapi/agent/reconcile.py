@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import haproxy, record
+from swsapi.agent import haproxy, record, retries
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -158,7 +158,11 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         guard.check("starting the control plane")
         plane = revive(config.names, config.haproxy_socket)
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    deploys = plan_deploys(desired, containers)
+    attempts = retries.load(config.state_dir)
+    now = time.time()
+    deploys = plan_deploys(
+        desired, containers, retries.due(desired, attempts, config.retry_failed, now)
+    )
     _record_invalid(conn, deploys, report)
 
     ready: set[str] = set()
@@ -214,7 +218,13 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
                 record.mark_running(conn, service.name, service.generation)
     for name, (message, last_log) in failed.items():
         service = next(s for s in desired if s.name == name)
+        note = retries.note_failure(
+            attempts, name, service.generation, config.retry_failed, config.retry_backoff, now
+        )
+        message = retries.with_note(message, note)
         record.mark_failed(conn, name, service.generation, message, last_log)
+    retries.forget_others(attempts, set(failed), desired)
+    retries.save(config.state_dir, attempts)
     routable = bool(up) or not config.names.proxies
     _explain_pending(conn, deploys, ready if routes_ok else set(), failed, routable, report)
 

@@ -186,3 +186,32 @@ def test_orphans_are_kept_when_they_are_most_of_what_runs():
     assert plan.orphans == [] and "removing 4 of the 4 running services" in reason
     plan = CleanupPlan(orphans=["a"])
     assert hold_orphans(plan, containers, 0.5) is None and plan.orphans == ["a"]
+
+
+def test_a_failed_generation_is_retried_with_backoff_a_bounded_number_of_times(tmp_path):
+    from swsapi.agent import retries
+
+    svc = service("web", generation=2, status="failed", applied=1)
+    attempts: dict = {}
+    notes = []
+    now = 1000.0
+    for _ in range(4):
+        assert retries.due([svc], attempts, 3, now) == (set() if not attempts else {"web"})
+        notes.append(retries.note_failure(attempts, "web", 2, 3, 30, now))
+        now = attempts["web"].next_try
+    assert notes[0] == "(attempt 1 of 4; next in 30 s)"
+    assert notes[2] == "(attempt 3 of 4; next in 120 s)"
+    assert notes[3] == "(attempt 4, the last: apply again to retry)"
+    assert retries.due([svc], attempts, 3, now + 10_000) == set()
+    retries.save(tmp_path, attempts)
+    assert retries.load(tmp_path)["web"].failures == 4
+    newer = service("web", generation=3, applied=1)
+    retries.forget_others(attempts, set(), [newer])
+    assert attempts == {}
+    assert len(retries.with_note("x" * 400, notes[0])) <= 290
+
+
+def test_a_failed_service_is_deployed_again_only_when_its_retry_is_due():
+    failed = service("web", status="failed")
+    assert plan_deploys([failed], [container("web")]).deploy == []
+    assert plan_deploys([failed], [], retry={"web"}).deploy == [failed]
