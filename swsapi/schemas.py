@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from swsapi.spec import ServiceSpecSchema
+from swsapi.spec import API_VERSION, ServiceSpecSchema
 
 # JSONB keeps keys in its own order; answer in the order the v1 spec declares them.
 SPEC_ORDER = tuple(ServiceSpecSchema().fields)
@@ -13,6 +13,8 @@ def ordered_spec(service) -> dict:
 
 
 class ServiceSchema(Schema):
+    # First, so that `swsctl get -o yaml` output reads as a definition and applies as one.
+    apiVersion = fields.Constant(API_VERSION)
     name = fields.String()
     owner = fields.Function(lambda service: service.owner.name)
     spec = fields.Function(ordered_spec)

@@ -110,8 +110,33 @@ def check_volume_mount(value: str) -> None:
         raise ValidationError("must be a path of letters, digits and . _ @ + - separated by '/'")
 
 
+class WrittenInt(int):
+    """A JSON number that remembers how it was written (what the process must see)."""
+
+    def __new__(cls, text: str):
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+
+class WrittenFloat(float):
+    """A JSON number that remembers how it was written: 1e3 stays "1e3", not "1000.0"."""
+
+    def __new__(cls, text: str):
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+
+def loads_json(text: str | bytes):
+    """Parse a JSON document keeping each number's text, so an env value sent as the number
+    1.50 reaches the container as "1.50" (a port still reads as a whole number)."""
+    return json.loads(text, parse_int=WrittenInt, parse_float=WrittenFloat)
+
+
 class EnvValue(fields.Field):
-    """A scalar kept as a string, the way Docker hands it to the process."""
+    """A scalar kept as a string, the way Docker hands it to the process: a number or a
+    boolean becomes the text it was written as (see loads_json; YAML's are swsctl's job)."""
 
     default_error_messages = {"scalar": "must be a string, number or boolean"}
 
@@ -119,7 +144,7 @@ class EnvValue(fields.Field):
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, (int, float)):
-            return str(value)
+            return getattr(value, "written", str(value))
         if not isinstance(value, str):
             raise self.make_error("scalar")
         if "\x00" in value:

@@ -16,6 +16,7 @@ import yaml
 
 from swsapi.spec import Definition, SpecError, load_definition
 from swsctl.errors import FieldProblem, InvalidDefinition, InvalidInput
+from swsctl.output import MASK
 
 MAX_BYTES = 1024 * 1024
 STDIN = "-"
@@ -64,9 +65,16 @@ def read_definition(
 def parse_definition(text: str, source: str, *, validate: bool = True) -> DefinitionFile:
     """Parse YAML or JSON text and validate it with the v1 schema."""
     document, root = parse_document(text, source)
+    from_get = is_get_output(document)
+    if from_get:
+        document = {key: document[key] for key in ("apiVersion", "spec") if key in document}
+    document = env_values_as_written(document, root)
     duplicates = duplicate_keys(root)
     if duplicates:
         raise InvalidDefinition(source, duplicates)
+    masks = masked_values(document) if from_get else {}
+    if masks:
+        raise InvalidDefinition(source, problems_at(root, masks))
     if not validate:
         _require_name(document, root, source)
         return DefinitionFile(source, document, None, root)
@@ -75,6 +83,48 @@ def parse_definition(text: str, source: str, *, validate: bool = True) -> Defini
     except SpecError as err:
         raise InvalidDefinition(source, problems_at(root, err.fields)) from None
     return DefinitionFile(source, document, definition, root)
+
+
+def is_get_output(document) -> bool:
+    """Whether this is `swsctl get -o yaml|json` output rather than a hand-written definition.
+
+    That output is the service as the server keeps it: apiVersion and spec, plus what only
+    the server writes (generation, status, times...). Applying it applies its spec and
+    ignores the rest, as kubectl ignores status. `generation` marks it: a definition written
+    by hand has none, and keeps its unknown top-level fields reported as typos.
+    """
+    return isinstance(document, dict) and "generation" in document and "spec" in document
+
+
+def masked_values(document) -> dict[str, str]:
+    """Env values that are the mask swsctl prints: applying them would store the mask."""
+    env = document.get("spec", {}).get("env") if isinstance(document, dict) else None
+    if not isinstance(env, list) or not isinstance(document["spec"], dict):
+        return {}
+    return {
+        f"spec.env[{index}].value": (
+            f"is {MASK}, the mask swsctl prints for hidden values; to apply the output of "
+            "`swsctl get`, get it with --show-secrets"
+        )
+        for index, item in enumerate(env)
+        if isinstance(item, dict) and item.get("value") == MASK
+    }
+
+
+def env_values_as_written(document, root: yaml.Node | None):
+    """Env values exactly as the file writes them: YAML reads `0755` as 493, `yes` as true and
+    `1.50` as 1.5, but the process must see 0755, yes and 1.50. An unquoted value is taken as
+    its source text; null stays null (and is refused: quote it, or write "" for empty)."""
+    env = document.get("spec", {}).get("env") if isinstance(document, dict) else None
+    if not isinstance(env, list) or not isinstance(document["spec"], dict):
+        return document
+    for index, item in enumerate(env):
+        if not isinstance(item, dict) or isinstance(item.get("value"), str | None):
+            continue
+        node = node_at(root, f"spec.env[{index}].value")
+        if isinstance(node, yaml.ScalarNode) and node.style is None:
+            item["value"] = node.value
+    return document
 
 
 def _require_name(document, root: yaml.Node | None, source: str) -> None:
@@ -159,6 +209,20 @@ def split_path(path: str) -> list[str | int]:
     if path.startswith("("):
         return []
     return [int(index) if index else key for key, index in _PATH_TOKEN.findall(path)]
+
+
+def node_at(root: yaml.Node | None, path: str) -> yaml.Node | None:
+    """The node a schema path names, or None when the path leaves the tree."""
+    node = root
+    for token in split_path(path):
+        if isinstance(token, int) and isinstance(node, yaml.SequenceNode):
+            node = node.value[token] if token < len(node.value) else None
+        elif isinstance(token, str) and isinstance(node, yaml.MappingNode):
+            match = _key(node, token)
+            node = match[1] if match else None
+        else:
+            return None
+    return node
 
 
 def line_of(root: yaml.Node | None, path: str) -> int | None:

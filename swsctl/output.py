@@ -32,8 +32,27 @@ def to_json(data) -> str:
     return json.dumps(data, indent=2, sort_keys=False)
 
 
+class _OutputDumper(yaml.SafeDumper):
+    """Readable non-ASCII text, but Unicode line breaks escaped: with allow_unicode PyYAML
+    writes NEL and LS raw in a plain or single-quoted scalar, and they load back as a newline
+    (so `get -o yaml` output would no longer apply as `unchanged`)."""
+
+
+_UNICODE_BREAKS = "\x85\u2028\u2029"
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(c in value for c in _UNICODE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_OutputDumper.add_representer(str, _represent_str)
+
+
 def to_yaml(data) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump(
+        data, Dumper=_OutputDumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
 
 
 def render(data, fmt: str) -> str:

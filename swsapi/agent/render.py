@@ -1,8 +1,11 @@
 """Render the desired state as text and variables: the Ansible inventory and nginx routes.
 
 Pure functions of their arguments (no store, no Docker, no clock), tested with golden files.
-User-provided strings (env values) are marked unsafe in every inventory form, so Ansible
-hands them to Docker verbatim and never evaluates a template hidden in one.
+Every variable of a service host is user data, so each service host's whole mapping is marked
+unsafe in both inventory forms: Ansible then hands every value to Docker verbatim, never
+evaluates a template hidden in one and never reads "4" or "true" as a number or a boolean.
+(ansible-core 2.19 re-resolves the type of a *scalar* tagged `!unsafe`, so `!unsafe "true"`
+would load as the boolean true; a mapping tagged `!unsafe` keeps its quoted strings strings.)
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites 
 UPSTREAM_KEEPALIVE = 32
 
 
-class Unsafe(str):
-    """A string Ansible must never template."""
+class ServiceVars(dict):
+    """A service host's variables: data Ansible must take literally (rendered unsafe)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # ansible_* settings are ours, not the user's; keep them apart so the rendered forms
+        # can leave them trusted.
+        if any(key.startswith("ansible_") for key in self):
+            raise ValueError("a service host's variables must not set ansible_* settings")
 
 
 def service_host(name: str) -> str:
@@ -57,7 +67,7 @@ def service_vars(service: DesiredService, keep: str | None = None) -> dict:
         "sws_service_port": d.port,
         "sws_service_domain": d.domain,
         "sws_service_volume_mount": d.volume_mount,
-        "sws_service_env": {e.name: Unsafe(e.value) for e in d.env},
+        "sws_service_env": {e.name: e.value for e in d.env},
     }
 
 
@@ -73,27 +83,31 @@ def inventory(
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta."""
     keep = keep or {}
-    local = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-    }
     hostvars: dict[str, dict] = {}
     for proxy in names.proxies:
-        hostvars[proxy] = {**local, "sws_proxy_container": proxy}
-    hostvars[names.loadbalancer] = {**local, "sws_loadbalancer_container": names.loadbalancer}
+        hostvars[proxy] = {"sws_proxy_container": proxy}
+    hostvars[names.loadbalancer] = {"sws_loadbalancer_container": names.loadbalancer}
     services = []
     for service in desired:
         host = service_host(service.name)
-        hostvars[host] = {**local, **service_vars(service, keep.get(service.name))}
+        hostvars[host] = ServiceVars(service_vars(service, keep.get(service.name)))
         services.append(host)
     for name in orphans:
         host = service_host(name)
-        hostvars.setdefault(host, {**local, **orphan_vars(name)})
+        hostvars.setdefault(host, ServiceVars(orphan_vars(name)))
         if host not in services:
             services.append(host)
     return {
         "_meta": {"hostvars": hostvars},
-        "all": {"children": ["proxies", "loadbalancer", "services", "ungrouped"]},
+        "all": {
+            "children": ["proxies", "loadbalancer", "services", "ungrouped"],
+            # Every host is this machine; the interpreter is a template, so it lives here,
+            # outside the service hosts' unsafe mappings.
+            "vars": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            },
+        },
         "proxies": {"hosts": list(names.proxies)},
         "loadbalancer": {"hosts": [names.loadbalancer]},
         "services": {"hosts": services},
@@ -101,26 +115,33 @@ def inventory(
 
 
 def inventory_json(inv: dict) -> str:
-    """The dynamic inventory script's output: unsafe strings as {"__ansible_unsafe": ...}."""
+    """The dynamic inventory script's output: every string of a service host as
+    {"__ansible_unsafe": ...}, which Ansible's JSON inventory reads as an untrusted string."""
 
     def mark(value):
-        if isinstance(value, Unsafe):
-            return {"__ansible_unsafe": str(value)}
+        if isinstance(value, str):
+            return {"__ansible_unsafe": value}
         if isinstance(value, dict):
             return {k: mark(v) for k, v in value.items()}
         if isinstance(value, list):
             return [mark(v) for v in value]
         return value
 
-    return json.dumps(mark(inv), indent=2, sort_keys=True) + "\n"
+    hostvars = {
+        host: mark(dict(variables)) if isinstance(variables, ServiceVars) else variables
+        for host, variables in inv["_meta"]["hostvars"].items()
+    }
+    marked = {**inv, "_meta": {"hostvars": hostvars}}
+    return json.dumps(marked, indent=2, sort_keys=True) + "\n"
 
 
 class _InventoryDumper(yaml.SafeDumper):
     pass
 
 
+# The whole mapping is tagged, not each scalar: see the module docstring.
 _InventoryDumper.add_representer(
-    Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style='"')
+    ServiceVars, lambda dumper, value: dumper.represent_mapping("!unsafe", dict(value))
 )
 
 
@@ -130,7 +151,8 @@ def inventory_yaml(inv: dict) -> str:
     groups = {}
     for group in ("proxies", "loadbalancer", "services"):
         groups[group] = {"hosts": {h: hostvars[h] for h in inv[group]["hosts"]}}
-    return yaml.dump({"all": {"children": groups}}, Dumper=_InventoryDumper, sort_keys=True)
+    document = {"all": {"vars": inv["all"]["vars"], "children": groups}}
+    return yaml.dump(document, Dumper=_InventoryDumper, sort_keys=True)
 
 
 def routes_conf(routes: list[Route], names: Names) -> str:

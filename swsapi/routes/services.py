@@ -1,7 +1,5 @@
 """Services: apply (create or update by name), list, get and delete the caller's services."""
 
-import json
-
 from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -9,7 +7,7 @@ from swsapi import store
 from swsapi.auth import authenticate
 from swsapi.errors import ApiError, invalid_request
 from swsapi.schemas import service_schema
-from swsapi.spec import load_definition
+from swsapi.spec import load_definition, loads_json
 
 bp = Blueprint("services", __name__, url_prefix="/v1/services")
 bp.before_request(authenticate)
@@ -24,7 +22,7 @@ def json_object() -> dict:
         # werkzeug cuts a chunked body off at the limit without saying so: call it too large.
         raise RequestEntityTooLarge()
     try:
-        body = json.loads(data)
+        body = loads_json(data)
     except (ValueError, RecursionError):
         raise invalid_request("the request body is not valid JSON") from None
     if not isinstance(body, dict):

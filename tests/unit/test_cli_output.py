@@ -5,9 +5,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swsctl import output
+from swsctl.definition import parse_definition
 from swsctl.progress import Progress
+from tests.unit.test_render_literal import env_values
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -134,3 +138,21 @@ def test_progress_on_a_narrow_terminal_never_wraps(monkeypatch):
     drawn = stream.getvalue().removeprefix("\r\x1b[K")
     assert len(drawn) <= 39
     assert drawn.endswith("...")
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(env_values, max_size=8))
+def test_yaml_and_json_output_load_back_as_the_same_env_values(values):
+    # `swsctl get -o yaml|json --show-secrets` must apply back as `unchanged`: what it prints
+    # has to parse, through swsctl's own definition reader, to exactly the values it showed.
+    env = [{"name": f"V{i}", "value": value} for i, value in enumerate(values)]
+    service = {
+        "apiVersion": "v1",
+        "name": "web",
+        "spec": {"name": "web", "port": 8080, "domain": "web.test", "image": "web:1", "env": env},
+        "generation": 3,
+        "status": "running",
+    }
+    for fmt in ("yaml", "json"):
+        found = parse_definition(output.render(service, fmt), "<get>")
+        assert [{"name": e.name, "value": e.value} for e in found.definition.env] == env

@@ -6,18 +6,15 @@ the diff like any other code change.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from swsapi.agent.config import Names
 from swsapi.agent.desired import desired_from_row
 from swsapi.agent.plan import Route
 from swsapi.agent.render import (
-    Unsafe,
     inventory,
     inventory_json,
     inventory_yaml,
@@ -130,17 +127,6 @@ def test_inventory_groups():
     assert hostvars["sws-svc-blog"]["sws_service_container"] == "sws-svc-blog-3"
 
 
-def test_env_values_are_unsafe_in_both_forms():
-    inv = inventory(desired(), NAMES)
-    env = inv["_meta"]["hostvars"]["sws-svc-blog"]["sws_service_env"]
-    assert isinstance(env["TRAP"], Unsafe) and env["TRAP"] == TEMPLATE_IN_ENV
-    as_json = json.loads(inventory_json(inv))
-    assert as_json["_meta"]["hostvars"]["sws-svc-blog"]["sws_service_env"]["TRAP"] == {
-        "__ansible_unsafe": TEMPLATE_IN_ENV
-    }
-    assert f'!unsafe "{TEMPLATE_IN_ENV}"' in inventory_yaml(inv)
-
-
 def test_keep_overrides_the_container_to_keep():
     inv = inventory(desired(), NAMES, keep={"blog": "sws-svc-blog-2"})
     assert inv["_meta"]["hostvars"]["sws-svc-blog"]["sws_service_keep"] == "sws-svc-blog-2"
@@ -154,15 +140,3 @@ def test_invalid_stored_spec_becomes_a_problem_not_a_crash(bad):
         inventory([service], NAMES)["_meta"]["hostvars"]["sws-svc-x"]["sws_service_state"]
         == "invalid"
     )
-
-
-def test_inventory_yaml_loads_as_yaml_with_unsafe_tags():
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor(
-        "!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node))
-    )
-    data = yaml.load(inventory_yaml(inventory(desired(), NAMES)), Loader=Loader)
-    blog = data["all"]["children"]["services"]["hosts"]["sws-svc-blog"]
-    assert blog["sws_service_env"]["TRAP"] == ("unsafe", TEMPLATE_IN_ENV)
