@@ -19,7 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.e2e.conftest import run_playbook  # noqa: E402
-from tests.e2e.test_agent import AgentHost, hold_cron_off  # noqa: E402
+from tests.e2e.test_agent import (  # noqa: E402
+    AgentHost,
+    hold_cron_off,
+    hold_installed_agent_off,
+)
 
 ENGINE_LOCK = "/tmp/sws-e2e.lock"
 
@@ -39,6 +43,7 @@ def bench_host(**agent_settings) -> Iterator[AgentHost]:
         run_playbook("bootstrap.yml").check()
         installed = yaml.safe_load(Path(settings["sws_agent_config"]).read_text())
         hold_cron_off(Path(settings["sws_agent_state_dir"]) / "cron.lock")
+        hold_installed_agent_off(Path(settings["sws_agent_state_dir"]), installed["database_url"])
         config = Path(tmp) / "agent.yml"
         config.write_text(
             yaml.safe_dump(
@@ -47,6 +52,11 @@ def bench_host(**agent_settings) -> Iterator[AgentHost]:
                     "project_dir": str(REPO),
                     "state_dir": tmp,
                     "haproxy_socket": installed["haproxy_socket"],
+                    **(
+                        {"host_settings": installed["host_settings"]}
+                        if "host_settings" in installed
+                        else {}
+                    ),
                     "names": installed.get("names", {}),
                     **agent_settings,
                 }

@@ -1,4 +1,4 @@
-"""The sws-agent command: one pass (cron), watch mode, and the routes as the agent renders them."""
+"""The sws-agent command: one pass (cron), watch mode, the pause switch, and the agent's status."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 import psycopg2
 
+from swsapi.agent import logs, pause, store
 from swsapi.agent.config import AgentConfig, AgentConfigError, load_config
-from swsapi.agent.lock import LockBusy, pass_lock
+from swsapi.agent.lock import LockBusy, check_held, pass_lock
 from swsapi.agent.observe import ObserveError
 
 log = logging.getLogger("sws.agent")
@@ -33,14 +34,24 @@ def _load(config_path: str | None) -> AgentConfig:
 
 
 def one_pass(config: AgentConfig, wait: bool):
-    """Take the lock and reconcile once; None when another agent holds the lock."""
+    """Take the lock and reconcile once; None when another agent holds the lock or the agent
+    is paused."""
     from swsapi.agent.reconcile import reconcile_once
 
+    if pause.paused(config.state_dir):
+        log.info("paused (%s); no pass", pause.reason(config.state_dir))
+        return None
     try:
-        with pass_lock(config.database_url, wait=wait):
-            conn = psycopg2.connect(config.database_url, application_name="sws-agent pass")
+        # Waiting is bounded too: a pass holds the lock at most pass_timeout.
+        with pass_lock(
+            config.database_url,
+            wait=wait,
+            timeout=config.pass_timeout if wait else None,
+            store_timeout=config.store_timeout,
+        ) as held:
+            conn = store.connect(config.database_url, "sws-agent pass", config.store_timeout)
             try:
-                return reconcile_once(config, conn)
+                return reconcile_once(config, conn, still_locked=lambda: check_held(held))
             finally:
                 conn.close()
     except LockBusy as err:
@@ -50,16 +61,17 @@ def one_pass(config: AgentConfig, wait: bool):
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details too.")
-def main_group(verbose: bool) -> None:
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    help="Log to this file, rotated at 10 MiB (5 kept), instead of stderr.",
+)
+def main_group(verbose: bool, log_file: str | None) -> None:
     """Reconcile this host with what sws-confdb holds.
 
-    Example: sws-agent run --config /etc/sws/agent.yml
+    Example: sws-agent --log-file /var/log/sws-agent.log run --config /etc/sws/agent.yml
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s sws-agent %(message)s",
-        stream=sys.stderr,
-    )
+    logs.setup(verbose, log_file)
 
 
 @main_group.command()
@@ -77,7 +89,7 @@ def run(config_path: str | None, wait: bool) -> None:
         report = one_pass(config, wait)
     except (psycopg2.Error, ObserveError) as err:
         raise click.ClickException(f"pass failed: {str(err).strip()}") from None
-    if report is not None and report.outcome == "failed":
+    if report is not None and report.outcome in ("failed", "aborted"):
         sys.exit(1)
 
 
@@ -88,11 +100,19 @@ def watch(config_path: str | None) -> None:
 
     Example: sws-agent watch --config /etc/sws/agent.yml
     """
+    from swsapi.agent.watch import code_stamp
     from swsapi.agent.watch import watch as watch_loop
 
     config = _load(config_path)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    installed = code_stamp(config)
+
+    def stop() -> bool:
+        if not stopping and code_stamp(config) != installed:
+            log.info("new agent code installed; exiting (cron starts the new one)")
+            stopping.append(True)
+        return bool(stopping)
 
     def guarded_pass():
         try:
@@ -101,41 +121,50 @@ def watch(config_path: str | None) -> None:
             log.error("pass failed: %s", str(err).strip())
 
     try:
-        watch_loop(config, guarded_pass, stop=lambda: bool(stopping))
+        watch_loop(config, guarded_pass, stop=stop)
     except KeyboardInterrupt:
         pass
 
 
+@main_group.command(name="pause")
+@config_option
+@click.option("--reason", default="", help="Why, shown by `sws-agent status`.")
+def pause_command(config_path: str | None, reason: str) -> None:
+    """Stop all passes (watch and cron alike) until `sws-agent resume`.
+
+    A pass already running finishes. The switch is a file, <state_dir>/paused.
+
+    Example: sws-agent pause --reason "engine upgrade"
+    """
+    config = _load(config_path)
+    pause.pause(config.state_dir, reason)
+    click.echo(f"paused: no pass runs until `sws-agent resume` ({pause.flag(config.state_dir)})")
+
+
 @main_group.command()
 @config_option
-@click.option("--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout.")
-def routes(config_path: str | None, output: str | None) -> None:
-    """Print the nginx routes for what the store holds and what runs now.
+def resume(config_path: str | None) -> None:
+    """Let passes run again after `sws-agent pause`.
 
-    Example: sws-agent routes --output /var/lib/sws/agent/routes.conf
+    Example: sws-agent resume
     """
-    from swsapi.agent.desired import read_desired
-    from swsapi.agent.observe import observe_containers
-    from swsapi.agent.plan import choose_serving, routes_for
-    from swsapi.agent.render import RoutesError, routes_conf
+    config = _load(config_path)
+    was = pause.resume(config.state_dir)
+    click.echo("resumed" if was else "not paused")
+
+
+@main_group.command()
+@config_option
+@click.option("--passes", default=10, show_default=True, help="How many recent passes to show.")
+def status(config_path: str | None, passes: int) -> None:
+    """Show the control plane (proxies, load balancer), the pause switch and the last passes.
+
+    Example: sws-agent status --passes 5
+    """
+    from swsapi.agent.status import status_text
 
     config = _load(config_path)
-    conn = psycopg2.connect(config.database_url)
-    try:
-        desired = read_desired(conn)
-    finally:
-        conn.close()
-    containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    serving = choose_serving(desired, containers, set())
-    try:
-        text = routes_conf(routes_for(serving, desired), config.names)
-    except RoutesError as err:
-        raise click.ClickException(str(err)) from None
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text)
-    else:
-        click.echo(text, nl=False)
+    click.echo(status_text(config, passes), nl=False)
 
 
 @main_group.command()

@@ -70,11 +70,25 @@ class AgentConfig:
     project_dir: Path = Path("/opt/sws/agent/project")
     state_dir: Path = Path("/var/lib/sws/agent")
     haproxy_socket: Path = Path("/run/sws/haproxy/admin.sock")
+    # This host's inventory settings (images, ports), read by the playbook runs after
+    # project_dir's group_vars; None: the project's defaults.
+    host_settings: Path | None = None
     ready_timeout: float = 30.0  # seconds a new container has to accept connections
     drain_timeout: float = 10.0  # seconds a drained proxy has to finish its sessions
     stop_timeout: int = 10  # seconds docker stop waits before it kills an old container
     full_pass_interval: float = 60.0  # watch mode: the safety-net full pass
     debounce: float = 0.3  # watch mode: quiet time after a change before a pass
+    # A pass stops cleanly (outcome aborted) at the first stage it reaches past this.
+    pass_timeout: float = 600.0
+    # Seconds any one call to the store may take (connect, statement, commit), this side.
+    store_timeout: float = 10.0
+    # Orphans (containers the store does not list) are removed only while they are at most this
+    # share of the services running here; more means a store read gone wrong.
+    max_orphan_share: float = 0.5
+    # A failed generation is deployed again this many times, after retry_backoff seconds,
+    # then twice that, and so on (retries.py).
+    retry_failed: int = 3
+    retry_backoff: float = 30.0
     passes_kept: int = 1000
     forks: int = 10
     names: Names = field(default_factory=Names)
@@ -83,9 +97,18 @@ class AgentConfig:
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
 _CONTAINMENT_KEYS = {"service_memory", "service_cpus", "service_pids"}
-_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket"}
-_FLOAT_KEYS = {"ready_timeout", "drain_timeout", "full_pass_interval", "debounce"}
-_INT_KEYS = {"stop_timeout", "passes_kept", "forks"}
+_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket", "host_settings"}
+_FLOAT_KEYS = {
+    "ready_timeout",
+    "drain_timeout",
+    "full_pass_interval",
+    "debounce",
+    "pass_timeout",
+    "store_timeout",
+    "max_orphan_share",
+    "retry_backoff",
+}
+_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed"}
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -119,7 +142,8 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
         url = _with_password(url, raw["database_password_file"])
     values: dict = {"database_url": url}
     for key in _PATH_KEYS & set(raw):
-        values[key] = Path(raw[key])
+        if raw[key] is not None:
+            values[key] = Path(raw[key])
     for key in (_FLOAT_KEYS | _INT_KEYS) & set(raw):
         values[key] = _number(raw[key], key, source, int if key in _INT_KEYS else float)
     project = values.get("project_dir", AgentConfig.project_dir)

@@ -6,9 +6,10 @@ with nothing to do must cost a fraction of a second.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from dataclasses import dataclass
+
+from swsapi.agent import haproxy
 
 # A copy of the routes a proxy serves, written only after nginx reloaded them: a pass killed
 # between the copy to live and the reload leaves a stale copy, and the next pass rolls again.
@@ -114,52 +115,8 @@ def applied_routes(proxy: str) -> str | None:
 
 
 def haproxy_server_states(sock_path, backend: str) -> dict[str, str]:
-    """{server: ready|drain|maint} for the backend, from `show servers state`."""
-    try:
-        text = haproxy_command(sock_path, f"show servers state {backend}")
-    except OSError:
-        return {}  # no HAProxy (yet): the roll will say so if it needs it
-    return parse_server_states(text)
-
-
-def parse_server_states(text: str) -> dict[str, str]:
-    header: list[str] = []
-    states: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("# be_id"):
-            header = line[2:].split()
-            continue
-        if not line or line.startswith("#") or not header:
-            continue
-        row = dict(zip(header, line.split(), strict=False))
-        admin = int(row.get("srv_admin_state", "0"))
-        # srv_admin_state bits: 0x01 forced maint, 0x08 forced drain (HAProxy's SRV_ADMF_*).
-        if admin & 0x01:
-            states[row["srv_name"]] = "maint"
-        elif admin & 0x08:
-            states[row["srv_name"]] = "drain"
-        else:
-            states[row["srv_name"]] = "ready"
-    return states
-
-
-def haproxy_command(sock_path, command: str, timeout: float = 5.0) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(sock_path))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
-
-
-def last_log_line(container: str) -> str | None:
-    result = subprocess.run(
-        ["docker", "logs", "--tail", "5", container], capture_output=True, text=True, timeout=30
-    )
-    lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
-    return lines[-1][:500] if lines else None
+    """{server: ready|drain|maint} for the backend ({} when HAProxy cannot be asked)."""
+    return haproxy.runtime().admin_states(sock_path, backend)
 
 
 def _docker(*args: str, check: bool = True) -> str:

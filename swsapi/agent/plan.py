@@ -49,8 +49,13 @@ def current_container(
     return None
 
 
-def plan_deploys(desired: list[DesiredService], containers: list[RunningContainer]) -> DeployPlan:
-    """Which services need their current generation started (or restarted)."""
+def plan_deploys(
+    desired: list[DesiredService],
+    containers: list[RunningContainer],
+    retry: frozenset[str] | set[str] = frozenset(),
+) -> DeployPlan:
+    """Which services need their current generation started (or restarted); `retry`: failed
+    services whose generation is due to be tried again."""
     plan = DeployPlan()
     grouped = by_service(containers)
     for service in desired:
@@ -65,9 +70,11 @@ def plan_deploys(desired: list[DesiredService], containers: list[RunningContaine
         applied = service.status == "running" and service.applied_generation == service.generation
         if healthy and applied:
             continue
-        if service.status == "failed" and not healthy:
-            # A failure sticks to its generation: retrying every minute would run a
-            # playbook every pass for nothing. A new apply (new generation) retries.
+        if service.status == "failed" and service.name not in retry:
+            # A failure sticks to its generation (a container that never got ready, a route
+            # nginx refused): retrying every minute would run a playbook every pass for
+            # nothing. retries.py tries it again a few times with backoff; a new apply
+            # (new generation) always does.
             continue
         plan.deploy.append(service)
     return plan
@@ -157,3 +164,22 @@ def plan_cleanup(
             plan.retire[service.name] = keep.name
     plan.orphans = sorted(name for name in grouped if name not in known)
     return plan
+
+
+def hold_orphans(plan: CleanupPlan, containers: list[RunningContainer], share: float) -> str | None:
+    """Keep the orphans when they are more than `share` of the services running here.
+
+    An orphan is a container the store does not list, not one it recorded as deleted: a store
+    read empty or from the wrong database would make every service one. Then nothing is removed
+    and the reason is returned (the pass reports it); orphans within the share go as before.
+    """
+    running = {c.service for c in containers if c.running}
+    orphans = [n for n in plan.orphans if n in running]
+    if not orphans or len(orphans) <= share * len(running):
+        return None
+    held, plan.orphans = plan.orphans, []
+    return (
+        f"kept {len(held)} container(s) the store does not list ({', '.join(held[:5])}"
+        f"{', ...' if len(held) > 5 else ''}): removing {len(orphans)} of the {len(running)}"
+        f" running services is more than max_orphan_share {share:g}"
+    )

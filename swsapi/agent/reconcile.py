@@ -8,25 +8,39 @@ the old ones go. A pass killed anywhere is repaired by the next, which sees the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from swsapi.agent import record
+import psycopg2
+
+from swsapi.agent import haproxy, record, retries
 from swsapi.agent.config import AgentConfig
+from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
+from swsapi.agent.lock import LockLost
 from swsapi.agent.observe import observe_containers, observe_proxies
 from swsapi.agent.plan import (
     CleanupPlan,
     DeployPlan,
     choose_serving,
+    hold_orphans,
     plan_cleanup,
     plan_deploys,
     routes_for,
 )
-from swsapi.agent.render import inventory, inventory_yaml, routes_conf, service_host
-from swsapi.agent.runner import PlaybookRun, RunResult, run_playbook
+from swsapi.agent.render import (
+    inventory,
+    inventory_yaml,
+    route_block,
+    routes_conf,
+    service_host,
+)
+from swsapi.agent.routecheck import Block, RouteCheckError, refused_blocks
+from swsapi.agent.runner import PlaybookRun, RunResult, remove_stale_runs, run_playbook
 
 log = logging.getLogger("sws.agent")
 
@@ -41,6 +55,7 @@ class PassReport:
     outcome: str = "noop"  # noop | changed | failed
     changed: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # worth saying, not a failure
     seconds: float = 0.0
 
     def note(self, key: str, value) -> None:
@@ -50,6 +65,7 @@ class PassReport:
     def summary(self) -> str:
         parts = [f"{k}={_fmt(v)}" for k, v in sorted(self.changed.items())]
         parts += [f"problem={p!r}" for p in self.problems]
+        parts += [f"notice={n!r}" for n in self.notices]
         return f"{self.outcome} in {self.seconds:.2f}s" + (": " + " ".join(parts) if parts else "")
 
 
@@ -61,80 +77,236 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def reconcile_once(config: AgentConfig, conn) -> PassReport:
-    """One pass, under the caller's lock; conn is a psycopg2 connection (not autocommit)."""
+class PassAborted(RuntimeError):
+    """The pass stopped before changing anything more: its deadline passed, or it lost the
+    lock (another pass may have started)."""
+
+
+class Guard:
+    """Checked before every stage that changes something: the pass's deadline and its lock."""
+
+    def __init__(self, seconds: float, still_locked: Callable[[], None] | None = None):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.still_locked = still_locked
+
+    def check(self, stage: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise PassAborted(f"the pass passed its deadline of {self.seconds:g}s before {stage}")
+        if self.still_locked is not None:
+            try:
+                self.still_locked()
+            except LockLost as err:
+                raise PassAborted(f"{err}; stopped before {stage}") from None
+
+    def remaining(self) -> int:
+        return max(1, int(self.deadline - time.monotonic()))
+
+
+def reconcile_once(
+    config: AgentConfig, conn, still_locked: Callable[[], None] | None = None
+) -> PassReport:
+    """One pass, under the caller's lock; conn is a psycopg2 connection (not autocommit).
+
+    still_locked raises LockLost when the caller's lock is gone (checked between stages).
+    """
     started = time.monotonic()
+    haproxy.use(config.project_dir)
+    guard = Guard(config.pass_timeout, still_locked)
     pass_id = record.start_pass(conn)
     report = PassReport()
+    report.note("stale_runs_removed", remove_stale_runs(config.state_dir))
     try:
-        _reconcile(config, conn, report)
+        _reconcile(config, conn, report, guard)
+    except PassAborted as err:
+        report.outcome = "aborted"
+        report.problems.append(str(err))
+        _rollback(conn)
     except Exception as err:
         report.outcome = "failed"
         report.problems.append(f"{type(err).__name__}: {err}")
-        conn.rollback()
+        _rollback(conn)
         raise
     finally:
         report.seconds = time.monotonic() - started
-        record.finish_pass(
-            conn,
-            pass_id,
-            report.outcome,
-            report.changed,
-            "; ".join(report.problems),
-            config.passes_kept,
-        )
+        try:
+            record.finish_pass(
+                conn,
+                pass_id,
+                report.outcome,
+                report.changed,
+                "; ".join([*report.problems, *report.notices]),
+                config.passes_kept,
+            )
+        except psycopg2.Error as err:
+            # The store is gone: the next pass closes this record as interrupted.
+            report.problems.append(f"could not record the pass: {str(err).strip()}")
         log.info("pass %d %s", pass_id, report.summary())
     return report
 
 
-def _reconcile(config: AgentConfig, conn, report: PassReport) -> None:
+def _rollback(conn) -> None:
+    with contextlib.suppress(psycopg2.Error):
+        conn.rollback()
+
+
+def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> None:
     desired = read_desired(conn)
     conn.commit()
+    plane = None
+    if config.names.proxies:
+        guard.check("starting the control plane")
+        plane = revive(config.names, config.haproxy_socket)
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    deploys = plan_deploys(desired, containers)
+    attempts = retries.load(config.state_dir)
+    now = time.time()
+    deploys = plan_deploys(
+        desired, containers, retries.due(desired, attempts, config.retry_failed, now)
+    )
     _record_invalid(conn, deploys, report)
 
     ready: set[str] = set()
     failed: dict[str, tuple[str, str | None]] = {}
-    if deploys.deploy:
+    missing = plane.missing if plane else []
+    if deploys.deploy or missing:
+        guard.check("deploying")
         result = _run(
             config,
             desired,
             [],
             {},
-            [service_host(s.name) for s in deploys.deploy],
-            ["deploy"],
+            [*missing, *(service_host(s.name) for s in deploys.deploy)],
+            (["deploy"] if deploys.deploy else []) + (["revive"] if missing else []),
             None,
+            guard.remaining(),
         )
         ready, failed = _deploy_outcomes(deploys, result, report)
+        for host in missing:
+            if host in result.failed:
+                report.problems.append(f"recreating {host}: {result.failed[host].message}")
         containers = observe_containers(config.names.services_network, config.names.label_prefix)
+    up = _control_plane_outcome(config, plane, report)
 
     serving = choose_serving(desired, containers, ready)
     routes_text = _routes_text(config, serving, desired)
-    proxies = observe_proxies(
-        config.names.proxies, config.haproxy_socket, config.names.haproxy_backend
-    )
+    proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
+    refused: dict[str, str] = {}
+    if any(p.applied_routes != routes_text for p in proxies):
+        # New routes: nginx must accept them before any proxy is drained for them.
+        refused, serving = _refuse_routes(config, desired, containers, ready, up, serving, report)
+    if refused:
+        for name, message in refused.items():
+            failed[name] = (message, None)
+        routes_text = _routes_text(config, serving, desired)
     roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
-    routes_ok = True
-    if roll or cleanup.services():
-        result = _switch(config, desired, cleanup, roll, routes_text)
-        routes_ok = _switch_outcomes(config, cleanup, roll, result, report)
-        _explain_stuck_deletes(conn, cleanup, result)
+    held = hold_orphans(cleanup, containers, config.max_orphan_share)
+    if held:
+        report.problems.append(held)
+    # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
+    routes_ok = bool(up) or not config.names.proxies
+    if roll:
+        guard.check("rolling the proxies")
+        result = _run(config, desired, [], {}, roll, ["routes"], routes_text, guard.remaining())
+        routes_ok = _roll_outcomes(config, roll, result, report) and routes_ok
 
+    # Recorded before the old containers go: retiring them never delays `running`.
+    guard.check("recording the outcomes")
     if routes_ok:
         for service in deploys.deploy:
-            if service.name in ready:
+            if service.name in ready and service.name not in refused:
                 record.mark_running(conn, service.name, service.generation)
-        _forget_deleted(conn, cleanup, report)
     for name, (message, last_log) in failed.items():
         service = next(s for s in desired if s.name == name)
+        note = retries.note_failure(
+            attempts, name, service.generation, config.retry_failed, config.retry_backoff, now
+        )
+        message = retries.with_note(message, note)
         record.mark_failed(conn, name, service.generation, message, last_log)
+    retries.forget_others(attempts, set(failed), desired)
+    retries.save(config.state_dir, attempts)
+    routable = bool(up) or not config.names.proxies
+    _explain_pending(conn, deploys, ready if routes_ok else set(), failed, routable, report)
+
+    # What no longer serves goes only once every proxy that is up has stopped routing to it.
+    if cleanup.services() and routes_ok:
+        guard.check("retiring containers")
+        result = _retire(config, desired, cleanup, guard.remaining())
+        _retire_outcomes(cleanup, result, report)
+        _explain_stuck_deletes(conn, cleanup, result)
+        _forget_deleted(conn, cleanup, report)
 
     if report.problems:
         report.outcome = "failed"
+    elif report.changed.keys() == {"down"}:
+        report.outcome = "degraded"
     elif report.changed:
         report.outcome = "changed"
+
+
+def _explain_pending(conn, deploys: DeployPlan, running, failed, routable, report) -> None:
+    """A service this pass could not make running says why (the next pass tries again)."""
+    waiting = [s for s in deploys.deploy if s.name not in running and s.name not in failed]
+    if not waiting:
+        return
+    if report.problems:
+        why = "the agent's last pass failed: " + "; ".join(report.problems)
+    elif not routable:
+        why = "no proxy is up to route it"
+    else:
+        why = "the agent's last pass did not finish deploying it"
+    for service in waiting:
+        record.mark_pending_reason(conn, service.name, service.generation, why[:500])
+
+
+def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> list[str]:
+    """The proxies that are up now; what was down, what was started, what still is down."""
+    if plane is None:
+        return []
+    now = observe_components([config.names.loadbalancer, *config.names.proxies])
+    down_before = {n: c.describe() for n, c in plane.before.items() if not c.up}
+    report.note("down", down_before)
+    report.note("revived", sorted(n for n in down_before if now[n].up))
+    report.problems.extend(plane.problems)
+    for name, component in now.items():
+        if not component.up and name in down_before:
+            report.notices.append(f"{component.describe()}: the pass went on without it")
+    return [p for p in config.names.proxies if now[p].up]
+
+
+def _refuse_routes(config, desired, containers, ready: set[str], up, serving, report):
+    """The routes nginx refuses, and what serves without them.
+
+    Returns ({service: message with nginx's [emerg] line}, serving). A refused service's
+    older generation keeps its route when nginx accepts that one; otherwise it has none. Tested
+    in a proxy that is up (a candidate that cannot be tested is left to the roll's own test).
+    """
+    refused: dict[str, str] = {}
+    dropped: set[str] = set()  # no route at all: the older generation was refused too
+    live = {
+        s.name for s in desired if s.status == "running" and s.applied_generation == s.generation
+    }
+    for _ in range(2):  # the new routes, then the older generations they fall back to
+        routes = routes_for({n: c for n, c in serving.items() if n not in dropped}, desired)
+        # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
+        routes.sort(key=lambda r: (r.service not in live, r.domain))
+        blocks = [Block(r.service, route_block(r, config.names)) for r in routes]
+        try:
+            found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
+        except RouteCheckError as err:
+            report.notices.append(str(err))
+            break
+        if not found:
+            break
+        for name, line in found.items():
+            if name in refused:
+                dropped.add(name)
+            refused.setdefault(name, f"nginx refused the route for this service: {line}")
+        serving = choose_serving(desired, containers, ready - set(refused))
+    else:
+        dropped |= set(refused)  # still refused after the fallback: leave them out
+    report.note("refused", dict(refused))
+    return refused, {n: c for n, c in serving.items() if n not in dropped}
 
 
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
@@ -168,24 +340,23 @@ def _routes_text(config: AgentConfig, serving, desired) -> str:
     return text
 
 
-def _switch(config, desired, cleanup: CleanupPlan, roll: list[str], routes_text: str):
-    """Run 2: roll the proxies (if the routes changed), then retire and remove containers
-    (and the volumes of services deleted with purge)."""
+def _retire(config, desired, cleanup: CleanupPlan, timeout: int) -> RunResult:
+    """Retire old generations, remove deleted services and orphans (and purged volumes)."""
     hosts = [service_host(n) for n in cleanup.services()]
-    tags = ["retire"] if hosts else []
-    limit = list(hosts)
-    if roll:
-        tags.append("routes")
-        limit = list(config.names.proxies) + limit
-    return _run(config, desired, cleanup.orphans, cleanup.retire, limit, tags, routes_text)
+    return _run(config, desired, cleanup.orphans, cleanup.retire, hosts, ["retire"], None, timeout)
 
 
-def _switch_outcomes(config, cleanup: CleanupPlan, roll, result: RunResult, report) -> bool:
+def _roll_outcomes(config, roll, result: RunResult, report) -> bool:
     proxy_failures = [f.message for h, f in result.failed.items() if h in config.names.proxies]
     routes_ok = not proxy_failures and not result.error
-    if roll:
-        report.note("routes", "rolled" if routes_ok else "failed")
+    report.note("routes", "rolled" if routes_ok else "failed")
     report.problems.extend(proxy_failures)
+    if result.error:
+        report.problems.append(result.error)
+    return routes_ok
+
+
+def _retire_outcomes(cleanup: CleanupPlan, result: RunResult, report) -> None:
     if result.error:
         report.problems.append(result.error)
     for key, names in (
@@ -199,7 +370,6 @@ def _switch_outcomes(config, cleanup: CleanupPlan, roll, result: RunResult, repo
     for n in cleanup.services():
         if service_host(n) in result.failed:
             report.problems.append(f"{n}: {result.failed[service_host(n)].message}")
-    return routes_ok
 
 
 def _explain_stuck_deletes(conn, cleanup: CleanupPlan, result: RunResult) -> None:
@@ -232,8 +402,11 @@ def _run(
     limit,
     tags,
     routes_text: str | None,
+    timeout: int,
 ) -> RunResult:
-    inv = inventory(desired, config.names, orphans=orphans, keep=keep)
+    inv = inventory(
+        desired, config.names, orphans=orphans, keep=keep, containment=config.containment
+    )
     secrets = frozenset(e.value for s in desired if s.definition for e in s.definition.env)
     run = PlaybookRun(
         playbook=PLAYBOOK,
@@ -243,8 +416,11 @@ def _run(
         extravars=_extravars(config),
         secrets=secrets,
         files={"routes.conf": routes_text} if routes_text is not None else {},
+        host_settings=config.host_settings,
     )
-    return run_playbook(run, config.project_dir, config.state_dir, forks=config.forks)
+    return run_playbook(
+        run, config.project_dir, config.state_dir, forks=config.forks, timeout=timeout
+    )
 
 
 def _extravars(config: AgentConfig) -> dict:

@@ -96,3 +96,13 @@ def _update(conn, sql: str, params: tuple) -> None:
     with conn.cursor() as cur:
         cur.execute(sql, params)
     conn.commit()
+
+
+def mark_pending_reason(conn, name: str, generation: int, message: str) -> None:
+    """Say why a service is still pending (its generation is deployed, or was attempted)."""
+    _update(
+        conn,
+        """UPDATE services SET message = %s, updated_at = now()
+           WHERE name = %s AND generation = %s AND status = 'pending'""",
+        (message, name, generation),
+    )

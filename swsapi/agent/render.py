@@ -203,14 +203,20 @@ def routes_conf(routes: list[Route], names: Names) -> str:
         )
     blocks = [ROUTES_HEADER]
     for route in sorted(routes, key=lambda r: (r.domain, r.service)):
-        blocks.append(_route_block(route, names.proxy_routes_socket))
+        blocks.append(route_block(route, names))
     return "\n".join(blocks)
 
 
-def _route_block(route: Route, socket: str) -> str:
-    """One service's upstream and server. Headers (Host, X-Forwarded-*, Upgrade and the
-    Connection that keeps upstream keep-alive for plain requests) come from nginx.conf's http
-    block: a block that set any proxy_set_header of its own would lose all of those."""
+def route_block(route: Route, names: Names) -> str:
+    """One route's upstream and server blocks (what the agent tests alone when nginx refuses
+    the whole set)."""
+    return _block(route, names.proxy_routes_socket)
+
+
+def _block(route: Route, socket: str) -> str:
+    """Headers (Host, X-Forwarded-*, Upgrade and the Connection that keeps upstream keep-alive
+    for plain requests) come from nginx.conf's http block: a block that set any
+    proxy_set_header of its own would lose all of those."""
     upstream = f"sws_svc_{route.service.replace('-', '_')}"
     http = route.http or HttpSettings()
     server_extra = ""
@@ -251,7 +257,3 @@ server {{
 {tunnel}    }}
 }}
 """
-
-
-def routes_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -18,6 +18,18 @@ from pathlib import Path
 import ansible_runner
 
 SCRUBBED = "********"
+# Under the state directory (root only): each run's private directory (its inventory holds env
+# values). Removed after the run; one left by a killed pass goes at the start of the next.
+RUNS = "runs"
+
+
+def remove_stale_runs(state_dir) -> list[str]:
+    """Remove what killed passes left; call it holding the pass lock (no run is going on)."""
+    runs = Path(state_dir) / RUNS
+    stale = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+    for name in stale:
+        shutil.rmtree(runs / name, ignore_errors=True)
+    return stale
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class PlaybookRun:
     extravars: dict = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
     files: dict[str, str] = field(default_factory=dict)  # extra files beside the inventory
+    host_settings: Path | None = None  # read after the project's group_vars/all
 
 
 def run_playbook(
@@ -59,7 +72,9 @@ def run_playbook(
     """Run it and wait; never raises for a failed play, only reports it."""
     artifacts = Path(state_dir) / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    private = Path(tempfile.mkdtemp(prefix="sws-agent-run-"))
+    runs = Path(state_dir) / RUNS
+    runs.mkdir(mode=0o700, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     ident = uuid.uuid4().hex[:12]
     try:
         inventory = _write_private_files(private, run, home)
@@ -103,8 +118,21 @@ def _write_private_files(private: Path, run: PlaybookRun, home: Path) -> Path:
     inv_dir.mkdir()
     group_vars = Path(home) / "inventory" / "group_vars"
     if group_vars.is_dir():
-        # The names the bootstrap defines once apply to our generated inventory too.
-        (inv_dir / "group_vars").symlink_to(group_vars.resolve())
+        # The names the bootstrap defines once apply to our generated inventory too, then
+        # this host's own settings (later files in group_vars/all win).
+        (inv_dir / "group_vars").mkdir()
+        for group in group_vars.iterdir():
+            mine = inv_dir / "group_vars" / group.name
+            if not group.is_dir():
+                mine.symlink_to(group.resolve())
+                continue
+            mine.mkdir()
+            for source in group.iterdir():
+                (mine / source.name).symlink_to(source.resolve())
+        if run.host_settings and Path(run.host_settings).is_file():
+            all_dir = inv_dir / "group_vars" / "all"
+            all_dir.mkdir(parents=True, exist_ok=True)
+            (all_dir / "zz-host-settings.yml").symlink_to(Path(run.host_settings).resolve())
     inventory = inv_dir / "hosts.yml"
     inventory.write_text(run.inventory_text)
     files = private / "files"

@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import logging
 import select
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg2
 
+from swsapi.agent import store
 from swsapi.agent.config import AgentConfig
 
 log = logging.getLogger("sws.agent")
 
 CHANNEL = "sws_services"
 MAX_DEBOUNCE = 2.0  # a steady stream of changes still gets a pass this often
+
+
+def code_stamp(config: AgentConfig) -> tuple:
+    """What changes when the bootstrap installs new agent code: the venv's source hash file and
+    the project copy (replaced whole). A watching agent exits when it changes, and cron starts
+    the new code."""
+    stamp = []
+    for path in (Path(sys.prefix) / ".sws-source-hash", Path(config.project_dir)):
+        try:
+            st = path.stat()
+            stamp.append((st.st_ino, st.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
 
 
 def watch(config: AgentConfig, one_pass: Callable[[], object], stop: Callable[[], bool]) -> None:
@@ -32,7 +49,7 @@ def watch(config: AgentConfig, one_pass: Callable[[], object], stop: Callable[[]
 
 
 def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
-    conn = psycopg2.connect(config.database_url, application_name="sws-agent watch")
+    conn = store.connect(config.database_url, "sws-agent watch", config.store_timeout)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:

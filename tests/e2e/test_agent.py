@@ -51,11 +51,13 @@ class AgentHost:
             method, self.http + "/v1" + path, headers=headers, timeout=15, **kwargs
         )
 
-    def apply(self, name: str, image: str = HELLO, port: int = 8080, env=None, volume=None):
+    def apply(
+        self, name: str, image: str = HELLO, port: int = 8080, env=None, volume=None, host=None
+    ):
         spec = {
             "name": name,
             "port": port,
-            "domain": domain(name),
+            "domain": host or domain(name),
             "image": image,
             "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
         }
@@ -111,8 +113,9 @@ class AgentHost:
         return [dict(zip(("id", "outcome", "changed", "message"), r, strict=True)) for r in rows]
 
     # --- the data path ---------------------------------------------------------------------
-    def get(self, name: str) -> requests.Response:
-        return requests.get(self.http + "/", headers={"Host": domain(name)}, timeout=10)
+    def get(self, name: str, host: str | None = None) -> requests.Response:
+        headers = {"Host": host or domain(name)}
+        return requests.get(self.http + "/", headers=headers, timeout=10)
 
     def proxy_file(self, proxy: str, path: str) -> str | None:
         result = subprocess.run(
@@ -164,6 +167,18 @@ def hold_cron_off(path: Path) -> None:
     atexit.register(held.close)
 
 
+def hold_installed_agent_off(state_dir: Path, database_url: str) -> None:
+    """Pause the installed agent (its watch and cron passes) for the session, and wait for a
+    pass it may be running: only the passes a test starts act."""
+    from swsapi.agent import pause
+    from swsapi.agent.lock import pass_lock
+
+    pause.pause(state_dir, "e2e tests")
+    atexit.register(pause.resume, state_dir)
+    with pass_lock(database_url, wait=True, timeout=300):
+        pass
+
+
 @pytest.fixture(scope="session")
 def agent_host(bootstrapped_host, tmp_path_factory):
     """The bootstrapped host, with an agent config of this session and cron held off."""
@@ -178,6 +193,11 @@ def agent_host(bootstrapped_host, tmp_path_factory):
                 "project_dir": str(REPO),
                 "state_dir": str(state),
                 "haproxy_socket": installed["haproxy_socket"],
+                **(
+                    {"host_settings": installed["host_settings"]}
+                    if "host_settings" in installed
+                    else {}
+                ),
                 "ready_timeout": 8,
                 "drain_timeout": 5,
                 "stop_timeout": 3,
@@ -186,7 +206,9 @@ def agent_host(bootstrapped_host, tmp_path_factory):
             }
         )
     )
-    hold_cron_off(Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent")) / "cron.lock")
+    installed_state = Path(settings.get("sws_agent_state_dir", "/var/lib/sws/agent"))
+    hold_cron_off(installed_state / "cron.lock")
+    hold_installed_agent_off(installed_state, installed["database_url"])
     host = AgentHost(
         http=bootstrapped_host.base_url,
         api_domain=bootstrapped_host.api_domain,
@@ -310,6 +332,8 @@ def test_a_broken_route_never_goes_live(agent_host):
     assert agent_host.proxy_file(second, "candidate/routes.conf") == candidate_before
     assert set(agent_host.haproxy_states().values()) == {"ready"}
     assert agent_host.get(name).status_code == 404
+    pending = agent_host.service(name)
+    assert pending["status"] == "pending" and "rejected the new routes" in pending["message"]
 
     agent_host.run_pass()
     assert agent_host.get(name).status_code == 200

@@ -14,29 +14,16 @@ import psycopg2
 import pytest
 import requests
 
+from swsapi.agent.haproxy import runtime
+
 pytestmark = pytest.mark.e2e
 
 
-def haproxy_command(socket_path: str, command: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(5)
-        conn.connect(socket_path)
-        conn.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
 def proxy_states(host) -> dict[str, str]:
-    """Server -> status (UP, DOWN, MAINT ...) of the proxies' backend, from `show stat`."""
-    backend = host.settings["sws_haproxy_backend"]
-    states = {}
-    for line in haproxy_command(host.haproxy_socket, "show stat").splitlines():
-        fields = line.split(",")
-        if len(fields) > 17 and fields[0] == backend and fields[1] not in ("FRONTEND", "BACKEND"):
-            states[fields[1]] = fields[17]
-    return states
+    """Server -> status (UP, DOWN, MAINT ...) of the proxies' backend, from `show stat`
+    (through the one HAProxy client, the sws.host collection's)."""
+    rows = runtime().stats(host.haproxy_socket, host.settings["sws_haproxy_backend"])
+    return {server: row["status"] for server, row in rows.items()}
 
 
 def wait_for_states(host, wanted, timeout=30.0) -> dict[str, str]:
@@ -206,7 +193,12 @@ def test_the_agent_is_installed_and_scheduled(bootstrapped_host):
     agent = Path(settings["sws_agent_venv"]) / "bin" / "sws-agent"
     assert subprocess.run([agent, "--help"], capture_output=True).returncode == 0
     cron = Path("/etc/cron.d/sws-agent").read_text()
-    assert f"flock -n {settings['sws_agent_state_dir']}/cron.lock {agent} run --config" in cron
+    log = "--log-file /var/log/sws-agent.log"
+    assert (
+        f"flock -n {settings['sws_agent_state_dir']}/cron.lock {agent} {log} run --config" in cron
+    )
+    # The watching agent, started again by cron whenever it is not running.
+    assert f"flock -n {settings['sws_agent_state_dir']}/watch.lock {agent} {log} watch" in cron
     assert subprocess.run(["pgrep", "--exact", "cron"], capture_output=True).returncode == 0
     project = Path(bootstrapped_host.agent_config["project_dir"])
     assert (project / "playbooks" / "bootstrap.yml").exists()

@@ -9,7 +9,9 @@ from swsapi.agent.cli import main_group
 from swsapi.agent.config import AgentConfigError, config_from_mapping, load_config
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["watch"], ["routes"], ["logship"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["watch"], ["pause"], ["resume"], ["status"], ["logship"]]
+)
 def test_every_command_has_help_with_an_example(command):
     result = CliRunner().invoke(main_group, [*command, "--help"])
     assert result.exit_code == 0
@@ -100,3 +102,23 @@ def test_the_agents_default_containment_is_the_bootstraps():
         defaults.SWS_MAX_CPUS,
         defaults.SWS_SERVICE_QUOTA,
     )
+
+
+def test_a_repeated_message_is_written_once_then_counted(tmp_path):
+    import logging
+
+    from swsapi.agent import logs
+
+    path = tmp_path / "agent.log"
+    logs.setup(False, str(path))
+    log = logging.getLogger("sws.agent")
+    for i in range(5):
+        log.info("pass %d failed in %.2fs: problem='docker is down'", i, 1.5 + i)
+    log.info("pass 9 noop in 0.10s")
+    for handler in logging.getLogger().handlers:
+        handler.close()
+    logging.getLogger().handlers.clear()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    assert "pass 0 failed" in lines[0]
+    assert "(the previous message repeated 4 more times) pass 9 noop" in lines[1]

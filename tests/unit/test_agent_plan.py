@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from swsapi.agent.desired import desired_from_row
-from swsapi.agent.observe import RunningContainer, container_from_inspect, parse_server_states
+from swsapi.agent.haproxy import runtime
+from swsapi.agent.observe import RunningContainer, container_from_inspect
 from swsapi.agent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
 
 
@@ -161,8 +162,65 @@ def test_haproxy_server_states():
 3 proxies 2 sws-proxy-2 172.21.0.4 2 8 1
 3 proxies 3 sws-proxy-3 172.21.0.5 0 1 1
 """
-    assert parse_server_states(text) == {
+    assert runtime().parse_admin_states(text) == {
         "sws-proxy-1": "ready",
         "sws-proxy-2": "drain",
         "sws-proxy-3": "maint",
     }
+
+
+def test_nginx_s_emerg_line_is_kept_without_time_pid_or_scratch_file():
+    from swsapi.agent.routecheck import emerg_line
+
+    line = 'nginx: [emerg] unknown directive "bogus" in /tmp/sws-routecheck.AbC123/main.conf:7'
+    assert emerg_line(line) == '[emerg] unknown directive "bogus"'
+    stamped = (
+        "2026/11/27 05:17:28 [emerg] 1#1: could not build server_names_hash, you should "
+        "increase server_names_hash_bucket_size: 64"
+    )
+    assert emerg_line(stamped).startswith("[emerg] could not build server_names_hash, you")
+
+
+def test_orphans_are_kept_when_they_are_most_of_what_runs():
+    from swsapi.agent.plan import CleanupPlan, hold_orphans
+
+    def running(name):
+        return RunningContainer(
+            f"sws-svc-{name}-1", name, 1, "d", f"{name}.t", 80, True, "10.0.0.2"
+        )
+
+    containers = [running(n) for n in ("a", "b", "c", "d")]
+    plan = CleanupPlan(orphans=["a", "b", "c", "d"])  # an empty store read
+    reason = hold_orphans(plan, containers, 0.5)
+    assert plan.orphans == [] and "removing 4 of the 4 running services" in reason
+    plan = CleanupPlan(orphans=["a"])
+    assert hold_orphans(plan, containers, 0.5) is None and plan.orphans == ["a"]
+
+
+def test_a_failed_generation_is_retried_with_backoff_a_bounded_number_of_times(tmp_path):
+    from swsapi.agent import retries
+
+    svc = service("web", generation=2, status="failed", applied=1)
+    attempts: dict = {}
+    notes = []
+    now = 1000.0
+    for _ in range(4):
+        assert retries.due([svc], attempts, 3, now) == (set() if not attempts else {"web"})
+        notes.append(retries.note_failure(attempts, "web", 2, 3, 30, now))
+        now = attempts["web"].next_try
+    assert notes[0] == "(attempt 1 of 4; next in 30 s)"
+    assert notes[2] == "(attempt 3 of 4; next in 120 s)"
+    assert notes[3] == "(attempt 4, the last: apply again to retry)"
+    assert retries.due([svc], attempts, 3, now + 10_000) == set()
+    retries.save(tmp_path, attempts)
+    assert retries.load(tmp_path)["web"].failures == 4
+    newer = service("web", generation=3, applied=1)
+    retries.forget_others(attempts, set(), [newer])
+    assert attempts == {}
+    assert len(retries.with_note("x" * 400, notes[0])) <= 290
+
+
+def test_a_failed_service_is_deployed_again_only_when_its_retry_is_due():
+    failed = service("web", status="failed")
+    assert plan_deploys([failed], [container("web")]).deploy == []
+    assert plan_deploys([failed], [], retry={"web"}).deploy == [failed]

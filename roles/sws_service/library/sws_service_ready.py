@@ -25,6 +25,10 @@ options:
 """
 
 
+# Restarts Docker may make while the container starts before it is judged crash-looping.
+MAX_RESTARTS = 2
+
+
 def inspect(container: str) -> dict | None:
     result = subprocess.run(["docker", "inspect", container], capture_output=True, text=True)
     if result.returncode != 0:
@@ -56,9 +60,13 @@ def wait_ready(container: str, network: str, port: int, timeout: float) -> tuple
         if detail is None:
             return "the container disappeared while starting", ""
         state = detail.get("State") or {}
-        if detail.get("RestartCount", 0) > 0 or state.get("Status") in ("exited", "dead"):
+        restarts = detail.get("RestartCount", 0)
+        # A container that restarted once or twice (an entrypoint waiting for something) and
+        # then runs and accepts connections is healthy; one Docker keeps restarting is not.
+        if restarts > MAX_RESTARTS or state.get("Status") in ("exited", "dead"):
             code = state.get("ExitCode")
-            return f"the container exited with code {code} right after it started", ""
+            again = f" (restarted {restarts} times)" if restarts else ""
+            return f"the container exited with code {code} right after it started{again}", ""
         networks = (detail.get("NetworkSettings") or {}).get("Networks") or {}
         address = (networks.get(network) or {}).get("IPAddress")
         if state.get("Running") and address and accepts(address, port):

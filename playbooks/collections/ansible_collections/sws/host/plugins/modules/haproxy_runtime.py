@@ -1,0 +1,56 @@
+#!/usr/bin/python
+"""Ansible module: send one command to HAProxy's runtime (admin) socket, optionally saving the
+answer to a file (the server-state file before a reload). No socat needed on the host."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sws.host.plugins.module_utils import haproxy
+
+DOCUMENTATION = r"""
+module: haproxy_runtime
+short_description: Send one command to HAProxy's runtime socket
+description: [Sends one runtime command and returns the answer; with dest, saves it atomically.]
+author: [SWS]
+options:
+  socket: {type: path, required: true, description: "HAProxy's socket (level admin for writes)."}
+  command: {type: str, required: true, description: "The runtime command, such as C(show stat)."}
+  dest: {type: path, description: Save the answer to this file (atomically).}
+  timeout: {type: float, default: 5, description: Seconds to wait for the answer.}
+"""
+
+EXAMPLES = r"""
+- name: Read the servers' states
+  sws.host.haproxy_runtime:
+    socket: /run/sws/haproxy/admin.sock
+    command: show stat
+"""
+
+RETURN = r"""
+stdout: {description: HAProxy's answer., type: str, returned: success}
+stdout_lines: {description: "HAProxy's answer, line by line.", type: list, returned: success}
+"""
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "socket": {"type": "path", "required": True},
+            "command": {"type": "str", "required": True},
+            "dest": {"type": "path"},
+            "timeout": {"type": "float", "default": 5},
+        }
+    )
+    p = module.params
+    try:
+        answer = haproxy.command(p["socket"], p["command"], p["timeout"])
+        if p["dest"]:
+            haproxy.save(p["dest"], answer)
+    except OSError as err:
+        module.fail_json(msg=f"HAProxy runtime socket {p['socket']}: {err}")
+    # Saving the state file is bookkeeping for a reload, not a change of the host's state.
+    module.exit_json(changed=False, stdout=answer, stdout_lines=answer.splitlines())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Keep the data path the agent owns running: the proxies and the load balancer.
+
+At the start of every pass: a proxy or load balancer that is stopped, paused or dead is
+started again; one that is missing is recreated from its role by the pass's playbook (tag
+revive). A proxy that is not up is first put in maintenance in HAProxy, so that when it comes
+back (started by us, or restarted by Docker) HAProxy sends it nothing until a roll has brought
+its routes up to date and set it ready again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+
+from swsapi.agent import haproxy
+from swsapi.agent.config import Names
+
+# docker inspect's State.Status values for a container that can be started again.
+_STARTABLE = {"created", "exited", "dead"}
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    status: str  # running | restarting | paused | exited | created | dead | missing
+    detail: str = ""  # exit code, error, how long it has been in this state
+
+    @property
+    def up(self) -> bool:
+        return self.status == "running"
+
+    def describe(self) -> str:
+        return f"{self.name} is {self.status}" + (f" ({self.detail})" if self.detail else "")
+
+
+def observe_components(names: list[str]) -> dict[str, Component]:
+    """One docker inspect of the given containers; an absent one is `missing`."""
+    found: dict[str, Component] = {}
+    try:
+        result = subprocess.run(
+            ["docker", "inspect", *names], capture_output=True, text=True, timeout=30
+        )
+        details = json.loads(result.stdout or "[]")
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        details = []
+    for d in details:
+        name = d.get("Name", "").lstrip("/")
+        state = d.get("State") or {}
+        status = state.get("Status") or "unknown"
+        detail = ""
+        if status in ("exited", "dead"):
+            detail = f"exit code {state.get('ExitCode')}"
+            if state.get("Error"):
+                detail += f", {state['Error']}"
+        elif status == "restarting":
+            detail = f"restarted {d.get('RestartCount', 0)} times"
+        found[name] = Component(name, status, detail)
+    return {n: found.get(n, Component(n, "missing")) for n in names}
+
+
+@dataclass
+class Revival:
+    """What the pass found and did about the control plane."""
+
+    before: dict[str, Component]
+    started: list[str]
+    missing: list[str]  # to recreate with the playbook (tag revive)
+    problems: list[str]
+
+
+def revive(names: Names, haproxy_socket) -> Revival:
+    """Start again what is stopped; list what is missing. Proxies not up go to maintenance."""
+    plane = observe_components([names.loadbalancer, *names.proxies])
+    started, problems = [], []
+    lb = plane[names.loadbalancer]
+    if not lb.up and _start(lb, problems):
+        started.append(lb.name)
+        _wait_for_socket(haproxy_socket)
+    for proxy in names.proxies:
+        if not plane[proxy].up:
+            set_maint(haproxy_socket, names.haproxy_backend, proxy)
+    for proxy in names.proxies:
+        if not plane[proxy].up and _start(plane[proxy], problems):
+            started.append(proxy)
+    missing = [c.name for c in plane.values() if c.status == "missing"]
+    return Revival(before=plane, started=started, missing=missing, problems=problems)
+
+
+def set_maint(haproxy_socket, backend: str, server: str) -> None:
+    """No traffic to this proxy until a roll readies it (ignored when HAProxy is down too)."""
+    with contextlib.suppress(OSError, ValueError):
+        haproxy.runtime().set_state(haproxy_socket, backend, server, "maint")
+
+
+def _start(component: Component, problems: list[str]) -> bool:
+    if component.status == "paused":
+        argv = ["docker", "unpause", component.name]
+    elif component.status in _STARTABLE:
+        argv = ["docker", "start", component.name]
+    else:
+        return False  # missing (the playbook recreates it) or restarting (Docker is on it)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        problems.append(f"{component.describe()} and could not be started: {err}")
+        return False
+    if result.returncode != 0:
+        why = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+        problems.append(f"{component.describe()} and could not be started: {why[0][:200]}")
+        return False
+    return True
+
+
+def _wait_for_socket(haproxy_socket, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            haproxy.runtime().command(haproxy_socket, "show info", timeout=1.0)
+            return
+        except OSError:
+            time.sleep(0.1)
