@@ -22,12 +22,12 @@ def create_app(config: Config | None = None) -> Flask:
 
     from swsapi import models  # noqa: F401  (tables known to the metadata for migrations)
     from swsapi.errors import register_error_handlers
-    from swsapi.routes import health, history, logs, services, session, users, volumes, web
+    from swsapi.routes import agent, health, history, logs, services, session, users, volumes, web
     from swsapi.servicelogs import StreamSlots
 
     register_error_handlers(app)
     blueprints = (health.bp, users.bp, services.bp, logs.bp, history.bp, session.bp, web.bp)
-    for blueprint in (*blueprints, volumes.bp):
+    for blueprint in (*blueprints, volumes.bp, agent.bp):
         app.register_blueprint(blueprint)
     app.extensions["sws_stream_slots"] = StreamSlots(app.config["SWS_STREAM_SLOTS"])
     return app

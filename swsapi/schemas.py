@@ -54,6 +54,15 @@ def dump_history(service, generations, show_secrets: bool) -> dict:
     return {"name": service.name, "generation": service.generation, "generations": dumped}
 
 
+class AgentPassSchema(Schema):
+    id = fields.Integer()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    changed = fields.Raw(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
 class VolumeSchema(Schema):
     name = fields.String()
     owner = fields.Function(lambda volume: volume.owner.name if volume.owner else None)
@@ -70,3 +79,4 @@ service_schema = ServiceSchema()
 generation_schema = GenerationSchema()
 whoami_schema = WhoamiSchema()
 volume_schema = VolumeSchema()
+agent_pass_schema = AgentPassSchema()

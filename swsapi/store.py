@@ -26,7 +26,7 @@ from swsapi.errors import (
     not_found,
 )
 from swsapi.extensions import db
-from swsapi.models import Service, User, Volume
+from swsapi.models import AgentPass, Service, User, Volume
 from swsapi.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
 
 NOTIFY_CHANNEL = "sws_services"
@@ -309,6 +309,13 @@ def _reserve_volume(owner: User, service: str) -> None:
         db.session.add(Volume(name=volume_name(service), owner_id=owner.id))
     elif volume.owner_id is None:
         volume.owner_id = owner.id  # an administrator claims a volume of unknown owner
+
+
+def agent_passes(user: User, limit: int) -> list[AgentPass]:
+    """The agent's last passes, newest first: the host's state is for administrators."""
+    if not user.is_admin:
+        raise forbidden("only an administrator can read the agent's passes")
+    return list(db.session.scalars(select(AgentPass).order_by(AgentPass.id.desc()).limit(limit)))
 
 
 def purge_volume(admin: User, name: str) -> Volume:

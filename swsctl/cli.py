@@ -12,6 +12,7 @@ import click
 
 from swsctl import __version__
 from swsctl.client import ApiClient
+from swsctl.commands.agent import agent
 from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
 from swsctl.commands.logs import logs
@@ -121,6 +122,7 @@ main.add_command(list_services)
 main.add_command(get_service)
 main.add_command(get_service, name="status")
 main.add_command(logs)
+main.add_command(agent)
 main.add_command(restart)
 main.add_command(history)
 main.add_command(rollback)

@@ -141,6 +141,10 @@ class ApiClient:
             except (requests.RequestException, ValueError) as err:
                 raise Unreachable(f"the log stream from {self.base_url} broke: {err}") from None
 
+    def agent_passes(self, limit: int = 10) -> dict:
+        """The agent's last passes (administrators): {"passes": [...]}, newest first."""
+        return self._request("GET", f"/v1/agent/passes?limit={int(limit)}")
+
     def restart(self, name: str) -> dict:
         """Make a new generation of the service's current spec (result restarted)."""
         return self._request("POST", _service_path(name) + "/restart", about_service=True)

@@ -89,6 +89,42 @@ def aligned(rows: list[tuple]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+PASS_COLUMNS = ("PASS", "STARTED", "SECONDS", "OUTCOME", "DETAILS")
+
+
+def passes_table(passes: list[dict]) -> str:
+    """The `agent` table: one pass a line, newest first."""
+    rows = [PASS_COLUMNS]
+    for found in passes:
+        started, finished = (
+            parse_time(found.get("started_at")),
+            parse_time(found.get("finished_at")),
+        )
+        seconds = f"{(finished - started).total_seconds():.2f}" if started and finished else "-"
+        changed = found.get("changed") or {}
+        details = " ".join(f"{key}={_short(value)}" for key, value in sorted(changed.items()))
+        if found.get("message"):
+            details = f"{details} ({found['message']})".strip()
+        rows.append(
+            (
+                found.get("id"),
+                found.get("started_at") or "",
+                seconds,
+                found.get("outcome"),
+                glance(details, 100),
+            )
+        )
+    return aligned(rows)
+
+
+def _short(value) -> str:
+    if isinstance(value, dict):
+        return ",".join(sorted(str(k) for k in value))
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def glance(line: str | None, width: int = LAST_LOG_WIDTH) -> str:
     """One line of a service's output, fit for a table cell: no control characters (a line
     is user data and must not move the terminal's cursor), cut to width."""

@@ -1,0 +1,28 @@
+"""The agent's own state for administrators: its last passes, what each changed, and which
+control-plane component a pass found down (the store's agent_passes; `sws-agent status` on the
+host shows the same, with the pause switch)."""
+
+from flask import Blueprint, g, request
+
+from swsapi import store
+from swsapi.auth import authenticate
+from swsapi.errors import invalid_request
+from swsapi.schemas import agent_pass_schema
+
+bp = Blueprint("agent", __name__, url_prefix="/v1/agent")
+bp.before_request(authenticate)
+
+PASSES_MAX = 100
+
+
+@bp.get("/passes")
+def passes():
+    """List the agent's last passes, newest first (administrators)."""
+    raw = request.args.get("limit", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= PASSES_MAX:
+        raise invalid_request(
+            f"limit must be a whole number from 1 to {PASSES_MAX}",
+            {"limit": f"must be from 1 to {PASSES_MAX}"},
+        )
+    found = store.agent_passes(g.user, int(raw))
+    return {"passes": agent_pass_schema.dump(found, many=True)}

@@ -1,0 +1,74 @@
+"""The agent's passes for administrators (GET /v1/agent/passes, `swsctl agent`), against a
+real PostgreSQL; the passes are rows the agent writes (here written with SQL, the agent's
+columns, as tests/integration/test_cli_commands.py's stand-in does)."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg2
+import pytest
+from click.testing import CliRunner
+
+from swsctl.cli import main
+
+
+def add_passes(url: str) -> None:
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO agent_passes (started_at, finished_at, outcome, changed, message)
+               VALUES (now() - interval '2 minutes', now() - interval '119 seconds', 'changed',
+                       %s, NULL),
+                      (now() - interval '1 minute', now() - interval '59 seconds', 'degraded',
+                       %s, 'sws-proxy-2 is down: exited (could not be started)')""",
+            (
+                json.dumps({"deployed": ["web"], "routes": "rolled"}),
+                json.dumps({"down": {"sws-proxy-2": "exited"}}),
+            ),
+        )
+    conn.close()
+
+
+def test_an_administrator_reads_the_last_passes_newest_first(
+    client, make_user, migrated_database_url
+):
+    add_passes(migrated_database_url)
+    admin = make_user("root", admin=True)
+    answer = client.get("/v1/agent/passes?limit=5", headers=admin)
+    assert answer.status_code == 200, answer.get_json()
+    passes = answer.get_json()["passes"]
+    assert [p["outcome"] for p in passes] == ["degraded", "changed"]
+    assert passes[0]["changed"] == {"down": {"sws-proxy-2": "exited"}}
+    assert "sws-proxy-2 is down" in passes[0]["message"]
+    assert len(client.get("/v1/agent/passes?limit=1", headers=admin).get_json()["passes"]) == 1
+
+
+def test_other_users_may_not_read_the_hosts_passes(client, alice):
+    answer = client.get("/v1/agent/passes", headers=alice)
+    assert answer.status_code == 403
+    assert answer.get_json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "x", "-1", "1.5"])
+def test_a_bad_limit_is_a_400_naming_it(client, make_user, limit):
+    admin = make_user("root", admin=True)
+    answer = client.get(f"/v1/agent/passes?limit={limit}", headers=admin)
+    assert answer.status_code == 400
+    assert "limit" in answer.get_json()["error"]["fields"]
+
+
+def test_swsctl_agent_shows_the_passes_to_an_administrator(live_api):
+    add_passes(live_api.database_url)
+    env = {"SWS_URL": live_api.url, "SWS_TOKEN": live_api.create_user("root", admin=True)}
+    shown = CliRunner().invoke(main, ["agent"], env=env, catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0].split() == ["PASS", "STARTED", "SECONDS", "OUTCOME", "DETAILS"]
+    assert "degraded" in lines[1] and "down=sws-proxy-2" in lines[1] and "1.00" in lines[1]
+    assert "deployed=web" in lines[2] and "routes=rolled" in lines[2]
+    as_json = CliRunner().invoke(main, ["agent", "-o", "json"], env=env)
+    assert len(json.loads(as_json.output)["passes"]) == 2
+    env["SWS_TOKEN"] = live_api.create_user("alice")
+    refused = CliRunner().invoke(main, ["agent"], env=env)
+    assert refused.exit_code == 3 and "administrator" in refused.output
