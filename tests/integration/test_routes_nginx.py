@@ -94,6 +94,9 @@ def render_test_conf(directory: Path, **overrides) -> Path:
     text = jinja2.Template((ROLE / "templates" / "nginx.conf.j2").read_text()).render(values)
     (directory / "candidate").mkdir(parents=True, exist_ok=True)
     (directory / "test.conf").write_text(text)
+    # What routes include for an upgraded connection's timeouts, as the role writes it.
+    upgrade = jinja2.Template((ROLE / "templates" / "upgrade.conf.j2").read_text())
+    (directory / "upgrade.conf").write_text(upgrade.render(values))
     return directory
 
 
