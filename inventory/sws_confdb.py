@@ -39,6 +39,7 @@ def _reexec_with_agent_python() -> None:
 try:
     import psycopg2
 
+    from swsapi.agent import store
     from swsapi.agent.config import AgentConfigError, load_config
     from swsapi.agent.desired import read_desired
     from swsapi.agent.render import inventory, inventory_json, service_host
@@ -66,7 +67,7 @@ def current_inventory() -> dict:
     except AgentConfigError as err:
         sys.exit(f"sws_confdb.py: {err}")
     try:
-        conn = psycopg2.connect(config.database_url, application_name="sws inventory")
+        conn = store.connect(config.database_url, "sws inventory", config.store_timeout)
     except psycopg2.OperationalError as err:
         sys.exit(f"sws_confdb.py: cannot reach sws-confdb: {str(err).strip()}")
     try:

@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extras
 
+from swsapi.agent import store
 from swsapi.agent.dockerapi import DockerApi, DockerError
 from swsapi.agent.loglines import (
     TIMESTAMP_ROOM,
@@ -108,9 +109,7 @@ class Shipper:
 
     def _db(self):
         if self.conn is None or self.conn.closed:
-            self.conn = psycopg2.connect(
-                self.settings.database_url, application_name="sws-agent logship"
-            )
+            self.conn = store.connect(self.settings.database_url, "sws-agent logship")
             self.conn.autocommit = True
         return self.conn
 
@@ -319,9 +318,7 @@ class StoreWriter:
 
     def _db(self):
         if self.conn is None or self.conn.closed:
-            self.conn = psycopg2.connect(
-                self.settings.database_url, application_name="sws-agent logship writer"
-            )
+            self.conn = store.connect(self.settings.database_url, "sws-agent logship writer")
         return self.conn
 
     def _close(self) -> None:
