@@ -9,8 +9,8 @@ the old ones go. A pass killed anywhere is repaired by the next, which sees the 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +22,12 @@ from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
 from swsapi.agent.lock import LockLost
-from swsapi.agent.observe import observe_containers, observe_proxies
+from swsapi.agent.observe import RunningContainer, observe_containers, observe_proxies
+from swsapi.agent.passvars import PassVars, ProxyView
 from swsapi.agent.plan import (
     CleanupPlan,
     DeployPlan,
+    Route,
     choose_serving,
     hold_orphans,
     plan_cleanup,
@@ -33,21 +35,30 @@ from swsapi.agent.plan import (
     routes_for,
 )
 from swsapi.agent.render import (
+    ADDRESS_SLOT,
+    CHECK_ADDRESS,
     inventory,
     inventory_yaml,
     route_block,
     routes_conf,
+    routes_plan,
     service_host,
 )
 from swsapi.agent.routecheck import Block, RouteCheckError, refused_blocks
-from swsapi.agent.runner import PlaybookRun, RunResult, remove_stale_runs, run_playbook
+from swsapi.agent.runner import (
+    PlaybookRun,
+    RunResult,
+    remove_stale_runs,
+    result_from_events,
+    run_playbook,
+)
 
 log = logging.getLogger("sws.agent")
 
 PLAYBOOK = "reconcile.yml"
-# Test-only: append a directive nginx refuses to the rendered routes, so the e2e tests can
-# prove a broken candidate never goes live (user input is validated and cannot do this).
-BROKEN_ROUTES_ENV = "SWS_AGENT_TEST_BROKEN_ROUTES"
+# The name reconcile.yml's retire play starts with: its start means every proxy that is up
+# serves the new routes, so the outcomes are recorded then.
+RETIRE_PLAY = "Retire"
 
 
 @dataclass
@@ -164,84 +175,251 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         desired, containers, retries.due(desired, attempts, config.retry_failed, now)
     )
     _record_invalid(conn, deploys, report)
-
-    ready: set[str] = set()
-    failed: dict[str, tuple[str, str | None]] = {}
     missing = plane.missing if plane else []
-    if deploys.deploy or missing:
-        guard.check("deploying")
-        result = _run(
-            config,
-            desired,
-            [],
-            {},
-            [*missing, *(service_host(s.name) for s in deploys.deploy)],
-            (["deploy"] if deploys.deploy else []) + (["revive"] if missing else []),
-            None,
-            guard.remaining(),
-        )
-        ready, failed = _deploy_outcomes(deploys, result, report)
-        for host in missing:
-            if host in result.failed:
-                report.problems.append(f"recreating {host}: {result.failed[host].message}")
-        containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    up = _control_plane_outcome(config, plane, report)
+    up = [p for p in config.names.proxies if plane and (plane.before[p].up or p in plane.started)]
 
-    serving = choose_serving(desired, containers, ready)
-    routes_text = _routes_text(config, serving, desired)
+    routes = _PassRoutes(config, desired, containers, deploys)
     proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     refused: dict[str, str] = {}
-    if any(p.applied_routes != routes_text for p in proxies):
+    if deploys.deploy or any(p.applied_routes != routes.fallback_text() for p in proxies):
         # New routes: nginx must accept them before any proxy is drained for them.
-        refused, serving = _refuse_routes(config, desired, containers, ready, up, serving, report)
-    if refused:
-        for name, message in refused.items():
-            failed[name] = (message, None)
-        routes_text = _routes_text(config, serving, desired)
-    roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
-    cleanup = plan_cleanup(desired, containers, serving, set(failed))
+        refused = routes.refuse(up, report)
+    deploying = [s for s in deploys.deploy if s.name not in refused]
+    failed: dict[str, tuple[str, str | None]] = {n: (m, None) for n, m in refused.items()}
+    roll = [
+        p.name
+        for p in proxies
+        if deploying or p.applied_routes != routes.fallback_text() or not p.ready
+    ] + [p for p in missing if p in config.names.proxies]
+    cleanup = plan_cleanup(desired, containers, routes.serving_if_ready(deploying), set(failed))
     held = hold_orphans(cleanup, containers, config.max_orphan_share)
     if held:
         report.problems.append(held)
-    # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
-    routes_ok = bool(up) or not config.names.proxies
-    if roll:
-        guard.check("rolling the proxies")
-        result = _run(config, desired, [], {}, roll, ["routes"], routes_text, guard.remaining())
-        routes_ok = _roll_outcomes(config, roll, result, report) and routes_ok
 
-    # Recorded before the old containers go: retiring them never delays `running`.
-    guard.check("recording the outcomes")
-    if routes_ok:
-        for service in deploys.deploy:
-            if service.name in ready and service.name not in refused:
-                record.mark_running(conn, service.name, service.generation)
-    for name, (message, last_log) in failed.items():
-        service = next(s for s in desired if s.name == name)
-        note = retries.note_failure(
-            attempts, name, service.generation, config.retry_failed, config.retry_backoff, now
-        )
-        message = retries.with_note(message, note)
-        record.mark_failed(conn, name, service.generation, message, last_log)
-    retries.forget_others(attempts, set(failed), desired)
-    retries.save(config.state_dir, attempts)
-    routable = bool(up) or not config.names.proxies
-    _explain_pending(conn, deploys, ready if routes_ok else set(), failed, routable, report)
-
-    # What no longer serves goes only once every proxy that is up has stopped routing to it.
-    if cleanup.services() and routes_ok:
-        guard.check("retiring containers")
-        result = _retire(config, desired, cleanup, guard.remaining())
+    outcome = _Outcome(config, conn, report, guard, desired, deploys, plane, attempts, now, failed)
+    if not (deploying or missing or roll or cleanup.services()):
+        outcome.record(set(), routes_ok=True)
+        outcome.conclude()
+        return
+    what = PassVars.for_pass(
+        config,
+        revive=missing,
+        deploy=[service_host(s.name) for s in deploying],
+        roll=roll,
+        retire=[service_host(n) for n in cleanup.services()],
+        routes=routes.plan(deploying),
+        proxies={p.name: ProxyView(proxyroll_digest(p.applied_routes), p.ready) for p in proxies},
+    )
+    guard.check("running the playbook")
+    result = _run(config, desired, cleanup, what, outcome.at_play, guard.remaining())
+    if outcome.aborted:
+        raise PassAborted(outcome.aborted)
+    outcome.after_run(what, result)
+    if outcome.recorded_routes_ok:
         _retire_outcomes(cleanup, result, report)
         _explain_stuck_deletes(conn, cleanup, result)
         _forget_deleted(conn, cleanup, report)
+    outcome.conclude()
 
-    if report.problems:
-        report.outcome = "failed"
-    elif report.changed.keys() == {"down"}:
-        report.outcome = "degraded"
-    elif report.changed:
-        report.outcome = "changed"
+
+class _PassRoutes:
+    """The routes of a pass, rendered before the run: the new generations' (address slot) and
+    what serves without them, tested in a proxy that is up."""
+
+    def __init__(self, config, desired, containers, deploys: DeployPlan):
+        self.config, self.desired, self.containers = config, desired, containers
+        self.fallback = {
+            r.service: r for r in routes_for(choose_serving(desired, containers, set()), desired)
+        }
+        self.new = {
+            s.name: Route(
+                domain=s.definition.domain,
+                service=s.name,
+                address=ADDRESS_SLOT,
+                port=s.definition.port,
+                http=s.definition.http,
+            )
+            for s in deploys.deploy
+        }
+        self.dropped: set[str] = set()  # no route at all: refused, and its older one too
+
+    def fallback_text(self) -> str:
+        return routes_conf(list(self.fallback.values()), self.config.names)
+
+    def refuse(self, up: list[str], report: PassReport) -> dict[str, str]:
+        """{service: message with nginx's [emerg] line} for the routes nginx refuses; a refused
+        new route falls back to the older generation's, one refused too leaves the service
+        without a route. A candidate that cannot be tested is left to the roll's own test."""
+        if not up:
+            return {}
+        refused: dict[str, str] = {}
+        live = {
+            s.name
+            for s in self.desired
+            if s.status == "running" and s.applied_generation == s.generation
+        }
+        for _ in range(2):  # the new routes, then the older generations they fall back to
+            chosen = self._chosen(set(refused))
+            routes_conf(list(chosen.values()), self.config.names)  # two blocks, one domain
+            # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
+            order = sorted(chosen.values(), key=lambda r: (r.service not in live, r.domain))
+            blocks = [
+                Block(
+                    r.service,
+                    route_block(r, self.config.names).replace(ADDRESS_SLOT, CHECK_ADDRESS),
+                )
+                for r in order
+            ]
+            try:
+                found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
+            except RouteCheckError as err:
+                report.notices.append(str(err))
+                break
+            if not found:
+                break
+            for name, line in found.items():
+                if name in refused or name not in self.new:
+                    self.dropped.add(name)
+                refused.setdefault(name, f"nginx refused the route for this service: {line}")
+        else:
+            self.dropped |= set(refused)  # still refused after the fallback: leave them out
+        for name in refused:
+            self.new.pop(name, None)
+        report.note("refused", dict(refused))
+        return refused
+
+    def _chosen(self, without_new: set[str]) -> dict[str, Route]:
+        chosen = {n: r for n, r in self.fallback.items() if n not in self.dropped}
+        chosen.update({n: r for n, r in self.new.items() if n not in without_new})
+        return {n: r for n, r in chosen.items() if n not in self.dropped}
+
+    def serving_if_ready(self, deploying: list[DesiredService]) -> dict[str, RunningContainer]:
+        """What serves once this pass's deploys got ready (the retire keeps these)."""
+        serving = choose_serving(self.desired, self.containers, set())
+        for service in deploying:
+            serving[service.name] = RunningContainer(
+                name=service.container,
+                service=service.name,
+                generation=service.generation,
+                digest=service.digest,
+                domain=self.new[service.name].domain,
+                port=self.new[service.name].port,
+                running=True,
+                ip=None,
+            )
+        return {n: c for n, c in serving.items() if n not in self.dropped}
+
+    def plan(self, deploying: list[DesiredService]) -> dict:
+        names = {s.name for s in deploying}
+        fixed = {n: r for n, r in self.fallback.items() if n not in names and n not in self.dropped}
+        fallback = {n: r for n, r in self.fallback.items() if n in names}
+        new = {n: r for n, r in self.new.items() if n in names}
+        return routes_plan(fixed, new, fallback, self.config.names)
+
+
+class _Outcome:
+    """What the run did, recorded once: when the retire play starts (the routes are live on
+    every proxy that is up, so retiring never delays `running`), or after the run otherwise.
+    Each play's start is a stage: the deadline and the lock are checked there."""
+
+    def __init__(self, config, conn, report, guard, desired, deploys, plane, attempts, now, failed):
+        self.config, self.conn, self.report, self.guard = config, conn, report, guard
+        self.desired = desired
+        self.deploys, self.plane, self.attempts, self.now = deploys, plane, attempts, now
+        self.failed = failed
+        self.refused = set(failed)
+        self.aborted: str | None = None
+        self.recorded_routes_ok: bool | None = None
+        self.ready: set[str] = set()
+
+    def at_play(self, name: str, events: list[dict]) -> bool:
+        """Called as each play starts; False stops the run."""
+        try:
+            if name.startswith(RETIRE_PLAY):
+                self.guard.check("recording the outcomes")
+                partial = result_from_events(0, "running", events, [], partial=True)
+                self._deploy_outcomes(partial)
+                self.record(self.ready, routes_ok=True)
+                self.guard.check("retiring containers")
+            else:
+                self.guard.check(name[:1].lower() + name[1:])
+        except PassAborted as err:
+            self.aborted = str(err)
+            return False
+        return True
+
+    def after_run(self, what: PassVars, result: RunResult) -> None:
+        if self.recorded_routes_ok is not None:
+            # Recorded at the retire play; only what the retire did is left to report.
+            if result.error:
+                self.report.problems.append(result.error)
+            return
+        self._deploy_outcomes(result)
+        proxy_failures = [f.message for h, f in result.failed.items() if h in what.roll]
+        for host in what.revive:
+            if host in result.failed and host not in what.roll:
+                self.report.problems.append(f"recreating {host}: {result.failed[host].message}")
+        routes_ok = not proxy_failures and not result.error
+        if what.roll:
+            self.report.note("routes", "rolled" if routes_ok else "failed")
+        self.report.problems.extend(proxy_failures)
+        if result.error:
+            self.report.problems.append(result.error)
+        self.record(self.ready if routes_ok else set(), routes_ok=routes_ok)
+
+    def _deploy_outcomes(self, result: RunResult) -> None:
+        for service in self.deploys.deploy:
+            host = service_host(service.name)
+            if service.name in self.refused:
+                continue
+            if host in result.failed:
+                failure = result.failed[host]
+                self.failed[service.name] = (failure.message, failure.last_log)
+            elif host in result.ok:
+                self.ready.add(service.name)
+            # Neither: the run itself broke (a playbook error, a killed ansible-playbook). That
+            # is the agent's problem, not the service's: it stays pending, the next pass retries.
+        self.report.note("deployed", sorted(self.ready))
+        self.report.note("failed", {n: m for n, (m, _) in self.failed.items()})
+
+    def record(self, running: set[str], routes_ok: bool) -> None:
+        if self.recorded_routes_ok is not None:
+            return
+        up = _control_plane_outcome(self.config, self.plane, self.report)
+        # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
+        routable = bool(up) or not self.config.names.proxies
+        routes_ok = routes_ok and routable
+        self.recorded_routes_ok = routes_ok
+        if routes_ok:
+            for service in self.deploys.deploy:
+                if service.name in running:
+                    record.mark_running(self.conn, service.name, service.generation)
+        generations = {s.name: s.generation for s in self.desired}
+        for name, (message, last_log) in self.failed.items():
+            note = retries.note_failure(
+                self.attempts,
+                name,
+                generations[name],
+                self.config.retry_failed,
+                self.config.retry_backoff,
+                self.now,
+            )
+            message = retries.with_note(message, note)
+            record.mark_failed(self.conn, name, generations[name], message, last_log)
+        retries.forget_others(self.attempts, set(self.failed), self.desired)
+        retries.save(self.config.state_dir, self.attempts)
+        running = running if routes_ok else set()
+        _explain_pending(self.conn, self.deploys, running, self.failed, routable, self.report)
+        self.conn.commit()
+
+    def conclude(self) -> None:
+        report = self.report
+        if report.problems:
+            report.outcome = "failed"
+        elif report.changed.keys() == {"down"}:
+            report.outcome = "degraded"
+        elif report.changed:
+            report.outcome = "changed"
 
 
 def _explain_pending(conn, deploys: DeployPlan, running, failed, routable, report) -> None:
@@ -274,86 +452,10 @@ def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> li
     return [p for p in config.names.proxies if now[p].up]
 
 
-def _refuse_routes(config, desired, containers, ready: set[str], up, serving, report):
-    """The routes nginx refuses, and what serves without them.
-
-    Returns ({service: message with nginx's [emerg] line}, serving). A refused service's
-    older generation keeps its route when nginx accepts that one; otherwise it has none. Tested
-    in a proxy that is up (a candidate that cannot be tested is left to the roll's own test).
-    """
-    refused: dict[str, str] = {}
-    dropped: set[str] = set()  # no route at all: the older generation was refused too
-    live = {
-        s.name for s in desired if s.status == "running" and s.applied_generation == s.generation
-    }
-    for _ in range(2):  # the new routes, then the older generations they fall back to
-        routes = routes_for({n: c for n, c in serving.items() if n not in dropped}, desired)
-        # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
-        routes.sort(key=lambda r: (r.service not in live, r.domain))
-        blocks = [Block(r.service, route_block(r, config.names)) for r in routes]
-        try:
-            found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
-        except RouteCheckError as err:
-            report.notices.append(str(err))
-            break
-        if not found:
-            break
-        for name, line in found.items():
-            if name in refused:
-                dropped.add(name)
-            refused.setdefault(name, f"nginx refused the route for this service: {line}")
-        serving = choose_serving(desired, containers, ready - set(refused))
-    else:
-        dropped |= set(refused)  # still refused after the fallback: leave them out
-    report.note("refused", dict(refused))
-    return refused, {n: c for n, c in serving.items() if n not in dropped}
-
-
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
     for service in deploys.invalid:
         record.mark_failed(conn, service.name, service.generation, service.problem, None)
     report.note("invalid", [s.name for s in deploys.invalid])
-
-
-def _deploy_outcomes(deploys: DeployPlan, result: RunResult, report: PassReport):
-    ready, failed = set(), {}
-    for service in deploys.deploy:
-        host = service_host(service.name)
-        if host in result.failed:
-            failure = result.failed[host]
-            failed[service.name] = (failure.message, failure.last_log)
-        elif host in result.ok:
-            ready.add(service.name)
-        # Neither: the run itself broke (a playbook error, a killed ansible-playbook). That is
-        # the agent's problem, not the service's: it stays pending and the next pass retries.
-    report.note("deployed", sorted(ready))
-    report.note("failed", {n: m for n, (m, _) in failed.items()})
-    if result.error:
-        report.problems.append(result.error)
-    return ready, failed
-
-
-def _routes_text(config: AgentConfig, serving, desired) -> str:
-    text = routes_conf(routes_for(serving, desired), config.names)
-    if os.environ.get(BROKEN_ROUTES_ENV):
-        text += "\nthis_directive_does_not_exist on;\n"
-    return text
-
-
-def _retire(config, desired, cleanup: CleanupPlan, timeout: int) -> RunResult:
-    """Retire old generations, remove deleted services and orphans (and purged volumes)."""
-    hosts = [service_host(n) for n in cleanup.services()]
-    return _run(config, desired, cleanup.orphans, cleanup.retire, hosts, ["retire"], None, timeout)
-
-
-def _roll_outcomes(config, roll, result: RunResult, report) -> bool:
-    proxy_failures = [f.message for h, f in result.failed.items() if h in config.names.proxies]
-    routes_ok = not proxy_failures and not result.error
-    report.note("routes", "rolled" if routes_ok else "failed")
-    report.problems.extend(proxy_failures)
-    if result.error:
-        report.problems.append(result.error)
-    return routes_ok
 
 
 def _retire_outcomes(cleanup: CleanupPlan, result: RunResult, report) -> None:
@@ -368,15 +470,22 @@ def _retire_outcomes(cleanup: CleanupPlan, result: RunResult, report) -> None:
         done = [n for n in names if service_host(n) in result.ok]
         report.note(key, sorted(done))
     for n in cleanup.services():
-        if service_host(n) in result.failed:
-            report.problems.append(f"{n}: {result.failed[service_host(n)].message}")
+        failure = _retire_failure(result, n)
+        if failure is not None:
+            report.problems.append(f"{n}: {failure.message}")
+
+
+def _retire_failure(result: RunResult, name: str):
+    """The failure of the service's host in the retire play (a failed deploy is not one)."""
+    failure = result.failed.get(service_host(name))
+    return failure if failure is not None and failure.play.startswith(RETIRE_PLAY) else None
 
 
 def _explain_stuck_deletes(conn, cleanup: CleanupPlan, result: RunResult) -> None:
     # A deleted service whose container or volume could not be removed stays 'deleting', with
     # the reason for its owner to read; the next pass tries again.
     for name in dict.fromkeys([*cleanup.remove, *cleanup.purge]):
-        failure = result.failed.get(service_host(name))
+        failure = _retire_failure(result, name)
         if failure is not None:
             record.mark_deleting_problem(conn, name, failure.message)
 
@@ -394,44 +503,33 @@ def _forget_deleted(conn, cleanup: CleanupPlan, report: PassReport) -> None:
     report.note("forgotten", [n for n in gone if record.forget(conn, n)])
 
 
-def _run(
-    config: AgentConfig,
-    desired: list[DesiredService],
-    orphans,
-    keep,
-    limit,
-    tags,
-    routes_text: str | None,
-    timeout: int,
-) -> RunResult:
+def _run(config, desired, cleanup: CleanupPlan, what: PassVars, at_play, timeout: int):
     inv = inventory(
-        desired, config.names, orphans=orphans, keep=keep, containment=config.containment
+        desired,
+        config.names,
+        orphans=cleanup.orphans,
+        keep=cleanup.retire,
+        containment=config.containment,
     )
     secrets = frozenset(e.value for s in desired if s.definition for e in s.definition.env)
     run = PlaybookRun(
         playbook=PLAYBOOK,
         inventory_text=inventory_yaml(inv),
-        limit=limit,
-        tags=tags,
-        extravars=_extravars(config),
+        limit=what.hosts(),
+        extravars=what.as_extravars(),
         secrets=secrets,
-        files={"routes.conf": routes_text} if routes_text is not None else {},
         host_settings=config.host_settings,
     )
     return run_playbook(
-        run, config.project_dir, config.state_dir, forks=config.forks, timeout=timeout
+        run,
+        config.project_dir,
+        config.state_dir,
+        forks=config.forks,
+        timeout=timeout,
+        at_play=at_play,
     )
 
 
-def _extravars(config: AgentConfig) -> dict:
-    return {
-        "sws_service_network": config.names.services_network,
-        "sws_service_label_prefix": config.names.label_prefix,
-        "sws_service_ready_timeout": config.ready_timeout,
-        "sws_service_stop_timeout": config.stop_timeout,
-        "sws_haproxy_socket": str(config.haproxy_socket),
-        "sws_haproxy_backend": config.names.haproxy_backend,
-        "sws_drain_timeout": config.drain_timeout,
-        "sws_proxy_socket_dir": config.names.proxy_socket_dir,
-        "sws_proxy_health_socket": config.names.proxy_health_socket,
-    }
+def proxyroll_digest(text: str | None) -> str:
+    """The digest the roll compares with its candidate (module_utils/proxyroll.digest)."""
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else ""

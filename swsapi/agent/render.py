@@ -257,3 +257,34 @@ server {{
 {tunnel}    }}
 }}
 """
+
+
+# Where a new container's address goes in a route rendered before the container exists; the
+# roll (sws.host.proxy_roll) puts the address its readiness check reported there.
+ADDRESS_SLOT = "__SWS_NEW_ADDRESS__"
+# What the route check puts in the slot: nginx -t takes any address and dials none.
+CHECK_ADDRESS = "192.0.2.1"
+
+
+def routes_plan(
+    fixed: dict[str, Route], new: dict[str, Route], fallback: dict[str, Route], names: Names
+) -> dict:
+    """The routes a pass hands its roll: per service, the block of its new generation (address
+    slot) if it gets ready, and the block that serves otherwise (fixed: a service not deployed
+    in this pass; fallback: the older generation of one that is). The roll picks and joins them
+    exactly as routes_conf does, so the text is the same as rendering what got ready."""
+    entries = []
+    for name in sorted({*fixed, *new}):
+        old = fixed.get(name) or fallback.get(name)
+        entries.append(
+            {
+                "host": service_host(name) if name in new else None,
+                "new": _entry(new[name], names) if name in new else None,
+                "old": _entry(old, names) if old else None,
+            }
+        )
+    return {"header": ROUTES_HEADER, "slot": ADDRESS_SLOT, "entries": entries}
+
+
+def _entry(route: Route, names: Names) -> dict:
+    return {"key": [route.domain, route.service], "text": route_block(route, names)}

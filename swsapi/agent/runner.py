@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def remove_stale_runs(state_dir) -> list[str]:
 class HostFailure:
     message: str
     last_log: str | None = None
+    play: str = ""  # the play it failed in
 
 
 @dataclass
@@ -62,14 +64,21 @@ class PlaybookRun:
     tags: list[str] = field(default_factory=list)
     extravars: dict = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
-    files: dict[str, str] = field(default_factory=dict)  # extra files beside the inventory
     host_settings: Path | None = None  # read after the project's group_vars/all
 
 
 def run_playbook(
-    run: PlaybookRun, home: Path, state_dir: Path, forks: int = 10, timeout: int = 900
+    run: PlaybookRun,
+    home: Path,
+    state_dir: Path,
+    forks: int = 10,
+    timeout: int = 900,
+    at_play: Callable[[str, list[dict]], bool] | None = None,
 ) -> RunResult:
-    """Run it and wait; never raises for a failed play, only reports it."""
+    """Run it and wait; never raises for a failed play, only reports it.
+
+    at_play(name, events so far) is called as each play starts; False stops the run there
+    (status canceled)."""
     artifacts = Path(state_dir) / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     runs = Path(state_dir) / RUNS
@@ -79,9 +88,17 @@ def run_playbook(
     try:
         inventory = _write_private_files(private, run, home)
         extravars = dict(run.extravars)
-        for name in run.files:
-            extravars[f"sws_file_{name.replace('.', '_')}"] = str(private / "files" / name)
         events: list[dict] = []
+        stop = []
+
+        def on_event(event: dict) -> bool:
+            events.append(event)
+            if at_play and event.get("event") == "playbook_on_play_start" and not stop:
+                data = event.get("event_data") or {}
+                if not at_play(str(data.get("name") or data.get("play") or ""), events):
+                    stop.append(True)
+            return True
+
         runner = ansible_runner.run(
             private_data_dir=str(private),
             project_dir=str(Path(home) / "playbooks"),
@@ -99,10 +116,10 @@ def run_playbook(
             forks=forks,
             quiet=True,
             timeout=timeout,
-            event_handler=lambda event: events.append(event) or True,
+            event_handler=on_event,
             # Without a callback, ansible-runner installs its own SIGTERM/SIGINT handlers and
             # watch mode would no longer hear that it should stop.
-            cancel_callback=lambda: False,
+            cancel_callback=lambda: bool(stop),
         )
         result = result_from_events(runner.rc, runner.status, events, run.limit)
         result.ident = ident
@@ -135,10 +152,6 @@ def _write_private_files(private: Path, run: PlaybookRun, home: Path) -> Path:
             (all_dir / "zz-host-settings.yml").symlink_to(Path(run.host_settings).resolve())
     inventory = inv_dir / "hosts.yml"
     inventory.write_text(run.inventory_text)
-    files = private / "files"
-    files.mkdir()
-    for name, text in run.files.items():
-        (files / name).write_text(text)
     return inventory
 
 
@@ -157,32 +170,45 @@ def _envvars(home: Path) -> dict[str, str]:
     }
 
 
-def result_from_events(rc: int, status: str, events: list[dict], limit: list[str]) -> RunResult:
-    """Per-host outcomes: the last failure message of each failed host, from runner events."""
+def result_from_events(
+    rc: int, status: str, events: list[dict], limit: list[str], partial: bool = False
+) -> RunResult:
+    """Per-host outcomes: the last failure message of each failed host, from runner events.
+
+    partial: the run goes on (no stats yet): a host failed if a task failed on it, and is ok
+    if a task ran on it."""
     result = RunResult(rc=rc if rc is not None else -1, status=status or "unknown")
     failures: dict[str, HostFailure] = {}
     last_logs: dict[str, str] = {}
     stats: dict = {}
+    ran: set[str] = set()
     for event in events:
         data = event.get("event_data") or {}
         host = data.get("host")
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        play = str(data.get("play") or "")
         if res.get("last_log"):
             last_logs[host] = str(res["last_log"])
         if event.get("event") == "runner_on_failed" and not data.get("ignore_errors"):
-            failures[host] = HostFailure(message=_short(res.get("msg") or "task failed"))
+            failures[host] = HostFailure(_short(res.get("msg") or "task failed"), play=play)
         elif event.get("event") == "runner_on_unreachable":
-            failures[host] = HostFailure(message=_short(res.get("msg") or "unreachable"))
+            failures[host] = HostFailure(_short(res.get("msg") or "unreachable"), play=play)
         elif event.get("event") == "playbook_on_stats":
             stats = data
+        elif host and str(event.get("event", "")).startswith("runner_on_"):
+            ran.add(host)
+    if partial:
+        stats = {"failures": dict.fromkeys(failures), "ok": dict.fromkeys(ran)}
     failed_hosts = set(stats.get("failures") or {}) | set(stats.get("dark") or {})
     for host in failed_hosts:
         failure = failures.get(host, HostFailure("failed"))
-        result.failed[host] = HostFailure(failure.message, last_logs.get(host))
+        result.failed[host] = HostFailure(failure.message, last_logs.get(host), failure.play)
     seen = set()
     for key in ("ok", "changed", "skipped", "rescued", "ignored"):
         seen |= set(stats.get(key) or {})
     result.ok = seen - failed_hosts
+    if partial:
+        return result
     if not stats or (result.rc != 0 and not result.failed):
         result.error = _run_error(events, status, rc)
     return result

@@ -1,0 +1,69 @@
+"""Action plugin: roll one proxy to this pass's routes in one task (module_utils/proxyroll.py).
+
+Runs on the controller (every host is this machine): it reads which new containers got ready
+from the service hosts' registered readiness, picks each service's block, and rolls the proxy
+only when that differs from what it serves or when HAProxy does not have it `ready`: drain (per
+sws_roll_drain), write + test + reload in one exec, wait for health, ready again. A refused or
+failed roll leaves the last good routes live and the proxy back in HAProxy, and fails the host.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.sws.host.plugins.module_utils import haproxy, proxyroll
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        proxy = args["proxy"]
+        addresses = _ready_addresses(task_vars or {}, args.get("deployed") or [])
+        text = proxyroll.candidate(args["routes"], args["header"], args["slot"], addresses)
+        result["addresses"] = addresses
+        if proxyroll.digest(text) == args.get("applied_digest") and args.get("ready"):
+            result.update(changed=False, rolled=False)
+            return result
+        sock, backend = args["haproxy_socket"], args["haproxy_backend"]
+        mode = args.get("drain", "drain")
+        if mode not in proxyroll.DRAIN_MODES:
+            why = f"sws_roll_drain must be one of {', '.join(proxyroll.DRAIN_MODES)}, not {mode!r}"
+            return {**result, "failed": True, "msg": why}
+        try:
+            if mode == "drain":
+                haproxy.set_state(sock, backend, proxy, "drain")
+                result["sessions_left"], result["drained"] = haproxy.wait_for_no_sessions(
+                    sock, backend, proxy, float(args.get("drain_timeout", 10))
+                )
+            proxyroll.write_and_reload(proxy, text)
+            health = os.path.join(args["socket_dir"], proxy, args["health_socket"])
+            result["health_waited"] = proxyroll.healthy(health)
+        except (OSError, ValueError, proxyroll.RollError) as err:
+            result.update(failed=True, msg=str(err))
+        finally:
+            try:
+                haproxy.set_state(sock, backend, proxy, "ready")
+            except (OSError, ValueError) as err:
+                if not result.get("failed"):
+                    result.update(failed=True, msg=f"HAProxy on {sock}: {err}")
+        result.update(changed=True, rolled=not result.get("failed"))
+        return result
+
+
+def _ready_addresses(task_vars: dict, hosts: list[str]) -> dict[str, str]:
+    """{service host: its new container's address} for the hosts whose deploy got ready."""
+    hostvars = task_vars.get("hostvars") or {}
+    found = {}
+    for host in hosts:
+        if host not in hostvars:
+            continue
+        readiness = hostvars[host].get("sws_service_readiness") or {}
+        address = readiness.get("address") if hasattr(readiness, "get") else None
+        if address and not readiness.get("failed"):
+            found[host] = str(address)
+    return found

@@ -1,0 +1,30 @@
+#!/usr/bin/python
+"""Documentation of the action plugin proxy_roll (plugins/action/proxy_roll.py does the work on
+the controller; there is nothing to run on a target)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: proxy_roll
+short_description: Roll one nginx proxy to the routes of what got ready in this pass
+description:
+  - Picks each service's block (its new generation's when the service host's readiness
+    reported an address, else the one that keeps serving), and rolls the proxy only when that
+    differs from what it serves or HAProxy does not have it ready.
+  - drain (per sws_roll_drain), write + nginx -t + make live + reload in one exec, health, ready.
+author: [SWS]
+options:
+  proxy: {type: str, required: true, description: The proxy container (and HAProxy server).}
+  routes: {type: list, elements: dict, required: true, description: "Entries {host, new, old} from sws-agent."}
+  header: {type: str, required: true, description: The routes file's first line.}
+  slot: {type: str, required: true, description: Where a new container's address goes in its block.}
+  deployed: {type: list, elements: str, default: [], description: Service hosts deployed in this run.}
+  applied_digest: {type: str, default: "", description: sha256 of the routes the proxy last applied.}
+  ready: {type: bool, default: false, description: Whether HAProxy had the proxy ready.}
+  drain: {type: str, choices: [drain, reload], default: drain, description: How HAProxy is told.}
+  drain_timeout: {type: float, default: 10, description: Seconds a drain waits for 0 sessions.}
+  haproxy_socket: {type: path, required: true, description: HAProxy's admin socket.}
+  haproxy_backend: {type: str, required: true, description: The proxies' backend.}
+  socket_dir: {type: path, required: true, description: "<socket_dir>/<proxy>/<health_socket>."}
+  health_socket: {type: str, required: true, description: The proxy's health socket's name.}
+"""
