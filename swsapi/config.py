@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import quote, urlsplit, urlunsplit
 
+from swsapi.dburl import with_password
 from swsapi.spec import cpus_decimal, memory_bytes
 
 
@@ -63,20 +63,11 @@ def _cpus(env: Mapping[str, str], name: str, default: str) -> Decimal:
 def with_password_from_file(url: str, password_file: str) -> str:
     """Put the password from a file (the bootstrap's /etc/sws/confdb-password) into the URL."""
     try:
-        with open(password_file) as f:
-            password = f.read().strip()
+        return with_password(url, password_file)
     except OSError as err:
         raise ConfigError(
             f"SWS_DATABASE_PASSWORD_FILE: cannot read {password_file}: {err}"
         ) from None
-    parts = urlsplit(url)
-    user = parts.username or "sws"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 MIN_SECRET_KEY = 32

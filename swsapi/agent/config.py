@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from swsapi.config import ConfigError, with_password_from_file
+from swsapi.dburl import with_password
 from swsapi.spec import cpus_decimal, memory_bytes
 
 DEFAULT_CONFIG = "/etc/sws/agent.yml"
@@ -228,10 +228,9 @@ def _number(value, key: str, source: str, kind):
 
 
 def _with_password(url: str, password_file: str) -> str:
-    """The apiserver's rule for password files, with the agent's key named in the error."""
     try:
-        return with_password_from_file(url, password_file)
-    except ConfigError as err:
+        return with_password(url, password_file)
+    except OSError as err:
         raise AgentConfigError(
-            str(err).replace("SWS_DATABASE_PASSWORD_FILE", "database_password_file")
+            f"database_password_file: cannot read {password_file}: {err}"
         ) from None

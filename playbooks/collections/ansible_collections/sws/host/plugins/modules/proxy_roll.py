@@ -15,11 +15,11 @@ description:
 author: [SWS]
 options:
   proxy: {type: str, required: true, description: The proxy container (and HAProxy server).}
-  routes: {type: list, elements: dict, required: true, description: "Entries {host, new, old} from sws-agent."}
+  routes: {type: list, elements: dict, required: true, description: "Entries {host, new, old}."}
   header: {type: str, required: true, description: The routes file's first line.}
-  slot: {type: str, required: true, description: Where a new container's address goes in its block.}
-  deployed: {type: list, elements: str, default: [], description: Service hosts deployed in this run.}
-  applied_digest: {type: str, default: "", description: sha256 of the routes the proxy last applied.}
+  slot: {type: str, required: true, description: "The new address goes here."}
+  deployed: {type: list, elements: str, default: [], description: Hosts deployed.}
+  applied_digest: {type: str, default: "", description: sha256 of its applied routes.}
   ready: {type: bool, default: false, description: Whether HAProxy had the proxy ready.}
   drain: {type: str, choices: [drain, reload], default: drain, description: How HAProxy is told.}
   drain_timeout: {type: float, default: 10, description: Seconds a drain waits for 0 sessions.}
