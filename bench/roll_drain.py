@@ -1,0 +1,125 @@
+"""How a proxy roll tells HAProxy, side by side in one run under load: today's drain-then-reload,
+reload without a drain (HAProxy's retries and redispatch), both proxies at once (what a pass
+that only adds routes could do) and HAProxy runtime weights. Each strategy rolls both proxies
+--rolls times while clients send keep-alive GETs through the load balancer; prints failed
+requests and the seconds a roll of both proxies takes (median, worst).
+
+    .venv/bin/python bench/roll_drain.py [--rolls 5]
+
+The rolls are the ones the agent makes (module_utils/proxyroll.py: write, nginx -t, reload,
+health), with the live routes plus a comment, so the routes served never change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import threading
+import time
+
+from agent_host import REPO, bench_host, remove_services
+
+from swsapi.agent.haproxy import runtime
+from tests.e2e.test_agent import domain
+from tests.e2e.test_agent_zero_downtime import Load
+
+NAME = "rolldrain-0"
+UTILS = REPO / "playbooks/collections/ansible_collections/sws/host/plugins/module_utils"
+
+
+def load_proxyroll():
+    spec = importlib.util.spec_from_file_location("sws_proxyroll", UTILS / "proxyroll.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rolls", type=int, default=5)
+    args = parser.parse_args()
+    proxyroll = load_proxyroll()
+    haproxy = runtime()
+    rows = []
+    with bench_host() as host:
+        remove_services(host, "rolldrain-")
+        host.apply(NAME, env={"GREETING": "steady"})
+        host.run_pass()
+        backend = "proxies"
+        live = {p: host.proxy_file(p, "live/routes.conf") for p in host.proxies}
+
+        def health(proxy):
+            return os.path.join("/run/sws/proxies", proxy, "healthz.sock")
+
+        def reload(proxy, i):
+            proxyroll.write_and_reload(proxy, live[proxy] + f"\n# bench roll {i}\n")
+            proxyroll.healthy(health(proxy))
+
+        def drained(state_on, state_off):
+            def roll(proxy, i):
+                state_on(proxy)
+                haproxy.wait_for_no_sessions(host.socket, backend, proxy, 10.0)
+                try:
+                    reload(proxy, i)
+                finally:
+                    state_off(proxy)
+
+            return roll
+
+        drain = drained(
+            lambda p: haproxy.set_state(host.socket, backend, p, "drain"),
+            lambda p: haproxy.set_state(host.socket, backend, p, "ready"),
+        )
+        weights = drained(
+            lambda p: haproxy.command(host.socket, f"set weight {backend}/{p} 0"),
+            lambda p: haproxy.command(host.socket, f"set weight {backend}/{p} 100%"),
+        )
+
+        def serial(step):
+            def roll(i):
+                for proxy in host.proxies:
+                    step(proxy, i)
+
+            return roll
+
+        def together(i):
+            threads = [threading.Thread(target=reload, args=(p, i)) for p in host.proxies]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        strategies = {
+            "drain then reload (serial)": serial(drain),
+            "reload, no drain (serial)": serial(reload),
+            "both proxies at once, no drain": together,
+            "runtime weight 0, then reload (serial)": serial(weights),
+        }
+        for label, roll in strategies.items():
+            seconds = []
+            with Load(f"{host.http}/", domain(NAME)) as load:
+                time.sleep(1)
+                for i in range(args.rolls):
+                    started = time.monotonic()
+                    roll(i)
+                    seconds.append(time.monotonic() - started)
+                    time.sleep(0.5)
+                time.sleep(1)
+            rows.append((label, load.total, load.failed, seconds, load.errors[:2]))
+            print(f"  {label}: done", file=sys.stderr, flush=True)
+        for proxy in host.proxies:
+            proxyroll.write_and_reload(proxy, live[proxy])
+        remove_services(host, "rolldrain-")
+    print(f"{'strategy':42} {'requests':>9} {'failed':>7} {'roll p50':>9} {'worst':>7}")
+    for label, total, failed, seconds, errors in rows:
+        print(
+            f"{label:42} {total:9d} {failed:7d} {statistics.median(seconds):8.2f}s"
+            f" {max(seconds):6.2f}s" + (f"  e.g. {errors[0]}" if errors else "")
+        )
+
+
+if __name__ == "__main__":
+    main()
