@@ -59,6 +59,9 @@ PLAYBOOK = "reconcile.yml"
 # The name reconcile.yml's retire play starts with: its start means every proxy that is up
 # serves the new routes, so the outcomes are recorded then.
 RETIRE_PLAY = "Retire"
+# And its other plays' names, which tell a host's failure in one from a failure in another.
+REVIVE_PLAY = "Recreate"
+ROLL_PLAY = "Roll"
 
 
 @dataclass
@@ -196,6 +199,8 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     if held:
         report.problems.append(held)
 
+    if config.names.proxies and not up and not missing:
+        cleanup = CleanupPlan()  # no proxy routes anything now: keep what may serve later
     outcome = _Outcome(config, conn, report, guard, desired, deploys, plane, attempts, now, failed)
     if not (deploying or missing or roll or cleanup.services()):
         outcome.record(set(), routes_ok=True)
@@ -211,11 +216,12 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         proxies={p.name: ProxyView(proxyroll_digest(p.applied_routes), p.ready) for p in proxies},
     )
     guard.check("running the playbook")
+    outcome.what = what
     result = _run(config, desired, cleanup, what, outcome.at_play, guard.remaining())
     if outcome.aborted:
         raise PassAborted(outcome.aborted)
-    outcome.after_run(what, result)
-    if outcome.recorded_routes_ok:
+    outcome.after_run(result)
+    if outcome.retire_started:
         _retire_outcomes(cleanup, result, report)
         _explain_stuck_deletes(conn, cleanup, result)
         _forget_deleted(conn, cleanup, report)
@@ -329,6 +335,8 @@ class _Outcome:
         self.failed = failed
         self.refused = set(failed)
         self.aborted: str | None = None
+        self.what: PassVars | None = None
+        self.retire_started = False
         self.recorded_routes_ok: bool | None = None
         self.ready: set[str] = set()
 
@@ -336,11 +344,16 @@ class _Outcome:
         """Called as each play starts; False stops the run."""
         try:
             if name.startswith(RETIRE_PLAY):
+                # Every play before went through: each proxy that is up serves the new routes.
                 self.guard.check("recording the outcomes")
                 partial = result_from_events(0, "running", events, [], partial=True)
                 self._deploy_outcomes(partial)
+                self._revive_outcomes(partial)
+                if self.what.roll:
+                    self.report.note("routes", "rolled")
                 self.record(self.ready, routes_ok=True)
                 self.guard.check("retiring containers")
+                self.retire_started = True
             else:
                 self.guard.check(name[:1].lower() + name[1:])
         except PassAborted as err:
@@ -348,24 +361,32 @@ class _Outcome:
             return False
         return True
 
-    def after_run(self, what: PassVars, result: RunResult) -> None:
+    def after_run(self, result: RunResult) -> None:
         if self.recorded_routes_ok is not None:
-            # Recorded at the retire play; only what the retire did is left to report.
+            # Recorded as the retire play started; what the retire did is reported apart.
             if result.error:
                 self.report.problems.append(result.error)
             return
         self._deploy_outcomes(result)
-        proxy_failures = [f.message for h, f in result.failed.items() if h in what.roll]
-        for host in what.revive:
-            if host in result.failed and host not in what.roll:
-                self.report.problems.append(f"recreating {host}: {result.failed[host].message}")
-        routes_ok = not proxy_failures and not result.error
-        if what.roll:
+        self._revive_outcomes(result)
+        roll_failures = [
+            f.message
+            for h, f in result.failed.items()
+            if h in self.what.roll and f.play.startswith(ROLL_PLAY)
+        ]
+        routes_ok = not roll_failures and not result.error
+        if self.what.roll:
             self.report.note("routes", "rolled" if routes_ok else "failed")
-        self.report.problems.extend(proxy_failures)
+        self.report.problems.extend(roll_failures)
         if result.error:
             self.report.problems.append(result.error)
         self.record(self.ready if routes_ok else set(), routes_ok=routes_ok)
+
+    def _revive_outcomes(self, result: RunResult) -> None:
+        for host in self.what.revive:
+            failure = result.failed.get(host)
+            if failure is not None and failure.play.startswith(REVIVE_PLAY):
+                self.report.problems.append(f"recreating {host}: {failure.message}")
 
     def _deploy_outcomes(self, result: RunResult) -> None:
         for service in self.deploys.deploy:
