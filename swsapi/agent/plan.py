@@ -29,7 +29,6 @@ class Route:
 class DeployPlan:
     deploy: list[DesiredService] = field(default_factory=list)  # start the current generation
     invalid: list[DesiredService] = field(default_factory=list)  # stored spec does not validate
-    confirm: list[DesiredService] = field(default_factory=list)  # runs fine; record says not
 
 
 def by_service(containers: list[RunningContainer]) -> dict[str, list[RunningContainer]]:

@@ -346,7 +346,7 @@ class _Outcome:
             if name.startswith(RETIRE_PLAY):
                 # Every play before went through: each proxy that is up serves the new routes.
                 self.guard.check("recording the outcomes")
-                partial = result_from_events(0, "running", events, [], partial=True)
+                partial = result_from_events(0, "running", events, partial=True)
                 self._deploy_outcomes(partial)
                 self._revive_outcomes(partial)
                 if self.what.roll:

@@ -49,10 +49,6 @@ class RunResult:
     error: str | None = None  # the run itself broke (syntax, a crash): no host to blame
     ident: str = ""
 
-    @property
-    def succeeded(self) -> bool:
-        return self.rc == 0 and not self.failed and not self.error
-
 
 @dataclass(frozen=True)
 class PlaybookRun:
@@ -61,7 +57,6 @@ class PlaybookRun:
     playbook: str
     inventory_text: str
     limit: list[str]
-    tags: list[str] = field(default_factory=list)
     extravars: dict = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
     host_settings: Path | None = None  # read after the project's group_vars/all
@@ -105,7 +100,6 @@ def run_playbook(
             playbook=run.playbook,
             inventory=str(inventory),
             limit=",".join(run.limit),
-            tags=",".join(run.tags) if run.tags else None,
             extravars=extravars,
             envvars=_envvars(home),
             roles_path=[str(Path(home) / "roles")],
@@ -121,7 +115,7 @@ def run_playbook(
             # watch mode would no longer hear that it should stop.
             cancel_callback=lambda: bool(stop),
         )
-        result = result_from_events(runner.rc, runner.status, events, run.limit)
+        result = result_from_events(runner.rc, runner.status, events)
         result.ident = ident
         return result
     finally:
@@ -171,7 +165,7 @@ def _envvars(home: Path) -> dict[str, str]:
 
 
 def result_from_events(
-    rc: int, status: str, events: list[dict], limit: list[str], partial: bool = False
+    rc: int, status: str, events: list[dict], partial: bool = False
 ) -> RunResult:
     """Per-host outcomes: the last failure message of each failed host, from runner events.
 
