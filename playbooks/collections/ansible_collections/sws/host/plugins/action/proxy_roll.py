@@ -43,8 +43,10 @@ class ActionModule(ActionBase):
             proxyroll.write_and_reload(proxy, text)
             health = os.path.join(args["socket_dir"], proxy, args["health_socket"])
             result["health_waited"] = proxyroll.healthy(health)
-        except (OSError, ValueError, proxyroll.RollError) as err:
+        except proxyroll.RollError as err:
             result.update(failed=True, msg=str(err))
+        except (OSError, ValueError) as err:
+            result.update(failed=True, msg=f"HAProxy on {sock}: {err}")
         finally:
             try:
                 haproxy.set_state(sock, backend, proxy, "ready")
