@@ -203,6 +203,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         cleanup = CleanupPlan()  # no proxy routes anything now: keep what may serve later
     outcome = _Outcome(config, conn, report, guard, desired, deploys, plane, attempts, now, failed)
     if not (deploying or missing or roll or cleanup.services()):
+        guard.check("recording the outcomes")
         outcome.record(set(), routes_ok=True)
         outcome.conclude()
         return
