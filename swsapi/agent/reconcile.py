@@ -27,12 +27,15 @@ from swsapi.agent.plan import (
     CleanupPlan,
     DeployPlan,
     choose_serving,
+    drop_shared_domains,
     hold_orphans,
     plan_cleanup,
     plan_deploys,
     routes_for,
+    share_deploys,
 )
 from swsapi.agent.render import (
+    containment_vars,
     inventory,
     inventory_yaml,
     route_block,
@@ -161,9 +164,14 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     attempts = retries.load(config.state_dir)
     now = time.time()
     deploys = plan_deploys(
-        desired, containers, retries.due(desired, attempts, config.retry_failed, now)
+        desired,
+        containers,
+        retries.due(desired, attempts, config.retry_failed, now),
+        containment=lambda s: containment_vars(s, config.containment)["sws_service_containment"],
     )
+    deploys = share_deploys(deploys, config.deploys_per_user)
     _record_invalid(conn, deploys, report)
+    _record_queued(conn, deploys, config.deploys_per_user, report)
 
     ready: set[str] = set()
     failed: dict[str, tuple[str, str | None]] = {}
@@ -188,6 +196,10 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     up = _control_plane_outcome(config, plane, report)
 
     serving = choose_serving(desired, containers, ready)
+    serving, clashes = drop_shared_domains(serving, desired)
+    for name, message in clashes.items():
+        failed[name] = (message, None)
+    report.note("clashes", dict(clashes))
     routes_text = _routes_text(config, serving, desired)
     proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     refused: dict[str, str] = {}
@@ -307,6 +319,20 @@ def _refuse_routes(config, desired, containers, ready: set[str], up, serving, re
         dropped |= set(refused)  # still refused after the fallback: leave them out
     report.note("refused", dict(refused))
     return refused, {n: c for n, c in serving.items() if n not in dropped}
+
+
+def _record_queued(conn, deploys: DeployPlan, per_user: int, report: PassReport) -> None:
+    """A service left for the next pass by the per-user share says so (its owner's burst)."""
+    for owner, queue in deploys.queued.items():
+        for place, service in enumerate(queue, start=1):
+            record.mark_pending_reason(
+                conn,
+                service.name,
+                service.generation,
+                f"queued: a pass deploys {per_user} services of one user at a time;"
+                f" {place} of {owner}'s services go before this one",
+            )
+    report.note("queued", sorted(s.name for q in deploys.queued.values() for s in q))
 
 
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
