@@ -3,7 +3,7 @@
 Alice (quota raised to 60) has 50 services pending; then Bob applies one. A watching agent
 starts, and the bench times Bob's apply to his first 200 through the load balancer, and all of
 Alice's. It does so twice in one run, side by side: with the per-user share of a pass
-(`deploys_per_user`, the default 5) and with no share (0: every pending service in one pass).
+(`deploys_per_user`, the default 10) and with no share (0: every pending service in one pass).
 
     .venv/bin/python bench/fair_share.py [--burst 50] [--share 5]
 """
@@ -114,7 +114,7 @@ def one_round(host, share: int, burst: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=50)
-    parser.add_argument("--share", type=int, default=5)
+    parser.add_argument("--share", type=int, default=10)
     args = parser.parse_args()
     rows = []
     with bench_host() as host:

@@ -87,7 +87,7 @@ class AgentConfig:
     max_orphan_share: float = 0.5
     # Fair share: a pass deploys at most this many services of one user (oldest change first);
     # the rest are queued for the next pass, which the watching agent runs at once. 0: no limit.
-    deploys_per_user: int = 5
+    deploys_per_user: int = 10
     # A failed generation is deployed again this many times, after retry_backoff seconds,
     # then twice that, and so on (retries.py).
     retry_failed: int = 3
