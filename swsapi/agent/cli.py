@@ -114,11 +114,14 @@ def watch(config_path: str | None) -> None:
             stopping.append(True)
         return bool(stopping)
 
-    def guarded_pass():
+    def guarded_pass() -> bool:
+        """One pass; True when it left work queued for the next (the per-user share)."""
         try:
-            one_pass(config, wait=True)
+            report = one_pass(config, wait=True)
         except (psycopg2.Error, ObserveError) as err:
             log.error("pass failed: %s", str(err).strip())
+            return False
+        return bool(report is not None and report.changed.get("queued"))
 
     try:
         watch_loop(config, guarded_pass, stop=stop)

@@ -85,6 +85,9 @@ class AgentConfig:
     # Orphans (containers the store does not list) are removed only while they are at most this
     # share of the services running here; more means a store read gone wrong.
     max_orphan_share: float = 0.5
+    # Fair share: a pass deploys at most this many services of one user (oldest change first);
+    # the rest are queued for the next pass, which the watching agent runs at once. 0: no limit.
+    deploys_per_user: int = 10
     # A failed generation is deployed again this many times, after retry_backoff seconds,
     # then twice that, and so on (retries.py).
     retry_failed: int = 3
@@ -108,7 +111,7 @@ _FLOAT_KEYS = {
     "max_orphan_share",
     "retry_backoff",
 }
-_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed"}
+_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed", "deploys_per_user"}
 
 
 def config_path(explicit: str | None = None) -> Path:

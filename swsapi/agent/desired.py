@@ -27,6 +27,9 @@ class DesiredService:
     owner: str = ""  # the owner's user name (labels the volume it makes)
     # The store vouches for a volume made before volumes carried an owner label (0005).
     volume_adopted: bool = False
+    # When the current generation was made (epoch seconds): a user's pending services deploy
+    # oldest first (plan.share_deploys).
+    updated: float = 0.0
 
     @property
     def deleting(self) -> bool:
@@ -43,9 +46,11 @@ def container_name(service: str, generation: int) -> str:
 
 _QUERY = """
     SELECT s.name, s.domain, s.spec, s.spec_digest, s.generation, s.applied_generation,
-           s.status, s.purge_volume, u.name, coalesce(v.adopted, false)
+           s.status, s.purge_volume, u.name, coalesce(v.adopted, false),
+           extract(epoch FROM coalesce(g.created_at, s.created_at))
     FROM services s JOIN users u ON u.id = s.owner_id
     LEFT JOIN volumes v ON v.name = s.name || '-volume'
+    LEFT JOIN service_generations g ON g.service_id = s.id AND g.generation = s.generation
     ORDER BY s.name
 """
 # Volumes an administrator purged that no service row names any more (kept after a delete
@@ -95,6 +100,7 @@ def desired_from_row(
     purge_volume=False,
     owner="",
     volume_adopted=False,
+    updated=0.0,
 ) -> DesiredService:
     definition, problem = None, None
     try:
@@ -115,4 +121,5 @@ def desired_from_row(
         purge_volume=bool(purge_volume),
         owner=owner or "",
         volume_adopted=bool(volume_adopted),
+        updated=float(updated or 0.0),
     )

@@ -7,6 +7,7 @@ chosen once the new containers have proven they accept connections.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swsapi.agent.desired import DesiredService
@@ -29,6 +30,8 @@ class Route:
 class DeployPlan:
     deploy: list[DesiredService] = field(default_factory=list)  # start the current generation
     invalid: list[DesiredService] = field(default_factory=list)  # stored spec does not validate
+    # Left for the next pass by the per-user share (share_deploys): owner -> services.
+    queued: dict[str, list[DesiredService]] = field(default_factory=dict)
 
 
 def by_service(containers: list[RunningContainer]) -> dict[str, list[RunningContainer]]:
@@ -52,9 +55,12 @@ def plan_deploys(
     desired: list[DesiredService],
     containers: list[RunningContainer],
     retry: frozenset[str] | set[str] = frozenset(),
+    containment: Callable[[DesiredService], str] | None = None,
 ) -> DeployPlan:
     """Which services need their current generation started (or restarted); `retry`: failed
-    services whose generation is due to be tried again."""
+    services whose generation is due to be tried again; `containment`: the digest of how a
+    service must be contained now (render.containment_vars): a container started under other
+    limits or capabilities (the operator changed the defaults) is started again."""
     plan = DeployPlan()
     grouped = by_service(containers)
     for service in desired:
@@ -66,6 +72,8 @@ def plan_deploys(
             continue
         current = current_container(service, grouped.get(service.name, []))
         healthy = current is not None and current.running and current.ip
+        if healthy and containment is not None and current.containment != containment(service):
+            healthy = False
         applied = service.status == "running" and service.applied_generation == service.generation
         if healthy and applied:
             continue
@@ -76,6 +84,25 @@ def plan_deploys(
             # (new generation) always does.
             continue
         plan.deploy.append(service)
+    return plan
+
+
+def share_deploys(plan: DeployPlan, per_user: int) -> DeployPlan:
+    """Take at most `per_user` of each owner's deploys into this pass, oldest change first.
+
+    One user's burst of applies must not starve another user's single apply: a pass deploys a
+    bounded share of each user's queue, and the watching agent runs the next pass at once while
+    anything is queued, so B's one service waits for at most one pass holding `per_user` of A's,
+    not for all of them. 0 or less: no limit.
+    """
+    if per_user <= 0:
+        return plan
+    mine: dict[str, list[DesiredService]] = defaultdict(list)
+    for service in sorted(plan.deploy, key=lambda s: (s.updated, s.name)):
+        mine[service.owner].append(service)
+    taken = {s.name for queue in mine.values() for s in queue[:per_user]}
+    plan.queued = {owner: queue[per_user:] for owner, queue in mine.items() if queue[per_user:]}
+    plan.deploy = [s for s in plan.deploy if s.name in taken]
     return plan
 
 
@@ -106,6 +133,39 @@ def choose_serving(
         if applied:
             serving[service.name] = applied[-1]
     return serving
+
+
+def drop_shared_domains(
+    serving: dict[str, RunningContainer], desired: list[DesiredService]
+) -> tuple[dict[str, RunningContainer], dict[str, str]]:
+    """One domain, one service: when two serving containers claim one domain, keep the one the
+    store gives that domain to (the service live on it, else the one whose spec names it) and
+    leave the others out, each with the reason. The API keeps domains unique, so this is a
+    guard against a store edited by hand, not a path users reach; without it one bad row
+    would stop every user's routes (render.routes_conf refuses to render the clash)."""
+    by_name = {s.name: s for s in desired}
+    claims: dict[str, list[str]] = defaultdict(list)
+    for name, container in serving.items():
+        if container.domain:
+            claims[container.domain].append(name)
+
+    def rank(name: str, domain: str) -> tuple:
+        service = by_name.get(name)
+        live = (
+            service is not None
+            and service.status == "running"
+            and service.applied_generation == service.generation
+        )
+        return (not live, not (service is not None and service.domain == domain), name)
+
+    refused: dict[str, str] = {}
+    for domain, names in claims.items():
+        if len(names) < 2:
+            continue
+        keep, *others = sorted(names, key=lambda n: rank(n, domain))
+        for name in others:
+            refused[name] = f"domain {domain} is served by service {keep}; this route is left out"
+    return {n: c for n, c in serving.items() if n not in refused}, refused
 
 
 def routes_for(

@@ -29,14 +29,17 @@ from swsapi.agent.plan import (
     DeployPlan,
     Route,
     choose_serving,
+    drop_shared_domains,
     hold_orphans,
     plan_cleanup,
     plan_deploys,
     routes_for,
+    share_deploys,
 )
 from swsapi.agent.render import (
     ADDRESS_SLOT,
     CHECK_ADDRESS,
+    containment_vars,
     inventory,
     inventory_yaml,
     route_block,
@@ -175,20 +178,27 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     attempts = retries.load(config.state_dir)
     now = time.time()
     deploys = plan_deploys(
-        desired, containers, retries.due(desired, attempts, config.retry_failed, now)
+        desired,
+        containers,
+        retries.due(desired, attempts, config.retry_failed, now),
+        containment=lambda s: containment_vars(s, config.containment)["sws_service_containment"],
     )
+    deploys = share_deploys(deploys, config.deploys_per_user)
     _record_invalid(conn, deploys, report)
+    _record_queued(conn, deploys, config.deploys_per_user, report)
     missing = plane.missing if plane else []
     up = [p for p in config.names.proxies if plane and (plane.before[p].up or p in plane.started)]
 
     routes = _PassRoutes(config, desired, containers, deploys)
+    report.note("clashes", dict(routes.clashes))
     proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     refused: dict[str, str] = {}
     if deploys.deploy or any(p.applied_routes != routes.fallback_text() for p in proxies):
         # New routes: nginx must accept them before any proxy is drained for them.
         refused = routes.refuse(up, report)
-    deploying = [s for s in deploys.deploy if s.name not in refused]
-    failed: dict[str, tuple[str, str | None]] = {n: (m, None) for n, m in refused.items()}
+    left_out = {**routes.clashes, **refused}
+    deploying = [s for s in deploys.deploy if s.name not in left_out]
+    failed: dict[str, tuple[str, str | None]] = {n: (m, None) for n, m in left_out.items()}
     roll = [
         p.name
         for p in proxies
@@ -249,9 +259,16 @@ class _PassRoutes:
             for s in deploys.deploy
         }
         self.dropped: set[str] = set()  # no route at all: refused, and its older one too
+        # One domain, one service (plan.drop_shared_domains), among the routes as if every
+        # new generation got ready: a newcomer on a taken domain is left out, not deployed.
+        _, self.clashes = drop_shared_domains(self.serving_if_ready(deploys.deploy), desired)
+        self.dropped |= set(self.clashes)
+        for name in self.clashes:
+            self.new.pop(name, None)
 
     def fallback_text(self) -> str:
-        return routes_conf(list(self.fallback.values()), self.config.names)
+        routes = [r for n, r in self.fallback.items() if n not in self.dropped]
+        return routes_conf(routes, self.config.names)
 
     def refuse(self, up: list[str], report: PassReport) -> dict[str, str]:
         """{service: message with nginx's [emerg] line} for the routes nginx refuses; a refused
@@ -472,6 +489,20 @@ def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> li
         if not component.up and name in down_before:
             report.notices.append(f"{component.describe()}: the pass went on without it")
     return [p for p in config.names.proxies if now[p].up]
+
+
+def _record_queued(conn, deploys: DeployPlan, per_user: int, report: PassReport) -> None:
+    """A service left for the next pass by the per-user share says so (its owner's burst)."""
+    for owner, queue in deploys.queued.items():
+        for place, service in enumerate(queue, start=1):
+            record.mark_pending_reason(
+                conn,
+                service.name,
+                service.generation,
+                f"queued: a pass deploys {per_user} services of one user at a time;"
+                f" {place} of {owner}'s services go before this one",
+            )
+    report.note("queued", sorted(s.name for q in deploys.queued.values() for s in q))
 
 
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:

@@ -62,8 +62,9 @@ def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
                 _debounce(conn, config.debounce)
             elif time.monotonic() < next_full:
                 continue
-            one_pass()
-            next_full = time.monotonic() + config.full_pass_interval
+            more = one_pass()
+            # Services queued by the per-user share go in the next pass, right away.
+            next_full = time.monotonic() + (0.0 if more else config.full_pass_interval)
     finally:
         conn.close()
 

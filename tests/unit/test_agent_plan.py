@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from swsapi.agent.config import Names
 from swsapi.agent.desired import desired_from_row
 from swsapi.agent.haproxy import runtime
 from swsapi.agent.observe import RunningContainer, container_from_inspect
-from swsapi.agent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
+from swsapi.agent.plan import (
+    choose_serving,
+    drop_shared_domains,
+    plan_cleanup,
+    plan_deploys,
+    routes_for,
+    share_deploys,
+)
+from swsapi.agent.render import routes_conf
 
 
 def service(name, generation=1, status="pending", applied=0, digest=None, purge=False):
@@ -224,3 +235,54 @@ def test_a_failed_service_is_deployed_again_only_when_its_retry_is_due():
     failed = service("web", status="failed")
     assert plan_deploys([failed], [container("web")]).deploy == []
     assert plan_deploys([failed], [], retry={"web"}).deploy == [failed]
+
+
+# --- fair share, containment, one domain one service (issue 11) ----------------------------
+def owned(name, owner, updated, **kwargs):
+    spec = {"name": name, "port": 8080, "domain": f"{name}.test", "image": "img:1", "env": []}
+    return desired_from_row(
+        name, f"{name}.test", spec, "d1", 1, 0, "pending", False, owner, False, updated
+    )
+
+
+def test_a_burst_of_one_user_leaves_room_for_another_users_apply():
+    burst = [owned(f"a{i:02d}", "alice", updated=100 + i) for i in range(50)]
+    bobs = owned("b", "bob", updated=500)  # applied after all of alice's
+    plan = share_deploys(plan_deploys([*burst, bobs], []), per_user=5)
+    deployed = [s.name for s in plan.deploy]
+    assert "b" in deployed
+    # alice's oldest five go first, the other 45 wait for the next passes, in order.
+    assert sorted(n for n in deployed if n.startswith("a")) == [f"a{i:02d}" for i in range(5)]
+    assert [s.name for s in plan.queued["alice"]] == [f"a{i:02d}" for i in range(5, 50)]
+    assert "bob" not in plan.queued
+
+
+def test_no_share_limit_takes_everything():
+    burst = [owned(f"a{i}", "alice", updated=i) for i in range(7)]
+    plan = share_deploys(plan_deploys(burst, []), per_user=0)
+    assert len(plan.deploy) == 7 and plan.queued == {}
+
+
+def test_a_container_under_other_limits_is_deployed_again():
+    desired = [service("a", status="running", applied=1)]
+    running = [replace(container("a"), containment="old")]
+    assert plan_deploys(desired, running, containment=lambda s: "old").deploy == []
+    assert [s.name for s in plan_deploys(desired, running, containment=lambda s: "new").deploy] == [
+        "a"
+    ]
+
+
+def test_two_services_claiming_one_domain_keep_only_the_one_live_on_it():
+    live = service("live", status="running", applied=1)
+    newcomer = service("newcomer")
+    serving = {
+        "live": container("live"),
+        "newcomer": replace(container("newcomer"), domain="live.test"),
+    }
+    kept, refused = drop_shared_domains(serving, [live, newcomer])
+    assert list(kept) == ["live"]
+    assert refused == {
+        "newcomer": "domain live.test is served by service live; this route is left out"
+    }
+    # What is kept renders (routes_conf refuses a shared domain outright).
+    routes_conf(routes_for(kept, [live, newcomer]), Names())
