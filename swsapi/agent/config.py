@@ -74,7 +74,11 @@ class AgentConfig:
     # project_dir's group_vars; None: the project's defaults.
     host_settings: Path | None = None
     ready_timeout: float = 30.0  # seconds a new container has to accept connections
-    drain_timeout: float = 10.0  # seconds a drained proxy has to finish its sessions
+    # Seconds a drained proxy has to finish its requests in flight. HAProxy holds the clients'
+    # connections (HTTP mode), so a drain ends within a request's time; only long requests
+    # (event streams, websockets) last longer, and the reload does not cut those (old workers
+    # finish them): waiting for them gains nothing.
+    drain_timeout: float = 2.0
     stop_timeout: int = 10  # seconds docker stop waits before it kills an old container
     full_pass_interval: float = 60.0  # watch mode: the safety-net full pass
     debounce: float = 0.3  # watch mode: quiet time after a change before a pass
