@@ -85,6 +85,9 @@ class AgentConfig:
     # Orphans (containers the store does not list) are removed only while they are at most this
     # share of the services running here; more means a store read gone wrong.
     max_orphan_share: float = 0.5
+    # An orphan is stopped at once but removed only after staying one this many seconds
+    # (orphans.py).
+    orphan_grace: float = 3600.0
     # A failed generation is deployed again this many times, after retry_backoff seconds,
     # then twice that, and so on (retries.py).
     retry_failed: int = 3
@@ -106,6 +109,7 @@ _FLOAT_KEYS = {
     "pass_timeout",
     "store_timeout",
     "max_orphan_share",
+    "orphan_grace",
     "retry_backoff",
 }
 _INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import haproxy, record, retries
+from swsapi.agent import haproxy, health, orphans, record, retries, stale
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -56,6 +56,7 @@ class PassReport:
     changed: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # worth saying, not a failure
+    degraded: list[str] = field(default_factory=list)  # control plane still down after the pass
     seconds: float = 0.0
 
     def note(self, key: str, value) -> None:
@@ -158,6 +159,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         guard.check("starting the control plane")
         plane = revive(config.names, config.haproxy_socket)
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
+    rerouted = _mark_stale_routes(config, conn, desired, containers)
     attempts = retries.load(config.state_dir)
     now = time.time()
     deploys = plan_deploys(
@@ -183,7 +185,10 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         ready, failed = _deploy_outcomes(deploys, result, report)
         for host in missing:
             if host in result.failed:
-                report.problems.append(f"recreating {host}: {result.failed[host].message}")
+                # Said, not a failure of the pass: the other proxy serves (outcome degraded).
+                report.notices.append(
+                    f"{host} is missing and could not be recreated: {result.failed[host].message}"
+                )
         containers = observe_containers(config.names.services_network, config.names.label_prefix)
     up = _control_plane_outcome(config, plane, report)
 
@@ -203,6 +208,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     held = hold_orphans(cleanup, containers, config.max_orphan_share)
     if held:
         report.problems.append(held)
+    _settle_orphans(config, cleanup, containers, report)
     # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
     routes_ok = bool(up) or not config.names.proxies
     if roll:
@@ -213,6 +219,8 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     # Recorded before the old containers go: retiring them never delays `running`.
     guard.check("recording the outcomes")
     if routes_ok:
+        stale.mark_routed(conn, rerouted)
+        report.note("rerouted", sorted(s.name for s in rerouted))
         for service in deploys.deploy:
             if service.name in ready and service.name not in refused:
                 record.mark_running(conn, service.name, service.generation)
@@ -236,9 +244,10 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         _explain_stuck_deletes(conn, cleanup, result)
         _forget_deleted(conn, cleanup, report)
 
+    _check_health(conn, desired, serving, report)
     if report.problems:
         report.outcome = "failed"
-    elif report.changed.keys() == {"down"}:
+    elif report.degraded or report.changed.keys() == {"down"}:
         report.outcome = "degraded"
     elif report.changed:
         report.outcome = "changed"
@@ -267,11 +276,42 @@ def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> li
     down_before = {n: c.describe() for n, c in plane.before.items() if not c.up}
     report.note("down", down_before)
     report.note("revived", sorted(n for n in down_before if now[n].up))
-    report.problems.extend(plane.problems)
+    # A part that cannot be started again degrades the host, it does not fail the pass: what
+    # is up serves, and the message says what is down and why.
+    report.notices.extend(plane.problems)
     for name, component in now.items():
         if not component.up and name in down_before:
+            report.degraded.append(name)
             report.notices.append(f"{component.describe()}: the pass went on without it")
     return [p for p in config.names.proxies if now[p].up]
+
+
+def _mark_stale_routes(config: AgentConfig, conn, desired, containers) -> list[DesiredService]:
+    """Running services whose routes went stale are `pending` until the roll (stale.py)."""
+    if not config.names.proxies:
+        return []
+    proxies = observe_proxies(
+        tuple(config.names.proxies), config.haproxy_socket, config.names.haproxy_backend
+    )
+    found = stale.find(desired, containers, proxies, config.names)
+    stale.mark_pending(conn, found)
+    return found
+
+
+def _settle_orphans(config: AgentConfig, cleanup: CleanupPlan, containers, report) -> None:
+    """Orphans are stopped now and removed after orphan_grace (orphans.py)."""
+    stopped, problems = orphans.settle(
+        cleanup, containers, config.state_dir, config.orphan_grace, config.stop_timeout, time.time()
+    )
+    report.note("orphans_stopped", stopped)
+    report.problems.extend(problems)
+
+
+def _check_health(conn, desired, serving, report: PassReport) -> None:
+    """A serving container that fails its spec.healthCheck is reported (health.py)."""
+    unhealthy = health.record_health(conn, health.check_serving(desired, serving))
+    if unhealthy:
+        report.notices.append("failing their health check: " + ", ".join(unhealthy))
 
 
 def _refuse_routes(config, desired, containers, ready: set[str], up, serving, report):
