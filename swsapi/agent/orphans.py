@@ -30,6 +30,9 @@ def load(state_dir: Path) -> dict[str, float]:
 
 def save(state_dir: Path, seen: dict[str, float]) -> None:
     path = Path(state_dir) / STATE_FILE
+    if not seen and not path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(seen, sort_keys=True))
     tmp.replace(path)
