@@ -119,6 +119,8 @@ def watch(config_path: str | None) -> None:
             one_pass(config, wait=True)
         except (psycopg2.Error, ObserveError) as err:
             log.error("pass failed: %s", str(err).strip())
+        except Exception:  # noqa: BLE001 - the watcher outlives any one pass (it is recorded)
+            log.exception("pass failed")
 
     try:
         watch_loop(config, guarded_pass, stop=stop)
