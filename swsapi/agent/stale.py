@@ -6,6 +6,8 @@ it again. So neither `swsctl get` nor `swsctl apply --wait` says `running` while
 
 from __future__ import annotations
 
+import re
+
 from swsapi.agent.config import Names
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.observe import ProxyState, RunningContainer
@@ -36,15 +38,27 @@ def find(
         for s in desired
         if not s.deleting and s.status == "running" and s.applied_generation == s.generation
     }
+    served = [upstreams(text) for text in applied]
     stale = []
     for route in routes_for(choose_serving(desired, containers, set()), desired):
         service = current.get(route.service)
         if service is None:
             continue
-        block = route_block(route, names)
-        if any(block not in text for text in applied):
-            stale.append(service)
+        # Addresses only, by upstream: a route rendered another way (a newer agent) is the
+        # roll's business, not a reason to call the service pending.
+        for upstream, address in upstreams(route_block(route, names)).items():
+            if any(seen.get(upstream) != address for seen in served):
+                stale.append(service)
+                break
     return stale
+
+
+_UPSTREAM = re.compile(r"upstream\s+(\S+)\s*\{\s*server\s+([^;\s]+)")
+
+
+def upstreams(routes_text: str) -> dict[str, str]:
+    """{upstream name: its server address:port} in nginx routes text."""
+    return dict(_UPSTREAM.findall(routes_text))
 
 
 def mark_pending(conn, stale: list[DesiredService]) -> None:

@@ -109,3 +109,18 @@ def test_the_health_path_reaches_the_service_host_vars_only_when_set():
         "web", "web.test", {**spec, "healthCheck": {"path": "/up"}}, "d", 1, 0, "pending", False
     )
     assert service_vars(checked)["sws_service_health_path"] == "/up"
+
+
+def test_two_services_that_swapped_addresses_are_both_stale():
+    a, b = service("a", status="running", applied=1), service("b", status="running", applied=1)
+    before = applied(container("a", ip="10.0.0.2"), container("b", ip="10.0.0.3"), desired=[a, b])
+    swapped = [container("a", ip="10.0.0.3"), container("b", ip="10.0.0.2")]
+    found = stale.find([a, b], swapped, [ProxyState("sws-proxy-1", before, "ready")], NAMES)
+    assert found == [a, b]
+
+
+def test_a_route_rendered_another_way_at_the_same_address_is_not_stale():
+    web = service("web", status="running", applied=1)
+    text = applied(container("web"), desired=[web]).replace("keepalive 32;", "keepalive 8;")
+    proxies = [ProxyState("sws-proxy-1", text, "ready")]
+    assert stale.find([web], [container("web")], proxies, NAMES) == []
