@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields
 
+from swsapi.hostnotice import host_notice
 from swsapi.spec import API_VERSION, ENV_MASK, ServiceSpecSchema
 
 # JSONB keeps keys in its own order; answer in the order the v1 spec declares them.
@@ -34,6 +35,8 @@ class ServiceSchema(Schema):
     purge_volume = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    # The same for every service: a proxy or the load balancer the agent could not start.
+    host_notice = fields.Function(lambda service: host_notice())
 
 
 class GenerationSchema(Schema):

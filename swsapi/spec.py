@@ -324,6 +324,28 @@ class HttpSchema(Schema):
     upgradeTimeout = Duration()
 
 
+# spec.healthCheck.path: an HTTP path the agent GETs on the container (before the switch and
+# after it); it reaches an HTTP request line and an Ansible variable, so inert characters only.
+HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9._~/@+=,;%-]{0,254}(\?[A-Za-z0-9._~/@+=,;%&-]{0,255})?\Z")
+
+
+def check_health_path(value: str) -> None:
+    if not HEALTH_PATH_RE.match(value):
+        raise ValidationError(
+            "must be a path such as /healthz: '/' then at most 254 letters, digits or"
+            " . _ ~ / @ + = , ; % -, optionally a ?query of the same and &"
+        )
+
+
+class HealthCheckSchema(Schema):
+    """spec.healthCheck: a 2xx or 3xx answer to GET <path> means the container is healthy."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = StrictString(required=True, validate=check_health_path)
+
+
 class EnvVarSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -359,6 +381,7 @@ class ServiceSpecSchema(Schema):
     env = fields.List(fields.Nested(EnvVarSchema), allow_none=True)
     http = fields.Nested(HttpSchema, allow_none=True)
     resources = fields.Nested(ResourcesSchema, allow_none=True)
+    healthCheck = fields.Nested(HealthCheckSchema, allow_none=True)
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -472,6 +495,7 @@ class Definition:
     env: tuple[EnvVar, ...] = field(default_factory=tuple)
     http: HttpSettings | None = None
     resources: Resources | None = None  # None when the spec sets none (digest unchanged)
+    health_path: str | None = None  # spec.healthCheck.path; None: a TCP connect is the check
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -485,6 +509,7 @@ class Definition:
             env=tuple(EnvVar(e["name"], e["value"]) for e in spec.get("env") or ()),
             http=HttpSettings.from_loaded(spec.get("http")),
             resources=_resources(spec.get("resources")),
+            health_path=(spec.get("healthCheck") or {}).get("path"),
         )
 
     def spec_dict(self) -> dict:
@@ -504,6 +529,9 @@ class Definition:
         if self.resources is not None:
             # Only when set: a spec without resources keeps the digest it had before them.
             spec["resources"] = self.resources.as_dict()
+        if self.health_path:
+            # Only when set, like http and resources: older specs keep their digests.
+            spec["healthCheck"] = {"path": self.health_path}
         return spec
 
     def document(self) -> dict:

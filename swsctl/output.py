@@ -206,6 +206,8 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     purge = []
     if service.get("purge_volume"):  # deleted with --purge: the volume goes too
         purge = [("Purge", f"volume {service.get('name')}-volume")]
+    # Shown only when the agent found part of the host down (e.g. a proxy it cannot restart).
+    host = [("Host", service["host_notice"])] if service.get("host_notice") else []
     fields = [
         ("Name", service.get("name")),
         ("Owner", service.get("owner")),
@@ -215,7 +217,14 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Volume mount", spec.get("volumeMount") or "(none)"),
         ("HTTP", _http(spec.get("http"))),
         ("Resources", _resources(spec.get("resources"))),
+        (
+            "Health check",
+            f"GET {(spec.get('healthCheck') or {}).get('path')}"
+            if spec.get("healthCheck")
+            else "(a TCP connection to the port)",
+        ),
         ("Status", _status(service, now)),
+        *host,
         ("Restarts", service.get("restart_count", 0)),
         *purge,
         ("Generation", service.get("generation")),

@@ -121,6 +121,9 @@ def watch(config_path: str | None) -> None:
         except (psycopg2.Error, ObserveError) as err:
             log.error("pass failed: %s", str(err).strip())
             return False
+        except Exception:  # noqa: BLE001 - the watcher outlives any one pass (it is recorded)
+            log.exception("pass failed")
+            return False
         return bool(report is not None and report.changed.get("queued"))
 
     try:

@@ -92,6 +92,9 @@ class AgentConfig:
     # Fair share: a pass deploys at most this many services of one user (oldest change first);
     # the rest are queued for the next pass, which the watching agent runs at once. 0: no limit.
     deploys_per_user: int = 10
+    # An orphan is stopped at once but removed only after staying one this many seconds
+    # (orphans.py).
+    orphan_grace: float = 3600.0
     # A failed generation is deployed again this many times, after retry_backoff seconds,
     # then twice that, and so on (retries.py).
     retry_failed: int = 3
@@ -113,6 +116,7 @@ _FLOAT_KEYS = {
     "pass_timeout",
     "store_timeout",
     "max_orphan_share",
+    "orphan_grace",
     "retry_backoff",
 }
 _INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed", "deploys_per_user"}

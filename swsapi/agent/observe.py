@@ -14,6 +14,10 @@ from swsapi.agent import haproxy
 # A copy of the routes a proxy serves, written only after nginx reloaded them: a pass killed
 # between the copy to live and the reload leaves a stale copy, and the next pass rolls again.
 APPLIED_ROUTES = "/etc/nginx/sws/live/routes.applied"
+# The routes nginx loads at its next start or reload. A proxy whose file went missing or was
+# changed by hand counts as not rolled (applied_routes None), so the next pass writes it again
+# before a restart of that proxy could load something else.
+LIVE_ROUTES = "/etc/nginx/sws/live/routes.conf"
 
 
 class ObserveError(RuntimeError):
@@ -106,7 +110,14 @@ def observe_proxies(proxies: tuple[str, ...], haproxy_socket, backend: str) -> l
 
 def applied_routes(proxy: str) -> str | None:
     result = subprocess.run(
-        ["docker", "exec", proxy, "cat", APPLIED_ROUTES],
+        [
+            "docker",
+            "exec",
+            proxy,
+            "sh",
+            "-c",
+            f"cmp -s {LIVE_ROUTES} {APPLIED_ROUTES} && cat {APPLIED_ROUTES}",
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import haproxy, record, retries
+from swsapi.agent import haproxy, health, orphans, record, retries, stale
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -73,6 +73,7 @@ class PassReport:
     changed: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # worth saying, not a failure
+    degraded: list[str] = field(default_factory=list)  # control plane still down after the pass
     seconds: float = 0.0
 
     def note(self, key: str, value) -> None:
@@ -175,6 +176,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         guard.check("starting the control plane")
         plane = revive(config.names, config.haproxy_socket)
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
+    rerouted = _mark_stale_routes(config, conn, desired, containers)
     attempts = retries.load(config.state_dir)
     now = time.time()
     deploys = plan_deploys(
@@ -208,13 +210,16 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     held = hold_orphans(cleanup, containers, config.max_orphan_share)
     if held:
         report.problems.append(held)
+    _settle_orphans(config, cleanup, containers, report)
 
     if config.names.proxies and not up and not missing:
         cleanup = CleanupPlan()  # no proxy routes anything now: keep what may serve later
     outcome = _Outcome(config, conn, report, guard, desired, deploys, plane, attempts, now, failed)
+    outcome.rerouted = rerouted
     if not (deploying or missing or roll or cleanup.services()):
         guard.check("recording the outcomes")
         outcome.record(set(), routes_ok=True)
+        _check_health(conn, desired, choose_serving(desired, containers, set()), report)
         outcome.conclude()
         return
     what = PassVars.for_pass(
@@ -236,6 +241,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         _retire_outcomes(cleanup, result, report)
         _explain_stuck_deletes(conn, cleanup, result)
         _forget_deleted(conn, cleanup, report)
+    _check_health(conn, desired, choose_serving(desired, containers, set()), report)
     outcome.conclude()
 
 
@@ -357,6 +363,7 @@ class _Outcome:
         self.retire_started = False
         self.recorded_routes_ok: bool | None = None
         self.ready: set[str] = set()
+        self.rerouted: list[DesiredService] = []  # stale routes made current by this run
 
     def at_play(self, name: str, events: list[dict]) -> bool:
         """Called as each play starts; False stops the run."""
@@ -404,7 +411,10 @@ class _Outcome:
         for host in self.what.revive:
             failure = result.failed.get(host)
             if failure is not None and failure.play.startswith(REVIVE_PLAY):
-                self.report.problems.append(f"recreating {host}: {failure.message}")
+                # Said, not a failure of the pass: the other proxy serves (outcome degraded).
+                self.report.notices.append(
+                    f"{host} is missing and could not be recreated: {failure.message}"
+                )
 
     def _deploy_outcomes(self, result: RunResult) -> None:
         for service in self.deploys.deploy:
@@ -430,6 +440,8 @@ class _Outcome:
         routes_ok = routes_ok and routable
         self.recorded_routes_ok = routes_ok
         if routes_ok:
+            stale.mark_routed(self.conn, self.rerouted)
+            self.report.note("rerouted", sorted(s.name for s in self.rerouted))
             for service in self.deploys.deploy:
                 if service.name in running:
                     record.mark_running(self.conn, service.name, service.generation)
@@ -455,7 +467,7 @@ class _Outcome:
         report = self.report
         if report.problems:
             report.outcome = "failed"
-        elif report.changed.keys() == {"down"}:
+        elif report.degraded or report.changed.keys() == {"down"}:
             report.outcome = "degraded"
         elif report.changed:
             report.outcome = "changed"
@@ -484,9 +496,12 @@ def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> li
     down_before = {n: c.describe() for n, c in plane.before.items() if not c.up}
     report.note("down", down_before)
     report.note("revived", sorted(n for n in down_before if now[n].up))
-    report.problems.extend(plane.problems)
+    # A part that cannot be started again degrades the host, it does not fail the pass: what
+    # is up serves, and the message says what is down and why.
+    report.notices.extend(plane.problems)
     for name, component in now.items():
         if not component.up and name in down_before:
+            report.degraded.append(name)
             report.notices.append(f"{component.describe()}: the pass went on without it")
     return [p for p in config.names.proxies if now[p].up]
 
@@ -503,6 +518,34 @@ def _record_queued(conn, deploys: DeployPlan, per_user: int, report: PassReport)
                 f" {place} of {owner}'s services go before this one",
             )
     report.note("queued", sorted(s.name for q in deploys.queued.values() for s in q))
+
+
+def _mark_stale_routes(config: AgentConfig, conn, desired, containers) -> list[DesiredService]:
+    """Running services whose routes went stale are `pending` until the roll (stale.py)."""
+    if not config.names.proxies:
+        return []
+    proxies = observe_proxies(
+        tuple(config.names.proxies), config.haproxy_socket, config.names.haproxy_backend
+    )
+    found = stale.find(desired, containers, proxies, config.names)
+    stale.mark_pending(conn, found)
+    return found
+
+
+def _settle_orphans(config: AgentConfig, cleanup: CleanupPlan, containers, report) -> None:
+    """Orphans are stopped now and removed after orphan_grace (orphans.py)."""
+    stopped, problems = orphans.settle(
+        cleanup, containers, config.state_dir, config.orphan_grace, config.stop_timeout, time.time()
+    )
+    report.note("orphans_stopped", stopped)
+    report.problems.extend(problems)
+
+
+def _check_health(conn, desired, serving, report: PassReport) -> None:
+    """A serving container that fails its spec.healthCheck is reported (health.py)."""
+    unhealthy = health.record_health(conn, health.check_serving(desired, serving))
+    if unhealthy:
+        report.notices.append("failing their health check: " + ", ".join(unhealthy))
 
 
 def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:

@@ -97,6 +97,7 @@ def service_vars(
         "sws_service_owner": service.owner,
         "sws_service_volume_adopted": service.volume_adopted,
         **containment_vars(service, containment or Containment()),
+        **({"sws_service_health_path": d.health_path} if d.health_path else {}),
     }
 
 

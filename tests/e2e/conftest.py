@@ -153,20 +153,34 @@ def _summarise(stdout: str) -> tuple[int, list[str]]:
     return changed, failures
 
 
+# tests/faults/conftest.py uses these session fixtures too, which makes them a second fixture
+# of the same name there: both must share one lock and one host in a session that runs both
+# folders (a second flock of the file from this process would wait for itself forever).
+_session: dict = {}
+
+
 @pytest.fixture(scope="session")
 def sws_e2e_lock():
     """Hold /tmp/sws-e2e.lock for the session: one user of the engine's SWS names at a time."""
+    if "lock" in _session:
+        yield LOCK_PATH
+        return
     with open(LOCK_PATH, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _session["lock"] = lock
         try:
             yield LOCK_PATH
         finally:
+            del _session["lock"]
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
 def bootstrapped_host(sws_e2e_lock) -> BootstrappedHost:
     """A running SWS host: bootstrap.yml applied to this machine (see the module docstring)."""
+    if "host" in _session:  # bootstrapped by the other folder's fixture of this session
+        yield _session["host"]
+        return
     if os.environ.get("SWS_E2E_FRESH") == "1":
         run_playbook("teardown.yml", sws_purge=True).check()
     first = run_playbook("bootstrap.yml").check()
@@ -181,7 +195,9 @@ def bootstrapped_host(sws_e2e_lock) -> BootstrappedHost:
         first_run=first,
         images=image_names(settings),
     )
+    _session["host"] = host
     yield host
+    del _session["host"]
     if os.environ.get("SWS_E2E_TEARDOWN") == "1":
         run_playbook("teardown.yml").check()
     elif os.environ.get("SWS_E2E_TEARDOWN") == "purge":

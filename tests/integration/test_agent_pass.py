@@ -7,6 +7,7 @@ HAProxy and nginx are the e2e tier's job (tests/e2e/test_agent*.py).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -396,7 +397,9 @@ def test_a_volume_in_use_keeps_the_service_deleting_until_it_can_go(
     assert not volume_exists(f"{name}-volume")
 
 
-def test_orphans_are_removed(config, store, hello_image, network):
+def test_orphans_are_stopped_at_once_and_removed_after_their_grace(
+    config, store, hello_image, network
+):
     # A store that reads empty must not remove everything: a lone orphan is kept and reported.
     docker(
         "run", "-d", "--name", "sws-svc-lone-1", "--network", network,
@@ -420,6 +423,14 @@ def test_orphans_are_removed(config, store, hello_image, network):
         hello_image,
     )
     report = one_pass(config, store)
+    assert report.changed["orphans_stopped"] == ["sws-svc-ghost-1"]
+    assert "orphans" not in report.changed
+    found = docker(
+        "ps", "-a", "--format", "{{.State}}", "--filter", f"label={LABELS}.service=ghost"
+    )
+    assert found.split() == ["exited"], "stopped, kept for orphan_grace (default one hour)"
+    assert "orphans_stopped" not in one_pass(config, store).changed  # reported once
+    report = one_pass(dataclasses.replace(config, orphan_grace=0), store)
     assert report.changed["orphans"] == ["ghost"]
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=ghost").strip()
 

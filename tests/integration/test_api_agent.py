@@ -72,3 +72,31 @@ def test_swsctl_agent_shows_the_passes_to_an_administrator(live_api):
     env["SWS_TOKEN"] = live_api.create_user("alice")
     refused = CliRunner().invoke(main, ["agent"], env=env)
     assert refused.exit_code == 3 and "administrator" in refused.output
+
+
+def test_every_user_sees_which_proxy_is_down_in_their_services(
+    client, alice, migrated_database_url
+):
+    spec = {"name": "web", "port": 8080, "domain": "web.test", "image": "img:1"}
+    put = client.put("/v1/services/web", json={"apiVersion": "v1", "spec": spec}, headers=alice)
+    assert put.status_code == 201 and put.get_json()["host_notice"] is None
+    add_passes(migrated_database_url)
+    shown = client.get("/v1/services/web", headers=alice).get_json()
+    assert shown["host_notice"].startswith("sws-proxy-2 is exited: ")
+    listed = client.get("/v1/services", headers=alice).get_json()["services"]
+    assert listed[0]["host_notice"] == shown["host_notice"]
+
+    from swsctl.output import describe
+
+    assert "Host:" in describe(shown) and "sws-proxy-2 is exited" in describe(shown)
+    # The pass after it started the proxy again: the line goes.
+    conn = psycopg2.connect(migrated_database_url)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO agent_passes (started_at, finished_at, outcome, changed)
+               VALUES (now(), now(), 'changed', %s)""",
+            (json.dumps({"down": {"sws-proxy-2": "exited"}, "revived": ["sws-proxy-2"]}),),
+        )
+    conn.close()
+    again = client.get("/v1/services/web", headers=alice).get_json()
+    assert again["host_notice"] is None and "Host:" not in describe(again)

@@ -1,12 +1,15 @@
 #!/usr/bin/python
-"""Ansible module: wait until a service container accepts TCP connections on its port.
+"""Ansible module: wait until a service container accepts TCP connections on its port, and,
+when the spec names a health check path, answers GET <path> with a 2xx or 3xx status.
 
-It watches the container while it waits, so a container that exits at once fails in a second
-with its exit code and last log line, instead of after the whole timeout.
+It watches the container while it waits, so a container that exits at once (or that Docker
+keeps restarting) fails in a second with its exit code and last log lines, instead of after
+the whole timeout.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import subprocess
@@ -22,6 +25,10 @@ options:
   network: {type: str, required: true, description: The network whose address is dialled.}
   port: {type: int, required: true, description: The port.}
   timeout: {type: float, default: 30, description: Seconds to wait.}
+  path:
+    type: str
+    description: An HTTP path (spec.healthCheck.path) that must answer 2xx or 3xx; omitted, a TCP
+      connection is enough.
 """
 
 
@@ -36,12 +43,17 @@ def inspect(container: str) -> dict | None:
     return json.loads(result.stdout)[0]
 
 
+# Lines of a failed container's output kept with its failure (joined, at most 500 characters):
+# a crash usually explains itself over a few lines (a traceback's last frame and its error).
+LAST_LINES = 3
+
+
 def last_log(container: str) -> str | None:
     result = subprocess.run(
-        ["docker", "logs", "--tail", "5", container], capture_output=True, text=True
+        ["docker", "logs", "--tail", "20", container], capture_output=True, text=True
     )
-    lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
-    return lines[-1][:500] if lines else None
+    lines = [ln.strip() for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
+    return " | ".join(lines[-LAST_LINES:])[-500:] if lines else None
 
 
 def accepts(address: str, port: int) -> bool:
@@ -52,9 +64,29 @@ def accepts(address: str, port: int) -> bool:
         return False
 
 
-def wait_ready(container: str, network: str, port: int, timeout: float) -> tuple[str | None, str]:
+def http_status(address: str, port: int, path: str) -> tuple[int | None, str]:
+    """The status of GET <path> (None when no answer came), and what it was, in words."""
+    conn = http.client.HTTPConnection(address, port, timeout=2)
+    try:
+        conn.request("GET", path, headers={"User-Agent": "sws-agent health check"})
+        status = conn.getresponse().status
+        return status, f"answered {status}"
+    except (OSError, http.client.HTTPException) as err:
+        return None, f"gave no HTTP answer ({type(err).__name__})"
+    finally:
+        conn.close()
+
+
+def healthy(status: int | None) -> bool:
+    return status is not None and 200 <= status < 400
+
+
+def wait_ready(
+    container: str, network: str, port: int, timeout: float, path: str | None = None
+) -> tuple[str | None, str]:
     """None and the address when ready; otherwise a short reason."""
     deadline = time.monotonic() + timeout
+    answer = ""
     while True:
         detail = inspect(container)
         if detail is None:
@@ -70,8 +102,14 @@ def wait_ready(container: str, network: str, port: int, timeout: float) -> tuple
         networks = (detail.get("NetworkSettings") or {}).get("Networks") or {}
         address = (networks.get(network) or {}).get("IPAddress")
         if state.get("Running") and address and accepts(address, port):
-            return None, address
+            if not path:
+                return None, address
+            status, answer = http_status(address, port, path)
+            if healthy(status):
+                return None, address
         if time.monotonic() >= deadline:
+            if answer:
+                return f"the health check GET {path} {answer} for {timeout:g} s", ""
             return f"nothing accepted connections on port {port} within {timeout:g} s", ""
         time.sleep(0.2)
 
@@ -83,12 +121,15 @@ def main() -> None:
             "network": {"type": "str", "required": True},
             "port": {"type": "int", "required": True},
             "timeout": {"type": "float", "default": 30.0},
+            "path": {"type": "str", "required": False},
         },
         supports_check_mode=True,
     )
     p = module.params
     started = time.monotonic()
-    problem, address = wait_ready(p["container"], p["network"], p["port"], p["timeout"])
+    problem, address = wait_ready(
+        p["container"], p["network"], p["port"], p["timeout"], p["path"] or None
+    )
     waited = round(time.monotonic() - started, 2)
     if problem:
         module.fail_json(msg=problem, last_log=last_log(p["container"]), waited=waited)

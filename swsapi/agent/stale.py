@@ -1,0 +1,85 @@
+"""Honest status when routes go stale: a service recorded `running` whose container's address
+is not the one the proxies route to (the Docker engine restarted and gave it another address,
+say) is set back to `pending`, with the reason, until the pass's roll has the proxies route to
+it again. So neither `swsctl get` nor `swsctl apply --wait` says `running` while requests get 502.
+"""
+
+from __future__ import annotations
+
+import re
+
+from swsapi.agent.config import Names
+from swsapi.agent.desired import DesiredService
+from swsapi.agent.observe import ProxyState, RunningContainer
+from swsapi.agent.plan import choose_serving, routes_for
+from swsapi.agent.render import route_block
+
+REASON = (
+    "its container's address changed (the Docker engine restarted?): the proxies still route to"
+    " the old one, and the agent is updating them"
+)
+
+
+def find(
+    desired: list[DesiredService],
+    containers: list[RunningContainer],
+    proxies: list[ProxyState],
+    names: Names,
+) -> list[DesiredService]:
+    """Running services whose route, as it must be now, is missing from a proxy's applied routes.
+
+    Only proxies HAProxy sends traffic to count (one down or in maintenance gets none, and is
+    rolled before it does)."""
+    applied = [p.applied_routes for p in proxies if p.applied_routes is not None and p.ready]
+    if not applied:
+        return []
+    current = {
+        s.name: s
+        for s in desired
+        if not s.deleting and s.status == "running" and s.applied_generation == s.generation
+    }
+    served = [upstreams(text) for text in applied]
+    stale = []
+    for route in routes_for(choose_serving(desired, containers, set()), desired):
+        service = current.get(route.service)
+        if service is None:
+            continue
+        # Addresses only, by upstream: a route rendered another way (a newer agent) is the
+        # roll's business, not a reason to call the service pending.
+        for upstream, address in upstreams(route_block(route, names)).items():
+            if any(seen.get(upstream) != address for seen in served):
+                stale.append(service)
+                break
+    return stale
+
+
+_UPSTREAM = re.compile(r"upstream\s+(\S+)\s*\{\s*server\s+([^;\s]+)")
+
+
+def upstreams(routes_text: str) -> dict[str, str]:
+    """{upstream name: its server address:port} in nginx routes text."""
+    return dict(_UPSTREAM.findall(routes_text))
+
+
+def mark_pending(conn, stale: list[DesiredService]) -> None:
+    with conn.cursor() as cur:
+        for s in stale:
+            cur.execute(
+                """UPDATE services SET status = 'pending', message = %s, updated_at = now()
+                   WHERE name = %s AND generation = %s AND status = 'running'""",
+                (REASON, s.name, s.generation),
+            )
+    conn.commit()
+
+
+def mark_routed(conn, stale: list[DesiredService]) -> None:
+    """The roll made their routes current again: `running`, as before (last_log kept)."""
+    with conn.cursor() as cur:
+        for s in stale:
+            cur.execute(
+                """UPDATE services SET status = 'running', message = NULL, updated_at = now()
+                   WHERE name = %s AND generation = %s AND status = 'pending'
+                     AND message = %s""",
+                (s.name, s.generation, REASON),
+            )
+    conn.commit()
