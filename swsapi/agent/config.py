@@ -93,11 +93,17 @@ class AgentConfig:
     forks: int = 10
     names: Names = field(default_factory=Names)
     containment: Containment = field(default_factory=Containment)
+    # HTTPS (issue 15). tls_dir holds the key that opens certificates sealed in the store;
+    # None (the default, so a test agent never touches a live host's proxies): no HTTPS.
+    tls_dir: Path | None = None
+    https_port: int = 443
+    # A spec without tls.certificate gets this: none, acme or uploaded.
+    tls_default_certificate: str = "none"
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
 _CONTAINMENT_KEYS = {"service_memory", "service_cpus", "service_pids"}
-_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket", "host_settings"}
+_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket", "host_settings", "tls_dir"}
 _FLOAT_KEYS = {
     "ready_timeout",
     "drain_timeout",
@@ -108,7 +114,7 @@ _FLOAT_KEYS = {
     "max_orphan_share",
     "retry_backoff",
 }
-_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed"}
+_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed", "https_port"}
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -150,7 +156,21 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     names = load_names(Path(project) / "inventory" / "group_vars" / "all" / "sws.yml")
     values["names"] = _override_names(names, raw.get("names") or {}, source)
     values["containment"] = _containment(raw, source)
+    if "tls_default_certificate" in raw:
+        values["tls_default_certificate"] = _certificate_source(raw, source)
     return AgentConfig(**values)
+
+
+def _certificate_source(raw: dict, source: str) -> str:
+    from swsapi.spec import TLS_CERTIFICATE_SOURCES
+
+    value = raw["tls_default_certificate"]
+    if value not in TLS_CERTIFICATE_SOURCES:
+        raise AgentConfigError(
+            f"{source}: tls_default_certificate must be one of "
+            f"{', '.join(TLS_CERTIFICATE_SOURCES)}, not {value!r}"
+        )
+    return value
 
 
 def _containment(raw: dict, source: str) -> Containment:

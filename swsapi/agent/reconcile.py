@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import haproxy, record, retries
+from swsapi.agent import certs, haproxy, record, retries
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -41,6 +41,7 @@ from swsapi.agent.render import (
 )
 from swsapi.agent.routecheck import Block, RouteCheckError, refused_blocks
 from swsapi.agent.runner import PlaybookRun, RunResult, remove_stale_runs, run_playbook
+from swsapi.agent.tlsroutes import EdgeTls
 
 log = logging.getLogger("sws.agent")
 
@@ -188,16 +189,19 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     up = _control_plane_outcome(config, plane, report)
 
     serving = choose_serving(desired, containers, ready)
-    routes_text = _routes_text(config, serving, desired)
+    edge = _edge_tls(config, conn, up, report)
+    routes_text = _routes_text(config, serving, desired, edge)
     proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     refused: dict[str, str] = {}
     if any(p.applied_routes != routes_text for p in proxies):
         # New routes: nginx must accept them before any proxy is drained for them.
-        refused, serving = _refuse_routes(config, desired, containers, ready, up, serving, report)
+        refused, serving = _refuse_routes(
+            config, desired, containers, ready, up, serving, report, edge
+        )
     if refused:
         for name, message in refused.items():
             failed[name] = (message, None)
-        routes_text = _routes_text(config, serving, desired)
+        routes_text = _routes_text(config, serving, desired, edge)
     roll = [p.name for p in proxies if p.applied_routes != routes_text or not p.ready]
     cleanup = plan_cleanup(desired, containers, serving, set(failed))
     held = hold_orphans(cleanup, containers, config.max_orphan_share)
@@ -274,7 +278,7 @@ def _control_plane_outcome(config: AgentConfig, plane, report: PassReport) -> li
     return [p for p in config.names.proxies if now[p].up]
 
 
-def _refuse_routes(config, desired, containers, ready: set[str], up, serving, report):
+def _refuse_routes(config, desired, containers, ready: set[str], up, serving, report, edge=None):
     """The routes nginx refuses, and what serves without them.
 
     Returns ({service: message with nginx's [emerg] line}, serving). A refused service's
@@ -290,7 +294,7 @@ def _refuse_routes(config, desired, containers, ready: set[str], up, serving, re
         routes = routes_for({n: c for n, c in serving.items() if n not in dropped}, desired)
         # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
         routes.sort(key=lambda r: (r.service not in live, r.domain))
-        blocks = [Block(r.service, route_block(r, config.names)) for r in routes]
+        blocks = [Block(r.service, route_block(r, config.names, edge)) for r in routes]
         try:
             found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
         except RouteCheckError as err:
@@ -333,8 +337,19 @@ def _deploy_outcomes(deploys: DeployPlan, result: RunResult, report: PassReport)
     return ready, failed
 
 
-def _routes_text(config: AgentConfig, serving, desired) -> str:
-    text = routes_conf(routes_for(serving, desired), config.names)
+def _edge_tls(config: AgentConfig, conn, up, report: PassReport) -> EdgeTls:
+    """HTTPS (issue 15): the store's certificates installed in the proxies that are up."""
+    edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
+    if config.tls_dir is None:
+        return edge
+    edge, changes = certs.sync(conn, tuple(up), config.tls_dir, edge)
+    for key, value in changes.items():
+        report.note(key, value)
+    return edge
+
+
+def _routes_text(config: AgentConfig, serving, desired, edge: EdgeTls | None = None) -> str:
+    text = routes_conf(routes_for(serving, desired), config.names, edge)
     if os.environ.get(BROKEN_ROUTES_ENV):
         text += "\nthis_directive_does_not_exist on;\n"
     return text
