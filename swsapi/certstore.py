@@ -45,7 +45,9 @@ def upload_certificate(owner: User, name: str, body: dict) -> Certificate:
         )
     seal_key = current_app.config["SWS_CERT_SEAL_KEY"]
     if seal_key is None:
-        raise ApiError(503, "unavailable", "this host takes no certificates (no sealing key)")
+        raise ApiError(
+            503, "not_configured", "this host takes no certificates (no sealing key was made)"
+        )
     service = get_service(owner, name, for_update=True)
     try:
         checked = certificates.check(service.domain, body["certificate"], body["key"])

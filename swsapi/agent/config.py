@@ -99,6 +99,17 @@ class AgentConfig:
     https_port: int = 443
     # A spec without tls.certificate gets this: none, acme or uploaded.
     tls_default_certificate: str = "none"
+    # ACME (sws-agent certs): the CA's directory URL (None: no ACME), a CA bundle its HTTPS is
+    # verified with (a private CA's, e.g. pebble's), the account's e-mail, a DNS server
+    # (host:port) that says where a domain points (None: the system's resolver), this host's
+    # public addresses (empty: every address `ip addr` lists), renewal window and first backoff.
+    acme_directory: str | None = None
+    acme_ca_bundle: str | None = None
+    acme_email: str | None = None
+    acme_dns_server: str | None = None
+    acme_host_addresses: tuple[str, ...] = ()
+    acme_renew_days: int = 30
+    acme_backoff: int = 3600
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
@@ -114,7 +125,16 @@ _FLOAT_KEYS = {
     "max_orphan_share",
     "retry_backoff",
 }
-_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed", "https_port"}
+_INT_KEYS = {
+    "stop_timeout",
+    "passes_kept",
+    "forks",
+    "retry_failed",
+    "https_port",
+    "acme_renew_days",
+    "acme_backoff",
+}
+_ACME_TEXT_KEYS = {"acme_directory", "acme_ca_bundle", "acme_email", "acme_dns_server"}
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -158,6 +178,11 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     values["containment"] = _containment(raw, source)
     if "tls_default_certificate" in raw:
         values["tls_default_certificate"] = _certificate_source(raw, source)
+    for key in _ACME_TEXT_KEYS & set(raw):
+        if raw[key] is not None:
+            values[key] = str(raw[key])
+    if raw.get("acme_host_addresses"):
+        values["acme_host_addresses"] = tuple(str(a) for a in raw["acme_host_addresses"])
     return AgentConfig(**values)
 
 

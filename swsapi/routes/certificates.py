@@ -27,4 +27,4 @@ def upload(name):
 def remove(name):
     """Forget the service's certificate."""
     certstore.delete_certificate(g.user, name)
-    return "", 204
+    return {"name": name, "certificate": "deleted"}
