@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from tests.fixtures.certs import TestCA
-from tests.integration.conftest import start_live_api, stop_live_api
 from tests.integration import test_cli_commands as cli_tests
+from tests.integration.conftest import start_live_api, stop_live_api
 from tests.integration.test_cli_commands import RESERVED_DOMAIN, swsctl, write_definition
 
 user = cli_tests.user  # a fresh account on this module's api
