@@ -84,9 +84,10 @@ def pebble(tmp_path_factory, bootstrapped_host):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
+    log = (work / "pebble.log").open("w")  # closed with pebble, below
     ca = subprocess.Popen(
         ["pebble", "-config", str(work / "pebble.json"), "-dnsserver", f"127.0.0.1:{DNS_PORT}"],
-        env=env, stdout=(work / "pebble.log").open("w"), stderr=subprocess.STDOUT,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         bundle = str(work / "listener-ca.pem")
@@ -106,6 +107,7 @@ def pebble(tmp_path_factory, bootstrapped_host):
         for process in (ca, dns):
             process.terminate()
             process.wait(10)
+        log.close()
 
 
 @pytest.fixture(scope="module")
