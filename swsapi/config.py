@@ -102,6 +102,18 @@ def _with_psycopg2(url: str) -> str:
     return url
 
 
+def _seal_key(env: Mapping[str, str], name: str):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    from swsapi.sealing import SealError, public_key_from_text
+
+    try:
+        return public_key_from_text(raw)
+    except SealError as err:
+        raise ConfigError(f"{name}: {err}") from None
+
+
 class Config:
     """Flask settings built from the environment when the object is made."""
 
@@ -155,3 +167,5 @@ class Config:
         self.SWS_STREAM_MAX_SECONDS = _int(env, "SWS_STREAM_MAX_SECONDS", 600)
         self.SWS_STREAM_POLL_SECONDS = _float(env, "SWS_STREAM_POLL_SECONDS", 1.0, 0.05)
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
+        # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
+        self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")

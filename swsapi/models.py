@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -132,6 +133,33 @@ class Volume(db.Model):
     created_at: Mapped[datetime] = _now_column()
 
     owner: Mapped[User | None] = relationship()
+
+
+class Certificate(db.Model):
+    """A service's HTTPS certificate (issue 15): uploaded, or issued by ACME on the host.
+
+    The chain is public; the key is stored only sealed to the host's key (swsapi/sealing.py).
+    """
+
+    __tablename__ = "certificates"
+    __mapper_args__ = {"eager_defaults": True}
+
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(16))  # uploaded or acme
+    domain: Mapped[str] = mapped_column(String(253))
+    chain_pem: Mapped[str | None] = mapped_column(Text)
+    key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # sha256 of the leaf, hex
+    not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # uploaded; acme: pending, issued, failed (with message, attempts and next_attempt_at).
+    state: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
 
 
 class AgentPass(db.Model):

@@ -78,7 +78,22 @@ class WhoamiSchema(Schema):
     admin = fields.Boolean(attribute="is_admin")
 
 
+class CertificateSchema(Schema):
+    """A service's certificate (issue 15): never its key."""
+
+    source = fields.String()
+    domain = fields.String()
+    state = fields.String()
+    fingerprint = fields.String(allow_none=True)
+    not_after = fields.DateTime(allow_none=True)
+    message = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+
+
 service_schema = ServiceSchema()
+certificate_schema = CertificateSchema()
 generation_schema = GenerationSchema()
 whoami_schema = WhoamiSchema()
 volume_schema = VolumeSchema()

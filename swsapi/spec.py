@@ -346,6 +346,77 @@ class HealthCheckSchema(Schema):
     path = StrictString(required=True, validate=check_health_path)
 
 
+# --- spec.tls (issue 15): HTTPS on the service's domain. Kept in one block of its own. ---
+# Where the certificate comes from: "acme" asks the host's ACME CA (HTTP-01), "uploaded" is the
+# one given with `swsctl cert set`, "none" serves no HTTPS. Absent: the host's default.
+TLS_CERTIFICATE_SOURCES = ("acme", "uploaded", "none")
+# HSTS max-age: seconds, or a number with s, m, h or d; 0 (tells browsers to forget it) to
+# 2 years, the longest that HSTS preload lists ask for.
+HSTS_RE = re.compile(r"^([0-9]{1,9})([smhd]?)\Z")
+HSTS_UNITS = {**DURATION_UNITS, "d": 86400}
+MAX_HSTS = 2 * 365 * 86400
+
+
+def hsts_seconds(value: int | str) -> int:
+    """An HSTS max-age as spec.tls writes it (31536000, "365d") in seconds."""
+    if isinstance(value, int):
+        return value
+    number, unit = HSTS_RE.match(value).groups()
+    return int(number) * HSTS_UNITS[unit]
+
+
+class CertificateSource(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value not in TLS_CERTIFICATE_SOURCES:
+            raise ValidationError(f"must be one of {', '.join(TLS_CERTIFICATE_SOURCES)}")
+        return value
+
+
+class TlsSchema(Schema):
+    """HTTPS for the service's domain (spec.tls; every key optional)."""
+
+    class Meta:
+        unknown = RAISE
+
+    certificate = CertificateSource()
+    redirect = StrictBoolean()
+    hsts = Measure(
+        HSTS_RE,
+        hsts_seconds,
+        0,
+        MAX_HSTS,
+        "must be a duration: seconds, or a number with s, m, h or d (365d)",
+        "must be from 0 to 730d",
+    )
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """spec.tls as written (shown back as written); the proxies read the numbers."""
+
+    certificate: str | None = None
+    redirect: bool | None = None
+    hsts: int | str | None = None
+
+    KEYS = (("certificate", "certificate"), ("redirect", "redirect"), ("hsts", "hsts"))
+
+    @classmethod
+    def from_loaded(cls, tls: dict | None) -> TlsSettings | None:
+        if not tls:
+            return None
+        return cls(**{attr: tls[key] for key, attr in cls.KEYS if key in tls})
+
+    def as_dict(self) -> dict:
+        return {key: getattr(self, a) for key, a in self.KEYS if getattr(self, a) is not None}
+
+    @property
+    def hsts_seconds(self) -> int | None:
+        return None if self.hsts is None else hsts_seconds(self.hsts)
+
+
+# --- end of spec.tls ---
+
+
 class EnvVarSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -382,6 +453,7 @@ class ServiceSpecSchema(Schema):
     http = fields.Nested(HttpSchema, allow_none=True)
     resources = fields.Nested(ResourcesSchema, allow_none=True)
     healthCheck = fields.Nested(HealthCheckSchema, allow_none=True)
+    tls = fields.Nested(TlsSchema, allow_none=True)
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -496,6 +568,7 @@ class Definition:
     http: HttpSettings | None = None
     resources: Resources | None = None  # None when the spec sets none (digest unchanged)
     health_path: str | None = None  # spec.healthCheck.path; None: a TCP connect is the check
+    tls: TlsSettings | None = None  # None when the spec sets none (digest unchanged)
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -510,6 +583,7 @@ class Definition:
             http=HttpSettings.from_loaded(spec.get("http")),
             resources=_resources(spec.get("resources")),
             health_path=(spec.get("healthCheck") or {}).get("path"),
+            tls=TlsSettings.from_loaded(spec.get("tls")),
         )
 
     def spec_dict(self) -> dict:
@@ -532,6 +606,9 @@ class Definition:
         if self.health_path:
             # Only when set, like http and resources: older specs keep their digests.
             spec["healthCheck"] = {"path": self.health_path}
+        if self.tls and self.tls.as_dict():
+            # Only when given, like http: older specs keep their digests.
+            spec["tls"] = self.tls.as_dict()
         return spec
 
     def document(self) -> dict:

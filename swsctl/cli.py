@@ -13,6 +13,7 @@ import click
 from swsctl import __version__
 from swsctl.client import ApiClient
 from swsctl.commands.agent import agent
+from swsctl.commands.certs import cert
 from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
 from swsctl.commands.logs import logs
@@ -126,3 +127,4 @@ main.add_command(agent)
 main.add_command(restart)
 main.add_command(history)
 main.add_command(rollback)
+main.add_command(cert)

@@ -166,6 +166,29 @@ class ApiClient:
             hint=f"`swsctl history {name}` lists the kept generations",
         )
 
+    # Certificates (issue 15) -----------------------------------------------------
+
+    def certificate(self, name: str) -> dict:
+        """The service's certificate: source, domain, state, fingerprint, expiry (no key)."""
+        return self._request(
+            "GET", _service_path(name) + "/certificate", about_service=True, hint=CERT_HINT
+        )
+
+    def set_certificate(self, name: str, chain_pem: str, key_pem: str) -> dict:
+        """Upload the service's own certificate chain and key (the key never comes back)."""
+        return self._request(
+            "PUT",
+            _service_path(name) + "/certificate",
+            body={"certificate": chain_pem, "key": key_pem},
+            about_service=True,
+            source="the certificate",
+        )
+
+    def delete_certificate(self, name: str) -> None:
+        self._request(
+            "DELETE", _service_path(name) + "/certificate", about_service=True, hint=CERT_HINT
+        )
+
     # The transport ---------------------------------------------------------------
 
     def _request(
@@ -328,6 +351,9 @@ class ApiClient:
         if status >= 500:
             raise ServerError(f"{where}; the SWS API or the load balancer in front of it failed.")
         raise ServerError(f"{where}, which is not an SWS API answer; check the address.")
+
+
+CERT_HINT = "`swsctl cert set NAME --cert FILE --key FILE` uploads one"
 
 
 def _service_path(name: str) -> str:

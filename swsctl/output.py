@@ -293,3 +293,19 @@ def log_line(item: dict, timestamps: bool = False, prefix: bool = False) -> str:
         parts.append(f"{item.get('container', '')} |")
     parts.append(str(item.get("line", "")))
     return " ".join(parts)
+
+
+def describe_certificate(cert: dict) -> str:
+    """`swsctl cert get`: a service's certificate (issue 15), public facts only."""
+    fields = [
+        ("Source", cert.get("source")),
+        ("Domain", cert.get("domain")),
+        ("State", cert.get("state")),
+        ("Valid until", cert.get("not_after") or "(none yet)"),
+        ("SHA-256", cert.get("fingerprint") or "(none yet)"),
+        ("Message", cert.get("message") or "(none)"),
+    ]
+    if cert.get("next_attempt_at"):
+        fields.append(("Next attempt", cert["next_attempt_at"]))
+    width = max(len(label) for label, _ in fields) + 2
+    return "\n".join(f"{label + ':':<{width}}{value}" for label, value in fields)

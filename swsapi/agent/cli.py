@@ -227,5 +227,15 @@ def logship(config_path: str | None, lines_kept: int, line_max_bytes: int, lock_
         run_shipper(settings, stop_on)
 
 
+def _add_certs_command() -> None:
+    # Issue 15: ACME lives in its own module and process (certs_cli.py).
+    from swsapi.agent.certs_cli import certs_command
+
+    main_group.add_command(certs_command)
+
+
+_add_certs_command()
+
+
 def main() -> None:
     main_group(prog_name="sws-agent")

@@ -103,11 +103,28 @@ class AgentConfig:
     forks: int = 10
     names: Names = field(default_factory=Names)
     containment: Containment = field(default_factory=Containment)
+    # HTTPS (issue 15). tls_dir holds the key that opens certificates sealed in the store;
+    # None (the default, so a test agent never touches a live host's proxies): no HTTPS.
+    tls_dir: Path | None = None
+    https_port: int = 443
+    # A spec without tls.certificate gets this: none, acme or uploaded.
+    tls_default_certificate: str = "none"
+    # ACME (sws-agent certs): the CA's directory URL (None: no ACME), a CA bundle its HTTPS is
+    # verified with (a private CA's, e.g. pebble's), the account's e-mail, a DNS server
+    # (host:port) that says where a domain points (None: the system's resolver), this host's
+    # public addresses (empty: every address `ip addr` lists), renewal window and first backoff.
+    acme_directory: str | None = None
+    acme_ca_bundle: str | None = None
+    acme_email: str | None = None
+    acme_dns_server: str | None = None
+    acme_host_addresses: tuple[str, ...] = ()
+    acme_renew_days: int = 30
+    acme_backoff: int = 3600
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
 _CONTAINMENT_KEYS = {"service_memory", "service_cpus", "service_pids"}
-_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket", "host_settings"}
+_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket", "host_settings", "tls_dir"}
 _FLOAT_KEYS = {
     "ready_timeout",
     "drain_timeout",
@@ -119,7 +136,17 @@ _FLOAT_KEYS = {
     "orphan_grace",
     "retry_backoff",
 }
-_INT_KEYS = {"stop_timeout", "passes_kept", "forks", "retry_failed", "deploys_per_user"}
+_INT_KEYS = {
+    "stop_timeout",
+    "passes_kept",
+    "forks",
+    "retry_failed",
+    "deploys_per_user",
+    "https_port",
+    "acme_renew_days",
+    "acme_backoff",
+}
+_ACME_TEXT_KEYS = {"acme_directory", "acme_ca_bundle", "acme_email", "acme_dns_server"}
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -161,7 +188,26 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     names = load_names(Path(project) / "inventory" / "group_vars" / "all" / "sws.yml")
     values["names"] = _override_names(names, raw.get("names") or {}, source)
     values["containment"] = _containment(raw, source)
+    if "tls_default_certificate" in raw:
+        values["tls_default_certificate"] = _certificate_source(raw, source)
+    for key in _ACME_TEXT_KEYS & set(raw):
+        if raw[key] is not None:
+            values[key] = str(raw[key])
+    if raw.get("acme_host_addresses"):
+        values["acme_host_addresses"] = tuple(str(a) for a in raw["acme_host_addresses"])
     return AgentConfig(**values)
+
+
+def _certificate_source(raw: dict, source: str) -> str:
+    from swsapi.spec import TLS_CERTIFICATE_SOURCES
+
+    value = raw["tls_default_certificate"]
+    if value not in TLS_CERTIFICATE_SOURCES:
+        raise AgentConfigError(
+            f"{source}: tls_default_certificate must be one of "
+            f"{', '.join(TLS_CERTIFICATE_SOURCES)}, not {value!r}"
+        )
+    return value
 
 
 def _containment(raw: dict, source: str) -> Containment:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.observe import RunningContainer
-from swsapi.spec import HttpSettings
+from swsapi.spec import HttpSettings, TlsSettings
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Route:
     address: str
     port: int
     http: HttpSettings | None = None  # the service's spec.http, None for the host's defaults
+    tls: TlsSettings | None = None  # the service's spec.tls (issue 15), None: the host's default
 
 
 @dataclass
@@ -174,8 +175,9 @@ def routes_for(
     """A route per serving container. spec.http is the route's, not the container's: it comes
     from the current spec, also while an older generation still serves."""
     http = {s.name: s.definition.http for s in desired if s.definition is not None}
+    tls = {s.name: s.definition.tls for s in desired if s.definition is not None}
     routes = [
-        Route(domain=c.domain, service=name, address=c.ip, port=c.port, http=http.get(name))
+        Route(c.domain, name, c.ip, c.port, http=http.get(name), tls=tls.get(name))
         for name, c in serving.items()
         if c.domain and c.ip and c.port
     ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import haproxy, health, orphans, record, retries, stale
+from swsapi.agent import certs, haproxy, health, orphans, record, retries, stale
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -55,6 +55,7 @@ from swsapi.agent.runner import (
     result_from_events,
     run_playbook,
 )
+from swsapi.agent.tlsroutes import EdgeTls
 
 log = logging.getLogger("sws.agent")
 
@@ -191,7 +192,8 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     missing = plane.missing if plane else []
     up = [p for p in config.names.proxies if plane and (plane.before[p].up or p in plane.started)]
 
-    routes = _PassRoutes(config, desired, containers, deploys)
+    edge = _edge_tls(config, conn, up, report)
+    routes = _PassRoutes(config, desired, containers, deploys, edge)
     report.note("clashes", dict(routes.clashes))
     proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     refused: dict[str, str] = {}
@@ -249,8 +251,9 @@ class _PassRoutes:
     """The routes of a pass, rendered before the run: the new generations' (address slot) and
     what serves without them, tested in a proxy that is up."""
 
-    def __init__(self, config, desired, containers, deploys: DeployPlan):
+    def __init__(self, config, desired, containers, deploys: DeployPlan, edge: EdgeTls):
         self.config, self.desired, self.containers = config, desired, containers
+        self.edge = edge  # the host's HTTPS: each route's TLS server lines (tlsroutes.py)
         self.fallback = {
             r.service: r for r in routes_for(choose_serving(desired, containers, set()), desired)
         }
@@ -261,6 +264,7 @@ class _PassRoutes:
                 address=ADDRESS_SLOT,
                 port=s.definition.port,
                 http=s.definition.http,
+                tls=s.definition.tls,
             )
             for s in deploys.deploy
         }
@@ -274,7 +278,7 @@ class _PassRoutes:
 
     def fallback_text(self) -> str:
         routes = [r for n, r in self.fallback.items() if n not in self.dropped]
-        return routes_conf(routes, self.config.names)
+        return routes_conf(routes, self.config.names, self.edge)
 
     def refuse(self, up: list[str], report: PassReport) -> dict[str, str]:
         """{service: message with nginx's [emerg] line} for the routes nginx refuses; a refused
@@ -290,13 +294,16 @@ class _PassRoutes:
         }
         for _ in range(2):  # the new routes, then the older generations they fall back to
             chosen = self._chosen(set(refused))
-            routes_conf(list(chosen.values()), self.config.names)  # two blocks, one domain
+            # One domain, one block: routes_conf raises on two.
+            routes_conf(list(chosen.values()), self.config.names, self.edge)
             # Routes already live first: a set nginx refuses only as a whole fails its newcomer.
             order = sorted(chosen.values(), key=lambda r: (r.service not in live, r.domain))
             blocks = [
                 Block(
                     r.service,
-                    route_block(r, self.config.names).replace(ADDRESS_SLOT, CHECK_ADDRESS),
+                    route_block(r, self.config.names, self.edge).replace(
+                        ADDRESS_SLOT, CHECK_ADDRESS
+                    ),
                 )
                 for r in order
             ]
@@ -344,7 +351,7 @@ class _PassRoutes:
         fixed = {n: r for n, r in self.fallback.items() if n not in names and n not in self.dropped}
         fallback = {n: r for n, r in self.fallback.items() if n in names}
         new = {n: r for n, r in self.new.items() if n in names}
-        return routes_plan(fixed, new, fallback, self.config.names)
+        return routes_plan(fixed, new, fallback, self.config.names, self.edge)
 
 
 class _Outcome:
@@ -552,6 +559,17 @@ def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
     for service in deploys.invalid:
         record.mark_failed(conn, service.name, service.generation, service.problem, None)
     report.note("invalid", [s.name for s in deploys.invalid])
+
+
+def _edge_tls(config: AgentConfig, conn, up, report: PassReport) -> EdgeTls:
+    """HTTPS (issue 15): the store's certificates installed in the proxies that are up."""
+    edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
+    if config.tls_dir is None:
+        return edge
+    edge, changes = certs.sync(conn, tuple(up), config.tls_dir, edge)
+    for key, value in changes.items():
+        report.note(key, value)
+    return edge
 
 
 def _retire_outcomes(cleanup: CleanupPlan, result: RunResult, report) -> None:

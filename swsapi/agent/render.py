@@ -18,6 +18,12 @@ import yaml
 from swsapi.agent.config import Containment, Names
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.plan import Route
+from swsapi.agent.tlsroutes import (
+    EdgeTls,
+    challenge_location,
+    https_server_lines,
+    redirect_lines,
+)
 from swsapi.spec import HttpSettings
 
 ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites it.\n"
@@ -188,7 +194,7 @@ def inventory_yaml(inv: dict) -> str:
     return yaml.dump(document, Dumper=_InventoryDumper, sort_keys=True)
 
 
-def routes_conf(routes: list[Route], names: Names) -> str:
+def routes_conf(routes: list[Route], names: Names, edge: EdgeTls | None = None) -> str:
     """nginx server blocks, one upstream and one server a route, sorted for stable output.
 
     Two routes for one domain are refused: nginx would serve one of them and only warn, so
@@ -204,17 +210,17 @@ def routes_conf(routes: list[Route], names: Names) -> str:
         )
     blocks = [ROUTES_HEADER]
     for route in sorted(routes, key=lambda r: (r.domain, r.service)):
-        blocks.append(route_block(route, names))
+        blocks.append(route_block(route, names, edge))
     return "\n".join(blocks)
 
 
-def route_block(route: Route, names: Names) -> str:
+def route_block(route: Route, names: Names, edge: EdgeTls | None = None) -> str:
     """One route's upstream and server blocks (what the agent tests alone when nginx refuses
-    the whole set)."""
-    return _block(route, names.proxy_routes_socket)
+    the whole set). edge: the host's HTTPS (tlsroutes.py); None renders HTTP only."""
+    return _block(route, names.proxy_routes_socket, edge)
 
 
-def _block(route: Route, socket: str) -> str:
+def _block(route: Route, socket: str, edge: EdgeTls | None = None) -> str:
     """Headers (Host, X-Forwarded-*, Upgrade and the Connection that keeps upstream keep-alive
     for plain requests) come from nginx.conf's http block: a block that set any
     proxy_set_header of its own would lose all of those."""
@@ -235,6 +241,11 @@ def _block(route: Route, socket: str) -> str:
         )
     else:
         tunnel = f"        include {UPGRADE_DEFAULTS};\n"
+    # HTTPS (issue 15): empty strings when the route has none.
+    edge = edge or EdgeTls()
+    https = https_server_lines(route.domain, route.tls, edge)
+    challenge = challenge_location(route.domain, route.tls, edge)
+    redirect = redirect_lines(route.domain, route.tls, edge)
     return f"""upstream {upstream} {{
     server {route.address}:{route.port};
     keepalive {UPSTREAM_KEEPALIVE};
@@ -243,9 +254,9 @@ def _block(route: Route, socket: str) -> str:
 server {{
     listen unix:{socket} proxy_protocol;
     server_name {route.domain};
-{server_extra}
-    location / {{
-        proxy_pass http://{upstream};
+{https}{server_extra}
+{challenge}    location / {{
+{redirect}        proxy_pass http://{upstream};
 {location_extra}        # An upgrade (websocket) goes on in @upgrade, with tunnel timeouts.
         error_page 418 = @upgrade;
         if ($http_upgrade) {{
@@ -268,7 +279,11 @@ CHECK_ADDRESS = "192.0.2.1"
 
 
 def routes_plan(
-    fixed: dict[str, Route], new: dict[str, Route], fallback: dict[str, Route], names: Names
+    fixed: dict[str, Route],
+    new: dict[str, Route],
+    fallback: dict[str, Route],
+    names: Names,
+    edge: EdgeTls | None = None,
 ) -> dict:
     """The routes a pass hands its roll: per service, the block of its new generation (address
     slot) if it gets ready, and the block that serves otherwise (fixed: a service not deployed
@@ -280,12 +295,12 @@ def routes_plan(
         entries.append(
             {
                 "host": service_host(name) if name in new else None,
-                "new": _entry(new[name], names) if name in new else None,
-                "old": _entry(old, names) if old else None,
+                "new": _entry(new[name], names, edge) if name in new else None,
+                "old": _entry(old, names, edge) if old else None,
             }
         )
     return {"header": ROUTES_HEADER, "slot": ADDRESS_SLOT, "entries": entries}
 
 
-def _entry(route: Route, names: Names) -> dict:
-    return {"key": [route.domain, route.service], "text": route_block(route, names)}
+def _entry(route: Route, names: Names, edge: EdgeTls | None) -> dict:
+    return {"key": [route.domain, route.service], "text": route_block(route, names, edge)}

@@ -8,6 +8,7 @@ import click
 
 from swsctl import output, wait
 from swsctl.client import ApiClient
+from swsctl.commands.certs import certificate_line
 from swsctl.definition import read_definition
 from swsctl.options import connection_options, output_options, pass_client, wait_options
 from swsctl.progress import Progress
@@ -192,6 +193,7 @@ def get_service(client: ApiClient, name: str, output_format: str, show_secrets: 
     service = client.get_service(name)
     if output_format == "table":
         click.echo(output.describe(service, show_secrets))
+        click.echo(certificate_line(client, name))
     else:
         click.echo(output.render(output.masked(service, show_secrets), output_format))
 

@@ -180,6 +180,7 @@ def test_the_load_balancer_and_proxies_join_no_bridge(bootstrapped_host):
         assert {p.name for p in sockets.iterdir()} == {
             settings["sws_proxy_http_socket"],
             settings["sws_proxy_health_socket"],
+            settings["sws_proxy_https_socket"],  # issue 15: TLS passed through from HAProxy
         }
 
 

@@ -27,6 +27,10 @@ TABLES = {
         "id", "service_id", "generation", "spec", "spec_digest", "cause", "rolled_back_to",
         "created_at",
     ],
+    "certificates": [
+        "service_id", "source", "domain", "chain_pem", "key_sealed", "fingerprint", "not_after",
+        "state", "message", "attempts", "next_attempt_at", "created_at", "updated_at",
+    ],
 }  # fmt: skip
 
 

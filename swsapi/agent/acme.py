@@ -1,0 +1,287 @@
+"""ACME HTTP-01 certificates for services that ask for them (issue 15), with the `acme`
+package certbot is built on. `sws-agent certs` runs this, from cron or in a loop, never in a
+pass: an order takes seconds to minutes and a pass must not wait for a CA.
+
+For each service whose certificate is acme (its spec's tls.certificate, or the host's
+default), not being deleted, with no uploaded certificate:
+- nothing is asked while its domain does not resolve to one of this host's addresses;
+- a certificate is ordered when there is none, or when it is within `renew_days` of its end;
+- the challenge answer is written into every proxy's volume (acme-challenge/), so whichever
+  proxy HAProxy picks answers the CA; the route of such a service serves that directory;
+- the new certificate's key is sealed to the host's key like an upload's and stored; a NOTIFY
+  wakes the agent, whose pass writes it to the proxies and rolls them (nothing dropped);
+- a failure is recorded on the certificate (state failed, the message, attempts) and retried
+  after 1, 2, 4 ... hours, at most a day apart: a real CA's rate limits are respected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import josepy
+from acme import challenges, client, crypto_util, errors, messages
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from swsapi import sealing
+from swsapi.agent import certs
+from swsapi.certificates import leaf_fingerprint
+from swsapi.spec import TlsSettings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 3600
+BACKOFF_MOST = 86400
+CHALLENGES_SUBDIR = "acme-challenge"
+USER_AGENT = "sws-agent"
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    directory: str  # the CA's directory URL
+    state_dir: Path  # the account key lives here, root-only
+    tls_dir: Path  # the host's sealing key
+    proxies: tuple[str, ...]
+    default_source: str = "none"
+    ca_bundle: str | None = None  # a private CA's (pebble's) trust for the directory's HTTPS
+    email: str | None = None
+    dns_server: str | None = None  # host:port; None: the system's resolver
+    host_addresses: tuple[str, ...] = ()  # None given: this host's own addresses
+    renew_days: int = 30
+    backoff_first: int = BACKOFF_FIRST
+
+
+@dataclass
+class Wanted:
+    service_id: int
+    name: str
+    domain: str
+    state: str | None  # the certificate row's, None when there is none
+    source: str | None
+    not_after: datetime | None
+    next_attempt_at: datetime | None
+    attempts: int
+
+
+_WANTED = """
+SELECT s.id, s.name, s.domain, s.spec, c.state, c.source, c.not_after, c.next_attempt_at,
+       coalesce(c.attempts, 0)
+FROM services s LEFT JOIN certificates c ON c.service_id = s.id
+WHERE s.status <> 'deleting'
+ORDER BY s.name
+"""
+
+
+def wanted(conn, default_source: str) -> list[Wanted]:
+    """The services whose certificate comes from ACME."""
+    with conn.cursor() as cur:
+        cur.execute(_WANTED)
+        rows = cur.fetchall()
+    conn.commit()
+    found = []
+    for sid, name, domain, spec, state, source, not_after, next_at, attempts in rows:
+        tls = TlsSettings.from_loaded((spec or {}).get("tls"))
+        if ((tls and tls.certificate) or default_source) != "acme" or source == "uploaded":
+            continue
+        found.append(Wanted(sid, name, domain, state, source, not_after, next_at, attempts))
+    return found
+
+
+def due(item: Wanted, now: datetime, renew_days: int, force: bool = False) -> bool:
+    if item.next_attempt_at and item.next_attempt_at > now and not force:
+        return False
+    if force or item.not_after is None:
+        return True
+    return item.not_after - now < timedelta(days=renew_days)
+
+
+def resolves_here(domain: str, settings: AcmeSettings) -> tuple[bool, str]:
+    """Does the domain point at this host? (No order is placed for one that does not.)"""
+    addresses = resolve(domain, settings.dns_server)
+    mine = set(settings.host_addresses or host_addresses())
+    if not addresses:
+        return False, f"{domain} does not resolve"
+    if not addresses & mine:
+        return False, f"{domain} resolves to {', '.join(sorted(addresses))}, not to this host"
+    return True, ""
+
+
+def resolve(domain: str, dns_server: str | None) -> set[str]:
+    if dns_server:
+        import dns.resolver
+
+        host, _, port = dns_server.rpartition(":")
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers, resolver.port, resolver.lifetime = [host], int(port), 5
+        found = set()
+        for kind in ("A", "AAAA"):
+            try:
+                found |= {r.to_text() for r in resolver.resolve(domain, kind)}
+            except dns.exception.DNSException:
+                continue
+        return found
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(domain, None)}
+    except OSError:
+        return set()
+
+
+def host_addresses() -> set[str]:
+    """This host's addresses, loopback included (as `ip` lists them)."""
+    import subprocess
+
+    out = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
+
+
+def account_client(settings: AcmeSettings) -> client.ClientV2:
+    """A client with this host's account (made and kept root-only on first use)."""
+    path = settings.state_dir / "acme" / "account.json"
+    key_path = settings.state_dir / "acme" / "account.key"
+    if key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        certs.write_private(key_path, pem)
+    jwk = josepy.JWKEC(key=key)
+    net = client.ClientNetwork(jwk, alg=josepy.ES256, user_agent=USER_AGENT)
+    if settings.ca_bundle:
+        # ClientNetwork hands verify_ssl to requests as `verify`, which also takes a CA file.
+        net.verify_ssl = settings.ca_bundle
+    directory = messages.Directory.from_json(net.get(settings.directory).json())
+    acme = client.ClientV2(directory, net)
+    if path.exists():
+        net.account = messages.RegistrationResource.json_loads(path.read_text())
+    else:
+        contact = (f"mailto:{settings.email}",) if settings.email else ()
+        registration = messages.NewRegistration.from_data(
+            terms_of_service_agreed=True, **({"email": settings.email} if contact else {})
+        )
+        account = acme.new_account(registration)
+        certs.write_private(path, account.json_dumps().encode())
+    return acme
+
+
+def issue(acme: client.ClientV2, domain: str, settings: AcmeSettings) -> tuple[str, bytes]:
+    """Order, answer HTTP-01 from every proxy, finalize: (chain PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    order = acme.new_order(crypto_util.make_csr(key_pem, [domain]))
+    written: list[Path] = []
+    try:
+        for authz in order.authorizations:
+            chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
+            response, validation = chall.response_and_validation(acme.net.key)
+            token = chall.chall.encode("token")
+            for conf in certs.proxy_conf_dirs(settings.proxies):
+                path = conf / CHALLENGES_SUBDIR / token
+                path.write_text(validation)
+                os.chmod(path, 0o644)  # nginx's workers serve it
+                written.append(path)
+            acme.answer_challenge(chall, response)
+        deadline = datetime.now() + timedelta(seconds=90)
+        order = acme.poll_and_finalize(order, deadline=deadline)
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+    return order.fullchain_pem, key_pem
+
+
+def record_issued(conn, item: Wanted, chain_pem: str, key_pem: bytes, public_key) -> None:
+    leaf = x509.load_pem_x509_certificates(chain_pem.encode())[0]
+    sealed = sealing.seal(public_key, key_pem)
+    with conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO certificates (service_id, source, domain, chain_pem, key_sealed,
+                   fingerprint, not_after, state, message, attempts, next_attempt_at, updated_at)
+               VALUES (%s, 'acme', %s, %s, %s, %s, %s, 'issued', NULL, 0, NULL, now())
+               ON CONFLICT (service_id) DO UPDATE SET source = 'acme', domain = EXCLUDED.domain,
+                   chain_pem = EXCLUDED.chain_pem, key_sealed = EXCLUDED.key_sealed,
+                   fingerprint = EXCLUDED.fingerprint, not_after = EXCLUDED.not_after,
+                   state = 'issued', message = NULL, attempts = 0, next_attempt_at = NULL,
+                   updated_at = now()
+               WHERE certificates.source <> 'uploaded'""",
+            (item.service_id, item.domain, chain_pem, sealed, leaf_fingerprint(leaf),
+             leaf.not_valid_after_utc),
+        )  # fmt: skip
+        cur.execute(
+            "SELECT pg_notify('sws_services', %s)",
+            (json.dumps({"name": item.name, "event": "certificate"}),),
+        )
+    conn.commit()
+
+
+def record_failure(conn, item: Wanted, message: str, settings: AcmeSettings) -> int:
+    """Failed (or not asked: the domain does not point here): retry later, backing off."""
+    attempts = item.attempts + 1
+    wait = min(settings.backoff_first * 2 ** (attempts - 1), BACKOFF_MOST)
+    state = "failed" if item.state not in ("issued",) else "issued"
+    with conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO certificates (service_id, source, domain, state, message, attempts,
+                   next_attempt_at, updated_at)
+               VALUES (%s, 'acme', %s, %s, %s, %s, now() + %s * interval '1 second', now())
+               ON CONFLICT (service_id) DO UPDATE SET state = EXCLUDED.state,
+                   message = EXCLUDED.message, attempts = EXCLUDED.attempts,
+                   next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()
+               WHERE certificates.source <> 'uploaded'""",
+            (item.service_id, item.domain, state, message[:2000], attempts, wait),
+        )
+    conn.commit()
+    return wait
+
+
+def run_once(conn, settings: AcmeSettings, force: set[str] = frozenset()) -> dict:
+    """One round over the services that want ACME; what was issued, failed or skipped."""
+    private = certs.load_private_key(settings.tls_dir)
+    if private is None:
+        return {"skipped": "no sealing key (bootstrap the host first)"}
+    now = datetime.now(UTC)
+    outcome: dict = {"issued": [], "failed": {}, "not_here": {}}
+    todo = [
+        w for w in wanted(conn, settings.default_source)
+        if due(w, now, settings.renew_days, w.name in force)
+    ]  # fmt: skip
+    acme = None
+    for item in todo:
+        here, why = resolves_here(item.domain, settings)
+        if not here:
+            record_failure(conn, item, f"not requested: {why}", settings)
+            outcome["not_here"][item.name] = why
+            continue
+        try:
+            acme = acme or account_client(settings)
+            chain_pem, key_pem = issue(acme, item.domain, settings)
+        except (errors.Error, messages.Error, OSError, ValueError, StopIteration) as err:
+            wait = record_failure(conn, item, f"ACME: {err}", settings)
+            outcome["failed"][item.name] = f"{err} (next attempt in {wait} s)"
+            continue
+        record_issued(conn, item, chain_pem, key_pem, private.public_key())
+        outcome["issued"].append(item.name)
+    return outcome
+
+
+def loop(connect, settings: AcmeSettings, interval: float) -> None:
+    """`sws-agent certs --loop`: a round every `interval` seconds (backoff lives in the store)."""
+    while True:
+        conn = connect()
+        try:
+            log.info("certs: %s", run_once(conn, settings))
+        finally:
+            conn.close()
+        time.sleep(interval)

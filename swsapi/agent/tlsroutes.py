@@ -1,0 +1,82 @@
+"""The HTTPS part of a route (issue 15): pure text for render.py's server blocks.
+
+A route listens on the https socket only when its domain has a certificate in the proxies'
+volume (nginx would refuse a TLS server without one); until then its domain is served over
+HTTP alone, and no redirect to HTTPS is rendered (it would lead nowhere). The certificate's
+fingerprint is part of the text, so a new certificate changes the routes and the agent rolls
+the proxies as for any route change: drained, tested with nginx -t, reloaded one at a time.
+Everything written here is a number, a fixed word or the domain, whose characters the spec
+limits to inert ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from swsapi.spec import TlsSettings
+
+# In the proxies (their configuration volume, mounted at /etc/nginx/sws): the services'
+# certificates and keys, root-only, and the ACME HTTP-01 answers, one file a token.
+CERTIFICATES_DIR = "/etc/nginx/sws/tls/services"
+CHALLENGES_DIR = "/etc/nginx/sws/acme-challenge"
+CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
+
+
+@dataclass(frozen=True)
+class EdgeTls:
+    """What the routes need to know of the host's HTTPS: its socket and port, the host's
+    default certificate source, and the domains that have a certificate installed."""
+
+    https_socket: str = "/run/sws/proxy/https.sock"
+    https_port: int = 443
+    default_source: str = "none"
+    certificates: Mapping[str, str] = field(default_factory=dict)  # domain -> sha256 hex
+
+
+def source(tls: TlsSettings | None, edge: EdgeTls) -> str:
+    """Where the route's certificate comes from: acme, uploaded or none."""
+    return (tls and tls.certificate) or edge.default_source
+
+
+def https_server_lines(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> str:
+    """The https listen, the certificate and HSTS, for the server block; empty without a
+    certificate. A certificate in the store is served unless the spec says none: uploading
+    one is asking for HTTPS, whatever the host's default."""
+    fingerprint = edge.certificates.get(domain)
+    if fingerprint is None or (tls and tls.certificate == "none"):
+        return ""
+    text = (
+        f"    listen unix:{edge.https_socket} ssl proxy_protocol;\n"
+        f"    # certificate sha256 {fingerprint}\n"
+        f"    ssl_certificate {CERTIFICATES_DIR}/{domain}.crt;\n"
+        f"    ssl_certificate_key {CERTIFICATES_DIR}/{domain}.key;\n"
+    )
+    if tls and tls.hsts_seconds is not None:
+        # Browsers ignore it over plain HTTP (RFC 6797), so it may go on both.
+        text += f'    add_header Strict-Transport-Security "max-age={tls.hsts_seconds}" always;\n'
+    return text
+
+
+def challenge_location(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> str:
+    """HTTP-01 answers, on both schemes and before any redirect: the CA may ask either way."""
+    if source(tls, edge) != "acme":
+        return ""
+    return (
+        f"    location ^~ {CHALLENGE_PREFIX} {{\n"
+        f"        alias {CHALLENGES_DIR}/;\n"
+        "        default_type text/plain;\n"
+        "    }\n\n"
+    )
+
+
+def redirect_lines(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> str:
+    """308 to the same path over HTTPS, for the location /; only once a certificate serves."""
+    if not (tls and tls.redirect) or not https_server_lines(domain, tls, edge):
+        return ""
+    port = "" if edge.https_port == 443 else f":{edge.https_port}"
+    return (
+        '        if ($scheme = "http") {\n'
+        f"            return 308 https://{domain}{port}$request_uri;\n"
+        "        }\n"
+    )
