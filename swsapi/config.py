@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
+from swsapi.dbdeadline import bounded_connection
 from swsapi.dburl import with_password
 from swsapi.spec import cpus_decimal, memory_bytes
 
@@ -123,8 +124,12 @@ class Config:
         if env.get("SWS_DATABASE_PASSWORD_FILE"):
             url = with_password_from_file(url, env["SWS_DATABASE_PASSWORD_FILE"])
         self.SQLALCHEMY_DATABASE_URI = _with_psycopg2(url)
-        connect_timeout = _int(env, "SWS_DB_CONNECT_TIMEOUT", 3)
+        connect_timeout = _int(env, "SWS_DB_CONNECT_TIMEOUT", 2)
         statement_timeout_ms = _int(env, "SWS_DB_STATEMENT_TIMEOUT_MS", 10_000)
+        # Each statement, commit and rollback ends within this on the client side, even when
+        # the store is paused (its kernel still answers TCP): every endpoint then answers 503
+        # within about this, not when gunicorn gives up (dbdeadline.py).
+        call_timeout = _int(env, "SWS_DB_CALL_TIMEOUT", 2)
         self.SQLALCHEMY_ENGINE_OPTIONS = {
             # A connection that died with a database restart is replaced, not handed out.
             "pool_pre_ping": True,
@@ -133,6 +138,7 @@ class Config:
                 "connect_timeout": connect_timeout,
                 "application_name": "sws-apiserver",
                 "options": f"-c statement_timeout={statement_timeout_ms}",
+                "connection_factory": bounded_connection(call_timeout),
             },
         }
         self.MAX_CONTENT_LENGTH = _int(env, "SWS_MAX_BODY_BYTES", 64 * 1024)

@@ -10,62 +10,11 @@ that vanished; statement_timeout bounds what the server does once it answers.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import threading
-
 import psycopg2
-import psycopg2.extensions
 
-DEFAULT_TIMEOUT = 10.0
+from swsapi.dbdeadline import DEFAULT_TIMEOUT, BoundedConnection, cut, watchdog
 
-
-@contextlib.contextmanager
-def watchdog(conn, seconds: float | None):
-    """Shut conn's socket down if the block takes longer than `seconds`."""
-    if not seconds:
-        yield
-        return
-    timer = threading.Timer(seconds, cut, (conn,))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def cut(conn) -> None:
-    """Shut the connection's socket down under libpq (a blocked call then fails at once)."""
-    with contextlib.suppress(OSError, psycopg2.Error, ValueError):
-        sock = socket.socket(fileno=os.dup(conn.fileno()))
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        finally:
-            sock.close()
-
-
-class BoundedCursor(psycopg2.extensions.cursor):
-    def execute(self, query, vars=None):
-        with watchdog(self.connection, self.connection.deadline):
-            return super().execute(query, vars)
-
-
-class BoundedConnection(psycopg2.extensions.connection):
-    deadline: float | None = DEFAULT_TIMEOUT
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.cursor_factory = BoundedCursor
-
-    def commit(self):
-        with watchdog(self, self.deadline):
-            return super().commit()
-
-    def rollback(self):
-        with watchdog(self, self.deadline):
-            return super().rollback()
+__all__ = ["DEFAULT_TIMEOUT", "BoundedConnection", "connect", "cut", "watchdog"]
 
 
 def connect(

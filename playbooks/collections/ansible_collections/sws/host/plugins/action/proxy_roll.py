@@ -35,7 +35,12 @@ class ActionModule(ActionBase):
             why = f"sws_roll_drain must be one of {', '.join(proxyroll.DRAIN_MODES)}, not {mode!r}"
             return {**result, "failed": True, "msg": why}
         try:
-            if mode == "drain":
+            # Draining the only proxy that is up would leave HAProxy with no server at all;
+            # nginx's graceful reload alone finishes what is in flight, so roll it undrained.
+            alone = mode == "drain" and not _another_up(sock, backend, proxy)
+            if alone:
+                result["drain_skipped"] = "no other proxy is up"
+            if mode == "drain" and not alone:
                 haproxy.set_state(sock, backend, proxy, "drain")
                 result["sessions_left"], result["drained"] = haproxy.wait_for_no_sessions(
                     sock, backend, proxy, float(args.get("drain_timeout", 10))
@@ -55,6 +60,14 @@ class ActionModule(ActionBase):
                     result.update(failed=True, msg=f"HAProxy on {sock}: {err}")
         result.update(changed=True, rolled=not result.get("failed"))
         return result
+
+
+def _another_up(sock, backend: str, proxy: str) -> bool:
+    """Whether HAProxy sends traffic to a proxy other than this one (UP, not drained)."""
+    rows = haproxy.stats(sock, backend)
+    return any(
+        (row.get("status") or "").startswith("UP") for name, row in rows.items() if name != proxy
+    )
 
 
 def _ready_addresses(task_vars: dict, hosts: list[str]) -> dict[str, str]:
