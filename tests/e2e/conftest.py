@@ -14,6 +14,7 @@ SWS_E2E_FRESH=1 tears it down (with purge) before bootstrapping, SWS_E2E_TEARDOW
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -203,3 +204,20 @@ def bootstrapped_host(sws_e2e_lock) -> BootstrappedHost:
     elif os.environ.get("SWS_E2E_TEARDOWN") == "purge":
         # Still under the session's lock: the next session never sees this one's store.
         run_playbook("teardown.yml", sws_purge=True).check()
+
+
+def fixture_image(app_dir: Path, repository: str, base: str) -> str:
+    """A test application's image (tests/fixtures/<app>: app.py and a Dockerfile FROM the
+    host's Python image), built once per content: its tag is the hash of both files."""
+    digest = hashlib.sha256(
+        b"".join((app_dir / f).read_bytes() for f in ("app.py", "Dockerfile"))
+    ).hexdigest()[:12]
+    image = f"{repository}:{digest}"
+    found = subprocess.run(["docker", "images", "-q", image], capture_output=True, text=True)
+    if not found.stdout.strip():
+        subprocess.run(
+            ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", image, str(app_dir)],
+            check=True,
+            capture_output=True,
+        )
+    return image

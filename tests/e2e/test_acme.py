@@ -13,12 +13,10 @@ Config and certificates are made here; pebble listens on loopback ports of its o
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import yaml
 
 from tests.e2e import test_https as https_tests
 from tests.e2e.test_agent import domain, unique
-from tests.e2e.test_https import context, https
+from tests.e2e.test_https import context, https, https_load
 from tests.fixtures.certs import TestCA
 
 pytestmark = pytest.mark.e2e
@@ -188,31 +186,10 @@ def test_a_forced_renewal_goes_live_under_load_with_no_failed_request(
     name = domain(acme_service)
     ctx = context(cadata=pebble["root"])
     before = https(name, tls["port"], ctx)[3]
-    results = {"ok": 0, "failed": []}
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            try:
-                status = https(name, tls["port"], ctx)[0]
-                if status == 200:
-                    results["ok"] += 1
-                else:
-                    results["failed"].append(status)
-            except (OSError, http.client.HTTPException) as err:
-                results["failed"].append(repr(err))
-
-    workers = [threading.Thread(target=load) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    try:
+    with https_load(name, tls["port"], ctx) as results:
         assert certs(acme_host, "--renew", acme_service)["issued"] == [acme_service]
         acme_host.run_pass()
         time.sleep(1)
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
     assert results["failed"] == [] and results["ok"] > 50, results
     after = https(name, tls["port"], ctx)[3]
     assert after != before and after == certificate(acme_host, acme_service)["fingerprint"]

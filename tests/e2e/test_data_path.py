@@ -18,7 +18,6 @@ import hashlib
 import http.client
 import json
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ import requests
 import websocket
 
 from tests.e2e import test_agent as agent_tests
-from tests.e2e.test_agent import docker, domain, unique
+from tests.e2e.conftest import fixture_image
+from tests.e2e.test_agent import domain, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -42,18 +42,7 @@ IDLE_SECONDS = 62  # a keep-alive connection idle this long still serves (the ed
 
 @pytest.fixture(scope="module")
 def dataapp_image(agent_host, bootstrapped_host) -> str:
-    digest = hashlib.sha256(
-        b"".join((APP_DIR / f).read_bytes() for f in ("app.py", "Dockerfile"))
-    ).hexdigest()[:12]
-    image = f"sws-test/dataapp:{digest}"
-    if not docker("images", "-q", image).strip():
-        base = bootstrapped_host.images["python"]
-        subprocess.run(
-            ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", image, str(APP_DIR)],
-            check=True,
-            capture_output=True,
-        )
-    return image
+    return fixture_image(APP_DIR, "sws-test/dataapp", bootstrapped_host.images["python"])
 
 
 @pytest.fixture(scope="module")

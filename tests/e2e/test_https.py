@@ -12,6 +12,7 @@ to the proxies' https sockets, where nginx ends TLS with each domain's certifica
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import http.client
@@ -30,6 +31,7 @@ import pytest
 import yaml
 
 from tests.e2e import test_agent as agent_tests
+from tests.e2e.conftest import fixture_image
 from tests.e2e.test_agent import docker, domain, unique
 from tests.fixtures.certs import TestCA
 
@@ -70,6 +72,35 @@ def https(name, port, ctx, path="/", headers=None):
         conn.close()
 
 
+@contextlib.contextmanager
+def https_load(name: str, port: int, ctx: ssl.SSLContext, clients: int = 4):
+    """Four clients sending HTTPS requests (a new handshake each) to name until the block ends;
+    yields {"ok": count, "failed": [what went wrong]}."""
+    results = {"ok": 0, "failed": []}
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                status = https(name, port, ctx)[0]
+                if status == 200:
+                    results["ok"] += 1
+                else:
+                    results["failed"].append(status)
+            except (OSError, http.client.HTTPException) as err:
+                results["failed"].append(repr(err))
+
+    workers = [threading.Thread(target=load) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+
+
 @pytest.fixture(scope="module")
 def tls(bootstrapped_host):
     settings = bootstrapped_host.settings
@@ -92,18 +123,7 @@ def tls_host(agent_host, tls, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def echo_image(bootstrapped_host) -> str:
-    digest = hashlib.sha256(
-        b"".join((APP_DIR / f).read_bytes() for f in ("app.py", "Dockerfile"))
-    ).hexdigest()[:12]
-    image = f"sws-test/echoapp:{digest}"
-    if not docker("images", "-q", image).strip():
-        base = bootstrapped_host.images["python"]
-        subprocess.run(
-            ["docker", "build", "-q", "--build-arg", f"BASE={base}", "-t", image, str(APP_DIR)],
-            check=True,
-            capture_output=True,
-        )
-    return image
+    return fixture_image(APP_DIR, "sws-test/echoapp", bootstrapped_host.images["python"])
 
 
 @pytest.fixture(scope="module")
@@ -236,24 +256,7 @@ def test_a_new_certificate_goes_live_with_no_failed_request_under_load(tls_host,
     name = domain(secure)
     ctx = context(cadata=ca.pem)
     before = https(name, tls["port"], ctx)[3]
-    results = {"ok": 0, "failed": []}
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            try:
-                status = https(name, tls["port"], ctx)[0]
-                if status == 200:
-                    results["ok"] += 1
-                else:
-                    results["failed"].append(status)
-            except (OSError, http.client.HTTPException) as err:
-                results["failed"].append(repr(err))
-
-    workers = [threading.Thread(target=load) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    try:
+    with https_load(name, tls["port"], ctx) as results:
         time.sleep(1)
         issued = ca.issue(name)
         answer = tls_host.api(
@@ -265,10 +268,6 @@ def test_a_new_certificate_goes_live_with_no_failed_request_under_load(tls_host,
         new = answer.json()["fingerprint"]
         tls_host.run_pass()
         time.sleep(1)
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
     assert results["failed"] == [] and results["ok"] > 50, results
     after = https(name, tls["port"], ctx)[3]
     assert after == new != before
