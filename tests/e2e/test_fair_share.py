@@ -32,6 +32,24 @@ class User:
         assert made.returncode == 0, made.stderr
         self.token = made.stdout.strip()
 
+    def service(self, name: str) -> dict:
+        """The service as its owner sees it (a user's services are visible only to them)."""
+        answer = requests.get(
+            f"{self.host.http}/v1/services/{name}",
+            headers={"Host": self.host.api_domain, "Authorization": f"Bearer {self.token}"},
+            timeout=15,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def delete(self, name: str) -> None:
+        answer = requests.delete(
+            f"{self.host.http}/v1/services/{name}",
+            headers={"Host": self.host.api_domain, "Authorization": f"Bearer {self.token}"},
+            timeout=15,
+        )
+        assert answer.status_code == 202, answer.text
+
     def apply(self, name: str) -> None:
         spec = {"name": name, "port": 8080, "domain": domain(name), "image": HELLO}
         answer = requests.put(
@@ -69,10 +87,10 @@ def test_one_users_burst_leaves_room_for_anothers_apply(agent_host, agent_config
 
     agent_host.run_pass()
     # Bob's one apply went in the first pass beside alice's oldest, not after her burst.
-    assert agent_host.service(bobs)["status"] == "running"
-    assert agent_host.service(burst[0])["status"] == "running"
+    assert bob.service(bobs)["status"] == "running"
+    assert alice.service(burst[0])["status"] == "running"
     for place, name in enumerate(burst[1:], start=1):
-        waiting = agent_host.service(name)
+        waiting = alice.service(name)
         assert waiting["status"] == "pending"
         assert waiting["message"].startswith("queued: a pass deploys 1 services of one user")
         assert f"{place} of {alice.name}'s services go before this one" in waiting["message"]
@@ -81,7 +99,7 @@ def test_one_users_burst_leaves_room_for_anothers_apply(agent_host, agent_config
 
     agent_host.run_pass()
     agent_host.run_pass()
-    assert all(agent_host.service(n)["status"] == "running" for n in burst)
+    assert all(alice.service(n)["status"] == "running" for n in burst)
     assert agent_host.get(burst[-1]).status_code == 200
 
     # The operator lowers the default memory limit: the services it concerns are started again
@@ -91,8 +109,9 @@ def test_one_users_burst_leaves_room_for_anothers_apply(agent_host, agent_config
     agent_host.run_pass()
     after = json.loads(docker("inspect", f"sws-svc-{bobs}-1"))[0]["HostConfig"]["Memory"]
     assert (before, after) == (256 * 1024**2, 200 * 1024**2)
-    assert agent_host.service(bobs)["status"] == "running"
+    assert bob.service(bobs)["status"] == "running"
     assert agent_host.get(bobs).status_code == 200
-    for name in [*burst, bobs]:
-        agent_host.delete(name)
+    for name in burst:
+        alice.delete(name)
+    bob.delete(bobs)
     agent_host.run_pass()

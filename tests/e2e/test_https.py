@@ -63,10 +63,13 @@ def context(cafile: str | None = None, cadata: str | None = None) -> ssl.SSLCont
 def https(name, port, ctx, path="/", headers=None):
     conn = PinnedHTTPSConnection(name, port, ctx)
     try:
+        conn.connect()
+        # Read before the answer: a proxy being reloaded answers `Connection: close`, and
+        # http.client then drops the socket as soon as the body is read.
+        leaf = conn.sock.getpeercert(binary_form=True)
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
-        leaf = conn.sock.getpeercert(binary_form=True)
         return response.status, dict(response.getheaders()), body, hashlib.sha256(leaf).hexdigest()
     finally:
         conn.close()
@@ -222,8 +225,6 @@ def test_a_service_with_its_own_certificate_answers_over_https(tls_host, secure,
     )  # fmt: skip
     assert curl.returncode == 0, curl.stderr
     assert json.loads(curl.stdout)["X-Forwarded-Proto"] == "https"
-    plain = tls_host.get(secure)
-    assert plain.status_code == 308 if False else True
     redirect = http.client.HTTPConnection(
         "127.0.0.1", int(tls_host.http.rsplit(":", 1)[1]), timeout=10
     )
