@@ -22,7 +22,7 @@ import time
 
 from agent_host import REPO, bench_host, remove_services
 
-from swsapi.agent.haproxy import runtime
+from swsapi.agent.collection import haproxy as runtime
 from tests.e2e.test_agent import domain
 from tests.e2e.test_agent_zero_downtime import Load
 

@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from swsapi.agent import haproxy
+from swsapi.agent import collection
 from swsapi.agent.config import Names
 
 # docker inspect's State.Status values for a container that can be started again.
@@ -92,7 +92,7 @@ def revive(names: Names, haproxy_socket) -> Revival:
 def set_maint(haproxy_socket, backend: str, server: str) -> None:
     """No traffic to this proxy until a roll readies it (ignored when HAProxy is down too)."""
     with contextlib.suppress(OSError, ValueError):
-        haproxy.runtime().set_state(haproxy_socket, backend, server, "maint")
+        collection.haproxy().set_state(haproxy_socket, backend, server, "maint")
 
 
 def _start(component: Component, problems: list[str]) -> bool:
@@ -118,7 +118,7 @@ def _wait_for_socket(haproxy_socket, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            haproxy.runtime().command(haproxy_socket, "show info", timeout=1.0)
+            collection.haproxy().command(haproxy_socket, "show info", timeout=1.0)
             return
         except OSError:
             time.sleep(0.1)

@@ -1,35 +1,29 @@
 """After the switch: GET each serving container's spec.healthCheck.path, and report one that
 fails it (the message says so; the status stays `running`, since nothing better can serve).
 
-The same check gates the switch (roles/sws_service/library/sws_service_ready.py); here it runs
+The same check gates the switch (the collection's module_utils/readiness.py); here it runs
 at every pass, from the host, straight to the container's address (no proxy in between).
 """
 
 from __future__ import annotations
 
-import http.client
 from concurrent.futures import ThreadPoolExecutor
 
+from swsapi.agent import collection
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.observe import RunningContainer
 
 # A service's message starts with this while its health check fails; the next healthy answer
 # clears it (and only a message that starts with it).
 PREFIX = "health check failed: "
-TIMEOUT = 2.0
 
 
 def probe(address: str, port: int, path: str) -> str | None:
-    """None when GET <path> answers 2xx or 3xx; otherwise what happened, in words."""
-    conn = http.client.HTTPConnection(address, port, timeout=TIMEOUT)
-    try:
-        conn.request("GET", path, headers={"User-Agent": "sws-agent health check"})
-        status = conn.getresponse().status
-    except (OSError, http.client.HTTPException) as err:
-        return f"GET {path} gave no HTTP answer ({type(err).__name__})"
-    finally:
-        conn.close()
-    return None if 200 <= status < 400 else f"GET {path} answered {status}"
+    """None when GET <path> answers 2xx or 3xx; otherwise what happened, in words (the very
+    check that gated the switch, from the collection)."""
+    readiness = collection.readiness()
+    status, answer = readiness.http_status(address, port, path)
+    return None if readiness.healthy(status) else f"GET {path} {answer}"
 
 
 def check_serving(

@@ -191,6 +191,9 @@ class CleanupPlan:
     purge: list[str] = field(default_factory=list)  # deleting services whose volume goes too
     orphans: list[str] = field(default_factory=list)  # services the store does not know
     forget: list[str] = field(default_factory=list)  # deleting services to drop from the store
+    # service -> the containers to remove, as observed at the pass's start: the retire play
+    # removes exactly these (no listing of its own), never the one kept.
+    containers: dict[str, list[str]] = field(default_factory=dict)
 
     def services(self) -> list[str]:
         """Every service the retire step acts on, each once."""
@@ -212,6 +215,7 @@ def plan_cleanup(
         if service.deleting:
             if mine:
                 plan.remove.append(service.name)
+                plan.containers[service.name] = [c.name for c in mine]
             if service.purge_volume:
                 # Whether or not containers are left: the volume outlives them (a pass that
                 # removed them may have failed on the volume).
@@ -223,7 +227,10 @@ def plan_cleanup(
             continue  # nothing proven to serve yet: keep everything that exists
         if any(c.name != keep.name for c in mine):
             plan.retire[service.name] = keep.name
+            plan.containers[service.name] = [c.name for c in mine if c.name != keep.name]
     plan.orphans = sorted(name for name in grouped if name not in known)
+    for name in plan.orphans:
+        plan.containers[name] = [c.name for c in grouped[name]]
     return plan
 
 

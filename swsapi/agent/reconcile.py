@@ -17,12 +17,17 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from swsapi.agent import certs, haproxy, health, orphans, record, retries, stale
+from swsapi.agent import certs, collection, health, orphans, record, retries, stale
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
 from swsapi.agent.lock import LockLost
-from swsapi.agent.observe import RunningContainer, observe_containers, observe_proxies
+from swsapi.agent.observe import (
+    RunningContainer,
+    images_present,
+    observe_containers,
+    observe_proxies,
+)
 from swsapi.agent.passvars import PassVars, ProxyView
 from swsapi.agent.plan import (
     CleanupPlan,
@@ -130,7 +135,7 @@ def reconcile_once(
     still_locked raises LockLost when the caller's lock is gone (checked between stages).
     """
     started = time.monotonic()
-    haproxy.use(config.project_dir)
+    collection.use(config.project_dir)
     guard = Guard(config.pass_timeout, still_locked)
     pass_id = record.start_pass(conn)
     report = PassReport()
@@ -235,7 +240,8 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     )
     guard.check("running the playbook")
     outcome.what = what
-    result = _run(config, desired, cleanup, what, outcome.at_play, guard.remaining())
+    images = images_present(s.definition.image for s in deploying)
+    result = _run(config, desired, cleanup, what, images, outcome.at_play, guard.remaining())
     if outcome.aborted:
         raise PassAborted(outcome.aborted)
     outcome.after_run(result)
@@ -617,13 +623,15 @@ def _forget_deleted(conn, cleanup: CleanupPlan, report: PassReport) -> None:
     report.note("forgotten", [n for n in gone if record.forget(conn, n)])
 
 
-def _run(config, desired, cleanup: CleanupPlan, what: PassVars, at_play, timeout: int):
+def _run(config, desired, cleanup: CleanupPlan, what: PassVars, images, at_play, timeout: int):
     inv = inventory(
         desired,
         config.names,
         orphans=cleanup.orphans,
         keep=cleanup.retire,
         containment=config.containment,
+        retire=cleanup.containers,
+        images=images,
     )
     secrets = frozenset(e.value for s in desired if s.definition for e in s.definition.env)
     run = PlaybookRun(

@@ -71,15 +71,21 @@ def containment_vars(service: DesiredService, containment: Containment) -> dict:
 
 
 def service_vars(
-    service: DesiredService, keep: str | None = None, containment: Containment | None = None
+    service: DesiredService,
+    keep: str | None = None,
+    containment: Containment | None = None,
+    retire: list[str] = (),
+    image_present: bool | None = None,
 ) -> dict:
-    """The host variables of one service (role sws_service)."""
+    """The host variables of one service (role sws_service); retire: its containers to remove;
+    image_present: whether its image is here (None: the deploy looks itself)."""
     if service.deleting:
         return {
             "sws_service_name": service.name,
             "sws_service_state": "absent",
             "sws_service_generation": service.generation,
             "sws_service_purge_volume": service.purge_volume,
+            "sws_service_retire_containers": list(retire),
         }
     if service.definition is None:
         return {
@@ -94,6 +100,7 @@ def service_vars(
         "sws_service_generation": service.generation,
         "sws_service_container": service.container,
         "sws_service_keep": keep or service.container,
+        "sws_service_retire_containers": list(retire),
         "sws_service_digest": service.digest,
         "sws_service_image": d.image,
         "sws_service_port": d.port,
@@ -104,11 +111,17 @@ def service_vars(
         "sws_service_volume_adopted": service.volume_adopted,
         **containment_vars(service, containment or Containment()),
         **({"sws_service_health_path": d.health_path} if d.health_path else {}),
+        **({} if image_present is None else {"sws_service_image_present": image_present}),
     }
 
 
-def orphan_vars(name: str) -> dict:
-    return {"sws_service_name": name, "sws_service_state": "absent", "sws_service_generation": 0}
+def orphan_vars(name: str, retire: list[str] = ()) -> dict:
+    return {
+        "sws_service_name": name,
+        "sws_service_state": "absent",
+        "sws_service_generation": 0,
+        "sws_service_retire_containers": list(retire),
+    }
 
 
 def inventory(
@@ -117,11 +130,17 @@ def inventory(
     orphans: list[str] = (),
     keep: dict[str, str] | None = None,
     containment: Containment | None = None,
+    retire: dict[str, list[str]] | None = None,
+    images: dict[str, bool] | None = None,
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
-    containment: the agent's (config.containment); None: the defaults of Containment."""
+    containment: the agent's (config.containment); None: the defaults of Containment.
+    retire: {service: its containers to remove} (CleanupPlan.containers); images: {image:
+    whether it is on this host} (observe.images_present)."""
     keep = keep or {}
+    retire = retire or {}
+    images = images or {}
     hostvars: dict[str, dict] = {}
     for proxy in names.proxies:
         hostvars[proxy] = {"sws_proxy_container": proxy}
@@ -129,11 +148,19 @@ def inventory(
     services = []
     for service in desired:
         host = service_host(service.name)
-        hostvars[host] = ServiceVars(service_vars(service, keep.get(service.name), containment))
+        hostvars[host] = ServiceVars(
+            service_vars(
+                service,
+                keep.get(service.name),
+                containment,
+                retire.get(service.name, []),
+                images.get(service.definition.image) if service.definition else None,
+            )
+        )
         services.append(host)
     for name in orphans:
         host = service_host(name)
-        hostvars.setdefault(host, ServiceVars(orphan_vars(name)))
+        hostvars.setdefault(host, ServiceVars(orphan_vars(name, retire.get(name, []))))
         if host not in services:
             services.append(host)
     return {

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import psycopg2
 
-from swsapi.agent import haproxy, pause, store
+from swsapi.agent import collection, pause, store
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components
 from swsapi.agent.observe import haproxy_server_states
 
 
 def status_text(config: AgentConfig, passes: int = 10) -> str:
-    haproxy.use(config.project_dir)
+    collection.use(config.project_dir)
     lines = []
     if pause.paused(config.state_dir):
         lines.append(f"agent: paused {pause.reason(config.state_dir)}")

@@ -146,7 +146,7 @@ def acme_service(acme_host, echo_image):
     answer = acme_host.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
     assert answer.status_code == 201, answer.text
     acme_host.run_pass()
-    assert acme_host.service(name)["status"] == "running"
+    acme_host.assert_running(name)
     yield name
     acme_host.delete(name)
     acme_host.run_pass()

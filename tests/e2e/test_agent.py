@@ -11,6 +11,7 @@ import atexit
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SWS_AGENT = str(Path(sys.executable).parent / "sws-agent")
 HELLO = "sws-local/hello:2"
+# What the last AgentHost.run_pass printed, for assertion messages (AgentHost.explain).
+_LAST_PASS: list[str] = []
 
 
 @dataclass
@@ -77,16 +80,31 @@ class AgentHost:
 
     # --- the agent -------------------------------------------------------------------------
     def run_pass(self, check: bool = True, **env) -> subprocess.CompletedProcess:
+        """One pass of this session's agent. It waits for a pass another agent runs (exiting
+        0 at once instead would look like a pass that did nothing); with check, a pass must
+        have run and not failed."""
         result = subprocess.run(
-            [SWS_AGENT, "run", "--config", str(self.config)],
+            [SWS_AGENT, "run", "--wait", "--config", str(self.config)],
             capture_output=True,
             text=True,
             env=self.env(**env),
             timeout=300,
         )
+        _LAST_PASS[:] = [result.stderr]
         if check:
             assert result.returncode == 0, result.stderr
+            assert re.search(r" pass \d+ ", result.stderr), "no pass ran:\n" + result.stderr
         return result
+
+    def explain(self, name: str) -> str:
+        """For an assertion's message: the service as the API shows it, the last passes and
+        what the last run_pass printed."""
+        passes = "\n".join(str(p) for p in self.last_passes(3))
+        last = _LAST_PASS[0][-3000:] if _LAST_PASS else ""
+        return f"service: {self.service(name)}\nlast passes:\n{passes}\nlast run_pass:\n{last}"
+
+    def assert_running(self, name: str) -> None:
+        assert (self.service(name) or {}).get("status") == "running", self.explain(name)
 
     def start_agent(self, *args: str, **env) -> subprocess.Popen:
         return subprocess.Popen(
@@ -238,7 +256,7 @@ def test_apply_update_delete_through_the_load_balancer(agent_host):
     agent_host.run_pass()
     answer = agent_host.get(name)
     assert answer.status_code == 200 and json.loads(answer.text)["greeting"] == "first"
-    assert agent_host.service(name)["status"] == "running"
+    agent_host.assert_running(name)
     env = json.loads(docker("inspect", f"sws-svc-{name}-1"))[0]["Config"]["Env"]
     assert f"TRAP={trap}" in env, "user env must reach the container verbatim"
 

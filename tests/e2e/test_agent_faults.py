@@ -62,7 +62,7 @@ def test_a_route_nginx_refuses_fails_alone(agent_host):  # noqa: F811
     refused = agent_host.service(long_name)
     assert refused["status"] == "failed"
     assert "[emerg] could not build server_names_hash" in refused["message"]
-    assert agent_host.service(good)["status"] == "running"
+    agent_host.assert_running(good)
     assert agent_host.get(good).status_code == 200
     assert agent_host.get(long_name, host=long_host).status_code == 404
     assert long_name in agent_host.last_passes()[0]["changed"]["refused"]
@@ -79,7 +79,7 @@ def test_a_stopped_proxy_is_started_and_brought_up_to_date_before_it_serves(agen
     agent_host.run_pass()
 
     assert status_of(stopped) == "running"
-    assert agent_host.service(name)["status"] == "running"
+    agent_host.assert_running(name)
     assert domain(name) in agent_host.proxy_file(stopped, "live/routes.applied")
     assert set(agent_host.haproxy_states().values()) == {"ready"}
     last = agent_host.last_passes()[0]
@@ -124,7 +124,7 @@ def test_status_and_the_pause_switch(agent_host):  # noqa: F811
     assert agent(agent_host, "pause", "--reason", "e2e").returncode == 0
     try:
         agent_host.apply(name)
-        agent_host.run_pass()
+        agent_host.run_pass(check=False)  # paused: it runs no pass
         assert agent_host.service(name)["status"] == "pending"
         shown = agent(agent_host, "status").stdout
         assert "agent: paused since" in shown and "e2e" in shown
@@ -138,5 +138,5 @@ def test_status_and_the_pause_switch(agent_host):  # noqa: F811
     finally:
         assert agent(agent_host, "resume").returncode == 0
     agent_host.run_pass()
-    assert agent_host.service(name)["status"] == "running"
+    agent_host.assert_running(name)
     agent_host.delete(name)

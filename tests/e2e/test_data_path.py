@@ -59,7 +59,7 @@ def app(agent_host, dataapp_image):
     answer = agent_host.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
     assert answer.status_code == 201, answer.text
     agent_host.run_pass()
-    assert agent_host.service(name)["status"] == "running"
+    agent_host.assert_running(name)
     yield name
     agent_host.delete(name)
     agent_host.run_pass()

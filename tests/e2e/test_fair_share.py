@@ -42,6 +42,10 @@ class User:
         assert answer.status_code == 200, answer.text
         return answer.json()
 
+    def assert_running(self, name: str) -> None:
+        found = self.service(name)
+        assert found["status"] == "running", f"{found}\n{self.host.last_passes(3)}"
+
     def delete(self, name: str) -> None:
         answer = requests.delete(
             f"{self.host.http}/v1/services/{name}",
@@ -87,8 +91,8 @@ def test_one_users_burst_leaves_room_for_anothers_apply(agent_host, agent_config
 
     agent_host.run_pass()
     # Bob's one apply went in the first pass beside alice's oldest, not after her burst.
-    assert bob.service(bobs)["status"] == "running"
-    assert alice.service(burst[0])["status"] == "running"
+    bob.assert_running(bobs)
+    alice.assert_running(burst[0])
     for place, name in enumerate(burst[1:], start=1):
         waiting = alice.service(name)
         assert waiting["status"] == "pending"
@@ -109,7 +113,7 @@ def test_one_users_burst_leaves_room_for_anothers_apply(agent_host, agent_config
     agent_host.run_pass()
     after = json.loads(docker("inspect", f"sws-svc-{bobs}-1"))[0]["HostConfig"]["Memory"]
     assert (before, after) == (256 * 1024**2, 200 * 1024**2)
-    assert bob.service(bobs)["status"] == "running"
+    bob.assert_running(bobs)
     assert agent_host.get(bobs).status_code == 200
     for name in burst:
         alice.delete(name)

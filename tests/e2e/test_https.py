@@ -155,7 +155,7 @@ def secure(tls_host, echo_image, ca):
     )
     assert answer.status_code == 200, answer.text
     tls_host.run_pass()
-    assert tls_host.service(name)["status"] == "running"
+    tls_host.assert_running(name)
     yield name
     tls_host.delete(name)
     tls_host.run_pass()

@@ -35,7 +35,7 @@ def swsctl_env(host) -> dict:
 def visit(host, name: str, path: str) -> None:
     """One request to the service: hello prints an access line with the path."""
     answer = requests.get(host.http + path, headers={"Host": test_agent.domain(name)}, timeout=10)
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 200, answer.text + host.explain(name)
 
 
 def until(check, what: str):

@@ -43,9 +43,9 @@ def test_down_then_up_keeps_every_service_and_its_data(agent_host, bootstrapped_
         answer = requests.get(
             agent_host.http + "/", headers={"Host": test_agent.domain(name)}, timeout=10
         )
-        assert answer.status_code == 200, answer.text
+        assert answer.status_code == 200, answer.text + agent_host.explain(name)
         (back,) = test_agent.containers_of(name)
         assert test_agent.docker("exec", back, "cat", "/data/f") == "kept\n"
-        assert agent_host.service(name)["status"] == "running"
+        agent_host.assert_running(name)
     finally:
         agent_host.delete(name, purge=True)  # removed by the next pass

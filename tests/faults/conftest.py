@@ -22,6 +22,7 @@ def steady(agent_host):  # noqa: F811
     name = "faults-steady"
     agent_host.apply(name, env={"GREETING": "steady"})
     agent_host.run_pass()
+    agent_host.assert_running(name)
     load = Load(agent_host.http, f"{name}.agent.test")
     load.start()
     yield load

@@ -316,7 +316,7 @@ def test_a_serving_container_that_fails_its_health_check_is_reported(agent_host,
     answer = agent_host.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
     assert answer.status_code == 201, answer.text
     agent_host.run_pass()  # ready only once GET /healthz answered (sws_service_ready's path)
-    assert agent_host.service(name)["status"] == "running"
+    agent_host.assert_running(name)
     container = f"sws-svc-{name}-1"
     began = time.monotonic()
     docker("pause", container)  # frozen: the port still accepts, nothing answers

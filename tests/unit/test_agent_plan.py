@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from swsapi.agent.collection import haproxy as runtime
 from swsapi.agent.config import Names
 from swsapi.agent.desired import desired_from_row
-from swsapi.agent.haproxy import runtime
 from swsapi.agent.observe import RunningContainer, container_from_inspect
 from swsapi.agent.plan import (
     choose_serving,
@@ -97,6 +97,12 @@ def test_cleanup_retires_old_generations_removes_deleted_and_orphans():
     assert plan.retire == {"a": "sws-svc-a-2"}
     assert plan.remove == ["gone"] and plan.forget == ["gone"]
     assert plan.orphans == ["ghost"]
+    # The retire play removes exactly what the agent observed, never the container kept.
+    assert plan.containers == {
+        "a": ["sws-svc-a-1"],
+        "gone": ["sws-svc-gone-1"],
+        "ghost": ["sws-svc-ghost-1"],
+    }
 
 
 def test_a_plain_delete_purges_nothing():

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-MODULE = Path(__file__).resolve().parents[2] / "roles/sws_service/library/sws_service_ready.py"
+MODULE = (
+    Path(__file__).resolve().parents[2]
+    / "playbooks/collections/ansible_collections/sws/host/plugins/module_utils/readiness.py"
+)
 
 
 def load_module():
