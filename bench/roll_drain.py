@@ -2,7 +2,11 @@
 reload without a drain (HAProxy's retries and redispatch), both proxies at once (what a pass
 that only adds routes could do) and HAProxy runtime weights. Each strategy rolls both proxies
 --rolls times while clients send keep-alive GETs through the load balancer; prints failed
-requests and the seconds a roll of both proxies takes (median, worst).
+requests and the seconds a roll of both proxies takes (median, worst). Then the drain again
+with long requests in flight (two `logs --follow` streams through the proxies, as a client
+of SSE or a slow download would hold): waiting for the sessions to end (up to 5 s, the old
+default) against a drain that waits at most 0.5 s (nginx's graceful reload finishes what is in
+flight anyway), and the reload without drain; prints the streams cut too.
 
     .venv/bin/python bench/roll_drain.py [--rolls 5]
 
@@ -13,13 +17,16 @@ health), with the live routes plus a comment, so the routes served never change.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
+import socket
 import statistics
 import sys
 import threading
 import time
 
+import requests
 from agent_host import REPO, bench_host, remove_services
 
 from swsapi.agent.collection import haproxy as runtime
@@ -58,10 +65,10 @@ def main() -> None:
             proxyroll.write_and_reload(proxy, live[proxy] + f"\n# bench roll {i}\n")
             proxyroll.healthy(health(proxy))
 
-        def drained(state_on, state_off):
+        def drained(state_on, state_off, wait=10.0):
             def roll(proxy, i):
                 state_on(proxy)
-                haproxy.wait_for_no_sessions(host.socket, backend, proxy, 10.0)
+                haproxy.wait_for_no_sessions(host.socket, backend, proxy, wait)
                 try:
                     reload(proxy, i)
                 finally:
@@ -98,9 +105,22 @@ def main() -> None:
             "both proxies at once, no drain": together,
             "runtime weight 0, then reload (serial)": serial(weights),
         }
-        for label, roll in strategies.items():
+
+        def ready(p):
+            haproxy.set_state(host.socket, backend, p, "ready")
+
+        def draining(p):
+            haproxy.set_state(host.socket, backend, p, "drain")
+
+        with_streams = {
+            "streams open: drain, wait <= 5 s (old default)": serial(drained(draining, ready, 5.0)),
+            "streams open: drain, wait <= 0.5 s": serial(drained(draining, ready, 0.5)),
+            "streams open: reload, no drain": serial(reload),
+        }
+        for label, roll in [*strategies.items(), *with_streams.items()]:
             seconds = []
-            with Load(f"{host.http}/", domain(NAME)) as load:
+            streams = Streams(host, 2) if label.startswith("streams") else contextlib.nullcontext()
+            with Load(f"{host.http}/", domain(NAME)) as load, streams as opened:
                 time.sleep(1)
                 for i in range(args.rolls):
                     started = time.monotonic()
@@ -108,17 +128,59 @@ def main() -> None:
                     seconds.append(time.monotonic() - started)
                     time.sleep(0.5)
                 time.sleep(1)
-            rows.append((label, load.total, load.failed, seconds, load.errors[:2]))
+            cut = f" ({opened.cut} of {opened.opened} streams cut)" if opened else ""
+            rows.append((label + cut, load.total, load.failed, seconds, load.errors[:2]))
             print(f"  {label}: done", file=sys.stderr, flush=True)
         for proxy in host.proxies:
             proxyroll.write_and_reload(proxy, live[proxy])
         remove_services(host, "rolldrain-")
-    print(f"{'strategy':42} {'requests':>9} {'failed':>7} {'roll p50':>9} {'worst':>7}")
+    print(f"{'strategy':72} {'requests':>9} {'failed':>7} {'roll p50':>9} {'worst':>7}")
     for label, total, failed, seconds, errors in rows:
         print(
-            f"{label:42} {total:9d} {failed:7d} {statistics.median(seconds):8.2f}s"
+            f"{label:72} {total:9d} {failed:7d} {statistics.median(seconds):8.2f}s"
             f" {max(seconds):6.2f}s" + (f"  e.g. {errors[0]}" if errors else "")
         )
+
+
+class Streams:
+    """`n` log-follow streams of the bench service through the load balancer, held open (a
+    long request in flight on the proxies) until the block ends; counts those cut early."""
+
+    def __init__(self, host, n: int):
+        self.host, self.n = host, n
+        self.opened = self.cut = 0
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.socks: list[socket.socket] = []
+
+    def __enter__(self):
+        for _ in range(self.n):
+            thread = threading.Thread(target=self.follow)
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def follow(self) -> None:
+        headers = {"Host": self.host.api_domain, "Authorization": f"Bearer {self.host.token}"}
+        url = f"{self.host.http}/v1/services/{NAME}/logs?follow=true"
+        try:
+            with requests.get(url, headers=headers, stream=True, timeout=(5, 600)) as answer:
+                self.socks.append(answer.raw.connection.sock)
+                self.opened += 1
+                for _ in answer.iter_lines():
+                    pass
+        except (requests.RequestException, OSError, AttributeError):
+            pass
+        if not self.stop.is_set():
+            self.cut += 1  # ended before the bench closed it
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for sock in self.socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self.threads:
+            thread.join()
 
 
 if __name__ == "__main__":

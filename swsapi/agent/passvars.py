@@ -36,7 +36,7 @@ class PassVars:
     stop_timeout: int = 10
     haproxy_socket: str = "/run/sws/haproxy/admin.sock"
     haproxy_backend: str = "proxies"
-    drain_timeout: float = 2.0
+    drain_timeout: float = 0.5
     proxy_socket_dir: str = "/run/sws/proxies"
     proxy_health_socket: str = "healthz.sock"
 
