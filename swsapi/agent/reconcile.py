@@ -182,7 +182,11 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         guard.check("starting the control plane")
         plane = revive(config.names, config.haproxy_socket)
     containers = observe_containers(config.names.services_network, config.names.label_prefix)
-    rerouted = _mark_stale_routes(config, conn, desired, containers)
+    missing = plane.missing if plane else []
+    up = [p for p in config.names.proxies if plane and (plane.before[p].up or p in plane.started)]
+    # Observed once: the stale check below and the roll's plan both read these.
+    proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
+    rerouted = _mark_stale_routes(config, conn, desired, containers, proxies)
     attempts = retries.load(config.state_dir)
     now = time.time()
     deploys = plan_deploys(
@@ -194,13 +198,10 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     deploys = share_deploys(deploys, config.deploys_per_user)
     _record_invalid(conn, deploys, report)
     _record_queued(conn, deploys, config.deploys_per_user, report)
-    missing = plane.missing if plane else []
-    up = [p for p in config.names.proxies if plane and (plane.before[p].up or p in plane.started)]
 
     edge = _edge_tls(config, conn, up, report)
     routes = _PassRoutes(config, desired, containers, deploys, edge)
     report.note("clashes", dict(routes.clashes))
-    proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
     refused: dict[str, str] = {}
     if deploys.deploy or any(p.applied_routes != routes.fallback_text() for p in proxies):
         # New routes: nginx must accept them before any proxy is drained for them.
@@ -533,13 +534,13 @@ def _record_queued(conn, deploys: DeployPlan, per_user: int, report: PassReport)
     report.note("queued", sorted(s.name for q in deploys.queued.values() for s in q))
 
 
-def _mark_stale_routes(config: AgentConfig, conn, desired, containers) -> list[DesiredService]:
-    """Running services whose routes went stale are `pending` until the roll (stale.py)."""
+def _mark_stale_routes(
+    config: AgentConfig, conn, desired, containers, proxies
+) -> list[DesiredService]:
+    """Running services whose routes went stale are `pending` until the roll (stale.py);
+    proxies: those that are up (one that is down gets no traffic, and is rolled first)."""
     if not config.names.proxies:
         return []
-    proxies = observe_proxies(
-        tuple(config.names.proxies), config.haproxy_socket, config.names.haproxy_backend
-    )
     found = stale.find(desired, containers, proxies, config.names)
     stale.mark_pending(conn, found)
     return found
