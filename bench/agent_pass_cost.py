@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     rows = []
-    with bench_host(forks=20) as host:
+    # Every service in one pass (no per-user share): the no-op passes must have nothing left.
+    with bench_host(forks=20, deploys_per_user=0) as host:
         remove_services(host, PREFIX)
         host.apply(f"{PREFIX}0")
         host.run_pass()

@@ -625,10 +625,13 @@ def _forget_deleted(conn, cleanup: CleanupPlan, report: PassReport) -> None:
 
 
 def _run(config, desired, cleanup: CleanupPlan, what: PassVars, images, at_play, timeout: int):
+    # Only the hosts of this run: ansible-playbook reads the whole inventory before --limit
+    # applies, so a pass's cost does not grow with the services it leaves alone.
+    hosts = set(what.hosts())
     inv = inventory(
-        desired,
+        [s for s in desired if service_host(s.name) in hosts],
         config.names,
-        orphans=cleanup.orphans,
+        orphans=[n for n in cleanup.orphans if service_host(n) in hosts],
         keep=cleanup.retire,
         containment=config.containment,
         retire=cleanup.containers,

@@ -77,6 +77,9 @@ def agent_config(agent_host):  # noqa: F811
 
     yield change
     agent_host.config.write_text(saved)
+    # Back to the session's settings before the next test: a service this test's settings
+    # started (another memory limit) is started again now, not in another test's pass.
+    agent_host.run_pass()
 
 
 def test_one_users_burst_leaves_room_for_anothers_apply(agent_host, agent_config):  # noqa: F811
