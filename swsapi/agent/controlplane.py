@@ -13,7 +13,7 @@ import contextlib
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from swsapi.agent import collection
 from swsapi.agent.config import Names
@@ -27,6 +27,9 @@ class Component:
     name: str
     status: str  # running | restarting | paused | exited | created | dead | missing
     detail: str = ""  # exit code, error, how long it has been in this state
+    # {path in the container: its source on this host} of its volumes and bind mounts: the
+    # agent (root on the host) reads a proxy's routes there instead of through docker exec.
+    mounts: dict = field(default_factory=dict, compare=False)
 
     @property
     def up(self) -> bool:
@@ -57,7 +60,12 @@ def observe_components(names: list[str]) -> dict[str, Component]:
                 detail += f", {state['Error']}"
         elif status == "restarting":
             detail = f"restarted {d.get('RestartCount', 0)} times"
-        found[name] = Component(name, status, detail)
+        mounts = {
+            m["Destination"]: m["Source"]
+            for m in d.get("Mounts") or []
+            if m.get("Destination") and m.get("Source")
+        }
+        found[name] = Component(name, status, detail, mounts)
     return {n: found.get(n, Component(n, "missing")) for n in names}
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from swsapi.agent import collection
 
 # A copy of the routes a proxy serves, written only after nginx reloaded them: a pass killed
 # between the copy to live and the reload leaves a stale copy, and the next pass rolls again.
+CONF_DIR = "/etc/nginx/sws"  # the proxies' configuration volume, inside them
 APPLIED_ROUTES = "/etc/nginx/sws/live/routes.applied"
 # The routes nginx loads at its next start or reload. A proxy whose file went missing or was
 # changed by hand counts as not rolled (applied_routes None), so the next pass writes it again
@@ -118,15 +120,32 @@ def images_present(images) -> dict[str, bool]:
     return found
 
 
-def observe_proxies(proxies: tuple[str, ...], haproxy_socket, backend: str) -> list[ProxyState]:
+def observe_proxies(
+    proxies: tuple[str, ...], haproxy_socket, backend: str, conf_dirs: dict | None = None
+) -> list[ProxyState]:
+    """conf_dirs: {proxy: the host path of its /etc/nginx/sws} (controlplane's inspect), read
+    directly; a proxy without one is read through docker exec (about 0.1 s each)."""
     states = haproxy_server_states(haproxy_socket, backend)
+    conf_dirs = conf_dirs or {}
     return [
-        ProxyState(name=p, applied_routes=applied_routes(p), haproxy_state=states.get(p))
+        ProxyState(
+            name=p, applied_routes=applied_routes(p, conf_dirs.get(p)), haproxy_state=states.get(p)
+        )
         for p in proxies
     ]
 
 
-def applied_routes(proxy: str) -> str | None:
+def applied_routes(proxy: str, conf_dir: str | None = None) -> str | None:
+    """The routes the proxy last applied, while live/routes.conf is that same text."""
+    if conf_dir is not None:
+        live, applied = (
+            Path(conf_dir) / p.removeprefix(CONF_DIR + "/") for p in (LIVE_ROUTES, APPLIED_ROUTES)
+        )
+        try:
+            text = applied.read_bytes()
+            return text.decode() if live.read_bytes() == text else None
+        except (OSError, UnicodeDecodeError):
+            return None
     result = subprocess.run(
         [
             "docker",

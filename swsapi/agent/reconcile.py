@@ -23,6 +23,7 @@ from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
 from swsapi.agent.lock import LockLost
 from swsapi.agent.observe import (
+    CONF_DIR,
     RunningContainer,
     images_present,
     observe_containers,
@@ -185,7 +186,12 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     missing = plane.missing if plane else []
     up = [p for p in config.names.proxies if plane and (plane.before[p].up or p in plane.started)]
     # Observed once: the stale check below and the roll's plan both read these.
-    proxies = observe_proxies(tuple(up), config.haproxy_socket, config.names.haproxy_backend)
+    proxies = observe_proxies(
+        tuple(up),
+        config.haproxy_socket,
+        config.names.haproxy_backend,
+        {p: plane.before[p].mounts.get(CONF_DIR) for p in up if plane.before[p].mounts},
+    )
     rerouted = _mark_stale_routes(config, conn, desired, containers, proxies)
     attempts = retries.load(config.state_dir)
     now = time.time()

@@ -292,3 +292,16 @@ def test_two_services_claiming_one_domain_keep_only_the_one_live_on_it():
     }
     # What is kept renders (routes_conf refuses a shared domain outright).
     routes_conf(routes_for(kept, [live, newcomer]), Names())
+
+
+def test_applied_routes_are_read_from_the_proxys_volume_on_the_host(tmp_path):
+    from swsapi.agent.observe import applied_routes
+
+    live = tmp_path / "live"
+    live.mkdir()
+    assert applied_routes("sws-proxy-1", str(tmp_path)) is None  # never rolled
+    (live / "routes.conf").write_text("server {}\n")
+    (live / "routes.applied").write_text("server {}\n")
+    assert applied_routes("sws-proxy-1", str(tmp_path)) == "server {}\n"
+    (live / "routes.conf").write_text("edited by hand\n")
+    assert applied_routes("sws-proxy-1", str(tmp_path)) is None  # the next roll writes it again
