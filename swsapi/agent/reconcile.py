@@ -57,6 +57,7 @@ from swsapi.agent.routecheck import Block, RouteCheckError, refused_blocks
 from swsapi.agent.runner import (
     PlaybookRun,
     RunResult,
+    remove_old_async_jobs,
     remove_stale_runs,
     result_from_events,
     run_playbook,
@@ -141,6 +142,7 @@ def reconcile_once(
     pass_id = record.start_pass(conn)
     report = PassReport()
     report.note("stale_runs_removed", remove_stale_runs(config.state_dir))
+    remove_old_async_jobs(config.state_dir)
     try:
         _reconcile(config, conn, report, guard)
     except PassAborted as err:

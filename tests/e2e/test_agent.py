@@ -163,6 +163,15 @@ def containers_of(name: str) -> list[str]:
     ).split()
 
 
+def containers_become(name: str, expected: list[str], seconds: float = 30) -> list[str]:
+    """The service's containers once they are `expected` (an old generation is stopped and
+    removed in the background after the pass), or as they are after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (found := containers_of(name)) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
@@ -265,7 +274,7 @@ def test_apply_update_delete_through_the_load_balancer(agent_host):
     )
     agent_host.run_pass()
     assert json.loads(agent_host.get(name).text)["greeting"] == "second"
-    assert containers_of(name) == [f"sws-svc-{name}-2"]
+    assert containers_become(name, [f"sws-svc-{name}-2"]) == [f"sws-svc-{name}-2"]
     assert agent_host.service(name)["applied_generation"] == 2
 
     agent_host.delete(name)

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -255,6 +256,17 @@ def test_failures_are_isolated_and_explained(config, store, hello_image):
     assert one_pass(config, store).outcome == "noop"
 
 
+def gone(container: str, seconds: float = 30) -> bool:
+    """Whether the container is gone within `seconds` (the retire removes an older generation
+    in the background, after the pass)."""
+    deadline = time.monotonic() + seconds
+    while docker("ps", "-aq", "--filter", f"name=^{container}$").strip():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_update_replaces_the_container(config, store, hello_image, network):
     apply(store, "beta", hello_image, env={"GREETING": "one"})
     one_pass(config, store)
@@ -263,7 +275,7 @@ def test_update_replaces_the_container(config, store, hello_image, network):
     assert report.changed["deployed"] == ["beta"]
     assert report.changed["retired"] == ["beta"]
     assert "two" in body_of("sws-svc-beta-2", network)
-    assert docker("ps", "-aq", "--filter", "name=sws-svc-beta-1").strip() == ""
+    assert gone("sws-svc-beta-1")  # stopped and removed in the background
     assert row(store, "beta")["applied"] == 2
 
 
@@ -304,7 +316,7 @@ def test_a_restart_retries_a_failed_generation_then_replaces_a_running_one(
         report = one_pass(config, store)
         assert report.changed["deployed"] == ["eps"] and report.changed["retired"] == ["eps"]
         assert inspect("sws-svc-eps-3")["State"]["Running"]
-        assert docker("ps", "-aq", "--filter", "name=sws-svc-eps-2").strip() == ""
+        assert gone("sws-svc-eps-2")
     finally:
         for cid in docker("ps", "-aq", "--filter", f"label={LABELS}.service=eps").split():
             docker("rm", "-f", cid, check=False)
