@@ -11,7 +11,15 @@ default), not being deleted, with no uploaded certificate:
 - the new certificate's key is sealed to the host's key like an upload's and stored; a NOTIFY
   wakes the agent, whose pass writes it to the proxies and rolls them (nothing dropped);
 - a failure is recorded on the certificate (state failed, the message, attempts) and retried
-  after 1, 2, 4 ... hours, at most a day apart: a real CA's rate limits are respected.
+  after 1, 2, 4 ... hours, at most a day apart: a real CA's rate limits are respected;
+- a service whose domain changed starts over: its certificate for the old domain is dropped and
+  one for the new domain is ordered at once.
+
+The API domain's certificate comes from here too when the host says so (agent.yml
+`api_certificate: acme`). It is the host's, not a user's: it lives beside the bootstrap's
+(tls_dir/api-<domain>.crt and .key, root-only), which serves until the first order succeeds,
+and its state (issued, failed, the next attempt) is a root-only file in state_dir/acme/. The
+agent's pass copies it into the proxies and rolls them (certs.py), as for a service's.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ class AcmeSettings:
     renew_days: int = 30
     backoff_first: int = BACKOFF_FIRST
 
+    api_domain: str | None = None  # set when the API domain's certificate comes from ACME
+
 
 @dataclass
 class Wanted:
@@ -69,11 +79,12 @@ class Wanted:
     not_after: datetime | None
     next_attempt_at: datetime | None
     attempts: int
+    cert_domain: str | None = None  # the domain the row was ordered for
 
 
 _WANTED = """
 SELECT s.id, s.name, s.domain, s.spec, c.state, c.source, c.not_after, c.next_attempt_at,
-       coalesce(c.attempts, 0)
+       coalesce(c.attempts, 0), c.domain
 FROM services s LEFT JOIN certificates c ON c.service_id = s.id
 WHERE s.status <> 'deleting'
 ORDER BY s.name
@@ -87,12 +98,28 @@ def wanted(conn, default_source: str) -> list[Wanted]:
         rows = cur.fetchall()
     conn.commit()
     found = []
-    for sid, name, domain, spec, state, source, not_after, next_at, attempts in rows:
+    for sid, name, domain, spec, state, source, not_after, next_at, attempts, cdom in rows:
         tls = TlsSettings.from_loaded((spec or {}).get("tls"))
         if ((tls and tls.certificate) or default_source) != "acme" or source == "uploaded":
             continue
-        found.append(Wanted(sid, name, domain, state, source, not_after, next_at, attempts))
+        found.append(Wanted(sid, name, domain, state, source, not_after, next_at, attempts, cdom))
     return found
+
+
+def start_over(conn, item: Wanted) -> Wanted:
+    """The service's domain changed: its certificate (for the old domain) goes, and the new
+    domain is due now, backoff and all forgotten (the old domain's failures say nothing of it)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """UPDATE certificates SET domain = %s, chain_pem = NULL, key_sealed = NULL,
+                   fingerprint = NULL, not_after = NULL, state = 'pending', message = NULL,
+                   attempts = 0, next_attempt_at = NULL, updated_at = now()
+               WHERE service_id = %s AND source <> 'uploaded'""",
+            (item.domain, item.service_id),
+        )
+    conn.commit()
+    return Wanted(item.service_id, item.name, item.domain, "pending", item.source, None, None, 0,
+                  item.domain)  # fmt: skip
 
 
 def due(item: Wanted, now: datetime, renew_days: int, force: bool = False) -> bool:
@@ -253,11 +280,14 @@ def run_once(conn, settings: AcmeSettings, force: set[str] = frozenset()) -> dic
         return {"skipped": "no sealing key (bootstrap the host first)"}
     now = datetime.now(UTC)
     outcome: dict = {"issued": [], "failed": {}, "not_here": {}}
-    todo = [
-        w for w in wanted(conn, settings.default_source)
-        if due(w, now, settings.renew_days, w.name in force)
-    ]  # fmt: skip
+    items = [
+        start_over(conn, w) if w.cert_domain and w.cert_domain != w.domain else w
+        for w in wanted(conn, settings.default_source)
+    ]
+    todo = [w for w in items if due(w, now, settings.renew_days, w.name in force)]
     acme = None
+    if settings.api_domain:
+        outcome["api"], acme = api_round(conn, settings, acme, now, API_NAME in force)
     for item in todo:
         here, why = resolves_here(item.domain, settings)
         if not here:
@@ -274,6 +304,89 @@ def run_once(conn, settings: AcmeSettings, force: set[str] = frozenset()) -> dic
         record_issued(conn, item, chain_pem, key_pem, private.public_key())
         outcome["issued"].append(item.name)
     return outcome
+
+
+# --- The API domain's certificate -------------------------------------------------------------
+API_NAME = "api"  # what `sws-agent certs --renew` calls it
+
+
+def api_files(settings: AcmeSettings) -> tuple[Path, Path]:
+    """Where the bootstrap keeps the API domain's certificate and key (roles/sws_tls)."""
+    base = settings.tls_dir / f"api-{settings.api_domain}"
+    return base.with_name(base.name + ".crt"), base.with_name(base.name + ".key")
+
+
+def api_state_path(settings: AcmeSettings) -> Path:
+    return settings.state_dir / "acme" / f"api-{settings.api_domain}.json"
+
+
+def read_api_state(settings: AcmeSettings) -> dict:
+    try:
+        return json.loads(api_state_path(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def api_due(state: dict, now: datetime, renew_days: int, force: bool = False) -> bool:
+    """Due when no ACME certificate was issued yet (the bootstrap's serves meanwhile) or the
+    issued one is within renew_days of its end; never before a failure's next attempt."""
+    next_at = state.get("next_attempt_at")
+    if next_at and datetime.fromisoformat(next_at) > now and not force:
+        return False
+    if force or state.get("state") != "issued" or not state.get("not_after"):
+        return True
+    return datetime.fromisoformat(state["not_after"]) - now < timedelta(days=renew_days)
+
+
+def api_round(conn, settings: AcmeSettings, acme, now: datetime, force: bool = False):
+    """Order the API domain's certificate when due: (its state, the ACME client used)."""
+    state = read_api_state(settings)
+    if not api_due(state, now, settings.renew_days, force):
+        return state, acme
+    domain = settings.api_domain
+    here, why = resolves_here(domain, settings)
+    try:
+        if not here:
+            raise ValueError(f"not requested: {why}")
+        acme = acme or account_client(settings)
+        chain_pem, key_pem = issue(acme, domain, settings)
+    except (errors.Error, messages.Error, OSError, ValueError, StopIteration) as err:
+        attempts = int(state.get("attempts") or 0) + 1
+        wait = min(settings.backoff_first * 2 ** (attempts - 1), BACKOFF_MOST)
+        message = str(err) if not here else f"ACME: {err}"
+        state = {
+            **state,
+            "domain": domain,
+            "state": "issued" if state.get("state") == "issued" else "failed",
+            "message": f"{message[:2000]} (next attempt in {wait} s)",
+            "attempts": attempts,
+            "next_attempt_at": (now + timedelta(seconds=wait)).isoformat(),
+        }
+        certs.write_private(api_state_path(settings), json.dumps(state).encode())
+        return state, acme
+    leaf = x509.load_pem_x509_certificates(chain_pem.encode())[0]
+    crt, key = api_files(settings)
+    # A pass between the two writes finds a key that does not match the certificate and
+    # installs neither (certs.install_api): the proxies keep serving the old pair.
+    certs.write_private(key, key_pem)
+    certs.write_private(crt, chain_pem.encode())
+    state = {
+        "domain": domain,
+        "state": "issued",
+        "not_after": leaf.not_valid_after_utc.isoformat(),
+        "fingerprint": leaf_fingerprint(leaf),
+        "attempts": 0,
+        "next_attempt_at": None,
+        "message": None,
+    }
+    certs.write_private(api_state_path(settings), json.dumps(state).encode())
+    with conn.cursor() as cur:  # wake the watching agent: its pass puts it in the proxies
+        cur.execute(
+            "SELECT pg_notify('sws_services', %s)",
+            (json.dumps({"name": "", "event": "certificate"}),),
+        )
+    conn.commit()
+    return state, acme
 
 
 def loop(connect, settings: AcmeSettings, interval: float) -> None:

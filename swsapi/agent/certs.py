@@ -10,15 +10,20 @@ Files of certificates the store no longer holds go once no live route names them
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from swsapi import sealing
 from swsapi.agent.dockerapi import DockerApi, DockerError
 from swsapi.agent.tlsroutes import CERTIFICATES_DIR, EdgeTls
+from swsapi.certificates import leaf_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +31,14 @@ log = logging.getLogger(__name__)
 PROXY_CONF_DIR = "/etc/nginx/sws"
 SERVICES_SUBDIR = CERTIFICATES_DIR.removeprefix(PROXY_CONF_DIR + "/")
 SEAL_KEY = "seal.key"
+HOST_SUBDIR = "tls/host"  # the API domain's pair (roles/sws_proxy, tls.conf.j2)
 
+# A certificate for a domain its service no longer has is not served (acme.py orders anew).
 _QUERY = """
 SELECT c.domain, c.chain_pem, c.key_sealed, c.fingerprint
 FROM certificates c JOIN services s ON s.id = c.service_id
 WHERE s.status <> 'deleting' AND c.chain_pem IS NOT NULL AND c.key_sealed IS NOT NULL
-  AND c.not_after > now()
+  AND c.not_after > now() AND c.domain = s.domain
 ORDER BY c.domain
 """
 
@@ -133,8 +140,41 @@ def load_private_key(tls_dir: Path):
         return None
 
 
-def sync(conn, proxies: tuple[str, ...], tls_dir: Path, edge: EdgeTls) -> tuple[EdgeTls, dict]:
-    """Install the store's certificates in the proxies; the edge with them, and what changed."""
+def install_api(tls_dir: Path, api_domain: str | None, conf_dirs: list[Path]) -> str | None:
+    """The API domain's certificate, from the host's TLS directory (the bootstrap's, or the
+    one acme.py ordered) into every proxy's volume: its fingerprint, or None when there is no
+    matching pair (the proxies keep what they have; nginx -t would refuse a mismatched one)."""
+    if not api_domain:
+        return None
+    base = tls_dir / f"api-{api_domain}"
+    try:
+        chain = base.with_name(base.name + ".crt").read_bytes()
+        key_pem = base.with_name(base.name + ".key").read_bytes()
+        leaf = x509.load_pem_x509_certificates(chain)[0]
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (OSError, ValueError) as err:
+        log.warning("API certificate left as it is: %s", err)
+        return None
+    if _public(key.public_key()) != _public(leaf.public_key()):
+        log.warning("API certificate left as it is: %s.key does not match its certificate", base)
+        return None
+    for conf in conf_dirs:
+        write_private(conf / HOST_SUBDIR / "api.key", key_pem)
+        write_private(conf / HOST_SUBDIR / "api.crt", chain)
+    return leaf_fingerprint(leaf)
+
+
+def _public(key) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def sync(
+    conn, proxies: tuple[str, ...], tls_dir: Path, edge: EdgeTls, api_domain: str | None = None
+) -> tuple[EdgeTls, dict]:
+    """Install the store's certificates (and the API domain's) in the proxies; the edge with
+    them, and what changed."""
     private_key = load_private_key(tls_dir)
     if private_key is None or not proxies:
         return edge, {}
@@ -142,4 +182,5 @@ def sync(conn, proxies: tuple[str, ...], tls_dir: Path, edge: EdgeTls) -> tuple[
     installed = install(read_certificates(conn), conf_dirs, private_key)
     removed = remove_stale(conf_dirs, set(installed))
     changes = {"certificates_removed": removed} if removed else {}
-    return EdgeTls(edge.https_socket, edge.https_port, edge.default_source, installed), changes
+    api = install_api(tls_dir, api_domain, conf_dirs)
+    return dataclasses.replace(edge, certificates=installed, api_certificate=api), changes

@@ -26,6 +26,7 @@ def settings(config: AgentConfig) -> acme.AcmeSettings:
         host_addresses=config.acme_host_addresses,
         renew_days=config.acme_renew_days,
         backoff_first=config.acme_backoff,
+        api_domain=config.api_domain if config.api_certificate == "acme" else None,
     )
 
 
@@ -37,10 +38,12 @@ def settings(config: AgentConfig) -> acme.AcmeSettings:
     "renew",
     multiple=True,
     metavar="SERVICE",
-    help="Order a new certificate for this service now, whatever its expiry and backoff.",
+    help="Order a new certificate for this service now, whatever its expiry and backoff "
+    "(`api`: the API domain's, when it comes from ACME).",
 )
 def certs_command(config_path: str | None, interval: float | None, renew: tuple[str, ...]):
-    """Order and renew ACME certificates (HTTP-01) for the services that ask for them.
+    """Order and renew ACME certificates (HTTP-01) for the services that ask for them, and for
+    the API domain when agent.yml says api_certificate: acme.
 
     Prints what it did as JSON. Cron runs it every few minutes; it orders nothing for a
     domain that does not resolve to this host, and backs off after a failure.

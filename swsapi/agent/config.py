@@ -122,6 +122,11 @@ class AgentConfig:
     acme_host_addresses: tuple[str, ...] = ()
     acme_renew_days: int = 30
     acme_backoff: int = 3600
+    # The API domain's certificate: "local" (the bootstrap's, signed by the host's own CA) or
+    # "acme" (sws-agent certs orders it once the domain resolves here; the bootstrap's serves
+    # until then).
+    api_domain: str | None = None
+    api_certificate: str = "local"
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
@@ -148,7 +153,14 @@ _INT_KEYS = {
     "acme_renew_days",
     "acme_backoff",
 }
-_ACME_TEXT_KEYS = {"acme_directory", "acme_ca_bundle", "acme_email", "acme_dns_server"}
+_ACME_TEXT_KEYS = {
+    "acme_directory",
+    "acme_ca_bundle",
+    "acme_email",
+    "acme_dns_server",
+    "api_domain",
+}
+API_CERTIFICATE_SOURCES = ("local", "acme")
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -197,6 +209,13 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
             values[key] = str(raw[key])
     if raw.get("acme_host_addresses"):
         values["acme_host_addresses"] = tuple(str(a) for a in raw["acme_host_addresses"])
+    if "api_certificate" in raw:
+        if raw["api_certificate"] not in API_CERTIFICATE_SOURCES:
+            raise AgentConfigError(
+                f"{source}: api_certificate must be one of "
+                f"{', '.join(API_CERTIFICATE_SOURCES)}, not {raw['api_certificate']!r}"
+            )
+        values["api_certificate"] = raw["api_certificate"]
     return AgentConfig(**values)
 
 

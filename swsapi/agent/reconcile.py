@@ -581,7 +581,8 @@ def _edge_tls(config: AgentConfig, conn, up, report: PassReport) -> EdgeTls:
     edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
     if config.tls_dir is None:
         return edge
-    edge, changes = certs.sync(conn, tuple(up), config.tls_dir, edge)
+    api_domain = config.api_domain if config.api_certificate == "acme" else None
+    edge, changes = certs.sync(conn, tuple(up), config.tls_dir, edge, api_domain)
     for key, value in changes.items():
         report.note(key, value)
     return edge

@@ -32,6 +32,9 @@ class EdgeTls:
     https_port: int = 443
     default_source: str = "none"
     certificates: Mapping[str, str] = field(default_factory=dict)  # domain -> sha256 hex
+    # The API domain's certificate's sha256 (certs.install_api), None when not installed by the
+    # pass: in the routes' text, so a new one rolls the proxies like a route change.
+    api_certificate: str | None = None
 
 
 def source(tls: TlsSettings | None, edge: EdgeTls) -> str:

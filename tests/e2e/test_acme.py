@@ -229,3 +229,50 @@ def test_nothing_is_ordered_for_a_domain_that_points_elsewhere(acme_host, echo_i
         assert name not in certs(acme_host)["not_here"]
     finally:
         acme_host.delete(name)
+
+
+def test_the_api_domains_certificate_comes_from_acme_when_the_host_says_so(
+    acme_host, bootstrapped_host, pebble, tls, tmp_path
+):
+    """sws_api_certificate: acme. The bootstrap's local-CA certificate serves until the order
+    succeeds; pebble validates HTTP-01 on the API domain through the real edge; the agent's
+    pass puts the new pair in the proxies and rolls them; swsctl then works over HTTPS trusting
+    pebble's root alone. The local pair is put back afterwards (the other HTTPS tests use it)."""
+    api = bootstrapped_host.api_domain
+    config = yaml.safe_load(acme_host.config.read_text())
+    config.update({"api_domain": api, "api_certificate": "acme"})
+    path = tmp_path / "agent.yml"
+    path.write_text(yaml.safe_dump(config))
+    host = dataclasses.replace(acme_host, config=path)
+    files = [tls["dir"] / f"api-{api}.{kind}" for kind in ("crt", "key")]
+    saved = [f.read_bytes() for f in files]
+    state = Path(config["state_dir"]) / "acme" / f"api-{api}.json"
+    try:
+        done = certs(host)
+        assert done["api"]["state"] == "issued", (done, pebble["log"].read_text()[-3000:])
+        assert oct(files[1].stat().st_mode & 0o777) == "0o600"
+        host.run_pass()
+        status, _, body, fingerprint = https(
+            api, tls["port"], context(cadata=pebble["root"]), "/v1/health"
+        )
+        assert status == 200 and fingerprint == done["api"]["fingerprint"]
+        env = {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(tmp_path),
+            "SWS_URL": f"https://{api}:{tls['port']}",
+            "SWS_TOKEN": bootstrapped_host.admin_token,
+            "SWS_CA_CERT": pebble["root_file"],
+        }
+        listed = subprocess.run(
+            [https_tests.SWSCTL, "ls", "-o", "json"], env=env, capture_output=True, text=True
+        )
+        assert listed.returncode == 0, listed.stderr
+        # Issued and far from its end: the next round orders nothing.
+        assert certs(host)["api"]["state"] == "issued"
+        assert json.loads(state.read_text())["fingerprint"] == fingerprint
+    finally:
+        for file, data in zip(files, saved, strict=True):
+            file.write_bytes(data)
+        state.unlink(missing_ok=True)
+        host.run_pass()  # the local pair back in the proxies
+    assert https(api, tls["port"], context(tls["ca"]), "/v1/health")[0] == 200

@@ -177,3 +177,54 @@ def test_without_a_sealing_key_uploads_are_refused(migrated_database_url, make_u
         assert response.status_code == 503 and error(response)["code"] == "not_configured"
     finally:
         dispose(plain)
+
+
+def test_an_acme_certificate_starts_over_when_its_service_moves_to_another_domain(
+    client, alice, ca, migrated_database_url, tmp_path
+):
+    """The certificate ordered for the old domain is neither served for the new one nor kept:
+    `sws-agent certs` drops it and orders one for the new domain at once, backoff forgotten.
+    (Here the new domain resolves nowhere, so the order is refused before any CA is asked.)"""
+    from swsapi.agent import acme, certs
+
+    tls = {"tls": {"certificate": "acme"}}
+    assert apply(client, alice, definition("web", **tls)).status_code == 201
+    issued = ca.issue("web.example.com")
+    with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO certificates (service_id, source, domain, chain_pem, key_sealed,
+                   fingerprint, not_after, state, attempts, next_attempt_at, updated_at)
+               SELECT id, 'acme', domain, %s, %s, 'f', now() + interval '60 days', 'issued', 2,
+                   now() + interval '1 hour', now() FROM services WHERE name = 'web'""",
+            (issued.chain_pem, b"sealed"),
+        )  # fmt: skip
+    conn.close()
+    moved = definition("web", domain="moved.example.com", **tls)
+    assert apply(client, alice, moved).status_code == 200
+    (tmp_path / certs.SEAL_KEY).write_bytes(
+        HOST_KEY.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    settings = acme.AcmeSettings(
+        directory="https://ca.invalid/dir",
+        state_dir=tmp_path,
+        tls_dir=tmp_path,
+        proxies=(),
+        host_addresses=("192.0.2.1",),
+    )
+    conn = psycopg2.connect(migrated_database_url)
+    try:
+        assert certs.read_certificates(conn) == []  # the old domain's is not served
+        outcome = acme.run_once(conn, settings)
+        with conn.cursor() as cur:
+            cur.execute("SELECT domain, chain_pem, state, attempts, message FROM certificates")
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    assert list(outcome["not_here"]) == ["web"]
+    domain, chain, state, attempts, message = row
+    assert (domain, chain, state, attempts) == ("moved.example.com", None, "failed", 1)
+    assert "not requested" in message

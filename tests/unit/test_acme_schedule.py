@@ -5,7 +5,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from swsapi.agent.acme import AcmeSettings, Wanted, due, resolves_here
+from swsapi.agent.acme import (
+    AcmeSettings,
+    Wanted,
+    api_due,
+    api_round,
+    api_state_path,
+    due,
+    read_api_state,
+    resolves_here,
+)
 from swsapi.agent.config import AgentConfigError, config_from_mapping
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -65,3 +74,83 @@ def test_agent_yml_reads_the_https_and_acme_keys():
         config_from_mapping(
             {"database_url": "postgresql://x@h/sws", "tls_default_certificate": "x"}
         )
+
+
+def test_agent_yml_reads_the_api_certificate_source():
+    base = {"database_url": "postgresql://x@h/sws", "api_domain": "api.example.com"}
+    config = config_from_mapping({**base, "api_certificate": "acme"})
+    assert (config.api_domain, config.api_certificate) == ("api.example.com", "acme")
+    assert config_from_mapping(base).api_certificate == "local"
+    with pytest.raises(AgentConfigError, match="api_certificate must be one of local, acme"):
+        config_from_mapping({**base, "api_certificate": "letsencrypt"})
+
+
+@pytest.mark.parametrize(
+    "state, force, expected",
+    [
+        ({}, False, True),  # the bootstrap's certificate serves: order one
+        ({"state": "issued", "not_after": (NOW + timedelta(days=60)).isoformat()}, False, False),
+        ({"state": "issued", "not_after": (NOW + timedelta(days=29)).isoformat()}, False, True),
+        ({"state": "issued", "not_after": (NOW + timedelta(days=60)).isoformat()}, True, True),
+        ({"state": "failed", "next_attempt_at": (NOW + timedelta(hours=1)).isoformat()}, False,
+         False),
+        ({"state": "failed", "next_attempt_at": (NOW - timedelta(hours=1)).isoformat()}, False,
+         True),
+    ],
+)  # fmt: skip
+def test_api_domain_due(state, force, expected):
+    assert api_due(state, NOW, 30, force) is expected
+
+
+def test_the_api_domain_is_not_ordered_where_it_does_not_resolve_and_backs_off(tmp_path):
+    settings = AcmeSettings(
+        directory="https://ca.invalid/dir",
+        state_dir=tmp_path,
+        tls_dir=tmp_path,
+        proxies=(),
+        host_addresses=("192.0.2.1",),
+        api_domain="name.invalid",
+        backoff_first=60,
+    )
+    state, acme = api_round(None, settings, None, NOW)
+    assert acme is None and state["state"] == "failed" and state["attempts"] == 1
+    assert "not requested: name.invalid does not resolve" in state["message"]
+    assert datetime.fromisoformat(state["next_attempt_at"]) == NOW + timedelta(seconds=60)
+    assert read_api_state(settings) == state
+    assert oct(api_state_path(settings).stat().st_mode & 0o777) == "0o600"
+    # Not again before the backoff ends; then twice as long.
+    assert api_round(None, settings, None, NOW + timedelta(seconds=30))[0] == state
+    later, _ = api_round(None, settings, None, NOW + timedelta(seconds=61))
+    assert later["attempts"] == 2
+    assert datetime.fromisoformat(later["next_attempt_at"]) == NOW + timedelta(seconds=181)
+
+
+def test_the_pass_installs_the_api_domains_pair_only_when_key_and_certificate_match(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from swsapi.agent import certs
+    from swsapi.agent.render import ROUTES_HEADER, routes_header
+    from swsapi.agent.tlsroutes import EdgeTls
+    from tests.fixtures.certs import TestCA
+
+    tls_dir, proxy = tmp_path / "tls", tmp_path / "proxy-1"
+    tls_dir.mkdir()
+    issued = TestCA().issue("api.example.com")
+    (tls_dir / "api-api.example.com.crt").write_text(issued.chain_pem)
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tls_dir / "api-api.example.com.key").write_bytes(other)  # a new key, its certificate not yet
+    assert certs.install_api(tls_dir, "api.example.com", [proxy]) is None
+    assert not (proxy / "tls" / "host").exists()
+    (tls_dir / "api-api.example.com.key").write_text(issued.key_pem)
+    fingerprint = certs.install_api(tls_dir, "api.example.com", [proxy])
+    assert fingerprint and len(fingerprint) == 64
+    assert (proxy / "tls/host/api.crt").read_text() == issued.chain_pem
+    assert oct((proxy / "tls/host/api.key").stat().st_mode & 0o777) == "0o600"
+    assert certs.install_api(tls_dir, None, [proxy]) is None  # the bootstrap's to install
+    # Its fingerprint is in the routes' text: a new certificate rolls the proxies.
+    assert routes_header(EdgeTls()) == ROUTES_HEADER
+    header = routes_header(EdgeTls(api_certificate=fingerprint))
+    assert header.startswith(ROUTES_HEADER) and fingerprint in header
