@@ -212,6 +212,11 @@ def issue(acme: client.ClientV2, domain: str, settings: AcmeSettings) -> tuple[s
     written: list[Path] = []
     try:
         for authz in order.authorizations:
+            # A CA reuses an authorization still valid from an earlier order (Let's Encrypt for
+            # 30 days, pebble by PEBBLE_AUTHZREUSE): its challenge is done and may not be
+            # answered again ("Cannot update challenge with status valid"), so a renewal skips it.
+            if authz.body.status == messages.STATUS_VALID:
+                continue
             chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
             response, validation = chall.response_and_validation(acme.net.key)
             token = chall.chall.encode("token")
