@@ -6,6 +6,14 @@ trivial nginx (the chain's own cost shows) and the example Python app (the servi
 bottleneck). Where the time goes: the CPU each part spent per request (microseconds, from the
 containers' cgroups and wrk's own rusage), medians of the rounds.
 
+HTTPS in the same rounds (issue 15): each bench service gets a certificate from a throwaway CA
+the bench makes (uploaded through the API, as `swsctl cert set` does), and the chain is also
+measured on port 443 (HAProxy in tcp mode -> nginx ending TLS -> service) against plain HTTP
+direct: requests/s and p99 with keep-alive, and new handshakes/s (`Connection: close`, so each
+request is a new TCP connection and a full TLS handshake) against new plain connections/s
+direct. wrk sends the service's domain as SNI and connects to 127.0.0.1 (a wrk script's
+resolve), so no name needs to resolve.
+
 The chain is reached on 127.0.0.1:80, where HAProxy listens (the host's own address takes the
 same loopback path in the kernel): the host itself is exempt from the per-address limits, so
 wrk's 32 connections and ~40,000 requests/s are not refused or answered 429.
@@ -28,6 +36,9 @@ from statistics import median
 import yaml
 from agent_host import REPO, bench_host, remove_services
 
+from tests.e2e.test_agent import domain
+from tests.fixtures.certs import TestCA
+
 PREFIX = "dp-"
 STATIC_IMAGE = "sws-bench/static:1"
 STATIC_CONF = """worker_processes 2;
@@ -42,6 +53,11 @@ http {
         location / { default_type text/plain; return 200 "ok\\n"; }
     }
 }
+"""
+# wrk connects to 127.0.0.1 whatever the URL's host, which stays the SNI and the Host header.
+RESOLVE_LOOPBACK = """wrk.resolve = function(host, service)
+    wrk.addrs = wrk.lookup("127.0.0.1", service)
+end
 """
 
 
@@ -63,27 +79,43 @@ def build_static_image(base: str) -> None:
         )
 
 
-def wrk(url: str, seconds: int, connections: int, host: str | None = None) -> tuple[float, float]:
-    """requests/s and p99 latency in ms."""
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    host: str | None = None,
+    close: bool = False,
+    script: str | None = None,
+) -> tuple[float, float]:
+    """requests/s and p99 latency in ms; with close, every request a new connection (socket
+    errors are then tolerated, as in tls_edge.py: they count in no rate; the keep-alive runs
+    before it would have failed on a broken handshake)."""
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if host:
         cmd[1:1] = ["-H", f"Host: {host}"]
+    if close:
+        cmd[1:1] = ["-H", "Connection: close"]
+    if script:
+        cmd[1:1] = ["-s", script]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    if re.search(r"Non-2xx or 3xx responses: (\d+)", out) or "Socket errors" in out:
-        raise SystemExit(f"wrk saw errors:\n{out}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", out) or (
+        errors and not close and any(int(n) for n in errors.groups())
+    ):
+        raise SystemExit(f"wrk saw errors ({url}):\n{out}")
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     return rate, float(p99.group(1)) * scale
 
 
-def profiled(url: str, args, containers: list[str], host: str | None = None) -> tuple:
+def profiled(url: str, args, containers: list[str], **wrk_options) -> tuple:
     """wrk's requests/s and p99, and the CPU microseconds per request of each container and
     of wrk itself."""
     before = {name: cpu_ns(name) for name in containers}
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    rate, p99 = wrk(url, args.seconds, args.connections, host)
+    rate, p99 = wrk(url, args.seconds, args.connections, **wrk_options)
     requests_done = rate * (time.monotonic() - started)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = {name: (cpu_ns(name) - ns) / 1000 / requests_done for name, ns in before.items()}
@@ -124,7 +156,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    with bench_host() as host:
+    settings = yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())
+    https_port = int(settings["sws_https_port"])
+    # The agent of this run installs the services' certificates (tls_dir: the sealing key).
+    tls_settings = {"tls_dir": settings["sws_tls_host_dir"], "https_port": https_port}
+    with bench_host(**tls_settings) as host, tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "resolve.lua")
+        script.write_text(RESOLVE_LOOPBACK)
         nginx_image = host_image("nginx")
         build_static_image(nginx_image)
         remove_services(host, PREFIX)
@@ -132,26 +170,43 @@ def main() -> None:
             f"{PREFIX}static": (STATIC_IMAGE, 8080),
             f"{PREFIX}hello": ("sws-local/hello:2", 8080),
         }
+        ca = TestCA("SWS bench CA (throwaway)")
         for name, (image, port) in services.items():
             host.apply(name, image=image, port=port)
+            issued = ca.issue(domain(name))
+            answer = host.api(
+                "PUT",
+                f"/services/{name}/certificate",
+                json={"certificate": issued.chain_pem, "key": issued.key_pem},
+            )
+            assert answer.status_code == 200, answer.text
         host.run_pass()
         port80 = host.http.rsplit(":", 1)[1]
         # HAProxy's own listener, from the host (exempt from the per-address limits).
         chain_url = f"http://127.0.0.1:{port80}/"
         results = {}
-        settings = yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())
         chain_parts = [settings["sws_loadbalancer_container"], *host.proxies]
         for name, (_, port) in services.items():
             service = f"sws-svc-{name}-1"
             direct_url = f"http://{container_address(service)}:{port}/"
-            wrk(chain_url, 2, args.connections, host=f"{name}.agent.test")  # warm up
+            https_url = f"https://{domain(name)}:{https_port}/"
+            on_chain = [*chain_parts, service]
+            loopback = str(script)
+            wrk(chain_url, 2, args.connections, host=domain(name))  # warm up
+            wrk(https_url, 2, args.connections, script=loopback)
             rounds = []
             for _ in range(args.rounds):
-                direct = profiled(direct_url, args, [service])
-                chain = profiled(
-                    chain_url, args, [*chain_parts, service], host=f"{name}.agent.test"
+                rounds.append(
+                    {
+                        "direct": profiled(direct_url, args, [service]),
+                        "chain": profiled(chain_url, args, on_chain, host=domain(name)),
+                        "https": profiled(https_url, args, on_chain, script=loopback),
+                        "direct new": profiled(direct_url, args, [service], close=True),
+                        "https new": profiled(
+                            https_url, args, on_chain, close=True, script=loopback
+                        ),
+                    }
                 )
-                rounds.append((direct, chain))
             results[name] = rounds
         remove_services(host, PREFIX)
     report(results, args)
@@ -162,27 +217,41 @@ def report(results: dict, args) -> None:
         f"wrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating "
         "direct and chain; chain = HAProxy -> nginx -> service; medians"
     )
+    compare(results, "direct", "chain", "direct req/s", "chain req/s")
     print(
-        f"{'service':<10} {'direct req/s':>12} {'chain req/s':>12} {'ratio':>6} "
-        f"{'ratio per round':<32} {'p99 direct':>10} {'p99 chain':>10}"
+        "HTTPS through the chain (port 443, nginx ends TLS, ECDSA P-256) against plain HTTP "
+        "direct; new = Connection: close, each request a new connection (https: a full "
+        "handshake)"
     )
-    for name, rounds in results.items():
-        ratios = [c[0] / d[0] for d, c in rounds]
-        print(
-            f"{name:<10} {median(d[0] for d, _ in rounds):>12,.0f} "
-            f"{median(c[0] for _, c in rounds):>12,.0f} {median(ratios):>6.2f} "
-            f"{' '.join(f'{r:.2f}' for r in ratios):<32} "
-            f"{median(d[1] for d, _ in rounds):>8.2f}ms {median(c[1] for _, c in rounds):>8.2f}ms"
-        )
+    compare(results, "direct", "https", "direct req/s", "https req/s")
+    compare(results, "direct new", "https new", "direct new/s", "handshakes/s")
     print("CPU per request (us; the service is sws-svc-*, wrk is the client)")
     for name, rounds in results.items():
-        for label, index in (("direct", 0), ("chain", 1)):
-            parts = rounds[0][index][2]
-            spent = {part: median(r[index][2][part] for r in rounds) for part in parts}
+        for label in rounds[0]:
+            parts = rounds[0][label][2]
+            spent = {part: median(r[label][2][part] for r in rounds) for part in parts}
             print(
-                f"{name:<10} {label:<7} total {sum(spent.values()):6.1f}: "
+                f"{name:<10} {label:<10} total {sum(spent.values()):6.1f}: "
                 + "  ".join(f"{part.removeprefix('sws-')} {us:.1f}" for part, us in spent.items())
             )
+
+
+def compare(results: dict, base: str, other: str, base_title: str, other_title: str) -> None:
+    """One table: the base and the other measure's medians, and the median of the rounds'
+    ratios (other / base)."""
+    print(
+        f"{'service':<10} {base_title:>12} {other_title:>12} {'ratio':>6} "
+        f"{'ratio per round':<32} {'p99 ' + base:>14} {'p99 ' + other:>14}"
+    )
+    for name, rounds in results.items():
+        ratios = [r[other][0] / r[base][0] for r in rounds]
+        print(
+            f"{name:<10} {median(r[base][0] for r in rounds):>12,.0f} "
+            f"{median(r[other][0] for r in rounds):>12,.0f} {median(ratios):>6.2f} "
+            f"{' '.join(f'{x:.2f}' for x in ratios):<32} "
+            f"{median(r[base][1] for r in rounds):>12.2f}ms "
+            f"{median(r[other][1] for r in rounds):>12.2f}ms"
+        )
 
 
 def host_image(component: str) -> str:
