@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from swsapi import history
+from swsapi.channel import NOTIFY_CHANNEL
 from swsapi.errors import (
     UNIQUE_MESSAGES,
     ApiError,
@@ -29,7 +30,6 @@ from swsapi.extensions import db
 from swsapi.models import AgentPass, Service, User, Volume
 from swsapi.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
 
-NOTIFY_CHANNEL = "sws_services"
 # GET /v1/services pages: by name, `limit` services a page (default and most).
 PAGE_DEFAULT = 100
 PAGE_MAX = 500

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from swsapi import sealing
 from swsapi.agent import certs
 from swsapi.certificates import leaf_fingerprint
+from swsapi.channel import NOTIFY_CHANNEL
 from swsapi.spec import TlsSettings
 
 log = logging.getLogger(__name__)
@@ -251,9 +252,16 @@ def record_issued(conn, item: Wanted, chain_pem: str, key_pem: bytes, public_key
             (item.service_id, item.domain, chain_pem, sealed, leaf_fingerprint(leaf),
              leaf.not_valid_after_utc),
         )  # fmt: skip
+    wake(conn, item.name)
+
+
+def wake(conn, name: str) -> None:
+    """Commit, with a NOTIFY that starts the watching agent's pass, which installs the new
+    certificate in the proxies (name: its service; empty for the API domain's)."""
+    with conn.cursor() as cur:
         cur.execute(
-            "SELECT pg_notify('sws_services', %s)",
-            (json.dumps({"name": item.name, "event": "certificate"}),),
+            "SELECT pg_notify(%s, %s)",
+            (NOTIFY_CHANNEL, json.dumps({"name": name, "event": "certificate"})),
         )
     conn.commit()
 
@@ -385,12 +393,7 @@ def api_round(conn, settings: AcmeSettings, acme, now: datetime, force: bool = F
         "message": None,
     }
     certs.write_private(api_state_path(settings), json.dumps(state).encode())
-    with conn.cursor() as cur:  # wake the watching agent: its pass puts it in the proxies
-        cur.execute(
-            "SELECT pg_notify('sws_services', %s)",
-            (json.dumps({"name": "", "event": "certificate"}),),
-        )
-    conn.commit()
+    wake(conn, "")
     return state, acme
 
 

@@ -17,10 +17,10 @@ import psycopg2
 
 from swsapi.agent import store
 from swsapi.agent.config import AgentConfig
+from swsapi.channel import NOTIFY_CHANNEL
 
 log = logging.getLogger("sws.agent")
 
-CHANNEL = "sws_services"
 MAX_DEBOUNCE = 2.0  # a steady stream of changes still gets a pass this often
 
 
@@ -53,8 +53,10 @@ def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f"LISTEN {CHANNEL}")
-        log.info("watching channel %s; full pass every %gs", CHANNEL, config.full_pass_interval)
+            cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        log.info(
+            "watching channel %s; full pass every %gs", NOTIFY_CHANNEL, config.full_pass_interval
+        )
         next_full = 0.0  # a pass right away: changes made while no agent listened
         while not stop():
             wait = max(0.0, next_full - time.monotonic())
