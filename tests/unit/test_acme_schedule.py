@@ -40,14 +40,20 @@ def test_due(item, force, expected):
     assert due(item, NOW, 30, force) is expected
 
 
-def test_a_domain_that_does_not_resolve_here_is_not_ordered(tmp_path):
-    settings = AcmeSettings(
+def offline(tmp_path, **more) -> AcmeSettings:
+    """Settings for a host at 192.0.2.1 with a CA nobody reaches: nothing may be ordered."""
+    return AcmeSettings(
         directory="https://ca.invalid/dir",
         state_dir=tmp_path,
         tls_dir=tmp_path,
         proxies=(),
         host_addresses=("192.0.2.1",),
+        **more,
     )
+
+
+def test_a_domain_that_does_not_resolve_here_is_not_ordered(tmp_path):
+    settings = offline(tmp_path)
     here, why = resolves_here("localhost", settings)
     assert not here and "not to this host" in why
     here, why = resolves_here("name.invalid", settings)
@@ -103,15 +109,7 @@ def test_api_domain_due(state, force, expected):
 
 
 def test_the_api_domain_is_not_ordered_where_it_does_not_resolve_and_backs_off(tmp_path):
-    settings = AcmeSettings(
-        directory="https://ca.invalid/dir",
-        state_dir=tmp_path,
-        tls_dir=tmp_path,
-        proxies=(),
-        host_addresses=("192.0.2.1",),
-        api_domain="name.invalid",
-        backoff_first=60,
-    )
+    settings = offline(tmp_path, api_domain="name.invalid", backoff_first=60)
     state, acme = api_round(None, settings, None, NOW)
     assert acme is None and state["state"] == "failed" and state["attempts"] == 1
     assert "not requested: name.invalid does not resolve" in state["message"]
