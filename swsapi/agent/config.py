@@ -84,6 +84,10 @@ class AgentConfig:
     stop_timeout: int = 10  # seconds docker stop waits before it kills an old container
     full_pass_interval: float = 60.0  # watch mode: the safety-net full pass
     debounce: float = 0.3  # watch mode: quiet time after a change before a pass
+    # Serving containers' spec.healthCheck is probed by a pass at most this often (seconds; 0:
+    # every pass): a watching agent's passes follow each apply, and the probes (2 s each at
+    # worst, 8 at once) are not part of applying a spec.
+    health_interval: float = 30.0
     # A pass stops cleanly (outcome aborted) at the first stage it reaches past this.
     pass_timeout: float = 600.0
     # Seconds any one call to the store may take (connect, statement, commit), this side.
@@ -137,6 +141,7 @@ _FLOAT_KEYS = {
     "drain_timeout",
     "full_pass_interval",
     "debounce",
+    "health_interval",
     "pass_timeout",
     "store_timeout",
     "max_orphan_share",

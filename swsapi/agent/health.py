@@ -2,7 +2,8 @@
 fails it (the message says so; the status stays `running`, since nothing better can serve).
 
 The same check gates the switch (the collection's module_utils/readiness.py); here it runs
-at every pass, from the host, straight to the container's address (no proxy in between).
+at most every health_interval seconds (a pass whose last round is that old: reconcile.py),
+from the host, straight to the container's address (no proxy in between).
 """
 
 from __future__ import annotations

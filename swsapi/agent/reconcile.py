@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg2
 
@@ -73,6 +74,8 @@ RETIRE_PLAY = "Retire"
 # And its other plays' names, which tell a host's failure in one from a failure in another.
 REVIVE_PLAY = "Recreate"
 ROLL_PLAY = "Roll"
+# In the state dir: touched at each health check (health_interval).
+HEALTH_STAMP = "health.checked"
 
 
 @dataclass
@@ -235,7 +238,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     if not (deploying or missing or roll or cleanup.services()):
         guard.check("recording the outcomes")
         outcome.record(set(), routes_ok=True)
-        _check_health(conn, desired, choose_serving(desired, containers, set()), report)
+        _check_health(config, conn, desired, choose_serving(desired, containers, set()), report)
         outcome.conclude()
         return
     what = PassVars.for_pass(
@@ -258,7 +261,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         _retire_outcomes(cleanup, result, report)
         _explain_stuck_deletes(conn, cleanup, result)
         _forget_deleted(conn, cleanup, report)
-    _check_health(conn, desired, choose_serving(desired, containers, set()), report)
+    _check_health(config, conn, desired, choose_serving(desired, containers, set()), report)
     outcome.conclude()
 
 
@@ -563,9 +566,22 @@ def _settle_orphans(config: AgentConfig, cleanup: CleanupPlan, containers, repor
     report.problems.extend(problems)
 
 
-def _check_health(conn, desired, serving, report: PassReport) -> None:
-    """A serving container that fails its spec.healthCheck is reported (health.py)."""
+def health_due(stamp: Path, interval: float, now: float) -> bool:
+    try:
+        return interval <= 0 or now - stamp.stat().st_mtime >= interval
+    except OSError:
+        return True  # never checked
+
+
+def _check_health(config: AgentConfig, conn, desired, serving, report: PassReport) -> None:
+    """A serving container that fails its spec.healthCheck is reported (health.py), at most
+    every health_interval seconds (the stamp's time is the last check's)."""
+    stamp = Path(config.state_dir) / HEALTH_STAMP
+    if not health_due(stamp, config.health_interval, time.time()):
+        return
     unhealthy = health.record_health(conn, health.check_serving(desired, serving))
+    with contextlib.suppress(OSError):
+        stamp.touch()
     if unhealthy:
         report.notices.append("failing their health check: " + ", ".join(unhealthy))
 

@@ -3,6 +3,8 @@ users see about the host, and spec.healthCheck."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from swsapi.agent import orphans, stale
@@ -124,3 +126,16 @@ def test_a_route_rendered_another_way_at_the_same_address_is_not_stale():
     text = applied(container("web"), desired=[web]).replace("keepalive 32;", "keepalive 8;")
     proxies = [ProxyState("sws-proxy-1", text, "ready")]
     assert stale.find([web], [container("web")], proxies, NAMES) == []
+
+
+def test_health_checks_wait_for_their_interval(tmp_path):
+    """A pass probes serving containers' health checks at most every health_interval seconds
+    (the stamp's time is the last round's); 0 probes every pass."""
+    from swsapi.agent.reconcile import health_due
+
+    stamp = tmp_path / "health.checked"
+    assert health_due(stamp, 30, time.time())  # never checked
+    stamp.touch()
+    assert not health_due(stamp, 30, time.time())
+    assert health_due(stamp, 0, time.time())
+    assert health_due(stamp, 30, time.time() + 31)
