@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from swsapi import sealing
 from swsapi.agent import certs
+from swsapi.agent.proxyfiles import CHALLENGES_DIR, on_host
 from swsapi.certificates import leaf_fingerprint
 from swsapi.channel import NOTIFY_CHANNEL
 from swsapi.spec import TlsSettings
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 3600
 BACKOFF_MOST = 86400
-CHALLENGES_SUBDIR = "acme-challenge"
+CHALLENGES_SUBDIR = on_host(CHALLENGES_DIR)
 USER_AGENT = "sws-agent"
 
 

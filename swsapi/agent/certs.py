@@ -22,16 +22,15 @@ from cryptography.hazmat.primitives import serialization
 
 from swsapi import sealing
 from swsapi.agent.dockerapi import DockerApi, DockerError
-from swsapi.agent.tlsroutes import CERTIFICATES_DIR, EdgeTls
+from swsapi.agent.proxyfiles import API_TLS_DIR, CERTIFICATES_DIR, CONF_DIR, on_host
+from swsapi.agent.tlsroutes import EdgeTls
 from swsapi.certificates import leaf_fingerprint
 
 log = logging.getLogger(__name__)
 
-# Where the proxies mount their configuration volume (roles/sws_proxy: sws_proxy_conf_dir).
-PROXY_CONF_DIR = "/etc/nginx/sws"
-SERVICES_SUBDIR = CERTIFICATES_DIR.removeprefix(PROXY_CONF_DIR + "/")
+SERVICES_SUBDIR = on_host(CERTIFICATES_DIR)
 SEAL_KEY = "seal.key"
-HOST_SUBDIR = "tls/host"  # the API domain's pair (roles/sws_proxy, tls.conf.j2)
+HOST_SUBDIR = on_host(API_TLS_DIR)  # the API domain's pair (roles/sws_proxy, tls.conf.j2)
 
 # A certificate for a domain its service no longer has is not served (acme.py orders anew).
 _QUERY = """
@@ -69,7 +68,7 @@ def proxy_conf_dirs(proxies: tuple[str, ...], docker: DockerApi | None = None) -
         except DockerError:
             continue  # a missing proxy gets its files when it is back (the next pass)
         for mount in mounts:
-            if mount.get("Destination") == PROXY_CONF_DIR and mount.get("Source"):
+            if mount.get("Destination") == CONF_DIR and mount.get("Source"):
                 found.append(Path(mount["Source"]))
     return found
 

@@ -11,15 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swsapi.agent import collection
-
-# A copy of the routes a proxy serves, written only after nginx reloaded them: a pass killed
-# between the copy to live and the reload leaves a stale copy, and the next pass rolls again.
-CONF_DIR = "/etc/nginx/sws"  # the proxies' configuration volume, inside them
-APPLIED_ROUTES = "/etc/nginx/sws/live/routes.applied"
-# The routes nginx loads at its next start or reload. A proxy whose file went missing or was
-# changed by hand counts as not rolled (applied_routes None), so the next pass writes it again
-# before a restart of that proxy could load something else.
-LIVE_ROUTES = "/etc/nginx/sws/live/routes.conf"
+from swsapi.agent.proxyfiles import APPLIED_ROUTES, LIVE_ROUTES, on_host
 
 
 class ObserveError(RuntimeError):
@@ -138,9 +130,7 @@ def observe_proxies(
 def applied_routes(proxy: str, conf_dir: str | None = None) -> str | None:
     """The routes the proxy last applied, while live/routes.conf is that same text."""
     if conf_dir is not None:
-        live, applied = (
-            Path(conf_dir) / p.removeprefix(CONF_DIR + "/") for p in (LIVE_ROUTES, APPLIED_ROUTES)
-        )
+        live, applied = (Path(conf_dir) / on_host(p) for p in (LIVE_ROUTES, APPLIED_ROUTES))
         try:
             text = applied.read_bytes()
             return text.decode() if live.read_bytes() == text else None

@@ -24,7 +24,6 @@ from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
 from swsapi.agent.lock import LockLost
 from swsapi.agent.observe import (
-    CONF_DIR,
     RunningContainer,
     images_present,
     observe_containers,
@@ -43,6 +42,7 @@ from swsapi.agent.plan import (
     routes_for,
     share_deploys,
 )
+from swsapi.agent.proxyfiles import CONF_DIR
 from swsapi.agent.render import (
     ADDRESS_SLOT,
     CHECK_ADDRESS,

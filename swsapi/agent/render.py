@@ -18,6 +18,7 @@ import yaml
 from swsapi.agent.config import Containment, Names
 from swsapi.agent.desired import DesiredService
 from swsapi.agent.plan import Route
+from swsapi.agent.proxyfiles import UPGRADE_DEFAULTS
 from swsapi.agent.tlsroutes import (
     EdgeTls,
     challenge_location,
@@ -30,9 +31,6 @@ ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites 
 # Idle keep-alive connections each nginx worker keeps open to a service container: the chain
 # HAProxy -> nginx -> service is four times faster with them than with a connection a request.
 UPSTREAM_KEEPALIVE = 32
-# Written by the bootstrap (roles/sws_proxy): the operator's idle timeout of upgraded tunnels,
-# for the routes whose spec.http sets no upgradeTimeout.
-UPGRADE_DEFAULTS = "/etc/nginx/sws/upgrade.conf"
 
 
 class RoutesError(ValueError):

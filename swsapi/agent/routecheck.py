@@ -18,8 +18,8 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-TEST_CONF = "/etc/nginx/sws/test.conf"
-CANDIDATE_INCLUDE = "/etc/nginx/sws/candidate/*.conf"
+from swsapi.agent.proxyfiles import CANDIDATE_INCLUDE, TEST_CONF
+
 _MARK = "SWS-ROUTECHECK"
 _EOF = "SWS_ROUTECHECK_BLOCK_END"
 

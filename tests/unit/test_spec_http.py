@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from swsapi.agent.config import Names
 from swsapi.agent.plan import Route
-from swsapi.agent.render import UPGRADE_DEFAULTS, routes_conf
+from swsapi.agent.proxyfiles import UPGRADE_DEFAULTS
+from swsapi.agent.render import routes_conf
 from swsapi.spec import HttpSettings, SpecError, load_definition
 
 BASE = {"name": "web", "port": 8080, "domain": "web.example.com", "image": "web:1"}
