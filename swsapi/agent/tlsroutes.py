@@ -50,7 +50,8 @@ def https_server_lines(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> s
     if fingerprint is None or (tls and tls.certificate == "none"):
         return ""
     text = (
-        f"    listen unix:{edge.https_socket} ssl proxy_protocol;\n"
+        # http2 (ALPN) as on every listen of this socket (tls.conf.j2): nginx sets it per socket.
+        f"    listen unix:{edge.https_socket} ssl http2 proxy_protocol;\n"
         f"    # certificate sha256 {fingerprint}\n"
         f"    ssl_certificate {CERTIFICATES_DIR}/{domain}.crt;\n"
         f"    ssl_certificate_key {CERTIFICATES_DIR}/{domain}.key;\n"

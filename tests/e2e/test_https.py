@@ -7,6 +7,7 @@ to the proxies' https sockets, where nginx ends TLS with each domain's certifica
 - a service with its own uploaded certificate (a test CA's) answers over HTTPS, learns the
   scheme and the client's address, redirects plain HTTP and sends HSTS; its key lies in the
   proxies root-only;
+- HTTP/2 by ALPN: the service and the API answer curl --http2 over HTTP/2, --http1.1 over 1.1;
 - a new certificate goes live through the agent's roll with 0 failed requests under load.
 """
 
@@ -111,6 +112,7 @@ def tls(bootstrapped_host):
         "port": int(settings["sws_https_port"]),
         "dir": Path(settings["sws_tls_host_dir"]),
         "ca": str(Path(settings["sws_tls_host_dir"]) / "ca.crt"),
+        "api_domain": bootstrapped_host.api_domain,
     }
 
 
@@ -233,6 +235,24 @@ def test_a_service_with_its_own_certificate_answers_over_https(tls_host, secure,
     port = "" if tls["port"] == 443 else f":{tls['port']}"
     assert answer.status == 308 and answer.getheader("Location") == f"https://{name}{port}/a/b?c=d"
     redirect.close()
+
+
+def test_http2_by_alpn_for_the_service_and_the_api_and_http11_still(secure, tls, ca, tmp_path):
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    hosts = {domain(secure): str(tmp_path / "ca.pem"), tls["api_domain"]: tls["ca"]}
+
+    def version(name: str, flag: str) -> str:
+        curl = subprocess.run(
+            ["curl", "-sS", "--fail", flag, "-o", "/dev/null", "-w", "%{http_version}",
+             "--cacert", hosts[name], "--resolve", f"{name}:{tls['port']}:127.0.0.1",
+             f"https://{name}:{tls['port']}/" + ("v1/health" if name == tls["api_domain"] else "")],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert curl.returncode == 0, curl.stderr
+        return curl.stdout
+
+    for name in hosts:
+        assert (version(name, "--http2"), version(name, "--http1.1")) == ("2", "1.1"), name
 
 
 def test_the_key_lies_in_the_proxies_root_only_and_never_in_the_store_in_clear(

@@ -84,7 +84,7 @@ def test_a_route_without_a_certificate_serves_http_only_and_never_redirects():
 
 def test_a_route_with_a_certificate_listens_on_the_https_socket_with_its_files():
     text = render(TlsSettings(certificate="uploaded", redirect=True, hsts="1d"))
-    assert "listen unix:/run/sws/proxy/https.sock ssl proxy_protocol;" in text
+    assert "listen unix:/run/sws/proxy/https.sock ssl http2 proxy_protocol;" in text
     assert "ssl_certificate /etc/nginx/sws/tls/services/web.example.com.crt;" in text
     assert "ssl_certificate_key /etc/nginx/sws/tls/services/web.example.com.key;" in text
     assert f"# certificate sha256 {FINGERPRINT}" in text
