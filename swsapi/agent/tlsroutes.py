@@ -14,12 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from swsapi.agent.proxyfiles import CERTIFICATES_DIR, CHALLENGES_DIR
 from swsapi.spec import TlsSettings
 
-# In the proxies (their configuration volume, mounted at /etc/nginx/sws): the services'
-# certificates and keys, root-only, and the ACME HTTP-01 answers, one file a token.
-CERTIFICATES_DIR = "/etc/nginx/sws/tls/services"
-CHALLENGES_DIR = "/etc/nginx/sws/acme-challenge"
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 
 

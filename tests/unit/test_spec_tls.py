@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from swsapi.agent.config import Names
 from swsapi.agent.plan import Route
+from swsapi.agent.proxyfiles import CHALLENGES_DIR
 from swsapi.agent.render import routes_conf
-from swsapi.agent.tlsroutes import CHALLENGES_DIR, EdgeTls
+from swsapi.agent.tlsroutes import EdgeTls
 from swsapi.spec import SpecError, TlsSettings, load_definition
 
 BASE = {"name": "web", "port": 8080, "domain": "web.example.com", "image": "web:1"}
