@@ -173,13 +173,7 @@ def main() -> None:
         ca = TestCA("SWS bench CA (throwaway)")
         for name, (image, port) in services.items():
             host.apply(name, image=image, port=port)
-            issued = ca.issue(domain(name))
-            answer = host.api(
-                "PUT",
-                f"/services/{name}/certificate",
-                json={"certificate": issued.chain_pem, "key": issued.key_pem},
-            )
-            assert answer.status_code == 200, answer.text
+            host.certify(name, ca)
         host.run_pass()
         port80 = host.http.rsplit(":", 1)[1]
         # HAProxy's own listener, from the host (exempt from the per-address limits).

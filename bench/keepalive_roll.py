@@ -86,13 +86,7 @@ def main() -> None:
         remove_services(host, "karoll-")
         host.apply(NAME)
         ca = TestCA("SWS bench CA (throwaway)")
-        issued = ca.issue(domain(NAME))
-        answer = host.api(
-            "PUT",
-            f"/services/{NAME}/certificate",
-            json={"certificate": issued.chain_pem, "key": issued.key_pem},
-        )
-        assert answer.status_code == 200, answer.text
+        host.certify(NAME, ca)
         host.run_pass()
         live = {p: host.proxy_file(p, "live/routes.conf") for p in host.proxies}
         port80 = int(host.http.rsplit(":", 1)[1])

@@ -70,6 +70,18 @@ class AgentHost:
         assert answer.status_code in (200, 201), answer.text
         return answer.json()
 
+    def certify(self, name: str, ca) -> dict:
+        """Upload a certificate for the service's domain from the test CA `ca` (as `swsctl
+        cert set` does); the API's answer (source, fingerprint, ...)."""
+        issued = ca.issue(domain(name))
+        answer = self.api(
+            "PUT",
+            f"/services/{name}/certificate",
+            json={"certificate": issued.chain_pem, "key": issued.key_pem},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
     def delete(self, name: str, purge: bool = False) -> None:
         answer = self.api("DELETE", f"/services/{name}" + ("?purge=true" if purge else ""))
         assert answer.status_code in (202, 404), answer.text

@@ -149,13 +149,7 @@ def secure(tls_host, echo_image, ca):
     }
     answer = tls_host.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
     assert answer.status_code == 201, answer.text
-    issued = ca.issue(domain(name))
-    answer = tls_host.api(
-        "PUT",
-        f"/services/{name}/certificate",
-        json={"certificate": issued.chain_pem, "key": issued.key_pem},
-    )
-    assert answer.status_code == 200, answer.text
+    tls_host.certify(name, ca)
     tls_host.run_pass()
     tls_host.assert_running(name)
     yield name
@@ -279,14 +273,7 @@ def test_a_new_certificate_goes_live_with_no_failed_request_under_load(tls_host,
     before = https(name, tls["port"], ctx)[3]
     with https_load(name, tls["port"], ctx) as results:
         time.sleep(1)
-        issued = ca.issue(name)
-        answer = tls_host.api(
-            "PUT",
-            f"/services/{secure}/certificate",
-            json={"certificate": issued.chain_pem, "key": issued.key_pem},
-        )
-        assert answer.status_code == 200, answer.text
-        new = answer.json()["fingerprint"]
+        new = tls_host.certify(secure, ca)["fingerprint"]
         tls_host.run_pass()
         time.sleep(1)
     assert results["failed"] == [] and results["ok"] > 50, results
