@@ -285,7 +285,7 @@ def _block(route: Route, socket: str, edge: EdgeTls | None = None) -> str:
 }}
 
 server {{
-    listen unix:{socket} proxy_protocol;
+    listen unix:{socket};
     server_name {route.domain};
 {https}{server_extra}
 {challenge}    location / {{

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from tests.e2e import test_agent as agent_tests
@@ -279,3 +280,32 @@ def test_a_new_certificate_goes_live_with_no_failed_request_under_load(tls_host,
     assert results["failed"] == [] and results["ok"] > 50, results
     after = https(name, tls["port"], ctx)[3]
     assert after == new != before
+
+
+def test_port_80_gives_the_service_the_clients_address_and_never_a_forged_one(tls_host, echo_image):
+    """On :80 HAProxy tells the proxies the client's address in X-SWS-Client (not a PROXY header:
+    ARCHITECTURE.md, "Data path speed"): the service sees it in X-Real-IP and at the end of
+    X-Forwarded-For, whatever X-SWS-Client the client sent, and never that header itself."""
+    name = unique("addr")
+    tls_host.apply(name, image=echo_image)
+    tls_host.run_pass()
+    try:
+        tls_host.assert_running(name)
+        answer = requests.get(
+            f"{tls_host.http}/",
+            headers={
+                "Host": domain(name),
+                "X-Forwarded-For": "192.0.2.7",
+                "X-SWS-Client": "192.0.2.99",
+                "X-Real-IP": "192.0.2.98",
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        seen = answer.json()
+        assert seen["X-Real-IP"] == "127.0.0.1", seen
+        assert seen["X-Forwarded-For"] == "192.0.2.7, 127.0.0.1", seen
+        assert seen["X-SWS-Client"] is None and seen["X-Forwarded-Proto"] == "http", seen
+    finally:
+        tls_host.delete(name)
+        tls_host.run_pass()

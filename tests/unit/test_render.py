@@ -96,10 +96,11 @@ def test_routes_do_not_depend_on_order():
     assert routes_conf([a, b], NAMES) == routes_conf([b, a], NAMES)
 
 
-def test_routes_listen_on_the_proxy_socket_with_the_proxy_protocol():
+def test_routes_listen_on_the_proxy_socket_without_a_proxy_header():
+    # HAProxy sends the client's address in X-SWS-Client on this socket (nginx.conf's map).
     names = Names(proxy_routes_socket="/run/test/http.sock")
     text = routes_conf([Route("a.example.com", "a", "10.0.0.2", 80)], names)
-    assert "listen unix:/run/test/http.sock proxy_protocol;" in text
+    assert "listen unix:/run/test/http.sock;" in text and "proxy_protocol" not in text
 
 
 def test_inventory_yaml_golden():
