@@ -84,7 +84,7 @@ def check(domain: str, chain_text, key_text, now: datetime | None = None) -> Che
     chain = load_chain(chain_text)
     key = load_key(key_text)
     leaf = chain[0]
-    if leaf.public_key().public_bytes(*_SPKI) != key.public_key().public_bytes(*_SPKI):
+    if not key_matches(leaf, key):
         raise SpecError({"key": "does not match the certificate (the first one in the chain)"})
     if leaf.not_valid_after_utc <= now:
         raise SpecError(
@@ -116,6 +116,11 @@ def check(domain: str, chain_text, key_text, now: datetime | None = None) -> Che
         not_after=leaf.not_valid_after_utc,
         names=names,
     )
+
+
+def key_matches(leaf: x509.Certificate, key) -> bool:
+    """Is `key` the private half of the certificate's public key?"""
+    return leaf.public_key().public_bytes(*_SPKI) == key.public_key().public_bytes(*_SPKI)
 
 
 def leaf_fingerprint(leaf: x509.Certificate) -> str:

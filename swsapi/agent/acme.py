@@ -267,10 +267,15 @@ def wake(conn, name: str) -> None:
     conn.commit()
 
 
+def backoff(settings: AcmeSettings, attempts: int) -> int:
+    """Seconds before the next attempt after this many failures: doubling, at most a day."""
+    return min(settings.backoff_first * 2 ** (attempts - 1), BACKOFF_MOST)
+
+
 def record_failure(conn, item: Wanted, message: str, settings: AcmeSettings) -> int:
     """Failed (or not asked: the domain does not point here): retry later, backing off."""
     attempts = item.attempts + 1
-    wait = min(settings.backoff_first * 2 ** (attempts - 1), BACKOFF_MOST)
+    wait = backoff(settings, attempts)
     state = "failed" if item.state not in ("issued",) else "issued"
     with conn.cursor() as cur:
         cur.execute(
@@ -324,12 +329,6 @@ def run_once(conn, settings: AcmeSettings, force: set[str] = frozenset()) -> dic
 API_NAME = "api"  # what `sws-agent certs --renew` calls it
 
 
-def api_files(settings: AcmeSettings) -> tuple[Path, Path]:
-    """Where the bootstrap keeps the API domain's certificate and key (roles/sws_tls)."""
-    base = settings.tls_dir / f"api-{settings.api_domain}"
-    return base.with_name(base.name + ".crt"), base.with_name(base.name + ".key")
-
-
 def api_state_path(settings: AcmeSettings) -> Path:
     return settings.state_dir / "acme" / f"api-{settings.api_domain}.json"
 
@@ -366,7 +365,7 @@ def api_round(conn, settings: AcmeSettings, acme, now: datetime, force: bool = F
         chain_pem, key_pem = issue(acme, domain, settings)
     except (errors.Error, messages.Error, OSError, ValueError, StopIteration) as err:
         attempts = int(state.get("attempts") or 0) + 1
-        wait = min(settings.backoff_first * 2 ** (attempts - 1), BACKOFF_MOST)
+        wait = backoff(settings, attempts)
         message = str(err) if not here else f"ACME: {err}"
         state = {
             **state,
@@ -379,7 +378,7 @@ def api_round(conn, settings: AcmeSettings, acme, now: datetime, force: bool = F
         certs.write_private(api_state_path(settings), json.dumps(state).encode())
         return state, acme
     leaf = x509.load_pem_x509_certificates(chain_pem.encode())[0]
-    crt, key = api_files(settings)
+    crt, key = certs.api_pair(settings.tls_dir, domain)
     # A pass between the two writes finds a key that does not match the certificate and
     # installs neither (certs.install_api): the proxies keep serving the old pair.
     certs.write_private(key, key_pem)

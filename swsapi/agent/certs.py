@@ -24,7 +24,7 @@ from swsapi import sealing
 from swsapi.agent.dockerapi import DockerApi, DockerError
 from swsapi.agent.proxyfiles import API_TLS_DIR, CERTIFICATES_DIR, CONF_DIR, on_host
 from swsapi.agent.tlsroutes import EdgeTls
-from swsapi.certificates import leaf_fingerprint
+from swsapi.certificates import key_matches, leaf_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -139,34 +139,34 @@ def load_private_key(tls_dir: Path):
         return None
 
 
+def api_pair(tls_dir: Path, api_domain: str) -> tuple[Path, Path]:
+    """The API domain's certificate and key on the host, as the bootstrap names them
+    (roles/sws_tls) and acme.py replaces them."""
+    return tls_dir / f"api-{api_domain}.crt", tls_dir / f"api-{api_domain}.key"
+
+
 def install_api(tls_dir: Path, api_domain: str | None, conf_dirs: list[Path]) -> str | None:
     """The API domain's certificate, from the host's TLS directory (the bootstrap's, or the
     one acme.py ordered) into every proxy's volume: its fingerprint, or None when there is no
     matching pair (the proxies keep what they have; nginx -t would refuse a mismatched one)."""
     if not api_domain:
         return None
-    base = tls_dir / f"api-{api_domain}"
+    crt, key_path = api_pair(tls_dir, api_domain)
     try:
-        chain = base.with_name(base.name + ".crt").read_bytes()
-        key_pem = base.with_name(base.name + ".key").read_bytes()
+        chain = crt.read_bytes()
+        key_pem = key_path.read_bytes()
         leaf = x509.load_pem_x509_certificates(chain)[0]
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (OSError, ValueError) as err:
         log.warning("API certificate left as it is: %s", err)
         return None
-    if _public(key.public_key()) != _public(leaf.public_key()):
-        log.warning("API certificate left as it is: %s.key does not match its certificate", base)
+    if not key_matches(leaf, key):
+        log.warning("API certificate left as it is: %s does not match its certificate", key_path)
         return None
     for conf in conf_dirs:
         write_private(conf / HOST_SUBDIR / "api.key", key_pem)
         write_private(conf / HOST_SUBDIR / "api.crt", chain)
     return leaf_fingerprint(leaf)
-
-
-def _public(key) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def sync(
