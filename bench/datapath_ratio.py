@@ -36,7 +36,7 @@ from statistics import median
 import yaml
 from agent_host import REPO, bench_host, remove_services
 
-from tests.e2e.test_agent import domain
+from tests.e2e.test_agent import domain, https_agent_settings
 from tests.fixtures.certs import TestCA
 
 PREFIX = "dp-"
@@ -159,7 +159,7 @@ def main() -> None:
     settings = yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())
     https_port = int(settings["sws_https_port"])
     # The agent of this run installs the services' certificates (tls_dir: the sealing key).
-    tls_settings = {"tls_dir": settings["sws_tls_host_dir"], "https_port": https_port}
+    tls_settings = https_agent_settings(settings)
     with bench_host(**tls_settings) as host, tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "resolve.lua")
         script.write_text(RESOLVE_LOOPBACK)

@@ -28,7 +28,7 @@ from agent_host import REPO, bench_host, remove_services
 
 from swsapi.agent.collection import haproxy as runtime
 from swsapi.agent.collection import module_utils
-from tests.e2e.test_agent import domain
+from tests.e2e.test_agent import domain, https_agent_settings
 from tests.e2e.test_https import PinnedHTTPSConnection
 from tests.fixtures.certs import TestCA
 
@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())
     https_port = int(settings["sws_https_port"])
-    tls_settings = {"tls_dir": settings["sws_tls_host_dir"], "https_port": https_port}
+    tls_settings = https_agent_settings(settings)
     proxyroll, haproxy = module_utils("proxyroll"), runtime()
     rows = []
     with bench_host(**tls_settings) as host:

@@ -380,7 +380,7 @@ def api_round(conn, settings: AcmeSettings, acme, now: datetime, force: bool = F
     leaf = x509.load_pem_x509_certificates(chain_pem.encode())[0]
     crt, key = certs.api_pair(settings.tls_dir, domain)
     # A pass between the two writes finds a key that does not match the certificate and
-    # installs neither (certs.install_api): the proxies keep serving the old pair.
+    # installs neither (certs.api_certificate): HAProxy keeps serving the old pair.
     certs.write_private(key, key_pem)
     certs.write_private(crt, chain_pem.encode())
     state = {

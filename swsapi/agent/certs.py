@@ -1,11 +1,15 @@
-"""Certificates from the store to the proxies (issue 15), once a pass, before the routes render.
+"""Certificates from the store to HAProxy, which ends TLS (issue 15): once a pass, before the
+routes render.
 
 The store holds each certificate's chain and its key sealed to this host's key
-(swsapi/sealing.py). The pass opens the keys with the private half (root-only, in tls_dir),
-writes chain and key root-only into every proxy's configuration volume (tls/services/), and
-hands render the domains that now have one, with their fingerprints: a new or renewed
-certificate changes the routes, so the pass rolls the proxies as for any route change.
-Files of certificates the store no longer holds go once no live route names them.
+(swsapi/sealing.py). The pass opens the keys with the private half (root-only, in tls_dir)
+and writes each pair as one root-only PEM into HAProxy's TLS directory, with the crt-list that
+names them: what HAProxy loads when it starts or reloads. It then tells the running HAProxy
+through its admin socket what changed (module_utils/haproxy.py: set and commit, hitless; no
+reload, no connection closed, no proxy rolled). The routes only need to know which domains
+have a certificate (to listen on the proxies' https socket, redirect and send HSTS).
+The API domain's pair (the bootstrap's, or the one acme.py ordered) goes the same way.
+HAProxy being down changes nothing here: it loads the files when it is back.
 """
 
 from __future__ import annotations
@@ -18,19 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from swsapi import sealing
+from swsapi.agent import collection
 from swsapi.agent.dockerapi import DockerApi, DockerError
-from swsapi.agent.proxyfiles import API_TLS_DIR, CERTIFICATES_DIR, CONF_DIR, on_host
+from swsapi.agent.proxyfiles import CONF_DIR
 from swsapi.agent.tlsroutes import EdgeTls
-from swsapi.certificates import key_matches, leaf_fingerprint
+from swsapi.certificates import key_matches
 
 log = logging.getLogger(__name__)
 
-SERVICES_SUBDIR = on_host(CERTIFICATES_DIR)
 SEAL_KEY = "seal.key"
-HOST_SUBDIR = on_host(API_TLS_DIR)  # the API domain's pair (roles/sws_proxy, tls.conf.j2)
+# In HAProxy's TLS directory (roles/sws_loadbalancer; the same path on the host and in its
+# container): the list HAProxy's bind reads, the API domain's PEM, and the services' PEMs.
+CRT_LIST = "crt-list"
+API_PEM = "api.pem"
+SERVICES_SUBDIR = "services"
 
 # A certificate for a domain its service no longer has is not served (acme.py orders anew).
 _QUERY = """
@@ -92,43 +100,90 @@ def write_private(path: Path, data: bytes) -> bool:
     return True
 
 
-def install(stored: list[StoredCertificate], conf_dirs: list[Path], private_key) -> dict[str, str]:
-    """Write each certificate that opens into every proxy's volume: {domain: fingerprint}."""
-    installed: dict[str, str] = {}
+@dataclass(frozen=True)
+class EdgeCertificate:
+    """One PEM HAProxy serves: its file, the names it is listed for, chain then key, and the
+    leaf's SHA1 (what `show ssl cert` prints, to tell whether HAProxy has this one)."""
+
+    path: Path
+    names: str
+    pem: bytes
+    sha1: str
+
+
+def edge_certificate(path: Path, names: str, chain_pem: bytes, key_pem: bytes):
+    leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+    pem = chain_pem.strip() + b"\n" + key_pem.strip() + b"\n"
+    return EdgeCertificate(path, names, pem, leaf.fingerprint(hashes.SHA1()).hex().upper())
+
+
+def open_stored(stored: list[StoredCertificate], edge_dir: Path, private_key) -> list:
+    """The store's certificates whose keys open, as HAProxy's PEMs."""
+    opened = []
     for cert in stored:
         try:
             key_pem = sealing.open_box(private_key, cert.key_sealed)
-        except sealing.SealError as err:
+            path = edge_dir / SERVICES_SUBDIR / f"{cert.domain}.pem"
+            opened.append(edge_certificate(path, cert.domain, cert.chain_pem.encode(), key_pem))
+        except (sealing.SealError, ValueError) as err:
             log.warning("certificate of %s left out: %s", cert.domain, err)
-            continue
-        for conf in conf_dirs:
-            directory = conf / SERVICES_SUBDIR
-            write_private(directory / f"{cert.domain}.crt", cert.chain_pem.encode())
-            write_private(directory / f"{cert.domain}.key", key_pem)
-        installed[cert.domain] = cert.fingerprint
-    return installed
+    return opened
 
 
-def remove_stale(conf_dirs: list[Path], keep: set[str]) -> list[str]:
-    """Remove certificate files of domains neither kept nor named by a proxy's live routes."""
+def crt_list_text(edge_dir: Path, api_domain: str, services: list) -> str:
+    """The crt-list file: the API domain's PEM first, then each service's, one name each.
+    HAProxy refuses a handshake for any other name (strict-sni in haproxy.cfg)."""
+    lines = [f"{edge_dir / API_PEM} {api_domain}"]
+    lines += [f"{c.path} {c.names}" for c in sorted(services, key=lambda c: c.names)]
+    return "".join(line + "\n" for line in lines)
+
+
+def write_files(edge_dir: Path, wanted: list, crt_list: str) -> list[str]:
+    """Write the PEMs and the crt-list (root-only), and remove the services' PEMs no longer
+    wanted: the domains removed."""
+    for cert in wanted:
+        write_private(cert.path, cert.pem)
+    write_private(edge_dir / CRT_LIST, crt_list.encode())
+    keep = {c.path for c in wanted}
     removed = []
-    for conf in conf_dirs:
-        live = _read(conf / "live" / "routes.conf")
-        for path in sorted((conf / SERVICES_SUBDIR).glob("*.crt")):
-            domain = path.name.removesuffix(".crt")
-            if domain in keep or f"{CERTIFICATES_DIR}/{domain}.crt;" in live:
-                continue
-            for stale in (path, path.with_suffix(".key")):
-                stale.unlink(missing_ok=True)
-            removed.append(domain)
-    return sorted(set(removed))
+    for path in sorted((edge_dir / SERVICES_SUBDIR).glob("*.pem")):
+        if path not in keep:
+            path.unlink(missing_ok=True)
+            removed.append(path.name.removesuffix(".pem"))
+    return removed
 
 
-def _read(path: Path) -> str:
+def tell_haproxy(socket: Path, edge_dir: Path, wanted: list) -> tuple[list, list]:
+    """Bring the running HAProxy's certificates in step with wanted, through its admin socket:
+    (names added or renewed, problems). A certificate HAProxy serves but nobody wants any more
+    goes (only the services'; the API domain's is replaced, never removed)."""
+    haproxy = collection.haproxy()
+    crt_list = str(edge_dir / CRT_LIST)
+    changed, problems = [], []
     try:
-        return path.read_text()
-    except OSError:
-        return ""
+        listed = haproxy.crt_list_entries(socket, crt_list)
+    except OSError as err:
+        return [], [f"HAProxy not told of certificates (it loads them when back): {err}"]
+    for cert in wanted:
+        path = str(cert.path)
+        try:
+            if path in listed and haproxy.cert_sha1(socket, path) == cert.sha1:
+                continue
+            known = haproxy.cert_sha1(socket, path) is not None
+            haproxy.put_cert(socket, path, cert.pem.decode(), new=not known)
+            if path not in listed:
+                haproxy.add_to_crt_list(socket, crt_list, path, cert.names)
+            changed.append(cert.names)
+        except (OSError, ValueError) as err:
+            problems.append(f"certificate of {cert.names} not given to HAProxy: {err}")
+    services = str(edge_dir / SERVICES_SUBDIR) + "/"
+    for path in sorted(set(listed) - {str(c.path) for c in wanted}):
+        if path.startswith(services):
+            try:
+                haproxy.remove_cert(socket, crt_list, path)
+            except (OSError, ValueError) as err:
+                problems.append(f"certificate {path} not taken out of HAProxy: {err}")
+    return changed, problems
 
 
 def load_private_key(tls_dir: Path):
@@ -145,12 +200,9 @@ def api_pair(tls_dir: Path, api_domain: str) -> tuple[Path, Path]:
     return tls_dir / f"api-{api_domain}.crt", tls_dir / f"api-{api_domain}.key"
 
 
-def install_api(tls_dir: Path, api_domain: str | None, conf_dirs: list[Path]) -> str | None:
-    """The API domain's certificate, from the host's TLS directory (the bootstrap's, or the
-    one acme.py ordered) into every proxy's volume: its fingerprint, or None when there is no
-    matching pair (the proxies keep what they have; nginx -t would refuse a mismatched one)."""
-    if not api_domain:
-        return None
+def api_certificate(tls_dir: Path, api_domain: str, edge_dir: Path):
+    """The API domain's PEM for HAProxy, from the host's TLS directory (the bootstrap's pair, or
+    the one acme.py ordered); None when there is no matching pair (HAProxy keeps what it has)."""
     crt, key_path = api_pair(tls_dir, api_domain)
     try:
         chain = crt.read_bytes()
@@ -163,23 +215,29 @@ def install_api(tls_dir: Path, api_domain: str | None, conf_dirs: list[Path]) ->
     if not key_matches(leaf, key):
         log.warning("API certificate left as it is: %s does not match its certificate", key_path)
         return None
-    for conf in conf_dirs:
-        write_private(conf / HOST_SUBDIR / "api.key", key_pem)
-        write_private(conf / HOST_SUBDIR / "api.crt", chain)
-    return leaf_fingerprint(leaf)
+    return edge_certificate(edge_dir / API_PEM, api_domain, chain, key_pem)
 
 
 def sync(
-    conn, proxies: tuple[str, ...], tls_dir: Path, edge: EdgeTls, api_domain: str | None = None
-) -> tuple[EdgeTls, dict]:
-    """Install the store's certificates (and the API domain's) in the proxies; the edge with
-    them, and what changed."""
+    conn, tls_dir: Path, edge_dir: Path, socket: Path, edge: EdgeTls, api_domain: str | None
+) -> tuple[EdgeTls, dict, list]:
+    """Install the store's certificates (and the API domain's) in HAProxy: the edge with the
+    domains that have one, what changed, and the problems met."""
     private_key = load_private_key(tls_dir)
-    if private_key is None or not proxies:
-        return edge, {}
-    conf_dirs = proxy_conf_dirs(proxies)
-    installed = install(read_certificates(conn), conf_dirs, private_key)
-    removed = remove_stale(conf_dirs, set(installed))
-    changes = {"certificates_removed": removed} if removed else {}
-    api = install_api(tls_dir, api_domain, conf_dirs)
-    return dataclasses.replace(edge, certificates=installed, api_certificate=api), changes
+    if private_key is None or not api_domain:
+        # No HTTPS for services until the bootstrap made the key; and no crt-list without the
+        # API domain's certificate first (it is HAProxy's default one).
+        return edge, {}, []
+    stored = read_certificates(conn)
+    services = open_stored(stored, edge_dir, private_key)
+    api = api_certificate(tls_dir, api_domain, edge_dir)
+    wanted = [*([api] if api else []), *services]
+    removed = write_files(edge_dir, wanted, crt_list_text(edge_dir, api_domain, services))
+    changed, problems = tell_haproxy(socket, edge_dir, wanted)
+    changes = {}
+    if changed:
+        changes["certificates_installed"] = changed
+    if removed:
+        changes["certificates_removed"] = removed
+    served = {c.names: s.fingerprint for c in services for s in stored if s.domain == c.names}
+    return dataclasses.replace(edge, certificates=served), changes, problems

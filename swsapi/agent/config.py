@@ -112,6 +112,9 @@ class AgentConfig:
     # HTTPS (issue 15). tls_dir holds the key that opens certificates sealed in the store;
     # None (the default, so a test agent never touches a live host's proxies): no HTTPS.
     tls_dir: Path | None = None
+    # HAProxy's TLS directory (its crt-list and PEMs; the same path in its container): where
+    # the pass puts the certificates HAProxy ends TLS with (certs.py).
+    haproxy_tls_dir: Path = Path("/etc/sws/haproxy-tls")
     https_port: int = 443
     # A spec without tls.certificate gets this: none, acme or uploaded.
     tls_default_certificate: str = "none"
@@ -135,7 +138,14 @@ class AgentConfig:
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
 _CONTAINMENT_KEYS = {"service_memory", "service_cpus", "service_pids"}
-_PATH_KEYS = {"project_dir", "state_dir", "haproxy_socket", "host_settings", "tls_dir"}
+_PATH_KEYS = {
+    "project_dir",
+    "state_dir",
+    "haproxy_socket",
+    "host_settings",
+    "tls_dir",
+    "haproxy_tls_dir",
+}
 _FLOAT_KEYS = {
     "ready_timeout",
     "drain_timeout",

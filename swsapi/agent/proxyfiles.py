@@ -22,10 +22,7 @@ TEST_CONF = f"{CONF_DIR}/test.conf"
 CANDIDATE_INCLUDE = f"{CONF_DIR}/candidate/*.conf"
 # The operator's idle timeout of upgraded tunnels, for routes whose spec sets none.
 UPGRADE_DEFAULTS = f"{CONF_DIR}/upgrade.conf"
-# HTTPS: the services' certificates and keys (root-only), the API domain's pair, and the ACME
-# HTTP-01 answers, one file a token.
-CERTIFICATES_DIR = f"{CONF_DIR}/tls/services"
-API_TLS_DIR = f"{CONF_DIR}/tls/host"
+# HTTPS: the ACME HTTP-01 answers, one file a token (HAProxy holds the certificates).
 CHALLENGES_DIR = f"{CONF_DIR}/acme-challenge"
 
 

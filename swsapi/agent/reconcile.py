@@ -210,7 +210,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     _record_invalid(conn, deploys, report)
     _record_queued(conn, deploys, config.deploys_per_user, report)
 
-    edge = _edge_tls(config, conn, up, report)
+    edge = _edge_tls(config, conn, report)
     routes = _PassRoutes(config, desired, containers, deploys, edge)
     report.note("clashes", dict(routes.clashes))
     refused: dict[str, str] = {}
@@ -592,15 +592,18 @@ def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
     report.note("invalid", [s.name for s in deploys.invalid])
 
 
-def _edge_tls(config: AgentConfig, conn, up, report: PassReport) -> EdgeTls:
-    """HTTPS (issue 15): the store's certificates installed in the proxies that are up."""
+def _edge_tls(config: AgentConfig, conn, report: PassReport) -> EdgeTls:
+    """HTTPS (issue 15): the store's certificates installed in HAProxy, which ends TLS."""
     edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
     if config.tls_dir is None:
         return edge
-    api_domain = config.api_domain if config.api_certificate == "acme" else None
-    edge, changes = certs.sync(conn, tuple(up), config.tls_dir, edge, api_domain)
+    edge, changes, problems = certs.sync(
+        conn, config.tls_dir, config.haproxy_tls_dir, config.haproxy_socket, edge, config.api_domain
+    )
     for key, value in changes.items():
         report.note(key, value)
+    # HAProxy refusing one certificate is that domain's problem, not every tenant's deploy's.
+    report.notices.extend(problems)
     return edge
 
 

@@ -233,18 +233,10 @@ def routes_conf(routes: list[Route], names: Names, edge: EdgeTls | None = None) 
             "two services for one domain: "
             + "; ".join(f"{d} ({', '.join(sorted(n))})" for d, n in sorted(shared.items()))
         )
-    blocks = [routes_header(edge)]
+    blocks = [ROUTES_HEADER]
     for route in sorted(routes, key=lambda r: (r.domain, r.service)):
         blocks.append(route_block(route, names, edge))
     return "\n".join(blocks)
-
-
-def routes_header(edge: EdgeTls | None) -> str:
-    """The routes file's first lines; with the API domain's certificate's fingerprint when the
-    pass installed one, so a new certificate there changes the text and rolls the proxies."""
-    if edge is None or not edge.api_certificate:
-        return ROUTES_HEADER
-    return f"{ROUTES_HEADER}# API certificate sha256 {edge.api_certificate}\n"
 
 
 def route_block(route: Route, names: Names, edge: EdgeTls | None = None) -> str:
@@ -332,7 +324,7 @@ def routes_plan(
                 "old": _entry(old, names, edge) if old else None,
             }
         )
-    return {"header": routes_header(edge), "slot": ADDRESS_SLOT, "entries": entries}
+    return {"header": ROUTES_HEADER, "slot": ADDRESS_SLOT, "entries": entries}
 
 
 def _entry(route: Route, names: Names, edge: EdgeTls | None) -> dict:

@@ -1,10 +1,11 @@
 """The HTTPS part of a route (issue 15): pure text for render.py's server blocks.
 
-A route listens on the https socket only when its domain has a certificate in the proxies'
-volume (nginx would refuse a TLS server without one); until then its domain is served over
-HTTP alone, and no redirect to HTTPS is rendered (it would lead nowhere). The certificate's
-fingerprint is part of the text, so a new certificate changes the routes and the agent rolls
-the proxies as for any route change: drained, tested with nginx -t, reloaded one at a time.
+HAProxy ends TLS (certs.py gives it the certificates) and passes what arrived over TLS, as
+plain HTTP, to each proxy's https socket; nginx knows the scheme from the socket
+($sws_scheme, nginx.conf). A route listens on that socket only when its domain has a
+certificate installed; until then its domain is served over HTTP alone, and no redirect to
+HTTPS is rendered (it would lead nowhere). A renewed certificate changes nothing here: HAProxy
+swaps it at runtime, and the proxies do not roll for it.
 Everything written here is a number, a fixed word or the domain, whose characters the spec
 limits to inert ones.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from swsapi.agent.proxyfiles import CERTIFICATES_DIR, CHALLENGES_DIR
+from swsapi.agent.proxyfiles import CHALLENGES_DIR
 from swsapi.spec import TlsSettings
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
@@ -29,9 +30,6 @@ class EdgeTls:
     https_port: int = 443
     default_source: str = "none"
     certificates: Mapping[str, str] = field(default_factory=dict)  # domain -> sha256 hex
-    # The API domain's certificate's sha256 (certs.install_api), None when not installed by the
-    # pass: in the routes' text, so a new one rolls the proxies like a route change.
-    api_certificate: str | None = None
 
 
 def source(tls: TlsSettings | None, edge: EdgeTls) -> str:
@@ -40,19 +38,12 @@ def source(tls: TlsSettings | None, edge: EdgeTls) -> str:
 
 
 def https_server_lines(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> str:
-    """The https listen, the certificate and HSTS, for the server block; empty without a
+    """The https socket's listen and HSTS, for the server block; empty without a
     certificate. A certificate in the store is served unless the spec says none: uploading
     one is asking for HTTPS, whatever the host's default."""
-    fingerprint = edge.certificates.get(domain)
-    if fingerprint is None or (tls and tls.certificate == "none"):
+    if domain not in edge.certificates or (tls and tls.certificate == "none"):
         return ""
-    text = (
-        # http2 (ALPN) as on every listen of this socket (tls.conf.j2): nginx sets it per socket.
-        f"    listen unix:{edge.https_socket} ssl http2 proxy_protocol;\n"
-        f"    # certificate sha256 {fingerprint}\n"
-        f"    ssl_certificate {CERTIFICATES_DIR}/{domain}.crt;\n"
-        f"    ssl_certificate_key {CERTIFICATES_DIR}/{domain}.key;\n"
-    )
+    text = f"    listen unix:{edge.https_socket};\n"
     if tls and tls.hsts_seconds is not None:
         # Browsers ignore it over plain HTTP (RFC 6797), so it may go on both.
         text += f'    add_header Strict-Transport-Security "max-age={tls.hsts_seconds}" always;\n'
@@ -77,7 +68,7 @@ def redirect_lines(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> str:
         return ""
     port = "" if edge.https_port == 443 else f":{edge.https_port}"
     return (
-        '        if ($scheme = "http") {\n'
+        '        if ($sws_scheme = "http") {\n'
         f"            return 308 https://{domain}{port}$request_uri;\n"
         "        }\n"
     )

@@ -237,8 +237,9 @@ def test_the_api_domains_certificate_comes_from_acme_when_the_host_says_so(
 ):
     """sws_api_certificate: acme. The bootstrap's local-CA certificate serves until the order
     succeeds; pebble validates HTTP-01 on the API domain through the real edge; the agent's
-    pass puts the new pair in the proxies and rolls them; swsctl then works over HTTPS trusting
-    pebble's root alone. The local pair is put back afterwards (the other HTTPS tests use it)."""
+    pass gives the new pair to HAProxy (admin socket, no roll); swsctl then works over HTTPS
+    trusting pebble's root alone. The local pair is put back afterwards (the other HTTPS tests
+    use it)."""
     api = bootstrapped_host.api_domain
     config = yaml.safe_load(acme_host.config.read_text())
     config.update({"api_domain": api, "api_certificate": "acme"})
@@ -275,5 +276,5 @@ def test_the_api_domains_certificate_comes_from_acme_when_the_host_says_so(
         for file, data in zip(files, saved, strict=True):
             file.write_bytes(data)
         state.unlink(missing_ok=True)
-        host.run_pass()  # the local pair back in the proxies
+        host.run_pass()  # the local pair back in HAProxy
     assert https(api, tls["port"], context(tls["ca"]), "/v1/health")[0] == 200

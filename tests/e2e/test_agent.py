@@ -218,6 +218,17 @@ def hold_installed_agent_off(state_dir: Path, database_url: str) -> None:
         pass
 
 
+def https_agent_settings(settings: dict) -> dict:
+    """What agent.yml.j2 gives the host's agent for HTTPS, from sws.yml's settings: an agent
+    with these installs the services' certificates in HAProxy (certs.py)."""
+    return {
+        "tls_dir": settings["sws_tls_host_dir"],
+        "haproxy_tls_dir": settings["sws_haproxy_tls_dir"],
+        "https_port": int(settings["sws_https_port"]),
+        "api_domain": settings["sws_api_domain"],
+    }
+
+
 @pytest.fixture(scope="session")
 def agent_host(bootstrapped_host, tmp_path_factory):
     """The bootstrapped host, with an agent config of this session and cron held off."""

@@ -1,14 +1,16 @@
-"""HTTPS end to end (issue 15) on the bootstrapped host: port 443 through HAProxy (tcp mode)
-to the proxies' https sockets, where nginx ends TLS with each domain's certificate.
+"""HTTPS end to end (issue 15) on the bootstrapped host: HAProxy ends TLS on port 443 with
+each domain's certificate and passes the requests to the proxies' https sockets.
 
 - the API domain answers with the bootstrap's certificate, verified against the local CA with
   Python's ssl and curl, and swsctl works over HTTPS with --ca-cert;
 - only TLS 1.2 and 1.3 are spoken; a name with no certificate gets no handshake;
 - a service with its own uploaded certificate (a test CA's) answers over HTTPS, learns the
-  scheme and the client's address, redirects plain HTTP and sends HSTS; its key lies in the
-  proxies root-only;
+  scheme and the client's address, redirects plain HTTP and sends HSTS; its key lies in
+  HAProxy's directory root-only, and nowhere in the proxies;
 - HTTP/2 by ALPN: the service and the API answer curl --http2 over HTTP/2, --http1.1 over 1.1;
-- a new certificate goes live through the agent's roll with 0 failed requests under load.
+- a new certificate goes live through the admin socket, with no roll, and 0 failed requests
+  under load;
+- one HTTPS keep-alive connection serves across a deploy that rolls the proxies.
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ def https(name, port, ctx, path="/", headers=None):
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
-        return response.status, dict(response.getheaders()), body, hashlib.sha256(leaf).hexdigest()
+        # Header names in lower case: HAProxy sends them so (HTTP/1 names are case-insensitive).
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, body, hashlib.sha256(leaf).hexdigest()
     finally:
         conn.close()
 
@@ -106,6 +110,42 @@ def https_load(name: str, port: int, ctx: ssl.SSLContext, clients: int = 4):
             worker.join()
 
 
+@contextlib.contextmanager
+def keepalive(name: str, port: int, ctx: ssl.SSLContext):
+    """One HTTPS keep-alive connection sending requests to name until the block ends; yields
+    {"ok": count, "failed": [...]}: a failure is an error, an answer other than 200, or the
+    connection closed (http.client would open another; that counts as failed too)."""
+    results = {"ok": 0, "failed": []}
+    stop = threading.Event()
+    conn = PinnedHTTPSConnection(name, port, ctx)
+    conn.connect()
+    first = conn.sock
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                conn.request("GET", "/keepalive")
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as err:
+                results["failed"].append(repr(err))
+                return
+            if response.status != 200 or conn.sock is not first:
+                results["failed"].append((response.status, "same connection", conn.sock is first))
+                return
+            results["ok"] += 1
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        worker.join()
+        conn.close()
+
+
 @pytest.fixture(scope="module")
 def tls(bootstrapped_host):
     settings = bootstrapped_host.settings
@@ -118,10 +158,10 @@ def tls(bootstrapped_host):
 
 
 @pytest.fixture(scope="module")
-def tls_host(agent_host, tls, tmp_path_factory):
+def tls_host(agent_host, bootstrapped_host, tmp_path_factory):
     """The agent host, with this session's agent config extended by the HTTPS settings."""
     config = yaml.safe_load(agent_host.config.read_text())
-    config.update({"tls_dir": str(tls["dir"]), "https_port": tls["port"]})
+    config.update(agent_tests.https_agent_settings(bootstrapped_host.settings))
     path = tmp_path_factory.mktemp("tls-agent") / "agent.yml"
     path.write_text(yaml.safe_dump(config))
     return dataclasses.replace(agent_host, config=path)
@@ -212,7 +252,7 @@ def test_a_service_with_its_own_certificate_answers_over_https(tls_host, secure,
     assert status == 200
     seen = json.loads(body)
     assert seen["X-Forwarded-Proto"] == "https" and seen["X-Real-IP"] == "127.0.0.1"
-    assert headers["Strict-Transport-Security"] == "max-age=86400"
+    assert headers["strict-transport-security"] == "max-age=86400"
     resolve = f"{name}:{tls['port']}:127.0.0.1"
     (tmp_path / "ca.pem").write_text(ca.pem)
     curl = subprocess.run(
@@ -250,18 +290,22 @@ def test_http2_by_alpn_for_the_service_and_the_api_and_http11_still(secure, tls,
         assert (version(name, "--http2"), version(name, "--http1.1")) == ("2", "1.1"), name
 
 
-def test_the_key_lies_in_the_proxies_root_only_and_never_in_the_store_in_clear(
+def test_the_key_lies_in_haproxys_directory_root_only_and_never_in_the_store_in_clear(
     tls_host, secure, bootstrapped_host
 ):
     import psycopg2
 
-    for proxy in tls_host.proxies:
+    edge_dir = Path(bootstrapped_host.settings["sws_haproxy_tls_dir"])
+    pem = edge_dir / "services" / f"{domain(secure)}.pem"
+    info = pem.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == 0
+    assert b"PRIVATE KEY" in pem.read_bytes()
+    assert stat.S_IMODE(edge_dir.stat().st_mode) == 0o700
+    assert f"{pem} {domain(secure)}" in (edge_dir / "crt-list").read_text()
+    for proxy in tls_host.proxies:  # the proxies never see a key
         mounts = json.loads(docker("inspect", proxy))[0]["Mounts"]
         conf = next(m["Source"] for m in mounts if m["Destination"] == "/etc/nginx/sws")
-        key = Path(conf) / "tls" / "services" / f"{domain(secure)}.key"
-        info = key.stat()
-        assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == 0
-        assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+        assert not (Path(conf) / "tls").exists()
     with psycopg2.connect(bootstrapped_host.database_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT key_sealed FROM certificates")
         assert all(b"PRIVATE KEY" not in bytes(k) for (k,) in cur.fetchall())
@@ -275,20 +319,29 @@ def test_a_new_certificate_goes_live_with_no_failed_request_under_load(tls_host,
     with https_load(name, tls["port"], ctx) as results:
         time.sleep(1)
         new = tls_host.certify(secure, ca)["fingerprint"]
-        tls_host.run_pass()
+        report = tls_host.run_pass().stderr
         time.sleep(1)
     assert results["failed"] == [] and results["ok"] > 50, results
+    # Through HAProxy's admin socket: the routes did not change, so nothing rolled.
+    assert f"certificates_installed={name}" in report and "routes=rolled" not in report, report
     after = https(name, tls["port"], ctx)[3]
     assert after == new != before
 
 
-def test_port_80_gives_the_service_the_clients_address_and_never_a_forged_one(tls_host, echo_image):
+def test_port_80_gives_the_clients_address_and_a_roll_keeps_https_keepalive(
+    tls_host, echo_image, secure, ca, tls
+):
     """On :80 HAProxy tells the proxies the client's address in X-SWS-Client (not a PROXY header:
     ARCHITECTURE.md, "Data path speed"): the service sees it in X-Real-IP and at the end of
-    X-Forwarded-For, whatever X-SWS-Client the client sent, and never that header itself."""
+    X-Forwarded-For, whatever X-SWS-Client the client sent, and never that header itself.
+    Deploying that service rolls both proxies: meanwhile one HTTPS keep-alive connection to
+    another service serves throughout (HAProxy holds it and ends its TLS)."""
     name = unique("addr")
-    tls_host.apply(name, image=echo_image)
-    tls_host.run_pass()
+    with keepalive(domain(secure), tls["port"], context(cadata=ca.pem)) as held:
+        tls_host.apply(name, image=echo_image)
+        report = tls_host.run_pass().stderr
+    assert "routes=rolled" in report, report
+    assert held["failed"] == [] and held["ok"] > 50, held
     try:
         tls_host.assert_running(name)
         answer = requests.get(

@@ -1,21 +1,25 @@
 """The HTTPS edge (issue 15) from the roles' own templates, in throwaway containers: HAProxy
-(haproxy.cfg.j2, tcp mode on both ports) in front of two nginx proxies (nginx.conf.j2 with
-tls.conf.j2) and routes rendered by the agent's render.py, with a real service behind them.
-Needs the images on the engine, not a bootstrapped host (tests/e2e/test_https.py and
-test_acme.py run the same on the real host).
+(haproxy.cfg.j2, ending TLS with a crt-list) in front of two nginx proxies (nginx.conf.j2) and
+routes rendered by the agent's render.py, with a real service behind them; certificates given
+to HAProxy by the agent's own certs.py (files, then the admin socket). Needs the images on the
+engine, not a bootstrapped host (tests/e2e/test_https.py and test_acme.py run the same on the
+real host).
 
 - a route with a certificate: HTTPS with SNI, `X-Forwarded-Proto: https` and the client's
   address at the service, HSTS, 308 from plain HTTP; TLS 1.2/1.3 only; no handshake for a name
   without a certificate;
 - ACME HTTP-01 against Debian's pebble through this edge (both proxies answer the challenge),
   the chain verified against pebble's root with Python's ssl and curl;
-- certificates changed three times under load, each proxy drained, reloaded and made ready in
-  turn as the agent's roll does: 0 failed requests, every one a new TLS handshake.
+- certificates changed three times under load through the admin socket, with no roll and no
+  reload: 0 failed requests, every one a new TLS handshake;
+- one HTTPS keep-alive connection carries requests across two rolls of both proxies, never
+  closed (HAProxy holds it; the proxies behind it reload).
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -31,7 +35,7 @@ import pytest
 import requests
 import yaml
 
-from swsapi.agent import acme
+from swsapi.agent import acme, certs
 from swsapi.agent.config import Names
 from swsapi.agent.plan import Route
 from swsapi.agent.render import routes_conf
@@ -88,17 +92,27 @@ class Edge:
         self.root, self.conf = root, root / "conf"
         self.http, self.https = free_port(), free_port()
         self.ca = TestCA("edge test CA")
+        self.tls = root / "haproxy-tls"
         self.fingerprints: dict[str, str] = {}
+        self.pems: dict[str, certs.EdgeCertificate] = {}
+        self.api: certs.EdgeCertificate | None = None
         self.address = ""
 
-    def install(self, domain: str, chain_pem: str, key_pem: str | bytes) -> None:
-        """What the agent's sync does: the files root-only, the fingerprint for render."""
+    def install(self, domain: str, chain_pem: str, key_pem: str | bytes, tell=True) -> None:
+        """What the agent's pass does (certs.sync, after opening the sealed key): the PEMs and
+        the crt-list root-only, then HAProxy told through its admin socket."""
         key = key_pem.encode() if isinstance(key_pem, str) else key_pem
-        services = self.conf / "tls" / "services"
-        (services / f"{domain}.crt").write_text(chain_pem)
-        (services / f"{domain}.key").write_bytes(key)
-        os.chmod(services / f"{domain}.key", 0o600)
+        path = self.tls / certs.SERVICES_SUBDIR / f"{domain}.pem"
+        self.pems[domain] = certs.edge_certificate(path, domain, chain_pem.encode(), key)
         self.fingerprints[domain] = check(domain, chain_pem, key.decode()).fingerprint
+        wanted = [self.api, *self.pems.values()]
+        text = certs.crt_list_text(self.tls, "api.edge.test", list(self.pems.values()))
+        certs.write_files(self.tls, wanted, text)
+        if tell:
+            changed, problems = certs.tell_haproxy(
+                self.root / "run" / "admin.sock", self.tls, wanted
+            )
+            assert problems == [] and changed == [domain], (changed, problems)
 
     def write_routes(self) -> None:
         routes = [
@@ -147,15 +161,15 @@ def remove_containers() -> None:
 def edge(tmp_path_factory):
     edge = Edge(tmp_path_factory.mktemp("tls-edge"))
     conf = edge.conf
-    for sub in ("live", "candidate", "tls/host", "tls/services", "acme-challenge", "run"):
+    for sub in ("live", "candidate", "acme-challenge"):
         (conf / sub).mkdir(parents=True, exist_ok=True)
     for proxy in PROXIES:
         (edge.root / "sockets" / proxy).mkdir(parents=True)
     (edge.root / "run").mkdir()
-    os.chmod(conf / "tls", 0o700)
     api = edge.ca.issue("api.edge.test")
-    (conf / "tls" / "host" / "api.crt").write_text(api.chain_pem)
-    (conf / "tls" / "host" / "api.key").write_text(api.key_pem)
+    edge.api = certs.edge_certificate(
+        edge.tls / certs.API_PEM, "api.edge.test", api.chain_pem.encode(), api.key_pem.encode()
+    )
     proxy = role_values(
         "sws_proxy",
         sws_proxy_routes_set="live",
@@ -166,8 +180,7 @@ def edge(tmp_path_factory):
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
     )
-    for template, name in (("nginx.conf.j2", "nginx.conf"), ("tls.conf.j2", "tls.conf")):
-        (conf / name).write_text(render("sws_proxy", template, proxy))
+    (conf / "nginx.conf").write_text(render("sws_proxy", "nginx.conf.j2", proxy))
     (conf / "upgrade.conf").write_text(render("sws_proxy", "upgrade.conf.j2", proxy))
     lb = role_values(
         "sws_loadbalancer",
@@ -181,6 +194,7 @@ def edge(tmp_path_factory):
         sws_loadbalancer_proxy_tls_socket="https.sock",
         sws_loadbalancer_socket=str(edge.root / "run" / "admin.sock"),
         sws_loadbalancer_state_file=str(edge.root / "run" / "server-state"),
+        sws_loadbalancer_tls_dir=str(edge.tls),
     )
     # Root workers here: the test's directories are not the haproxy user's.
     cfg = render("sws_loadbalancer", "haproxy.cfg.j2", lb)
@@ -192,7 +206,7 @@ def edge(tmp_path_factory):
             "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "tls-edge-app"
         ).strip()
         issued = edge.ca.issue(WEB)
-        edge.install(WEB, issued.chain_pem, issued.key_pem)
+        edge.install(WEB, issued.chain_pem, issued.key_pem, tell=False)  # HAProxy reads the files
         edge.write_routes()
         for proxy in PROXIES:
             docker(
@@ -232,7 +246,8 @@ def get(edge: Edge, name: str, ctx: ssl.SSLContext, path: str = "/") -> tuple[st
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
+    # HAProxy sends header names in lower case (HTTP/1 names are case-insensitive).
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
     return lines[0].split(" ")[1], headers, body
 
 
@@ -241,7 +256,7 @@ def test_https_reaches_the_service_with_its_scheme_and_address(edge):
     seen = json.loads(body)
     assert status == "200" and seen["X-Forwarded-Proto"] == "https"
     assert seen["X-Real-IP"] == "127.0.0.1" and seen["Host"] == WEB
-    assert headers["Strict-Transport-Security"] == "max-age=86400"
+    assert headers["strict-transport-security"] == "max-age=86400"
     plain = requests.get(
         f"http://127.0.0.1:{edge.http}/a/b?c=d", headers={"Host": WEB}, allow_redirects=False
     )
@@ -335,7 +350,7 @@ def test_acme_http01_through_the_edge_verifies_against_pebbles_root(edge, pebble
     answered = {p: docker("logs", p).count("acme-challenge") for p in PROXIES}
     assert sum(answered.values()) >= 1, answered
     edge.install(ISSUED, chain_pem, key_pem)
-    edge.write_routes()
+    edge.write_routes()  # its first certificate: the route now listens on the https socket
     for proxy in PROXIES:
         edge.reload(proxy)
     time.sleep(1)  # the reload's new workers take over
@@ -354,8 +369,9 @@ def test_certificate_changes_under_load_drop_no_request(edge):
     ctx = context(edge.ca.pem, renewing.pem)
     first = renewing.issue(WEB)
     edge.install(WEB, first.chain_pem, first.key_pem)
+    routes = (edge.conf / "live" / "routes.conf").read_text()
     edge.write_routes()
-    edge.roll()
+    assert (edge.conf / "live" / "routes.conf").read_text() == routes, "a renewal rolls nothing"
     results: dict = {"ok": 0, "failed": []}
     stop = threading.Event()
 
@@ -377,9 +393,8 @@ def test_certificate_changes_under_load_drop_no_request(edge):
     try:
         for _ in range(3):
             issued = renewing.issue(WEB)
-            edge.install(WEB, issued.chain_pem, issued.key_pem)
-            edge.write_routes()
-            edge.roll()
+            edge.install(WEB, issued.chain_pem, issued.key_pem)  # no roll, no reload
+            time.sleep(1)
             served.add(edge.fingerprints[WEB])
     finally:
         stop.set()
@@ -390,3 +405,45 @@ def test_certificate_changes_under_load_drop_no_request(edge):
     with ctx.wrap_socket(raw, server_hostname=WEB) as tls:
         leaf = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
     assert leaf == edge.fingerprints[WEB] and len(served) == 3
+
+
+def test_one_https_keepalive_connection_lasts_across_rolls(edge):
+    """HAProxy holds the client's TLS connection: the proxies behind it drain and reload, and
+    the connection carries requests all along, never closed (http.client would open a new one,
+    with the wrong name, if it were)."""
+    issued = edge.ca.issue(WEB)
+    edge.install(WEB, issued.chain_pem, issued.key_pem)
+    ctx = context(edge.ca.pem)
+    conn = http.client.HTTPSConnection("127.0.0.1", edge.https, context=ctx, timeout=10)
+    conn.sock = ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", edge.https), 10), server_hostname=WEB
+    )
+    first = conn.sock
+    results: dict = {"ok": 0, "failed": []}
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                conn.request("GET", "/keepalive", headers={"Host": WEB})
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200 and conn.sock is first:
+                    results["ok"] += 1
+                else:
+                    results["failed"].append((response.status, conn.sock is first))
+            except (OSError, http.client.HTTPException) as err:
+                results["failed"].append(repr(err))
+                return
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        for _ in range(2):
+            edge.roll()
+    finally:
+        stop.set()
+        worker.join()
+        conn.close()
+    assert results["failed"] == [] and results["ok"] > 100, results

@@ -123,16 +123,14 @@ def test_the_api_domain_is_not_ordered_where_it_does_not_resolve_and_backs_off(t
     assert datetime.fromisoformat(later["next_attempt_at"]) == NOW + timedelta(seconds=181)
 
 
-def test_the_pass_installs_the_api_domains_pair_only_when_key_and_certificate_match(tmp_path):
+def test_the_pass_takes_the_api_domains_pair_only_when_key_and_certificate_match(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from swsapi.agent import certs
-    from swsapi.agent.render import ROUTES_HEADER, routes_header
-    from swsapi.agent.tlsroutes import EdgeTls
     from tests.fixtures.certs import TestCA
 
-    tls_dir, proxy = tmp_path / "tls", tmp_path / "proxy-1"
+    tls_dir, edge_dir = tmp_path / "tls", tmp_path / "haproxy-tls"
     tls_dir.mkdir()
     issued = TestCA().issue("api.example.com")
     (tls_dir / "api-api.example.com.crt").write_text(issued.chain_pem)
@@ -140,15 +138,19 @@ def test_the_pass_installs_the_api_domains_pair_only_when_key_and_certificate_ma
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     (tls_dir / "api-api.example.com.key").write_bytes(other)  # a new key, its certificate not yet
-    assert certs.install_api(tls_dir, "api.example.com", [proxy]) is None
-    assert not (proxy / "tls" / "host").exists()
+    assert certs.api_certificate(tls_dir, "api.example.com", edge_dir) is None
     (tls_dir / "api-api.example.com.key").write_text(issued.key_pem)
-    fingerprint = certs.install_api(tls_dir, "api.example.com", [proxy])
-    assert fingerprint and len(fingerprint) == 64
-    assert (proxy / "tls/host/api.crt").read_text() == issued.chain_pem
-    assert oct((proxy / "tls/host/api.key").stat().st_mode & 0o777) == "0o600"
-    assert certs.install_api(tls_dir, None, [proxy]) is None  # the bootstrap's to install
-    # Its fingerprint is in the routes' text: a new certificate rolls the proxies.
-    assert routes_header(EdgeTls()) == ROUTES_HEADER
-    header = routes_header(EdgeTls(api_certificate=fingerprint))
-    assert header.startswith(ROUTES_HEADER) and fingerprint in header
+    api = certs.api_certificate(tls_dir, "api.example.com", edge_dir)
+    assert api.path == edge_dir / "api.pem" and api.names == "api.example.com"
+    assert api.pem == (issued.chain_pem.strip() + "\n" + issued.key_pem.strip() + "\n").encode()
+    assert len(api.sha1) == 40 and api.sha1 == api.sha1.upper()
+    # Written root-only with the crt-list that names it first; a service's PEM no longer
+    # wanted is removed, the API domain's never.
+    stale = edge_dir / "services" / "gone.example.com.pem"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    text = certs.crt_list_text(edge_dir, "api.example.com", [])
+    assert certs.write_files(edge_dir, [api], text) == ["gone.example.com"]
+    assert (edge_dir / "crt-list").read_text() == f"{edge_dir}/api.pem api.example.com\n"
+    assert oct((edge_dir / "api.pem").stat().st_mode & 0o777) == "0o600"
+    assert not stale.exists()

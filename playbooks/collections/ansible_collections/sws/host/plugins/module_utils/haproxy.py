@@ -104,3 +104,57 @@ def save(dest: str, text: str) -> None:
     with os.fdopen(fd, "w") as out:
         out.write(text)
     os.replace(tmp, dest)
+
+
+# --- TLS certificates at runtime (issue 15): HAProxy ends TLS on the host's HTTPS port ------
+# A certificate is known by its file's path (the name HAProxy loaded it under). Changing one
+# is a transaction: `set ssl cert` stages the new PEM (chain and key), `commit ssl cert`
+# swaps it in for new handshakes; no reload, no connection closed. A new one is first made
+# (`new ssl cert`) and then listed for its name (`add ssl crt-list`).
+
+
+def _ok(answer: str, *expected: str) -> str:
+    if not any(word in answer for word in expected):
+        raise ValueError(f"HAProxy refused: {answer.strip()}")
+    return answer
+
+
+def crt_list_entries(path, crt_list: str) -> dict:
+    """{certificate path: the rest of its line (its names)} as HAProxy serves the crt-list now."""
+    entries = {}
+    for line in command(path, f"show ssl crt-list {crt_list}").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cert, _, rest = line.strip().partition(" ")
+        entries[cert] = rest.strip()
+    return entries
+
+
+def cert_sha1(path, cert: str):
+    """The SHA1 fingerprint (upper-case hex) of the leaf HAProxy serves under this path."""
+    for line in command(path, f"show ssl cert {cert}").splitlines():
+        if line.startswith("SHA1 FingerPrint:"):
+            return line.partition(":")[2].strip().upper()
+    return None
+
+
+def put_cert(path, cert: str, pem: str, new: bool) -> None:
+    """Stage and commit a certificate's PEM (chain then key); new: make it first."""
+    if new:
+        _ok(command(path, f"new ssl cert {cert}"), "New empty certificate store")
+    try:
+        _ok(command(path, f"set ssl cert {cert} <<\n{pem.strip()}\n"), "Transaction")
+        _ok(command(path, f"commit ssl cert {cert}"), "Success")
+    except (OSError, ValueError):
+        command(path, f"abort ssl cert {cert}")
+        raise
+
+
+def add_to_crt_list(path, crt_list: str, cert: str, names: str) -> None:
+    _ok(command(path, f"add ssl crt-list {crt_list} <<\n{cert} {names}\n"), "Success")
+
+
+def remove_cert(path, crt_list: str, cert: str) -> None:
+    """Take the certificate out of the crt-list, then out of memory."""
+    _ok(command(path, f"del ssl crt-list {crt_list} {cert}"), "deleted")
+    _ok(command(path, f"del ssl cert {cert}"), "deleted")
