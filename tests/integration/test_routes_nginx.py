@@ -86,12 +86,15 @@ def render_test_conf(directory: Path, **overrides) -> Path:
         sws_proxy_routes_set="candidate",
         sws_proxy_routes_socket="/run/sws/proxy/http.sock",
         sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",
+        sws_proxy_https_socket_path="/run/sws/proxy/https.sock",
         sws_proxy_api_domain="api.sws.test",
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
         **overrides,
     )
-    text = jinja2.Template((ROLE / "templates" / "nginx.conf.j2").read_text()).render(values)
+    template = (ROLE / "templates" / "nginx.conf.j2").read_text()
+    # Strict: a value the role sets from a template (left out above) must be given here.
+    text = jinja2.Template(template, undefined=jinja2.StrictUndefined).render(values)
     (directory / "candidate").mkdir(parents=True, exist_ok=True)
     (directory / "test.conf").write_text(text)
     # What routes include for an upgraded connection's timeouts, as the role writes it.
