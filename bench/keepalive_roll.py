@@ -3,12 +3,14 @@ side in one run: clients each hold one connection and send GETs on it back to ba
 bench rolls both proxies --rolls times, as the agent does (drain in HAProxy, write, nginx -t,
 graceful reload, health, ready).
 
-On port 80 HAProxy holds the clients' connections (HTTP mode) and a roll only closes its pooled
-connections to a proxy. HTTPS passes through HAProxy in tcp mode to nginx, which ends TLS, so a
-client's connection is a connection to one proxy, and its graceful reload closes it between two
-requests. Prints, per port: requests, requests that failed, connections the server closed, and
-the failures left when a client sends a request again once on a new connection after its reused
-one closed without an answer (what browsers and most HTTP libraries do for a GET).
+HAProxy holds the clients' connections (HTTP mode) on both ports, and ends TLS on HTTPS, so a
+roll only closes its pooled connections to a proxy. (Until HAProxy ended TLS, HTTPS passed
+through it in tcp mode to nginx, a client's connection was a connection to one proxy, and its
+graceful reload closed it between two requests: 17 of 3,135 GETs failed over 5 rolls.) Prints,
+per port: requests, requests that failed, connections the server closed (with the first
+reason), and the failures left when a client sends a request again once on a new connection
+after its reused one closed without an answer (what browsers and most HTTP libraries do for a
+GET).
 
     .venv/bin/python bench/keepalive_roll.py [--rolls 5] [--clients 4]
 """
@@ -62,11 +64,11 @@ class Client(threading.Thread):
                     break
                 except (OSError, http.client.HTTPException) as err:
                     self.closed += 1
+                    self.errors.append(f"{type(err).__name__}: {err}"[:120])
                     conn.close()
                     conn = self.connect()
                     if attempt == 2 or not self.retry:
                         self.failed += 1
-                        self.errors.append(f"{type(err).__name__}: {err}"[:120])
                         break
             time.sleep(0.005)
         conn.close()
@@ -110,7 +112,7 @@ def main() -> None:
 
         for label, connect, retry in (
             ("port 80 (HAProxy holds the connection)", plain, False),
-            ("HTTPS (nginx holds the connection)", tls, False),
+            ("HTTPS (HAProxy ends TLS, holds the connection)", tls, False),
             ("HTTPS, a GET sent again once on a new connection", tls, True),
         ):
             stop = threading.Event()
