@@ -8,7 +8,7 @@ containers' cgroups and wrk's own rusage), medians of the rounds.
 
 HTTPS in the same rounds (issue 15): each bench service gets a certificate from a throwaway CA
 the bench makes (uploaded through the API, as `swsctl cert set` does), and the chain is also
-measured on port 443 (HAProxy in tcp mode -> nginx ending TLS -> service) against plain HTTP
+measured on port 443 (HAProxy ending TLS -> nginx -> service) against plain HTTP
 direct: requests/s and p99 with keep-alive, and new handshakes/s (`Connection: close`, so each
 request is a new TCP connection and a full TLS handshake) against new plain connections/s
 direct. wrk sends the service's domain as SNI and connects to 127.0.0.1 (a wrk script's
@@ -213,7 +213,7 @@ def report(results: dict, args) -> None:
     )
     compare(results, "direct", "chain", "direct req/s", "chain req/s")
     print(
-        "HTTPS through the chain (port 443, nginx ends TLS, ECDSA P-256) against plain HTTP "
+        "HTTPS through the chain (port 443, HAProxy ends TLS, ECDSA P-256) against plain HTTP "
         "direct; new = Connection: close, each request a new connection (https: a full "
         "handshake)"
     )
