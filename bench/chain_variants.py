@@ -56,6 +56,7 @@ from statistics import mean, median
 
 import jinja2
 import yaml
+from datapath_ratio import STATIC_CONF as SERVICE_CONF  # the same trivial service
 from jinja2.nativetypes import NativeEnvironment
 from tls_edge import ENGINE_LOCK, HAPROXY_IMAGE, LOCK_HELD_ENV, NGINX_IMAGE
 
@@ -73,19 +74,6 @@ SERVICE_PORT = 8080
 HTTP_PORTS = 18500  # variant i listens on HTTP_PORTS + i (HTTPS, unused: HTTPS_PORTS + i)
 HTTPS_PORTS = 18600
 PROXIES = ("sws-proxy-1", "sws-proxy-2")  # sws_proxy_containers: the servers' names
-SERVICE_CONF = """worker_processes 2;
-pid /tmp/nginx.pid;
-error_log stderr warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 8080;
-        location / { default_type text/plain; return 200 "ok\\n"; }
-    }
-}
-"""
 
 
 @dataclass
