@@ -15,9 +15,21 @@ HAProxy port (an A/A pair: what the noise alone makes of a ratio). HTTP/1.1 clie
 (sends no ALPN) and h2load --h1 (ALPN http/1.1), keep-alive, and wrk's new handshakes/s;
 HTTP/2 clients (h2load, on the http2 listen only): one stream at a time per connection, and 10.
 
+With --http2-haproxy, the same HTTP/2 question (the same clients, rounds, medians and ratios as
+--http2) now that HAProxy ends TLS, as the host's `frontend https` does: HTTP mode, `ssl
+crt-list ... strict-sni` (the clients ask for `localhost` by SNI), one thread, no session
+tickets, keep-alive, `http-reuse safe`, X-SWS-Client set, plain HTTP/1.1 to nginx's unix socket
+(no PROXY header), nginx answering 200 itself. Three binds: haproxy-h1 (`alpn http/1.1`),
+haproxy-h2 (`alpn h2,http/1.1`, what the host runs) and haproxy-h1 again on another port (the
+A/A pair). HTTP/2 clients run against haproxy-h2 only. wrk's new connections here resume their
+TLS session from HAProxy's session cache (its `show info` counted every one a cache hit): new
+TCP connections and resumed TLS 1.3 handshakes, as a returning browser makes.
+
 It holds the engine lock (/tmp/sws-e2e.lock) as the other benches do.
 
-    .venv/bin/python bench/tls_edge.py [--http2] [--rounds 3] [--seconds 5] [--connections 32]
+    .venv/bin/python bench/tls_edge.py [--http2 | --http2-haproxy] [--rounds 3] [--seconds 5]
+        [--connections 32]
+    .venv/bin/python bench/tls_edge.py --http2-haproxy --rounds 9 --seconds 3   # ARCHITECTURE.md
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import NamedTuple
 
 HAPROXY_IMAGE = "sws-local/haproxy:2.6-1"
 NGINX_IMAGE = "sws-local/nginx:1.22-1"
@@ -41,9 +54,17 @@ PORTS = {
     "nginx-tls": 18482,
     "nginx-tls-h2": 18483,
     "nginx-tls-again": 18484,  # the same path as nginx-tls: the noise floor (A/A)
+    # --http2-haproxy: HAProxy ends TLS in HTTP mode (another HAProxy config, another nginx).
+    "haproxy-h1": 18485,
+    "haproxy-h2": 18486,
+    "haproxy-h1-again": 18487,  # the same bind as haproxy-h1: the noise floor (A/A)
 }
 EDGE_VARIANTS = ("plain", "haproxy-tls", "nginx-tls")
 HTTP2_VARIANTS = ("nginx-tls", "nginx-tls-h2", "nginx-tls-again")
+HTTP2_HAPROXY_VARIANTS = ("haproxy-h1", "haproxy-h2", "haproxy-h1-again")
+# The name the --http2-haproxy clients send by SNI (strict-sni refuses a handshake without one,
+# and wrk and h2load send none to an address); /etc/hosts has it, and only for 127.0.0.1.
+SNI_NAME = "localhost"
 ENGINE_LOCK = "/tmp/sws-e2e.lock"
 LOCK_HELD_ENV = "SWS_BENCH_LOCK_HELD"  # as in agent_host.py
 # The cipher list the edge uses (roles' defaults): Mozilla's "intermediate" for TLS 1.2;
@@ -120,6 +141,59 @@ backend https2_sock
 """
 
 
+# --http2-haproxy: HAProxy ends TLS as the host's `frontend https` does
+# (roles/sws_loadbalancer/templates/haproxy.cfg.j2): HTTP mode, crt-list with strict-sni, one
+# thread (the host's sws_loadbalancer_nbthread), TLS 1.2+ without session tickets, client
+# keep-alive, pooled keep-alive connections to nginx (http-reuse safe), the client's address in
+# X-SWS-Client. Not the per-client connection limits: the host does not track loopback either.
+# The three binds differ only in ALPN (and port).
+HAPROXY_HTTP_CFG = f"""global
+    maxconn 4096
+    nbthread 1
+    ssl-default-bind-ciphers {CIPHERS}
+    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
+    tune.ssl.cachesize 50000
+defaults
+    mode http
+    option dontlognull
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+    timeout http-keep-alive 75s
+    timeout http-request 10s
+frontend haproxy_h1
+    bind 127.0.0.1:{PORTS["haproxy-h1"]} ssl crt-list /certs/crt-list-sni.txt strict-sni alpn http/1.1
+    default_backend nginx
+frontend haproxy_h2
+    bind 127.0.0.1:{PORTS["haproxy-h2"]} ssl crt-list /certs/crt-list-sni.txt strict-sni alpn h2,http/1.1
+    default_backend nginx
+frontend haproxy_h1_again
+    bind 127.0.0.1:{PORTS["haproxy-h1-again"]} ssl crt-list /certs/crt-list-sni.txt strict-sni alpn http/1.1
+    default_backend nginx
+backend nginx
+    http-reuse safe
+    http-request set-header X-SWS-Client %[src]
+    server n unix@/run/bench/plain.sock
+"""  # noqa: E501
+
+# nginx behind HAProxy's HTTP mode: plain HTTP/1.1 on a unix socket, as the proxies' https
+# socket gets it on the host (no PROXY header: the client's address comes in X-SWS-Client).
+NGINX_HTTP_CONF = """worker_processes auto;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen unix:/run/bench/plain.sock;
+        location / { default_type text/plain; return 200 "ok\\n"; }
+    }
+}
+"""
+
+
 def make_certificate(directory: Path) -> None:
     """An ECDSA P-256 certificate for DOMAIN (what an ACME CA issues by default here)."""
     subprocess.run(
@@ -137,13 +211,17 @@ def make_certificate(directory: Path) -> None:
     (directory / "crt-list.txt").write_text(f"/certs/bundle.pem {DOMAIN}\n")
 
 
-def start(workdir: Path) -> None:
+def start(workdir: Path, haproxy_http: bool = False) -> None:
+    """haproxy_http: the --http2-haproxy chain (HAPROXY_HTTP_CFG, NGINX_HTTP_CONF), else the
+    tcp-mode one the other modes measure."""
     certs, sockets = workdir / "certs", workdir / "sockets"
     certs.mkdir()
     sockets.mkdir()
     make_certificate(certs)
-    (workdir / "nginx.conf").write_text(NGINX_CONF)
-    (workdir / "haproxy.cfg").write_text(HAPROXY_CFG)
+    # The same certificate, for the name the --http2-haproxy clients send by SNI.
+    (certs / "crt-list-sni.txt").write_text(f"/certs/bundle.pem {SNI_NAME}\n")
+    (workdir / "nginx.conf").write_text(NGINX_HTTP_CONF if haproxy_http else NGINX_CONF)
+    (workdir / "haproxy.cfg").write_text(HAPROXY_HTTP_CFG if haproxy_http else HAPROXY_CFG)
     common = ["docker", "run", "-d", "--rm", "-v", f"{certs}:/certs:ro"]
     subprocess.run(
         common
@@ -160,7 +238,7 @@ def start(workdir: Path) -> None:
         check=True, capture_output=True,
     )  # fmt: skip
     deadline = time.monotonic() + 10
-    while not (sockets / "https2.sock").exists():
+    while not (sockets / ("plain.sock" if haproxy_http else "https2.sock")).exists():
         if time.monotonic() > deadline:
             raise SystemExit("nginx did not make its sockets")
         time.sleep(0.1)
@@ -217,13 +295,22 @@ def h2load(
 
 def url(variant: str) -> str:
     scheme = "http" if variant == "plain" else "https"
+    if variant in HTTP2_HAPROXY_VARIANTS:
+        # strict-sni, as on the host: the clients must name the certificate's host.
+        return f"{scheme}://{SNI_NAME}:{PORTS[variant]}/"
     # An address, so no SNI: each edge has one certificate, its default, so both pick the same.
     return f"{scheme}://127.0.0.1:{PORTS[variant]}/"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--http2", action="store_true", help="nginx-tls with and without http2")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--http2", action="store_true", help="nginx-tls with and without http2")
+    mode.add_argument(
+        "--http2-haproxy",
+        action="store_true",
+        help="HAProxy ending TLS (HTTP mode) with alpn http/1.1 and with h2,http/1.1",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
@@ -234,11 +321,17 @@ def main() -> None:
         stop()
         try:
             with tempfile.TemporaryDirectory(prefix="tls-bench-") as tmp:
-                start(Path(tmp))
-                results = (http2_rounds if args.http2 else edge_rounds)(args)
+                start(Path(tmp), haproxy_http=args.http2_haproxy)
+                if args.http2_haproxy:
+                    results = http2_rounds(args, HTTP2_HAPROXY)
+                else:
+                    results = (http2_rounds if args.http2 else edge_rounds)(args)
         finally:
             stop()
-    (report_http2 if args.http2 else report_edge)(results, args)
+    if args.http2_haproxy:
+        report_http2(results, args, HTTP2_HAPROXY)
+    else:
+        (report_http2 if args.http2 else report_edge)(results, args)
 
 
 def edge_rounds(args) -> dict[str, list]:
@@ -270,14 +363,59 @@ def report_edge(results: dict, args) -> None:
         )
 
 
-# The --http2 measures: (client, variants it runs against).
-HTTP2_MEASURES = {
-    "wrk h1 keep-alive": HTTP2_VARIANTS,
-    "h2load h1 keep-alive": HTTP2_VARIANTS,
-    "wrk h1 new handshakes": HTTP2_VARIANTS,
-    "h2load h2 -m1": ("nginx-tls-h2",),
-    "h2load h2 -m10": ("nginx-tls-h2",),
-}
+class Comparison(NamedTuple):
+    """One A/B/A' comparison: base, treatment and base again (A/A) variants, the measures
+    (client -> the variants it runs against), and the report's wording."""
+
+    base: str
+    treatment: str
+    again: str
+    measures: dict[str, tuple[str, ...]]
+    header: str  # the report's first line, after "-t2 -cN, S s runs, R rounds alternating "
+    base_column: str
+    treatment_column: str
+
+
+# The --http2 comparison: nginx ending TLS with and without http2 on its listen.
+HTTP2 = Comparison(
+    *HTTP2_VARIANTS,
+    measures={
+        "wrk h1 keep-alive": HTTP2_VARIANTS,
+        "h2load h1 keep-alive": HTTP2_VARIANTS,
+        "wrk h1 new handshakes": HTTP2_VARIANTS,
+        "h2load h2 -m1": ("nginx-tls-h2",),
+        "h2load h2 -m10": ("nginx-tls-h2",),
+    },
+    header=(
+        "nginx-tls (listen ... ssl proxy_protocol), nginx-tls-h2 (listen ... ssl http2 "
+        "proxy_protocol) and nginx-tls again (A/A); HAProxy tcp -> nginx ends TLS, answers 200 "
+        "itself; medians; ratios: h2 listen / without, again / without, medians of the "
+        "rounds' ratios"
+    ),
+    base_column="without req/s",
+    treatment_column="http2 listen req/s",
+)
+HTTP2_MEASURES = HTTP2.measures  # (client, variants it runs against)
+
+# The --http2-haproxy comparison: HAProxy ending TLS with alpn http/1.1 and with h2,http/1.1.
+HTTP2_HAPROXY = Comparison(
+    *HTTP2_HAPROXY_VARIANTS,
+    measures={
+        "wrk h1 keep-alive": HTTP2_HAPROXY_VARIANTS,
+        "h2load h1 keep-alive": HTTP2_HAPROXY_VARIANTS,
+        "wrk h1 new handshakes": HTTP2_HAPROXY_VARIANTS,
+        "h2load h2 -m1": ("haproxy-h2",),
+        "h2load h2 -m10": ("haproxy-h2",),
+    },
+    header=(
+        "haproxy-h1 (bind ... ssl crt-list strict-sni alpn http/1.1), haproxy-h2 (alpn "
+        "h2,http/1.1, the host's) and haproxy-h1 again (A/A); HAProxy 1 thread, HTTP mode, ends "
+        "TLS -> HTTP/1.1 over a unix socket -> nginx answers 200 itself; medians; ratios: h2 "
+        "bind / h1 bind, again / h1 bind, medians of the rounds' ratios"
+    ),
+    base_column="h1 bind req/s",
+    treatment_column="h2 bind req/s",
+)
 
 
 def http2_measure(measure: str, variant: str, args) -> tuple[float, float]:
@@ -291,14 +429,14 @@ def http2_measure(measure: str, variant: str, args) -> tuple[float, float]:
     return h2load(target, seconds, conns, streams=int(measure.rsplit("-m", 1)[1]))
 
 
-def http2_rounds(args) -> dict[tuple[str, str], list]:
-    """Each round runs every measure on both variants back to back; {(measure, variant):
+def http2_rounds(args, comparison: Comparison = HTTP2) -> dict[tuple[str, str], list]:
+    """Each round runs every measure on its variants back to back; {(measure, variant):
     [(req/s, p99) a round]}."""
     results: dict[tuple[str, str], list] = {}
-    for variant in HTTP2_VARIANTS:
+    for variant in (comparison.base, comparison.treatment, comparison.again):
         wrk(url(variant), 1, args.connections)  # warm up
     for number in range(args.rounds):
-        for measure, variants in HTTP2_MEASURES.items():
+        for measure, variants in comparison.measures.items():
             # Odd rounds run the variants the other way round: drift favours neither.
             for variant in variants if number % 2 == 0 else variants[::-1]:
                 results.setdefault((measure, variant), []).append(
@@ -307,31 +445,34 @@ def http2_rounds(args) -> dict[tuple[str, str], list]:
     return results
 
 
-def report_http2(results: dict, args) -> None:
+def report_http2(results: dict, args, comparison: Comparison = HTTP2) -> None:
+    base_width, treatment_width = len(comparison.base_column), len(comparison.treatment_column)
     print(
         f"-t2 -c{args.connections}, {args.seconds} s runs, {args.rounds} rounds alternating "
-        "nginx-tls (listen ... ssl proxy_protocol), nginx-tls-h2 (listen ... ssl http2 "
-        "proxy_protocol) and nginx-tls again (A/A); HAProxy tcp -> nginx ends TLS, answers 200 "
-        "itself; medians; ratios: h2 listen / without, again / without, medians of the "
-        "rounds' ratios"
+        + comparison.header
     )
     print(
-        f"{'client':<22} {'without req/s':>13} {'p99':>9} {'http2 listen req/s':>18} "
+        f"{'client':<22} {comparison.base_column:>{base_width}} {'p99':>9} "
+        f"{comparison.treatment_column:>{treatment_width}} "
         f"{'p99':>9} {'ratio':>6} {'A/A':>6}  h2 ratio per round"
     )
-    for measure, variants in HTTP2_MEASURES.items():
-        h2 = results[(measure, "nginx-tls-h2")]
+    for measure, variants in comparison.measures.items():
+        h2 = results[(measure, comparison.treatment)]
         line = f"{measure:<22} "
-        if "nginx-tls" in variants:
-            h1 = results[(measure, "nginx-tls")]
-            again = results[(measure, "nginx-tls-again")]
+        if comparison.base in variants:
+            h1 = results[(measure, comparison.base)]
+            again = results[(measure, comparison.again)]
             ratios = [b[0] / a[0] for a, b in zip(h1, h2, strict=True)]
             same = median(b[0] / a[0] for a, b in zip(h1, again, strict=True))
-            line += f"{median(r[0] for r in h1):>13,.0f} {median(r[1] for r in h1):>7.2f}ms "
+            line += (
+                f"{median(r[0] for r in h1):>{base_width},.0f} {median(r[1] for r in h1):>7.2f}ms "
+            )
         else:
             ratios, same = [], None
-            line += f"{'-':>13} {'-':>9} "
-        line += f"{median(r[0] for r in h2):>18,.0f} {median(r[1] for r in h2):>7.2f}ms "
+            line += f"{'-':>{base_width}} {'-':>9} "
+        line += (
+            f"{median(r[0] for r in h2):>{treatment_width},.0f} {median(r[1] for r in h2):>7.2f}ms "
+        )
         line += f"{median(ratios):>6.2f} {same:>6.2f}  " if ratios else f"{'-':>6} {'-':>6}  "
         print(line + " ".join(f"{r:.2f}" for r in ratios))
 
