@@ -35,25 +35,14 @@ from statistics import median
 
 import yaml
 from agent_host import REPO, bench_host, remove_services
+from tls_edge import answering_nginx_conf
 
 from tests.e2e.test_agent import domain, https_agent_settings
 from tests.fixtures.certs import TestCA
 
 PREFIX = "dp-"
 STATIC_IMAGE = "sws-bench/static:1"
-STATIC_CONF = """worker_processes 2;
-pid /tmp/nginx.pid;
-error_log stderr warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 8080;
-        location / { default_type text/plain; return 200 "ok\\n"; }
-    }
-}
-"""
+STATIC_CONF = answering_nginx_conf("8080", workers="2")
 # wrk connects to 127.0.0.1 whatever the URL's host, which stays the SNI and the Host header.
 RESOLVE_LOOPBACK = """wrk.resolve = function(host, service)
     wrk.addrs = wrk.lookup("127.0.0.1", service)

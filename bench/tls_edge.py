@@ -177,21 +177,27 @@ backend nginx
     server n unix@/run/bench/plain.sock
 """  # noqa: E501
 
+
 # nginx behind HAProxy's HTTP mode: plain HTTP/1.1 on a unix socket, as the proxies' https
 # socket gets it on the host (no PROXY header: the client's address comes in X-SWS-Client).
-NGINX_HTTP_CONF = """worker_processes auto;
+def answering_nginx_conf(listen: str, workers: str = "auto") -> str:
+    """An nginx that answers 200 itself on one listen, access log off (a bench's far end)."""
+    return f"""worker_processes {workers};
 pid /tmp/nginx.pid;
 error_log stderr warn;
-events { worker_connections 4096; }
-http {
+events {{ worker_connections 4096; }}
+http {{
     access_log off;
     keepalive_requests 1000000;
-    server {
-        listen unix:/run/bench/plain.sock;
-        location / { default_type text/plain; return 200 "ok\\n"; }
-    }
-}
+    server {{
+        listen {listen};
+        location / {{ default_type text/plain; return 200 "ok\\n"; }}
+    }}
+}}
 """
+
+
+NGINX_HTTP_CONF = answering_nginx_conf("unix:/run/bench/plain.sock")
 
 
 def make_certificate(directory: Path) -> None:
@@ -376,16 +382,21 @@ class Comparison(NamedTuple):
     treatment_column: str
 
 
+def http2_measures(variants: tuple[str, ...], h2: str) -> dict[str, tuple[str, ...]]:
+    """HTTP/1.1 clients against every variant; HTTP/2 clients against the one offering h2."""
+    return {
+        "wrk h1 keep-alive": variants,
+        "h2load h1 keep-alive": variants,
+        "wrk h1 new handshakes": variants,
+        "h2load h2 -m1": (h2,),
+        "h2load h2 -m10": (h2,),
+    }
+
+
 # The --http2 comparison: nginx ending TLS with and without http2 on its listen.
 HTTP2 = Comparison(
     *HTTP2_VARIANTS,
-    measures={
-        "wrk h1 keep-alive": HTTP2_VARIANTS,
-        "h2load h1 keep-alive": HTTP2_VARIANTS,
-        "wrk h1 new handshakes": HTTP2_VARIANTS,
-        "h2load h2 -m1": ("nginx-tls-h2",),
-        "h2load h2 -m10": ("nginx-tls-h2",),
-    },
+    measures=http2_measures(HTTP2_VARIANTS, "nginx-tls-h2"),
     header=(
         "nginx-tls (listen ... ssl proxy_protocol), nginx-tls-h2 (listen ... ssl http2 "
         "proxy_protocol) and nginx-tls again (A/A); HAProxy tcp -> nginx ends TLS, answers 200 "
@@ -400,13 +411,7 @@ HTTP2_MEASURES = HTTP2.measures  # (client, variants it runs against)
 # The --http2-haproxy comparison: HAProxy ending TLS with alpn http/1.1 and with h2,http/1.1.
 HTTP2_HAPROXY = Comparison(
     *HTTP2_HAPROXY_VARIANTS,
-    measures={
-        "wrk h1 keep-alive": HTTP2_HAPROXY_VARIANTS,
-        "h2load h1 keep-alive": HTTP2_HAPROXY_VARIANTS,
-        "wrk h1 new handshakes": HTTP2_HAPROXY_VARIANTS,
-        "h2load h2 -m1": ("haproxy-h2",),
-        "h2load h2 -m10": ("haproxy-h2",),
-    },
+    measures=http2_measures(HTTP2_HAPROXY_VARIANTS, "haproxy-h2"),
     header=(
         "haproxy-h1 (bind ... ssl crt-list strict-sni alpn http/1.1), haproxy-h2 (alpn "
         "h2,http/1.1, the host's) and haproxy-h1 again (A/A); HAProxy 1 thread, HTTP mode, ends "
