@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from swsapi import sealing
 from swsapi.agent import certs
-from swsapi.agent.proxyfiles import CHALLENGES_DIR, on_host
+from swsapi.agent.controlplane import observe_components
+from swsapi.agent.proxyfiles import CHALLENGES_DIR, CONF_DIR, on_host
 from swsapi.certificates import leaf_fingerprint
 from swsapi.channel import NOTIFY_CHANNEL
 from swsapi.spec import TlsSettings
@@ -222,7 +223,7 @@ def issue(acme: client.ClientV2, domain: str, settings: AcmeSettings) -> tuple[s
             chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
             response, validation = chall.response_and_validation(acme.net.key)
             token = chall.chall.encode("token")
-            for conf in certs.proxy_conf_dirs(settings.proxies):
+            for conf in proxy_conf_dirs(settings.proxies):
                 path = conf / CHALLENGES_SUBDIR / token
                 path.write_text(validation)
                 os.chmod(path, 0o644)  # nginx's workers serve it
@@ -254,6 +255,13 @@ def record_issued(conn, item: Wanted, chain_pem: str, key_pem: bytes, public_key
              leaf.not_valid_after_utc),
         )  # fmt: skip
     wake(conn, item.name)
+
+
+def proxy_conf_dirs(proxies) -> list[Path]:
+    """Each proxy's configuration volume on the host; a proxy that is missing has none (it
+    is not served a challenge, and HAProxy sends it nothing until it is back)."""
+    components = observe_components(list(proxies)).values()
+    return [Path(c.mounts[CONF_DIR]) for c in components if CONF_DIR in c.mounts]
 
 
 def wake(conn, name: str) -> None:

@@ -26,8 +26,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from swsapi import sealing
 from swsapi.agent import collection
-from swsapi.agent.dockerapi import DockerApi, DockerError
-from swsapi.agent.proxyfiles import CONF_DIR
 from swsapi.agent.tlsroutes import EdgeTls
 from swsapi.certificates import key_matches
 
@@ -64,21 +62,6 @@ def read_certificates(conn) -> list[StoredCertificate]:
         rows = cur.fetchall()
     conn.commit()
     return [StoredCertificate(d, c, bytes(k), f) for d, c, k, f in rows]
-
-
-def proxy_conf_dirs(proxies: tuple[str, ...], docker: DockerApi | None = None) -> list[Path]:
-    """Each proxy's configuration volume on the host (where it is mounted from)."""
-    docker = docker or DockerApi(timeout=10)
-    found = []
-    for proxy in proxies:
-        try:
-            mounts = docker.inspect(proxy).get("Mounts") or []
-        except DockerError:
-            continue  # a missing proxy gets its files when it is back (the next pass)
-        for mount in mounts:
-            if mount.get("Destination") == CONF_DIR and mount.get("Source"):
-                found.append(Path(mount["Source"]))
-    return found
 
 
 def write_private(path: Path, data: bytes) -> bool:
@@ -161,23 +144,23 @@ def tell_haproxy(socket: Path, edge_dir: Path, wanted: list) -> tuple[list, list
     crt_list = str(edge_dir / CRT_LIST)
     changed, problems = [], []
     try:
-        listed = haproxy.crt_list_entries(socket, crt_list)
+        listed = haproxy.crt_list_paths(socket, crt_list)
     except OSError as err:
         return [], [f"HAProxy not told of certificates (it loads them when back): {err}"]
     for cert in wanted:
         path = str(cert.path)
         try:
-            if path in listed and haproxy.cert_sha1(socket, path) == cert.sha1:
+            served = haproxy.cert_sha1(socket, path)  # None: HAProxy has none by this path
+            if path in listed and served == cert.sha1:
                 continue
-            known = haproxy.cert_sha1(socket, path) is not None
-            haproxy.put_cert(socket, path, cert.pem.decode(), new=not known)
+            haproxy.put_cert(socket, path, cert.pem.decode(), new=served is None)
             if path not in listed:
                 haproxy.add_to_crt_list(socket, crt_list, path, cert.names)
             changed.append(cert.names)
         except (OSError, ValueError) as err:
             problems.append(f"certificate of {cert.names} not given to HAProxy: {err}")
     services = str(edge_dir / SERVICES_SUBDIR) + "/"
-    for path in sorted(set(listed) - {str(c.path) for c in wanted}):
+    for path in sorted(listed - {str(c.path) for c in wanted}):
         if path.startswith(services):
             try:
                 haproxy.remove_cert(socket, crt_list, path)
@@ -239,5 +222,6 @@ def sync(
         changes["certificates_installed"] = changed
     if removed:
         changes["certificates_removed"] = removed
-    served = {c.names: s.fingerprint for c in services for s in stored if s.domain == c.names}
+    opened = {c.names for c in services}
+    served = {s.domain: s.fingerprint for s in stored if s.domain in opened}
     return dataclasses.replace(edge, certificates=served), changes, problems

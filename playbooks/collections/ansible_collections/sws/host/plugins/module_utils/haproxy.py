@@ -119,15 +119,10 @@ def _ok(answer: str, *expected: str) -> str:
     return answer
 
 
-def crt_list_entries(path, crt_list: str) -> dict:
-    """{certificate path: the rest of its line (its names)} as HAProxy serves the crt-list now."""
-    entries = {}
-    for line in command(path, f"show ssl crt-list {crt_list}").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        cert, _, rest = line.strip().partition(" ")
-        entries[cert] = rest.strip()
-    return entries
+def crt_list_paths(path, crt_list: str) -> set:
+    """The certificates' paths in the crt-list as HAProxy serves it now."""
+    lines = command(path, f"show ssl crt-list {crt_list}").splitlines()
+    return {line.split()[0] for line in lines if line.strip() and not line.startswith("#")}
 
 
 def cert_sha1(path, cert: str):
