@@ -16,9 +16,14 @@ from tests.faults.harness import FIGURES, Load, table
 TABLE = Path(__file__).resolve().parents[2] / "build" / "faults-table.md"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def steady(agent_host):  # noqa: F811
-    """The unaffected service, with a load loop on it for the whole suite."""
+    """The unaffected service, with a load loop on it for the whole suite.
+
+    Package scope: the loop ends with the fault suite. A session-scoped loop kept sending
+    through the integration and unit tiers, and its threads read os.environ while tests
+    changed it (CI once failed on the KeyError that race raises).
+    """
     name = "faults-steady"
     agent_host.apply(name, env={"GREETING": "steady"})
     agent_host.run_pass()

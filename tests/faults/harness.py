@@ -47,10 +47,14 @@ class Load:
     def _client(self) -> None:
         headers = {"Host": self.host, "Connection": "close"}
         interval = CLIENTS / RATE
+        # No proxy settings from the environment: the loop talks to this host only, and a
+        # thread must not read os.environ while a test changes it.
+        session = requests.Session()
+        session.trust_env = False
         while not self.stopping.is_set():
             began = time.monotonic()
             try:
-                answer = requests.get(self.url, headers=headers, timeout=10)
+                answer = session.get(self.url, headers=headers, timeout=10)
                 ok, what = answer.status_code == 200, str(answer.status_code)
             except requests.RequestException as err:
                 ok, what = False, type(err).__name__
