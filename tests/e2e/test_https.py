@@ -37,6 +37,7 @@ import yaml
 from tests.e2e import test_agent as agent_tests
 from tests.e2e.conftest import fixture_image
 from tests.e2e.test_agent import docker, domain, unique
+from tests.faults.harness import wait_for
 from tests.fixtures.certs import TestCA
 
 pytestmark = pytest.mark.e2e
@@ -362,3 +363,25 @@ def test_port_80_gives_the_clients_address_and_a_roll_keeps_https_keepalive(
     finally:
         tls_host.delete(name)
         tls_host.run_pass()
+
+
+def test_a_removed_load_balancer_comes_back_serving_https_with_no_false_notice(
+    tls_host, secure, tls, ca
+):
+    """The pass recreates a removed HAProxy with its TLS directory mounted: it loads the
+    certificates from its crt-list as it starts, so the pass asks it nothing, and reports no
+    'HAProxy not told' notice for a socket that is not there yet."""
+    docker("rm", "-f", "sws-loadbalancer")
+    tls_host.run_pass()
+    last = tls_host.last_passes()[0]
+    assert "sws-loadbalancer" in last["changed"]["revived"], last
+    assert "not told" not in (last["message"] or ""), last
+    assert wait_for(lambda: https_answers(domain(secure), tls["port"], context(cadata=ca.pem)))
+    api = https(tls["api_domain"], tls["port"], context(cafile=tls["ca"]), "/v1/health")
+    assert api[0] == 200, api
+
+
+def https_answers(name: str, port: int, ctx: ssl.SSLContext) -> bool:
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        return https(name, port, ctx)[0] == 200
+    return False
