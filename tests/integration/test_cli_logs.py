@@ -73,6 +73,7 @@ def test_ls_watch_shows_the_list_again_when_it_changes(user, tmp_path):
     with subprocess.Popen(
         [SWSCTL, "ls", "-w"], env={**env, "SWS_WATCH_INTERVAL": "0.1"},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=ctrl_c_as_on_a_terminal,
     ) as watcher:  # fmt: skip
         reader = threading.Thread(target=lambda: seen.extend(watcher.stdout), daemon=True)
         reader.start()
@@ -97,3 +98,10 @@ def until(check, what):
     while not check():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def ctrl_c_as_on_a_terminal() -> None:
+    """SIGINT as a shell in the foreground leaves it. A test run started in the background
+    (`make test &`, nohup) inherits SIGINT ignored, Python keeps it ignored, and the watch
+    would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
