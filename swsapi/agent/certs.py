@@ -146,7 +146,11 @@ def tell_haproxy(socket: Path, edge_dir: Path, wanted: list) -> tuple[list, list
     try:
         listed = haproxy.crt_list_paths(socket, crt_list)
     except OSError as err:
-        return [], [f"HAProxy not told of certificates (it loads them when back): {err}"]
+        # HAProxy is not running (down, or recreated later in this pass). It loads the files
+        # sync() has written from its crt-list as it starts, and the control plane's outcome
+        # reports it down: no problem of the certificates' own.
+        log.info("HAProxy not told of certificates (it loads them as it starts): %s", err)
+        return [], []
     for cert in wanted:
         path = str(cert.path)
         try:
@@ -202,11 +206,10 @@ def api_certificate(tls_dir: Path, api_domain: str, edge_dir: Path):
 
 
 def sync(
-    conn, tls_dir: Path, edge_dir: Path, socket: Path | None, edge: EdgeTls, api_domain: str | None
+    conn, tls_dir: Path, edge_dir: Path, socket: Path, edge: EdgeTls, api_domain: str | None
 ) -> tuple[EdgeTls, dict, list]:
     """Install the store's certificates (and the API domain's) in HAProxy: the edge with the
-    domains that have one, what changed, and the problems met. socket None: HAProxy is being
-    created this pass, and reads the files written here as it starts."""
+    domains that have one, what changed, and the problems met."""
     private_key = load_private_key(tls_dir)
     if private_key is None or not api_domain:
         # No HTTPS for services until the bootstrap made the key; and no crt-list without the
@@ -217,7 +220,7 @@ def sync(
     api = api_certificate(tls_dir, api_domain, edge_dir)
     wanted = [*([api] if api else []), *services]
     removed = write_files(edge_dir, wanted, crt_list_text(edge_dir, api_domain, services))
-    changed, problems = tell_haproxy(socket, edge_dir, wanted) if socket else ([], [])
+    changed, problems = tell_haproxy(socket, edge_dir, wanted)
     changes = {}
     if changed:
         changes["certificates_installed"] = changed

@@ -210,7 +210,7 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     _record_invalid(conn, deploys, report)
     _record_queued(conn, deploys, config.deploys_per_user, report)
 
-    edge = _edge_tls(config, conn, report, haproxy_missing=config.names.loadbalancer in missing)
+    edge = _edge_tls(config, conn, report)
     routes = _PassRoutes(config, desired, containers, deploys, edge)
     report.note("clashes", dict(routes.clashes))
     refused: dict[str, str] = {}
@@ -592,18 +592,13 @@ def _record_invalid(conn, deploys: DeployPlan, report: PassReport) -> None:
     report.note("invalid", [s.name for s in deploys.invalid])
 
 
-def _edge_tls(config: AgentConfig, conn, report: PassReport, haproxy_missing: bool) -> EdgeTls:
-    """HTTPS (issue 15): the store's certificates installed in HAProxy, which ends TLS.
-
-    A HAProxy that this pass recreates is not asked (its socket is not there yet, and the
-    pass would report that as a problem): it loads the files from its crt-list as it starts.
-    """
+def _edge_tls(config: AgentConfig, conn, report: PassReport) -> EdgeTls:
+    """HTTPS (issue 15): the store's certificates installed in HAProxy, which ends TLS."""
     edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
     if config.tls_dir is None:
         return edge
-    socket = None if haproxy_missing else config.haproxy_socket
     edge, changes, problems = certs.sync(
-        conn, config.tls_dir, config.haproxy_tls_dir, socket, edge, config.api_domain
+        conn, config.tls_dir, config.haproxy_tls_dir, config.haproxy_socket, edge, config.api_domain
     )
     for key, value in changes.items():
         report.note(key, value)

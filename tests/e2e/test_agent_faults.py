@@ -6,26 +6,17 @@ must repair what it owns, fail only what is at fault, and say what it found.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
 from tests.e2e.test_agent import SWS_AGENT, agent_host, docker, domain, unique  # noqa: F401
+from tests.faults.harness import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 def status_of(container: str) -> str:
     return docker("inspect", "-f", "{{.State.Status}}", container, check=False).strip() or "missing"
-
-
-def wait_for(predicate, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def test_a_route_nginx_refuses_fails_alone(agent_host):  # noqa: F811

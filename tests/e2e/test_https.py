@@ -369,8 +369,8 @@ def test_a_removed_load_balancer_comes_back_serving_https_with_no_false_notice(
     tls_host, secure, tls, ca
 ):
     """The pass recreates a removed HAProxy with its TLS directory mounted: it loads the
-    certificates from its crt-list as it starts, so the pass asks it nothing, and reports no
-    'HAProxy not told' notice for a socket that is not there yet."""
+    certificates from its crt-list as it starts, so a socket that is not there yet when the
+    pass reaches its certificates is no notice ('HAProxy not told')."""
     docker("rm", "-f", "sws-loadbalancer")
     tls_host.run_pass()
     last = tls_host.last_passes()[0]
