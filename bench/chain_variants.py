@@ -58,6 +58,7 @@ import jinja2
 import yaml
 from datapath_ratio import STATIC_CONF as SERVICE_CONF  # the same trivial service
 from jinja2.nativetypes import NativeEnvironment
+from measure import cgroup_cpu_file, cpu_us, wrk
 from tls_edge import ENGINE_LOCK, HAPROXY_IMAGE, LOCK_HELD_ENV, NGINX_IMAGE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -503,38 +504,15 @@ def wait_up(chain: Chain, backend: str) -> None:
 # --- measuring ------------------------------------------------------------------------------
 
 
-def container_cpu(cid: str) -> Path:
-    """The file holding a container's CPU time: cgroup v1 cpuacct (ns) or v2 cpu.stat."""
-    for path in (
-        Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage"),
-        Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
-        Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat"),
-    ):
-        if path.exists():
-            return path
-    raise SystemExit(f"no cgroup CPU accounting found for {cid}")
-
-
-def read_us(source: Path | int) -> float:
-    """CPU microseconds: a cgroup file, or a process (pid) from /proc (utime + stime)."""
-    if isinstance(source, int):
-        try:
-            fields = Path(f"/proc/{source}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
-    text = source.read_text()
-    if source.name == "cpuacct.usage":
-        return int(text) / 1000
-    return float(text.split("usage_usec ")[1].split()[0])
-
-
 def cpu_sources(containers: list[str]) -> tuple[list[Path], list[int]]:
     """Each container's cgroup file, and its containerd shim's pid (the parent of its init)."""
     files, shims = [], []
     for name in containers:
         cid, pid = docker("inspect", "-f", "{{.Id}} {{.State.Pid}}", name).split()
-        files.append(container_cpu(cid))
+        path = cgroup_cpu_file(cid)
+        if path is None:
+            raise SystemExit(f"no cgroup CPU accounting found for {cid}")
+        files.append(path)
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         shims.append(int(stat[1]))
     return files, shims
@@ -556,43 +534,21 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(ticks[:8]) - idle) * scale, idle * scale
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int) -> tuple[float, float]:
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-H",
-        f"Host: {DOMAIN}",
-        url,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if re.search(r"Non-2xx or 3xx responses", out) or (
-        errors and any(int(n) for n in errors.groups())
-    ):
-        raise SystemExit(f"wrk saw errors ({url}):\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    return rate, float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-
-
 def profiled(url: str, args, threads: int, parts: dict[str, list], engine: list[int]) -> Sample:
-    before = {part: sum(read_us(s) for s in sources) for part, sources in parts.items()}
-    engine_before = sum(read_us(pid) for pid in engine)
+    before = {part: sum(cpu_us(s) for s in sources) for part, sources in parts.items()}
+    engine_before = sum(cpu_us(pid) for pid in engine)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before, idle_before = machine_cpu()
     started = time.monotonic()
-    rate, p99 = wrk(url, args.seconds, args.connections, threads)
+    rate, p99 = wrk(url, args.seconds, args.connections, threads, host=DOMAIN)
     requests_done = rate * (time.monotonic() - started)
     busy_after, idle_after = machine_cpu()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = {
-        part: (sum(read_us(s) for s in sources) - before[part]) / requests_done
+        part: (sum(cpu_us(s) for s in sources) - before[part]) / requests_done
         for part, sources in parts.items()
     }
-    cpu["engine"] = (sum(read_us(pid) for pid in engine) - engine_before) / requests_done
+    cpu["engine"] = (sum(cpu_us(pid) for pid in engine) - engine_before) / requests_done
     wrk_s = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
     cpu["wrk"] = wrk_s * 1e6 / requests_done
     # Everything else the machine ran meanwhile (other sessions, the kernel's own threads).
@@ -670,9 +626,9 @@ def main() -> None:
                 {"service": service_files},
                 engine_base + service_shims,
             )
-            wrk(direct[0], 1, args.connections, 2)  # warm up
+            wrk(direct[0], 1, args.connections, host=DOMAIN)  # warm up
             for url, threads, _, _ in measures.values():
-                wrk(url, 1, args.connections, threads)
+                wrk(url, 1, args.connections, threads, host=DOMAIN)
             shuffle = random.Random(args.seed)
             for number in range(args.rounds):
                 order = [v.name for v in variants]

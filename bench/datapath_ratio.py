@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import resource
 import subprocess
 import tempfile
@@ -35,6 +34,7 @@ from statistics import median
 
 import yaml
 from agent_host import REPO, bench_host, remove_services
+from measure import cgroup_cpu_file, cpu_us, wrk
 from tls_edge import answering_nginx_conf
 
 from tests.e2e.test_agent import domain, https_agent_settings
@@ -68,66 +68,28 @@ def build_static_image(base: str) -> None:
         )
 
 
-def wrk(
-    url: str,
-    seconds: int,
-    connections: int,
-    host: str | None = None,
-    close: bool = False,
-    script: str | None = None,
-) -> tuple[float, float]:
-    """requests/s and p99 latency in ms; with close, every request a new connection (socket
-    errors are then tolerated, as in tls_edge.py: they count in no rate; the keep-alive runs
-    before it would have failed on a broken handshake)."""
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if host:
-        cmd[1:1] = ["-H", f"Host: {host}"]
-    if close:
-        cmd[1:1] = ["-H", "Connection: close"]
-    if script:
-        cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if re.search(r"Non-2xx or 3xx responses: (\d+)", out) or (
-        errors and not close and any(int(n) for n in errors.groups())
-    ):
-        raise SystemExit(f"wrk saw errors ({url}):\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return rate, float(p99.group(1)) * scale
-
-
 def profiled(url: str, args, containers: list[str], **wrk_options) -> tuple:
     """wrk's requests/s and p99, and the CPU microseconds per request of each container and
     of wrk itself."""
-    before = {name: cpu_ns(name) for name in containers}
+    before = {name: container_cpu_us(name) for name in containers}
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     rate, p99 = wrk(url, args.seconds, args.connections, **wrk_options)
     requests_done = rate * (time.monotonic() - started)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = {name: (cpu_ns(name) - ns) / 1000 / requests_done for name, ns in before.items()}
+    cpu = {name: (container_cpu_us(name) - us) / requests_done for name, us in before.items()}
     wrk_s = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
     cpu["wrk"] = wrk_s * 1e6 / requests_done
     return rate, p99, cpu
 
 
-def cpu_ns(container: str) -> int:
-    """CPU time a container has used (cgroup v1 cpuacct, or v2 cpu.stat), in ns."""
+def container_cpu_us(container: str) -> float:
+    """CPU time a container has used, in us (0 where the host has no cgroup accounting)."""
     cid = subprocess.run(
         ["docker", "inspect", "-f", "{{.Id}}", container], capture_output=True, text=True
     ).stdout.strip()
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text())
-    for v2 in (
-        Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
-        Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat"),
-    ):
-        if v2.exists():
-            return int(v2.read_text().split("usage_usec ")[1].split()[0]) * 1000
-    return 0
+    path = cgroup_cpu_file(cid)
+    return cpu_us(path) if path else 0.0
 
 
 def container_address(name: str) -> str:

@@ -45,6 +45,8 @@ from pathlib import Path
 from statistics import median
 from typing import NamedTuple
 
+from measure import wrk
+
 HAPROXY_IMAGE = "sws-local/haproxy:2.6-1"
 NGINX_IMAGE = "sws-local/nginx:1.22-1"
 DOMAIN = "bench.tls.test"
@@ -74,14 +76,23 @@ CIPHERS = (
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
 
-NGINX_CONF = f"""worker_processes auto;
+
+def nginx_head(workers: str = "auto") -> str:
+    """A bench nginx's configuration up to the http block's servers: access log off, and a
+    keep-alive connection kept for the whole run."""
+    return f"""worker_processes {workers};
 pid /tmp/nginx.pid;
 error_log stderr warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
-    set_real_ip_from unix:;
+"""
+
+
+NGINX_CONF = (
+    nginx_head()
+    + f"""    set_real_ip_from unix:;
     real_ip_header proxy_protocol;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers {CIPHERS};
@@ -106,6 +117,7 @@ http {{
     }}
 }}
 """
+)
 
 HAPROXY_CFG = f"""global
     maxconn 8000
@@ -182,19 +194,15 @@ backend nginx
 # socket gets it on the host (no PROXY header: the client's address comes in X-SWS-Client).
 def answering_nginx_conf(listen: str, workers: str = "auto") -> str:
     """An nginx that answers 200 itself on one listen, access log off (a bench's far end)."""
-    return f"""worker_processes {workers};
-pid /tmp/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    server {{
+    return (
+        nginx_head(workers)
+        + f"""    server {{
         listen {listen};
         location / {{ default_type text/plain; return 200 "ok\\n"; }}
     }}
 }}
 """
+    )
 
 
 NGINX_HTTP_CONF = answering_nginx_conf("unix:/run/bench/plain.sock")
@@ -254,23 +262,6 @@ def start(workdir: Path, haproxy_http: bool = False) -> None:
 def stop() -> None:
     for name in ("tls-bench-haproxy", "tls-bench-nginx"):
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-
-
-def wrk(url: str, seconds: int, connections: int, close: bool = False) -> tuple[float, float]:
-    """requests/s and p99 latency in ms; with close, every request a new connection."""
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if close:
-        cmd[1:1] = ["-H", "Connection: close"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if re.search(r"Non-2xx or 3xx responses", out) or (
-        errors and not close and any(int(n) for n in errors.groups())
-    ):
-        raise SystemExit(f"wrk saw errors:\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return rate, float(p99.group(1)) * scale
 
 
 def h2load(
