@@ -7,8 +7,9 @@ beyond the timestamp the engine itself put in front.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 TRUNCATED = " [truncated]"
@@ -24,6 +25,39 @@ class LogLine:
     ts: datetime
     stream: str
     line: str
+
+
+@dataclass
+class ShippedMark:
+    """Where a container's shipped output ends, so that a new read from there ships no line twice.
+
+    The engine's `since` is inclusive and the store keeps microseconds, so a read that resumes
+    at the newest shipped moment gets that moment's lines again: those, and only those, are
+    skipped. Nothing else is compared: many lines share one microsecond, and stdout and stderr
+    are not in time order between them, so "not newer than the last" is no test of "shipped".
+    """
+
+    last_ts: datetime | None = None
+    at_last_ts: Counter = field(default_factory=Counter)  # (stream, text) shipped at last_ts
+    replay_ts: datetime | None = None  # last_ts when this read began
+    replayed: Counter = field(default_factory=Counter)  # of those, still to skip in this read
+
+    def begin_read(self) -> None:
+        self.replay_ts = self.last_ts
+        self.replayed = Counter(self.at_last_ts)
+
+    def ship(self, ts: datetime, stream: str, text: str) -> bool:
+        """Whether this line is new; if it is, it counts as shipped from now on."""
+        key = (stream, text)
+        if ts == self.replay_ts and self.replayed[key] > 0:
+            self.replayed[key] -= 1
+            return False
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+            self.at_last_ts = Counter()
+        if ts == self.last_ts:
+            self.at_last_ts[key] += 1
+        return True
 
 
 class LineSplitter:

@@ -32,6 +32,7 @@ from swsapi.agent.loglines import (
     TIMESTAMP_ROOM,
     LineSplitter,
     LogLine,
+    ShippedMark,
     cap,
     docker_since,
     parse_timestamped,
@@ -66,7 +67,7 @@ class Follower:
     service_id: int
     generation: int
     thread: threading.Thread | None = None
-    last_ts: datetime | None = None  # the newest line shipped: a restart resumes after it
+    shipped: ShippedMark = field(default_factory=ShippedMark)  # a restart resumes after it
     # The StartedAt of the run whose output was read to its end after the container stopped;
     # it is followed again only when it runs again (restart policies start it again and again).
     drained_run: str | None = None
@@ -159,10 +160,14 @@ class Shipper:
         follower = Follower(container["Id"], name, service_id, generation)
         with self._db().cursor() as cur:
             cur.execute(
-                "SELECT max(ts) FROM service_logs WHERE service_id = %s AND container = %s",
-                (service_id, name),
+                """SELECT ts, stream, line FROM service_logs l
+                   WHERE service_id = %(s)s AND container = %(c)s AND ts = (
+                       SELECT max(ts) FROM service_logs
+                       WHERE service_id = %(s)s AND container = %(c)s)""",
+                {"s": service_id, "c": name},
             )
-            follower.last_ts = cur.fetchone()[0]
+            for ts, stream, line in cur.fetchall():
+                follower.shipped.ship(ts, stream, line)
         self.followers[container["Id"]] = follower
         return follower
 
@@ -176,6 +181,7 @@ class Shipper:
 
     def _start(self, follower: Follower) -> None:
         follower.drained_run = None
+        follower.shipped.begin_read()
         follower.thread = threading.Thread(
             target=self._follow,
             args=(follower,),
@@ -188,7 +194,8 @@ class Shipper:
         try:
             detail = self.docker.inspect(follower.container_id)
             tty = bool((detail.get("Config") or {}).get("Tty"))
-            since = docker_since(follower.last_ts) if follower.last_ts else None
+            last = follower.shipped.last_ts
+            since = docker_since(last) if last else None
             splitters: dict[str, LineSplitter] = {}
             for stream, chunk in self.docker.follow_logs(follower.container_id, since, tty):
                 splitter = splitters.setdefault(
@@ -219,9 +226,8 @@ class Shipper:
         text = cap(text, self.settings.line_max_bytes)
         if ts is None:
             ts = datetime.now(UTC)
-        elif follower.last_ts is not None and ts <= follower.last_ts:
-            return  # shipped before this restart of the follower (`since` is inclusive)
-        follower.last_ts = ts
+        if not follower.shipped.ship(ts, stream, text):
+            return  # shipped before this read began
         line = LogLine(follower.service_id, follower.generation, follower.name, ts, stream, text)
         while not self.stop.is_set():
             try:

@@ -10,6 +10,7 @@ from swsapi.agent.dockerapi import frames
 from swsapi.agent.loglines import (
     TRUNCATED,
     LineSplitter,
+    ShippedMark,
     cap,
     clean_text,
     docker_since,
@@ -79,3 +80,31 @@ def test_cap_cuts_text_to_its_byte_budget_and_marks_it_once():
     assert cap("x" * 12, 10) == "x" * 10 + TRUNCATED
     assert cap("y" * 20 + TRUNCATED, 10) == "y" * 10 + TRUNCATED
     assert cap("é" * 6, 5) == "éé" + TRUNCATED  # never half a character
+
+
+def test_lines_of_one_microsecond_and_out_of_order_streams_are_all_shipped():
+    # The engine stamps each line; on a fast machine many share a microsecond, and stderr's
+    # lines may come before stdout's older ones. Every one is new.
+    t = datetime(2026, 12, 6, 10, 0, 0, 5, tzinfo=UTC)
+    mark = ShippedMark()
+    mark.begin_read()
+    assert mark.ship(t, "stdout", "line 1")
+    assert mark.ship(t, "stdout", "line 1")  # the same text twice in one microsecond
+    assert mark.ship(t, "stdout", "line 2")
+    assert mark.ship(t.replace(microsecond=4), "stderr", "older, from the other stream")
+    assert mark.ship(t.replace(microsecond=6), "stdout", "line 3")
+    assert mark.ship(t.replace(microsecond=6), "stdout", "line 4")
+
+
+def test_a_read_resumed_at_the_last_moment_skips_exactly_what_was_shipped_then():
+    t = datetime(2026, 12, 6, 10, 0, 0, 6, tzinfo=UTC)
+    mark = ShippedMark()
+    for text in ("a", "a", "b"):
+        mark.ship(t, "stdout", text)
+    mark.begin_read()  # `since` is inclusive: the engine sends t's lines again, then new ones
+    assert not mark.ship(t, "stdout", "a")
+    assert not mark.ship(t, "stdout", "b")
+    assert not mark.ship(t, "stdout", "a")
+    assert mark.ship(t, "stdout", "c")  # written in the same microsecond, after the last read
+    assert mark.ship(t, "stdout", "a")  # a third "a": new
+    assert mark.ship(t.replace(microsecond=7), "stdout", "b")
