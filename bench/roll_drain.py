@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import socket
 import statistics
@@ -27,21 +26,18 @@ import threading
 import time
 
 import requests
-from agent_host import REPO, bench_host, remove_services
+from agent_host import bench_host, remove_services
 
 from swsapi.agent.collection import haproxy as runtime
+from swsapi.agent.collection import module_utils
 from tests.e2e.test_agent import domain
 from tests.e2e.test_agent_zero_downtime import Load
 
 NAME = "rolldrain-0"
-UTILS = REPO / "playbooks/collections/ansible_collections/sws/host/plugins/module_utils"
 
 
 def load_proxyroll():
-    spec = importlib.util.spec_from_file_location("sws_proxyroll", UTILS / "proxyroll.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_utils("proxyroll")
 
 
 def main() -> None:

@@ -454,6 +454,10 @@ class ServiceSpecSchema(Schema):
     resources = fields.Nested(ResourcesSchema, allow_none=True)
     healthCheck = fields.Nested(HealthCheckSchema, allow_none=True)
     tls = fields.Nested(TlsSchema, allow_none=True)
+    # Docker's init (tini) as PID 1: it passes signals on, so a server that ignores SIGTERM
+    # (a Python or Node server started directly) stops at once instead of after the stop
+    # timeout. Opt-in: an image whose own init must be PID 1 (s6-overlay) refuses another.
+    init = StrictBoolean(allow_none=True)
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -569,6 +573,7 @@ class Definition:
     resources: Resources | None = None  # None when the spec sets none (digest unchanged)
     health_path: str | None = None  # spec.healthCheck.path; None: a TCP connect is the check
     tls: TlsSettings | None = None  # None when the spec sets none (digest unchanged)
+    init: bool | None = None  # spec.init as written; None when absent (digest unchanged)
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -584,6 +589,7 @@ class Definition:
             resources=_resources(spec.get("resources")),
             health_path=(spec.get("healthCheck") or {}).get("path"),
             tls=TlsSettings.from_loaded(spec.get("tls")),
+            init=spec.get("init"),
         )
 
     def spec_dict(self) -> dict:
@@ -609,6 +615,9 @@ class Definition:
         if self.tls and self.tls.as_dict():
             # Only when given, like http: older specs keep their digests.
             spec["tls"] = self.tls.as_dict()
+        if self.init is not None:
+            # As written (false too), only when given: older specs keep their digests.
+            spec["init"] = self.init
         return spec
 
     def document(self) -> dict:

@@ -1,35 +1,38 @@
-"""The sws.host collection's shared code (plugins/module_utils, standard library only), loaded
-from the project directory: the collection's plugins import it inside Ansible, and the agent,
-the benches and the tests load the same files here. So there is one HAProxy runtime client
-(haproxy.py) and one readiness check (readiness.py), not a copy on each side.
+"""The sws.host collection's shared code (plugins/module_utils, standard library only), imported
+as the package Ansible imports it: `ansible_collections.sws.host.plugins.module_utils.<name>`.
+
+`ansible_collections` is a namespace package (the `ansible` distribution installs its
+collections under the same name), so the project's `playbooks/collections` joins it on
+sys.path. The collection's plugins, the agent, the benches and the tests thus run the same
+files: one Engine API client (engine.py), one HAProxy runtime client (haproxy.py), one
+readiness check (readiness.py), not a copy on each side.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
 
-MODULE_UTILS = Path("playbooks/collections/ansible_collections/sws/host/plugins/module_utils")
+COLLECTIONS = Path("playbooks/collections")
+PACKAGE = "ansible_collections.sws.host.plugins.module_utils"
 # A checkout (tests, benches): the repository this package lives in.
 _CHECKOUT = Path(__file__).resolve().parents[2]
-_project: list[Path] = []
 
 
 def use(project_dir) -> None:
-    """Load the collection from this project (the agent's copy of playbooks/) from now on."""
-    _project[:] = [Path(project_dir)]
+    """Import the collection from this project (the agent's copy of playbooks/)."""
+    path = str(Path(project_dir) / COLLECTIONS)
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 
 def module_utils(name: str) -> ModuleType:
     """One module of plugins/module_utils, by its name."""
-    relative = MODULE_UTILS / f"{name}.py"
-    for base in (*_project, _CHECKOUT):
-        path = base / relative
-        if path.is_file():
-            return _load(path)
-    raise ImportError(f"no {relative} under {[*_project, _CHECKOUT]}")
+    if not any(Path(p, "ansible_collections", "sws").is_dir() for p in sys.path if p):
+        use(_CHECKOUT)
+    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 def haproxy() -> ModuleType:
@@ -42,12 +45,6 @@ def readiness() -> ModuleType:
     return module_utils("readiness")
 
 
-def _load(path: Path) -> ModuleType:
-    name = f"sws_collection_{path.stem}_{abs(hash(str(path)))}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
-    return module
+def engine() -> ModuleType:
+    """The Docker Engine API client (Engine, EngineError)."""
+    return module_utils("engine")

@@ -1,17 +1,16 @@
 """Orphans: containers labelled as SWS services that the store does not list.
 
 An orphan is stopped and reported at once (it may hold a domain's traffic nobody owns any
-more), but removed only after it stayed an orphan for `orphan_grace` seconds: a store restored
-from an older backup, or a row deleted by hand, gets its service back within that time with
-its container and data untouched. When each orphan was first seen is kept in
-<state_dir>/orphans.json. The max_orphan_share guard (plan.hold_orphans) runs first: orphans it
-holds are neither stopped nor removed.
+more; the stop runs in the background, as every retired container's), but removed only after
+it stayed an orphan for `orphan_grace` seconds: a store restored from an older backup, or a row
+deleted by hand, gets its service back within that time with its container and data untouched.
+When each orphan was first seen is kept in <state_dir>/orphans.json. The max_orphan_share
+guard (plan.hold_orphans) runs first: orphans it holds are neither stopped nor removed.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from swsapi.agent.observe import RunningContainer
@@ -53,26 +52,27 @@ def settle(
     containers: list[RunningContainer],
     state_dir: Path,
     grace: float,
-    stop_timeout: int,
     now: float,
-) -> tuple[list[str], list[str]]:
-    """Stop the orphans' running containers; keep in plan.orphans only those due for removal.
+) -> list[str]:
+    """Which orphans the retire step stops (kept, `plan.stop_only`) and which it removes (due).
 
-    Returns (containers stopped now, problems)."""
+    plan.orphans keeps the orphans the run acts on: those due for removal, and those with a
+    container still running (stopped in the background, like any retired container). Returns
+    the containers to stop now."""
     seen = load(state_dir)
-    removable = due(plan.orphans, seen, grace, now)
+    removable = set(due(plan.orphans, seen, grace, now))
     save(state_dir, seen)
-    running = [c.name for c in containers if c.service in plan.orphans and c.running]
-    plan.orphans = removable
-    if not running:
-        return [], []
-    result = subprocess.run(
-        ["docker", "stop", "-t", str(stop_timeout), *running],
-        capture_output=True,
-        text=True,
-        timeout=60 + stop_timeout * len(running),
-    )
-    if result.returncode != 0:
-        why = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
-        return running, [f"could not stop the orphan container(s) {', '.join(running)}: {why}"]
-    return running, []
+    running = {c.name for c in containers if c.service in plan.orphans and c.running}
+    acted, stopping = [], []
+    for name in plan.orphans:
+        if name in removable:
+            acted.append(name)
+            continue
+        to_stop = [c for c in plan.containers.get(name, []) if c in running]
+        plan.containers[name] = to_stop
+        if to_stop:
+            plan.stop_only.add(name)
+            acted.append(name)
+            stopping += to_stop
+    plan.orphans = acted
+    return stopping

@@ -187,17 +187,22 @@ def routes_for(
 @dataclass
 class CleanupPlan:
     retire: dict[str, str] = field(default_factory=dict)  # service -> container to keep
-    remove: list[str] = field(default_factory=list)  # deleting services with containers
+    remove: list[str] = field(default_factory=list)  # deleting services with containers to take
     purge: list[str] = field(default_factory=list)  # deleting services whose volume goes too
     orphans: list[str] = field(default_factory=list)  # services the store does not know
-    forget: list[str] = field(default_factory=list)  # deleting services to drop from the store
-    # service -> the containers to remove, as observed at the pass's start: the retire play
-    # removes exactly these (no listing of its own), never the one kept.
+    forget: list[str] = field(default_factory=list)  # deleting services to drop once gone
+    # service -> the containers to take away, as observed at the pass's start: the retire step
+    # takes exactly these (no listing of its own), never the one kept, never one whose stop is
+    # under way already (a background stop of an earlier pass).
     containers: dict[str, list[str]] = field(default_factory=dict)
+    stop_only: set[str] = field(default_factory=set)  # orphans in their grace: stop, keep
+    kill: set[str] = field(default_factory=set)  # an earlier stop ran out of time: kill now
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # service -> stops under way
 
     def services(self) -> list[str]:
         """Every service the retire step acts on, each once."""
-        return list(dict.fromkeys([*self.retire, *self.remove, *self.purge, *self.orphans]))
+        named = [*self.retire, *self.remove, *self.purge, *self.orphans]
+        return [n for n in dict.fromkeys(named) if self.containers.get(n) or n in self.purge]
 
 
 def plan_cleanup(
@@ -205,20 +210,33 @@ def plan_cleanup(
     containers: list[RunningContainer],
     serving: dict[str, RunningContainer],
     failed: set[str],
+    stopping: set[str] = frozenset(),
+    volumes: set[str] | None = None,
 ) -> CleanupPlan:
-    """Containers that no longer serve, deleted services (and purged volumes), and orphans."""
+    """Containers that no longer serve, deleted services (and purged volumes), and orphans.
+
+    stopping: containers an earlier pass is stopping in the background (left alone); volumes:
+    the purged services' volumes that exist (None: not looked at, taken as present)."""
     plan = CleanupPlan()
     grouped = by_service(containers)
     known = {s.name for s in desired}
+
+    def take(name: str, mine: list[RunningContainer]) -> None:
+        plan.containers[name] = [c.name for c in mine if c.name not in stopping]
+        waiting = [c.name for c in mine if c.name in stopping]
+        if waiting:
+            plan.waiting[name] = waiting
+
     for service in desired:
         mine = grouped.get(service.name, [])
         if service.deleting:
             if mine:
                 plan.remove.append(service.name)
-                plan.containers[service.name] = [c.name for c in mine]
-            if service.purge_volume:
-                # Whether or not containers are left: the volume outlives them (a pass that
-                # removed them may have failed on the volume).
+                take(service.name, mine)
+            volume_here = volumes is None or f"{service.name}-volume" in volumes
+            # The volume outlives the containers (a pass that removed them may have failed on
+            # it); it goes with the last of them, never while one is still being stopped.
+            if service.purge_volume and volume_here and not plan.waiting.get(service.name):
                 plan.purge.append(service.name)
             plan.forget.append(service.name)
             continue
@@ -227,10 +245,10 @@ def plan_cleanup(
             continue  # nothing proven to serve yet: keep everything that exists
         if any(c.name != keep.name for c in mine):
             plan.retire[service.name] = keep.name
-            plan.containers[service.name] = [c.name for c in mine if c.name != keep.name]
+            take(service.name, [c for c in mine if c.name != keep.name])
     plan.orphans = sorted(name for name in grouped if name not in known)
     for name in plan.orphans:
-        plan.containers[name] = [c.name for c in grouped[name]]
+        take(name, grouped[name])
     return plan
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg2
 
-from swsapi.agent import certs, collection, health, orphans, record, retries, stale
+from swsapi.agent import certs, collection, health, orphans, record, removals, retries, stale
 from swsapi.agent.config import AgentConfig
 from swsapi.agent.controlplane import observe_components, revive
 from swsapi.agent.desired import DesiredService, read_desired
@@ -28,6 +28,7 @@ from swsapi.agent.observe import (
     images_present,
     observe_containers,
     observe_proxies,
+    volumes_present,
 )
 from swsapi.agent.passvars import PassVars, ProxyView
 from swsapi.agent.plan import (
@@ -225,7 +226,18 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
         for p in proxies
         if deploying or p.applied_routes != routes.fallback_text() or not p.ready
     ] + [p for p in missing if p in config.names.proxies]
-    cleanup = plan_cleanup(desired, containers, routes.serving_if_ready(deploying), set(failed))
+    # A stop is under way while its container still runs; one stopped and left is taken again.
+    running = {c.name for c in containers if c.running}
+    stops = removals.observe(config.state_dir, running, config.stop_timeout, now)
+    purged = [f"{s.name}-volume" for s in desired if s.deleting and s.purge_volume]
+    cleanup = plan_cleanup(
+        desired,
+        containers,
+        routes.serving_if_ready(deploying),
+        set(failed),
+        stopping=stops.under_way(),
+        volumes=volumes_present(purged) if purged else set(),
+    )
     held = hold_orphans(cleanup, containers, config.max_orphan_share)
     if held:
         report.problems.append(held)
@@ -233,11 +245,14 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
 
     if config.names.proxies and not up and not missing:
         cleanup = CleanupPlan()  # no proxy routes anything now: keep what may serve later
+    _late_stops(conn, cleanup, stops, config.stop_timeout, report)
     outcome = _Outcome(config, conn, report, guard, desired, deploys, plane, attempts, now, failed)
     outcome.rerouted = rerouted
     if not (deploying or missing or roll or cleanup.services()):
         guard.check("recording the outcomes")
         outcome.record(set(), routes_ok=True)
+        _forget_deleted(conn, cleanup, None, report)
+        report.note("stopping", sorted(stops.under_way()))
         _check_health(config, conn, desired, choose_serving(desired, containers, set()), report)
         outcome.conclude()
         return
@@ -260,7 +275,10 @@ def _reconcile(config: AgentConfig, conn, report: PassReport, guard: Guard) -> N
     if outcome.retire_started:
         _retire_outcomes(cleanup, result, report)
         _explain_stuck_deletes(conn, cleanup, result)
-        _forget_deleted(conn, cleanup, report)
+        _forget_deleted(conn, cleanup, result, report)
+    background = [c for r in result.retired.values() for c in r.get("background") or []]
+    removals.handed_over(config.state_dir, stops, background, time.time())
+    report.note("stopping", sorted(stops.under_way()))
     _check_health(config, conn, desired, choose_serving(desired, containers, set()), report)
     outcome.conclude()
 
@@ -558,12 +576,28 @@ def _mark_stale_routes(
 
 
 def _settle_orphans(config: AgentConfig, cleanup: CleanupPlan, containers, report) -> None:
-    """Orphans are stopped now and removed after orphan_grace (orphans.py)."""
-    stopped, problems = orphans.settle(
-        cleanup, containers, config.state_dir, config.orphan_grace, config.stop_timeout, time.time()
+    """Orphans are stopped by this run and removed after orphan_grace (orphans.py)."""
+    stopping = orphans.settle(
+        cleanup, containers, config.state_dir, config.orphan_grace, time.time()
     )
-    report.note("orphans_stopped", stopped)
-    report.problems.extend(problems)
+    report.note("orphans_stopped", stopping)
+
+
+def _late_stops(conn, cleanup: CleanupPlan, stops: removals.Stops, timeout, report) -> None:
+    """A background stop that outlived its time is reported, and its container killed now."""
+    if not stops.overdue:
+        return
+    late = set(stops.overdue)
+    for name, listed in cleanup.containers.items():
+        mine = sorted(late & set(listed))
+        if not mine:
+            continue
+        cleanup.kill.add(name)
+        allowed = timeout + removals.SLACK_SECONDS
+        why = f"container(s) {', '.join(mine)} did not stop within {allowed:g} s; killing them"
+        report.notices.append(f"{name}: {why}")
+        if name in cleanup.remove:
+            record.mark_deleting_problem(conn, name, why)
 
 
 def health_due(stamp: Path, interval: float, now: float) -> bool:
@@ -614,7 +648,7 @@ def _retire_outcomes(cleanup: CleanupPlan, result: RunResult, report) -> None:
         ("retired", cleanup.retire),
         ("removed", cleanup.remove),
         ("purged", cleanup.purge),
-        ("orphans", cleanup.orphans),
+        ("orphans", [n for n in cleanup.orphans if n not in cleanup.stop_only]),
     ):
         done = [n for n in names if service_host(n) in result.ok]
         report.note(key, sorted(done))
@@ -639,16 +673,19 @@ def _explain_stuck_deletes(conn, cleanup: CleanupPlan, result: RunResult) -> Non
             record.mark_deleting_problem(conn, name, failure.message)
 
 
-def _forget_deleted(conn, cleanup: CleanupPlan, report: PassReport) -> None:
-    # Records go only once their containers (and a purged volume) are gone; a failed removal
-    # is retried next pass.
-    removed = report.changed.get("removed", [])
-    purged = report.changed.get("purged", [])
-    gone = [
-        n
-        for n in cleanup.forget
-        if (n not in cleanup.remove or n in removed) and (n not in cleanup.purge or n in purged)
-    ]
+def _forget_deleted(conn, cleanup: CleanupPlan, result: RunResult | None, report) -> None:
+    """Records go only once every container is gone (a background stop takes a later pass to
+    see) and a purged volume with them; a failed removal is retried next pass."""
+    retired = result.retired if result is not None else {}
+    gone = []
+    for name in cleanup.forget:
+        done = retired.get(service_host(name)) or {}
+        left = set(cleanup.containers.get(name, [])) - set(done.get("gone") or [])
+        if left or cleanup.waiting.get(name) or done.get("problems"):
+            continue
+        if name in cleanup.purge and not done.get("volume_removed"):
+            continue
+        gone.append(name)
     report.note("forgotten", [n for n in gone if record.forget(conn, n)])
 
 
@@ -664,6 +701,8 @@ def _run(config, desired, cleanup: CleanupPlan, what: PassVars, images, at_play,
         containment=config.containment,
         retire=cleanup.containers,
         images=images,
+        stop_only=cleanup.stop_only,
+        kill=cleanup.kill,
     )
     secrets = frozenset(e.value for s in desired if s.definition for e in s.definition.env)
     run = PlaybookRun(

@@ -109,6 +109,7 @@ def service_vars(
         "sws_service_volume_adopted": service.volume_adopted,
         **containment_vars(service, containment or Containment()),
         **({"sws_service_health_path": d.health_path} if d.health_path else {}),
+        **({"sws_service_init": True} if d.init else {}),
         **({} if image_present is None else {"sws_service_image_present": image_present}),
     }
 
@@ -130,12 +131,15 @@ def inventory(
     containment: Containment | None = None,
     retire: dict[str, list[str]] | None = None,
     images: dict[str, bool] | None = None,
+    stop_only: set[str] = frozenset(),
+    kill: set[str] = frozenset(),
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
     containment: the agent's (config.containment); None: the defaults of Containment.
     retire: {service: its containers to remove} (CleanupPlan.containers); images: {image:
-    whether it is on this host} (observe.images_present)."""
+    whether it is on this host} (observe.images_present); stop_only: orphans to stop and keep;
+    kill: services whose earlier background stop ran out of time (killed now)."""
     keep = keep or {}
     retire = retire or {}
     images = images or {}
@@ -161,6 +165,13 @@ def inventory(
         hostvars.setdefault(host, ServiceVars(orphan_vars(name, retire.get(name, []))))
         if host not in services:
             services.append(host)
+    for name in {*stop_only, *kill}:
+        host = service_host(name)
+        if host in hostvars:
+            if name in stop_only:
+                hostvars[host]["sws_service_stop_only"] = True
+            if name in kill:
+                hostvars[host]["sws_service_retire_kill"] = True
     return {
         "_meta": {"hostvars": hostvars},
         "all": {

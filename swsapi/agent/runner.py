@@ -70,6 +70,9 @@ class RunResult:
     failed: dict[str, HostFailure] = field(default_factory=dict)
     error: str | None = None  # the run itself broke (syntax, a crash): no host to blame
     ident: str = ""
+    # host -> what its retire task did (sws.host.service_retire: gone, stopped, background,
+    # volume_removed, problems)
+    retired: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ def result_from_events(
         play = str(data.get("play") or "")
         if res.get("last_log"):
             last_logs[host] = str(res["last_log"])
+        if str(data.get("task_action", "")).endswith("service_retire") and "gone" in res:
+            result.retired[host] = res
         if event.get("event") == "runner_on_failed" and not data.get("ignore_errors"):
             failures[host] = HostFailure(_short(res.get("msg") or "task failed"), play=play)
         elif event.get("event") == "runner_on_unreachable":

@@ -4,29 +4,21 @@ for what serves, so a proxy's routes.applied compares equal in the next pass."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
+from swsapi.agent import collection
 from swsapi.agent.config import Names
 from swsapi.agent.plan import Route
 from swsapi.agent.render import ADDRESS_SLOT, routes_conf, routes_plan, service_host
 
 NAMES = Names()
-UTILS = (
-    Path(__file__).resolve().parents[2]
-    / "playbooks/collections/ansible_collections/sws/host/plugins/module_utils/proxyroll.py"
-)
 
 
 @pytest.fixture(scope="module")
 def proxyroll():
-    spec = importlib.util.spec_from_file_location("proxyroll_under_test", UTILS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return collection.module_utils("proxyroll")
 
 
 def route(service, domain, address, port=8080):

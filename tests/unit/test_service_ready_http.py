@@ -3,25 +3,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-MODULE = (
-    Path(__file__).resolve().parents[2]
-    / "playbooks/collections/ansible_collections/sws/host/plugins/module_utils/readiness.py"
-)
+from swsapi.agent import collection
 
 
 def load_module():
-    spec = importlib.util.spec_from_file_location("sws_service_ready", MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return collection.module_utils("readiness")
 
 
 class Answers(BaseHTTPRequestHandler):

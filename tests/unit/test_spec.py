@@ -358,3 +358,18 @@ def test_bad_resources_are_refused_naming_the_field(given, field, says):
 
 def test_resources_must_be_a_mapping():
     assert refused(definition(resources="big")) == {"spec.resources": "must be a mapping"}
+
+
+def test_init_is_optional_strict_and_leaves_older_digests_alone():
+    spec = {"name": "a", "port": 80, "domain": "a.test", "image": "x:1"}
+    base = {"apiVersion": "v1", "spec": spec}
+    plain = load_definition(base)
+    assert plain.init is None and "init" not in plain.spec_dict()
+    on = load_definition({**base, "spec": {**base["spec"], "init": True}})
+    assert on.init is True and on.spec_dict()["init"] is True and on.digest() != plain.digest()
+    off = load_definition({**base, "spec": {**base["spec"], "init": False}})
+    assert off.spec_dict()["init"] is False  # shown back as written
+    for bad in ("yes", 1, "true"):
+        with pytest.raises(SpecError) as err:
+            load_definition({**base, "spec": {**base["spec"], "init": bad}})
+        assert "spec.init" in err.value.fields

@@ -5,7 +5,7 @@ It watches the container while it waits, so a container that exits at once (or t
 keeps restarting) fails in a second with its exit code and last log lines, instead of after
 the whole timeout.
 
-Standard library only: the action plugin service_ready runs it on the controller (every host
+Standard library only (and engine.py): the action plugins run it on the controller (every host
 is this machine), which spares the ~0.4 s a module's own Python process costs; the unit tests
 import it as it is.
 """
@@ -13,20 +13,21 @@ import it as it is.
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import subprocess
 import time
+
+from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
 # Restarts Docker may make while the container starts before it is judged crash-looping.
 MAX_RESTARTS = 2
 
 
 def inspect(container: str) -> dict | None:
-    result = subprocess.run(["docker", "inspect", container], capture_output=True, text=True)
-    if result.returncode != 0:
+    try:
+        return Engine().inspect(container)
+    except EngineError:
         return None
-    return json.loads(result.stdout)[0]
 
 
 # Lines of a failed container's output kept with its failure (joined, at most 500 characters):

@@ -1,0 +1,150 @@
+"""Start a service's container, contained, on the Engine API (engine.py): what
+community.docker.docker_container did for the deploy, in one process and a few requests.
+
+The container is the one the agent named for the service's generation; its labels say which
+spec and which containment it runs (the agent's observe step reads them back). An existing
+container of that name with the same labels and image is kept (started if it stopped); one with
+others is replaced, as docker_container replaced it. The service's volume is checked for its
+owner first: a volume the store does not give this user is never mounted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
+
+# The log driver of every service container: bounded, and what the log shipper reads.
+LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
+
+
+@dataclass(frozen=True)
+class ServiceContainer:
+    """Everything a service container is made of (the role's sws_service_* variables)."""
+
+    container: str
+    service: str
+    generation: int
+    digest: str
+    domain: str
+    port: int
+    image: str
+    owner: str
+    containment: str
+    network: str
+    label_prefix: str = "sws"
+    env: dict = field(default_factory=dict)
+    volume_mount: str = ""
+    volume_adopted: bool = False
+    restart_policy: str = "unless-stopped"
+    stop_timeout: int = 10
+    memory: int = 268435456
+    cpus: str = "0.5"
+    pids: int = 256
+    capabilities: tuple = ()
+    init: bool = False
+
+    @property
+    def volume(self) -> str:
+        return f"{self.service}-volume"
+
+    def labels(self) -> dict[str, str]:
+        p = self.label_prefix
+        return {
+            f"{p}.service": self.service,
+            f"{p}.generation": str(self.generation),
+            f"{p}.spec-digest": self.digest,
+            f"{p}.domain": self.domain,
+            f"{p}.port": str(self.port),
+            f"{p}.containment": self.containment,
+        }
+
+    def create_body(self) -> dict:
+        """The Engine API's container configuration: contained as README.md "Isolation" says
+        (no capability but the few common images need, never NET_RAW; no privilege gained
+        through setuid binaries; memory with no swap beyond it, CPU and processes bounded)."""
+        host = {
+            "NetworkMode": self.network,
+            "RestartPolicy": {"Name": self.restart_policy},
+            "CapDrop": ["ALL"],
+            "CapAdd": list(self.capabilities),
+            "SecurityOpt": ["no-new-privileges"],
+            "Memory": int(self.memory),
+            "MemorySwap": int(self.memory),
+            "NanoCpus": int(round(float(self.cpus) * 1e9)),
+            "PidsLimit": int(self.pids),
+            "LogConfig": LOG_CONFIG,
+            "Mounts": (
+                [{"Type": "volume", "Source": self.volume, "Target": self.volume_mount}]
+                if self.volume_mount
+                else []
+            ),
+        }
+        if self.init:
+            host["Init"] = True
+        return {
+            "Image": self.image,
+            "Env": [f"{k}={v}" for k, v in self.env.items()],
+            "Labels": self.labels(),
+            "StopTimeout": int(self.stop_timeout),
+            "HostConfig": host,
+            "NetworkingConfig": {"EndpointsConfig": {self.network: {}}},
+        }
+
+
+class DeployError(RuntimeError):
+    """Why the container could not be started (a short reason for the service's message)."""
+
+
+def check_volume(engine: Engine, spec: ServiceContainer) -> bool:
+    """Make sure <service>-volume is this owner's, creating it if absent; True when created.
+
+    The store gives the name to one user (the API refuses it to anyone else); the volume's own
+    owner label is checked too, so a volume the store does not know (kept from before
+    ownership was recorded) is never mounted into someone's service."""
+    found = engine.volume(spec.volume)
+    if found is None:
+        labels = {f"{spec.label_prefix}.service": spec.service}
+        labels[f"{spec.label_prefix}.owner"] = spec.owner
+        engine.create_volume(spec.volume, labels)
+        return True
+    owner = (found.get("Labels") or {}).get(f"{spec.label_prefix}.owner", "")
+    if owner == spec.owner or (not owner and spec.volume_adopted):
+        return False
+    if owner:
+        raise DeployError(f"volume {spec.volume} belongs to another user")
+    raise DeployError(
+        f"volume {spec.volume} was kept from before volumes had owners; its owner is unknown,"
+        f" so only an administrator can purge it (DELETE /v1/volumes/{spec.volume})"
+    )
+
+
+def ensure_started(engine: Engine, spec: ServiceContainer) -> str:
+    """Start the container; returns what was done: created, replaced, started or unchanged."""
+    image = engine.image(spec.image)
+    if image is None:
+        raise DeployError(f"image {spec.image} is not on this host")
+    if spec.volume_mount:
+        check_volume(engine, spec)
+    existing = engine.inspect(spec.container)
+    did = "created"
+    if existing is not None:
+        # Only our labels: the engine adds the image's own to the container's.
+        labels = (existing.get("Config") or {}).get("Labels") or {}
+        ours = {k: v for k, v in labels.items() if k.startswith(spec.label_prefix + ".")}
+        same = ours == spec.labels() and existing.get("Image") == image.get("Id")
+        if same and (existing.get("State") or {}).get("Running"):
+            return "unchanged"
+        if same:
+            engine.start(spec.container)
+            return "started"
+        engine.remove(spec.container, force=True)
+        did = "replaced"
+    try:
+        engine.create(spec.container, spec.create_body())
+        engine.start(spec.container)
+    except EngineError as err:
+        # Nothing half-made stays: the old generation keeps serving alone.
+        engine.remove(spec.container, force=True)
+        raise DeployError(f"docker could not start the container: {err}") from None
+    return did

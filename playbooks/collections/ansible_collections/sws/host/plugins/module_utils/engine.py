@@ -1,0 +1,154 @@
+"""The Docker Engine API over the engine's unix socket: the calls SWS makes to start, stop and
+look at service containers and their volumes.
+
+Standard library only, and no process of its own: the action plugins call it inside
+ansible-playbook (every host is this machine), the background removal (retire.py) in a child,
+the agent and the tests load the same file. A call is one HTTP request on the socket: about a
+millisecond, where a `docker` CLI process costs 50 ms and a community.docker module 1-2 s.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from urllib.parse import quote, urlencode
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+API = "/v1.41"  # the engine here is 20.10; every call below exists since 1.41
+
+
+class EngineError(RuntimeError):
+    """The engine could not be asked, or answered an error (status, and its message)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def socket_path() -> str:
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else DEFAULT_SOCKET
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+class Engine:
+    """One engine; each call opens its own connection (calls may come from several threads)."""
+
+    def __init__(self, path: str | None = None, timeout: float = 30.0):
+        self.path = path or socket_path()
+        self.timeout = timeout
+
+    def call(self, method: str, url: str, body=None, params=None, timeout=None):
+        """The decoded JSON answer (None when empty); EngineError for an error status."""
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        conn = _UnixConnection(self.path, self.timeout if timeout is None else timeout)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        try:
+            conn.request(method, API + url, body=data, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+        except OSError as err:
+            raise EngineError(f"docker engine at {self.path}: {err}") from None
+        finally:
+            conn.close()
+        if response.status >= 300:
+            raise EngineError(_message(raw) or f"answered {response.status}", response.status)
+        return json.loads(raw) if raw.strip() else None
+
+    # --- containers ------------------------------------------------------------------------
+    def containers(self, label: str, all_states: bool = True) -> list[dict]:
+        """Every container carrying the label (a `key` or `key=value` filter)."""
+        filters = json.dumps({"label": [label]})
+        return self.call(
+            "GET", "/containers/json", params={"all": int(all_states), "filters": filters}
+        )
+
+    def inspect(self, container: str) -> dict | None:
+        """The container's inspect document, or None when there is no such container."""
+        try:
+            return self.call("GET", f"/containers/{quote(container)}/json")
+        except EngineError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def create(self, name: str, config: dict) -> str:
+        answer = self.call("POST", "/containers/create", body=config, params={"name": name})
+        return answer["Id"]
+
+    def start(self, container: str) -> None:
+        self.call("POST", f"/containers/{quote(container)}/start")
+
+    def stop(self, container: str, timeout: int) -> None:
+        """SIGTERM (or the image's stop signal), SIGKILL after `timeout` seconds; a container
+        already stopped or gone is not an error."""
+        try:
+            self.call(
+                "POST",
+                f"/containers/{quote(container)}/stop",
+                params={"t": int(timeout)},
+                timeout=int(timeout) + 30,
+            )
+        except EngineError as err:
+            if err.status not in (304, 404):
+                raise
+
+    def remove(self, container: str, force: bool = False) -> None:
+        """Remove it (force: kill it first); gone already, or being removed, is no error."""
+        try:
+            self.call(
+                "DELETE", f"/containers/{quote(container)}", params={"force": int(force), "v": 0}
+            )
+        except EngineError as err:
+            if err.status == 404 or (err.status == 409 and "in progress" in str(err)):
+                return
+            raise
+
+    # --- volumes and images ----------------------------------------------------------------
+    def volume(self, name: str) -> dict | None:
+        try:
+            return self.call("GET", f"/volumes/{quote(name)}")
+        except EngineError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> dict:
+        return self.call("POST", "/volumes/create", body={"Name": name, "Labels": labels})
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self.call("DELETE", f"/volumes/{quote(name)}")
+        except EngineError as err:
+            if err.status != 404:
+                raise
+
+    def image(self, reference: str) -> dict | None:
+        try:
+            return self.call("GET", f"/images/{quote(reference, safe='/:@')}/json")
+        except EngineError as err:
+            if err.status == 404:
+                return None
+            raise
+
+
+def _message(raw: bytes) -> str:
+    try:
+        return str(json.loads(raw).get("message", "")).strip()
+    except (ValueError, AttributeError):
+        return raw.decode(errors="replace").strip()[:300]

@@ -1,0 +1,46 @@
+#!/usr/bin/python
+"""Documentation of the action plugin service_container (plugins/action/service_container.py
+does the work on the controller; every host is this machine)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: service_container
+short_description: Start a service's container, contained, and wait until it is ready
+description:
+  - Checks the service's volume for its owner (creating it if absent), then creates and starts
+    the container on the Engine API, with SWS's containment, labels and log driver.
+  - An existing container of that name with the same labels and image is kept; one with others
+    is replaced.
+  - Waits until the container accepts connections on its port (or answers GET path); on any
+    failure the new container is removed and the task fails with the reason and last log lines.
+  - Returns the container's address on the network, which the proxy roll routes to.
+author: [SWS]
+options:
+  container: {type: str, required: true, description: "sws-svc-<name>-<generation>."}
+  service: {type: str, required: true, description: The service's name.}
+  generation: {type: int, required: true, description: The generation.}
+  digest: {type: str, required: true, description: The spec digest (label <prefix>.spec-digest).}
+  domain: {type: str, required: true, description: The domain routed to it.}
+  port: {type: int, required: true, description: The port it listens on.}
+  image: {type: str, required: true, description: The image (already on this host).}
+  owner: {type: str, required: true, description: The owner (label <prefix>.owner of its volume).}
+  containment: {type: str, required: true, description: Digest of the containment.}
+  network: {type: str, required: true, description: The services network.}
+  label_prefix: {type: str, default: sws, description: Label prefix.}
+  env_from:
+    type: str
+    description: The host variable holding the environment (a dict); read by the plugin, so the
+      values never travel as a task argument nor appear in any event.
+  volume_mount: {type: str, default: "", description: Where <service>-volume is mounted.}
+  volume_adopted: {type: bool, default: false, description: The store vouches for it.}
+  restart_policy: {type: str, default: unless-stopped, description: Docker restart policy.}
+  stop_timeout: {type: int, default: 10, description: Seconds a stop waits before SIGKILL.}
+  memory: {type: int, description: Memory limit in bytes (no swap beyond it).}
+  cpus: {type: str, description: CPU limit (Docker's --cpus).}
+  pids: {type: int, description: Most processes and threads.}
+  capabilities: {type: list, elements: str, description: Capabilities kept (all others dropped).}
+  init: {type: bool, default: false, description: "Docker's init as PID 1 (spec.init)."}
+  ready_timeout: {type: float, default: 30, description: Seconds to become ready.}
+  path: {type: str, description: An HTTP path that must answer 2xx or 3xx.}
+"""
