@@ -40,8 +40,8 @@ class User:
             method, self.host.http + "/v1" + path, headers=headers, timeout=30, **kwargs
         )
 
-    def apply(self, name: str) -> None:
-        spec = {"name": name, "port": 8080, "domain": f"{name}.fair.test", "image": HELLO}
+    def apply(self, name: str, image: str = HELLO, domain: str | None = None) -> None:
+        spec = {"name": name, "port": 8080, "domain": domain or f"{name}.fair.test", "image": image}
         answer = self.api("PUT", f"/services/{name}", json={"apiVersion": "v1", "spec": spec})
         assert answer.status_code in (200, 201), answer.text
 

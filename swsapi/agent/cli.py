@@ -100,7 +100,7 @@ def watch(config_path: str | None) -> None:
 
     Example: sws-agent watch --config /etc/sws/agent.yml
     """
-    from swsapi.agent.watch import code_stamp
+    from swsapi.agent.watch import After, code_stamp
     from swsapi.agent.watch import watch as watch_loop
 
     config = _load(config_path)
@@ -114,17 +114,22 @@ def watch(config_path: str | None) -> None:
             stopping.append(True)
         return bool(stopping)
 
-    def guarded_pass() -> bool:
-        """One pass; True when it left work queued for the next (the per-user share)."""
+    def guarded_pass() -> After:
+        """One pass; what it left for the watcher (queued work, background stops)."""
         try:
             report = one_pass(config, wait=True)
         except (psycopg2.Error, ObserveError) as err:
             log.error("pass failed: %s", str(err).strip())
-            return False
+            return After()
         except Exception:  # noqa: BLE001 - the watcher outlives any one pass (it is recorded)
             log.exception("pass failed")
-            return False
-        return bool(report is not None and report.changed.get("queued"))
+            return After()
+        if report is None:
+            return After()
+        return After(
+            queued=bool(report.changed.get("queued")),
+            stopping=frozenset(report.changed.get("stopping") or ()),
+        )
 
     try:
         watch_loop(config, guarded_pass, stop=stop)

@@ -1,7 +1,10 @@
 """sws-agent watch: LISTEN on sws_services and reconcile as soon as a change is committed.
 
 Changes are debounced (a burst of applies makes one pass), and a full pass runs every
-full_pass_interval seconds anyway, the safety net for anything a notification missed.
+full_pass_interval seconds anyway, the safety net for anything a notification missed. While
+containers stop in the background (a delete, a retired generation), the watcher looks at the
+engine every quarter second, without a pass, and runs one as soon as one of them is gone: a
+deleted service's record goes then.
 """
 
 from __future__ import annotations
@@ -11,17 +14,28 @@ import select
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
 
-from swsapi.agent import store
+from swsapi.agent import collection, store
 from swsapi.agent.config import AgentConfig
 from swsapi.channel import NOTIFY_CHANNEL
 
 log = logging.getLogger("sws.agent")
 
 MAX_DEBOUNCE = 2.0  # a steady stream of changes still gets a pass this often
+STOP_POLL = 0.25  # how often the engine is asked whether a background stop ended
+
+
+@dataclass(frozen=True)
+class After:
+    """What a pass leaves for the watcher: work queued for the next pass (the per-user share),
+    and the containers still stopping in the background."""
+
+    queued: bool = False
+    stopping: frozenset[str] = field(default_factory=frozenset)
 
 
 def code_stamp(config: AgentConfig) -> tuple:
@@ -38,7 +52,7 @@ def code_stamp(config: AgentConfig) -> tuple:
     return tuple(stamp)
 
 
-def watch(config: AgentConfig, one_pass: Callable[[], object], stop: Callable[[], bool]) -> None:
+def watch(config: AgentConfig, one_pass: Callable[[], After], stop: Callable[[], bool]) -> None:
     """Run passes until stop() says so; reconnect when the store goes away."""
     while not stop():
         try:
@@ -58,17 +72,32 @@ def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
             "watching channel %s; full pass every %gs", NOTIFY_CHANNEL, config.full_pass_interval
         )
         next_full = 0.0  # a pass right away: changes made while no agent listened
+        stopping: frozenset[str] = frozenset()
         while not stop():
             wait = max(0.0, next_full - time.monotonic())
-            if _wait_for_change(conn, min(wait, 1.0)):
+            if _wait_for_change(conn, min(wait, STOP_POLL if stopping else 1.0)):
                 _debounce(conn, config.debounce)
+            elif stopping and stopping_ended(stopping, config.names.label_prefix):
+                pass  # a container that was stopping is gone: the pass forgets what it held
             elif time.monotonic() < next_full:
                 continue
-            more = one_pass()
+            after = one_pass()
+            stopping = after.stopping
             # Services queued by the per-user share go in the next pass, right away.
-            next_full = time.monotonic() + (0.0 if more else config.full_pass_interval)
+            next_full = time.monotonic() + (0.0 if after.queued else config.full_pass_interval)
     finally:
         conn.close()
+
+
+def stopping_ended(stopping: frozenset[str], prefix: str) -> bool:
+    """Whether any of these containers stopped running (one Engine API listing)."""
+    engine = collection.engine()
+    try:
+        running = engine.Engine().containers(f"{prefix}.service", all_states=False)
+    except engine.EngineError:
+        return False  # the engine is away: the periodic pass will see
+    names = {n.lstrip("/") for c in running for n in c.get("Names") or []}
+    return not stopping <= names
 
 
 def _wait_for_change(conn, timeout: float) -> bool:

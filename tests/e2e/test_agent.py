@@ -30,6 +30,32 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SWS_AGENT = str(Path(sys.executable).parent / "sws-agent")
 HELLO = "sws-local/hello:2"
+# The example app whose PID 1 ignores SIGTERM, as many real images' do (a Python or Node server
+# started directly): `docker stop` waits its whole timeout (10 s) for it.
+HELLO_NO_TERM = "sws-local/hello-noterm:2"
+
+
+# hello.py handles SIGTERM itself; this one keeps it from installing its handler, and as PID 1
+# without a handler the process never sees SIGTERM at all.
+NO_TERM_DOCKERFILE = f"""FROM {HELLO}
+STOPSIGNAL SIGTERM
+CMD ["python3", "-c", "import runpy, signal; signal.signal = lambda *a: None; \\
+runpy.run_path('/app/hello.py', run_name='__main__')"]
+"""
+
+
+def sigterm_ignoring_image() -> str:
+    """HELLO whose PID 1 ignores the engine's default stop signal (SIGTERM)."""
+    found = subprocess.run(["docker", "image", "inspect", HELLO_NO_TERM], capture_output=True)
+    if found.returncode != 0:
+        subprocess.run(
+            ["docker", "build", "-q", "-t", HELLO_NO_TERM, "-"],
+            input=NO_TERM_DOCKERFILE,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
+    return HELLO_NO_TERM
 # What the last AgentHost.run_pass printed, for assertion messages (AgentHost.explain).
 _LAST_PASS: list[str] = []
 
