@@ -60,14 +60,18 @@ def main() -> None:
     report("delete, first 404", delete, "p50 <= 2.5 s")
     report("new service right after another user's delete, first 200", after, "worst <= 4 s")
     delay = statistics.median(after) - statistics.median(new)
-    print(f"  a delete by A delays B's apply that follows it by {delay:+.2f} s (medians) [<= 0.5 s]")
+    print(
+        f"  a delete by A delays B's apply that follows it by {delay:+.2f} s (medians) [<= 0.5 s]"
+    )
     print(f"  {args.burst} applies in a burst, all served after {burst:.2f} s [<= 30 s]")
 
 
 def measure(host, image: str, runs: int, burst: int):
     names = [f"{PREFIX}{i}" for i in range(runs)]
     apply = host.apply
-    new = [timed(host, n, lambda n=n: apply(n, image=image, env={"GREETING": n}), 200) for n in names]
+    new = [
+        timed(host, n, lambda n=n: apply(n, image=image, env={"GREETING": n}), 200) for n in names
+    ]
     update = [
         timed(host, n, lambda n=n: apply(n, image=image, env={"GREETING": n + "-v2"}), n + "-v2")
         for n in names
@@ -97,8 +101,9 @@ def after_deletes(host, image: str, runs: int) -> list[float]:
     return seconds
 
 
-def wait_serving(host, names: list[str], limit: float = 300) -> float:
-    started = time.monotonic()
+def wait_serving(host, names: list[str], limit: float = 300, started=None) -> float:
+    """Seconds from `started` (default now) until every one of them answers 200."""
+    started = time.monotonic() if started is None else started
     waiting = set(names)
     while waiting and time.monotonic() - started < limit:
         waiting = {n for n in waiting if host.get(n).status_code != 200}
@@ -135,7 +140,7 @@ def burst_seconds(host, count: int, image: str) -> float:
     started = time.monotonic()  # from the first apply
     for name in names:
         host.apply(name, image=image, env={"GREETING": name})
-    took = wait_serving(host, names)
+    took = wait_serving(host, names, started=started)
     for name in names:
         host.delete(name)
     return took

@@ -9,7 +9,7 @@ to `haproxy`, the proxies' access log to their stdout in the json-file log drive
 from the roles' own templates and defaults (haproxy.cfg.j2, nginx.conf.j2, upgrade.conf.j2,
 rendered here with Jinja2 over the role defaults and inventory/group_vars/all/sws.yml, only the
 ports overridden; a throwaway certificate in the crt-list where HAProxy ends TLS) and a route
-block from swsapi.agent.render.route_block. All of it is read from a snapshot of a commit
+block from swsagent.render.route_block. All of it is read from a snapshot of a commit
 (`git archive`, --ref, HEAD by default: the working tree may be mid-edit; `--ref worktree`
 reads the working tree). A variant is the baseline with a few lines changed: the table's
 footer lists them, as a diff of the rendered files. Every chain leads to one service: nginx
@@ -341,7 +341,7 @@ def cleanup() -> None:
 def start_service(workdir: Path) -> str:
     """The service, contained as the agent contains one by default; returns its address."""
     settings = yaml.safe_load((SOURCE / "inventory/group_vars/all/sws.yml").read_text())
-    from swsapi.agent.config import Containment
+    from swsagent.config import Containment
 
     containment = Containment()
     conf = workdir / "service.conf"
@@ -388,9 +388,9 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
     (etc / "haproxy.cfg").write_text(haproxy_cfg)
     base_nginx = edit_nginx(render("sws_proxy/templates/nginx.conf.j2", values), variant.nginx)
     upgrade = render("sws_proxy/templates/upgrade.conf.j2", values)
-    from swsapi.agent.config import Names
-    from swsapi.agent.plan import Route
-    from swsapi.agent.render import route_block
+    from swsagent.config import Names
+    from swsagent.plan import Route
+    from swsagent.render import route_block
 
     route = route_block(
         Route(domain=DOMAIN, service="chainv", address=service_address, port=SERVICE_PORT),

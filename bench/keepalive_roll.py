@@ -28,8 +28,8 @@ import time
 import yaml
 from agent_host import REPO, bench_host, remove_services
 
-from swsapi.agent.collection import haproxy as runtime
-from swsapi.agent.collection import module_utils
+from swsagent.collection import haproxy as runtime
+from swsagent.collection import module_utils
 from tests.e2e.test_agent import domain, https_agent_settings
 from tests.e2e.test_https import PinnedHTTPSConnection
 from tests.fixtures.certs import TestCA

@@ -26,7 +26,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from swsapi.agent.logship import Shipper, ShipperSettings  # noqa: E402
+from swsagent.logship import Shipper, ShipperSettings  # noqa: E402
 from tests.fixtures.apiserver import start_live_api, stop_live_api  # noqa: E402
 from tests.fixtures.postgres import remove_postgres, start_postgres  # noqa: E402
 

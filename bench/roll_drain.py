@@ -28,8 +28,8 @@ import time
 import requests
 from agent_host import bench_host, remove_services
 
-from swsapi.agent.collection import haproxy as runtime
-from swsapi.agent.collection import module_utils
+from swsagent.collection import haproxy as runtime
+from swsagent.collection import module_utils
 from tests.e2e.test_agent import domain
 from tests.e2e.test_agent_zero_downtime import Load
 

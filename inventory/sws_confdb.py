@@ -39,10 +39,10 @@ def _reexec_with_agent_python() -> None:
 try:
     import psycopg2
 
-    from swsapi.agent import store
-    from swsapi.agent.config import AgentConfigError, load_config
-    from swsapi.agent.desired import read_desired
-    from swsapi.agent.render import inventory, inventory_json, service_host
+    from swsagent import store
+    from swsagent.config import AgentConfigError, load_config
+    from swsagent.desired import read_desired
+    from swsagent.render import inventory, inventory_json, service_host
 except ImportError:
     _reexec_with_agent_python()
 

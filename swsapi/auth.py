@@ -14,7 +14,7 @@ from swsapi import sessions
 from swsapi.errors import conflict, invalid_request, not_found, unauthorized
 from swsapi.extensions import db
 from swsapi.models import Token, User
-from swsapi.spec import NAME_RE
+from swscore.spec import NAME_RE
 
 TOKEN_PREFIX = "sws_"
 # last_used_at is a hint for operators, not an audit log: writing it at most once a

@@ -1,6 +1,6 @@
 """What the API does with a service's certificate (issue 15), each in one transaction.
 
-An upload is checked (swsapi/certificates.py), its key sealed to the host's public key at
+An upload is checked (swscore/certificates.py), its key sealed to the host's public key at
 once, and stored; the agent opens it on the host. A NOTIFY wakes the agent, whose pass writes
 the certificate to the proxies and rolls them.
 """
@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import select
 
-from swsapi import certificates, sealing
 from swsapi.errors import ApiError, invalid_request, not_found
 from swsapi.extensions import db
 from swsapi.models import Certificate, User
-from swsapi.spec import SpecError
 from swsapi.store import get_service, notify
+from swscore import certificates, sealing
+from swscore.spec import SpecError
 
 UPLOAD_FIELDS = ("certificate", "key")
 

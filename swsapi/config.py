@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
-from swsapi.dbdeadline import bounded_connection
-from swsapi.dburl import with_password
-from swsapi.spec import cpus_decimal, memory_bytes
+from swscore.dbdeadline import bounded_connection
+from swscore.dburl import with_password
+from swscore.spec import cpus_decimal, memory_bytes
 
 
 class ConfigError(ValueError):
@@ -107,7 +107,7 @@ def _seal_key(env: Mapping[str, str], name: str):
     raw = env.get(name, "").strip()
     if not raw:
         return None
-    from swsapi.sealing import SealError, public_key_from_text
+    from swscore.sealing import SealError, public_key_from_text
 
     try:
         return public_key_from_text(raw)

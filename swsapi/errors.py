@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from werkzeug.exceptions import HTTPException
 
 from swsapi.extensions import db
-from swsapi.spec import SpecError
+from swscore.spec import SpecError
 
 log = logging.getLogger(__name__)
 

@@ -138,7 +138,7 @@ class Volume(db.Model):
 class Certificate(db.Model):
     """A service's HTTPS certificate (issue 15): uploaded, or issued by ACME on the host.
 
-    The chain is public; the key is stored only sealed to the host's key (swsapi/sealing.py).
+    The chain is public; the key is stored only sealed to the host's key (swscore/sealing.py).
     """
 
     __tablename__ = "certificates"

@@ -3,7 +3,7 @@
 from marshmallow import Schema, fields
 
 from swsapi.hostnotice import host_notice
-from swsapi.spec import API_VERSION, ENV_MASK, ServiceSpecSchema
+from swscore.spec import API_VERSION, ENV_MASK, ServiceSpecSchema
 
 # JSONB keeps keys in its own order; answer in the order the v1 spec declares them.
 SPEC_ORDER = tuple(ServiceSpecSchema().fields)

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from swsapi import history
-from swsapi.channel import NOTIFY_CHANNEL
 from swsapi.errors import (
     UNIQUE_MESSAGES,
     ApiError,
@@ -28,7 +27,8 @@ from swsapi.errors import (
 )
 from swsapi.extensions import db
 from swsapi.models import AgentPass, Service, User, Volume
-from swsapi.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
+from swscore.channel import NOTIFY_CHANNEL
+from swscore.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
 
 # GET /v1/services pages: by name, `limit` services a page (default and most).
 PAGE_DEFAULT = 100

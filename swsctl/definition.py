@@ -1,6 +1,6 @@
 """Read a service definition file (YAML or JSON, told apart by content) and validate it locally.
 
-Validation is swsapi.spec's, the same code the server runs, so a typo is caught before any
+Validation is swscore.spec's, the same code the server runs, so a typo is caught before any
 network call. Field paths from the schema (spec.env[1].bar) are mapped back to lines of the
 file through the YAML node tree, which keeps every node's position.
 """
@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import yaml
 
-from swsapi.spec import Definition, SpecError, load_definition
+from swscore.spec import Definition, SpecError, load_definition
 from swsctl.errors import FieldProblem, InvalidDefinition, InvalidInput
 from swsctl.output import MASK
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import yaml
 
-from swsapi.spec import ENV_MASK as MASK
+from swscore.spec import ENV_MASK as MASK
 
 FORMATS = ("table", "json", "yaml")
 TABLE_COLUMNS = ("NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")

@@ -8,7 +8,7 @@ from swsapi import store
 from swsapi.auth import authenticate
 from swsapi.errors import ApiError, invalid_request
 from swsapi.schemas import service_schema
-from swsapi.spec import NAME_RE, load_definition, loads_json
+from swscore.spec import NAME_RE, load_definition, loads_json
 
 bp = Blueprint("services", __name__, url_prefix="/v1/services")
 bp.before_request(authenticate)

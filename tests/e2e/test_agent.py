@@ -56,6 +56,8 @@ def sigterm_ignoring_image() -> str:
             check=True,
         )
     return HELLO_NO_TERM
+
+
 # What the last AgentHost.run_pass printed, for assertion messages (AgentHost.explain).
 _LAST_PASS: list[str] = []
 
@@ -182,7 +184,7 @@ class AgentHost:
         return result.stdout if result.returncode == 0 else None
 
     def haproxy_states(self) -> dict[str, str]:
-        from swsapi.agent.observe import haproxy_server_states
+        from swsagent.observe import haproxy_server_states
 
         return haproxy_server_states(self.socket, "proxies")
 
@@ -235,8 +237,8 @@ def hold_cron_off(path: Path) -> None:
 def hold_installed_agent_off(state_dir: Path, database_url: str) -> None:
     """Pause the installed agent (its watch and cron passes) for the session, and wait for a
     pass it may be running: only the passes a test starts act."""
-    from swsapi.agent import pause
-    from swsapi.agent.lock import pass_lock
+    from swsagent import pause
+    from swsagent.lock import pass_lock
 
     pause.pause(state_dir, "e2e tests")
     atexit.register(pause.resume, state_dir)

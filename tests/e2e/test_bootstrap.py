@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 import requests
 
-from swsapi.agent.collection import haproxy as runtime
+from swsagent.collection import haproxy as runtime
 
 pytestmark = pytest.mark.e2e
 

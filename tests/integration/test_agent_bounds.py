@@ -13,11 +13,11 @@ import signal
 import psycopg2
 import pytest
 
-from swsapi.agent import pause, store
-from swsapi.agent.cli import one_pass
-from swsapi.agent.config import config_from_mapping
-from swsapi.agent.lock import LockLost, check_held, pass_lock
-from swsapi.agent.reconcile import reconcile_once
+from swsagent import pause, store
+from swsagent.cli import one_pass
+from swsagent.config import config_from_mapping
+from swsagent.lock import LockLost, check_held, pass_lock
+from swsagent.reconcile import reconcile_once
 from tests.integration.conftest import dispose, migrated_app
 
 

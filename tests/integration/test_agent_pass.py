@@ -22,10 +22,10 @@ import psycopg2
 import pytest
 import requests
 
-from swsapi.agent.config import config_from_mapping
-from swsapi.agent.lock import LockBusy, pass_lock
-from swsapi.agent.reconcile import reconcile_once
-from swsapi.spec import load_definition
+from swsagent.config import config_from_mapping
+from swsagent.lock import LockBusy, pass_lock
+from swsagent.reconcile import reconcile_once
+from swscore.spec import load_definition
 from tests.integration.conftest import dispose, migrated_app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from swsapi import sealing
 from swsapi.app import create_app
+from swscore import sealing
 from tests.fixtures.apiserver import TestConfig, dispose
 from tests.fixtures.certs import TestCA
 from tests.integration.test_api_services import apply, definition, error
@@ -185,7 +185,7 @@ def test_an_acme_certificate_starts_over_when_its_service_moves_to_another_domai
     """The certificate ordered for the old domain is neither served for the new one nor kept:
     `sws-agent certs` drops it and orders one for the new domain at once, backoff forgotten.
     (Here the new domain resolves nowhere, so the order is refused before any CA is asked.)"""
-    from swsapi.agent import acme, certs
+    from swsagent import acme, certs
 
     tls = {"tls": {"certificate": "acme"}}
     assert apply(client, alice, definition("web", **tls)).status_code == 201

@@ -5,7 +5,7 @@ import pytest
 
 from swsapi import auth
 from swsapi.app import create_app
-from swsapi.spec import ENV_MASK
+from swscore.spec import ENV_MASK
 from tests.fixtures.apiserver import TestConfig, dispose
 from tests.integration.test_api_services import apply, definition, error
 
@@ -105,7 +105,7 @@ def test_history_goes_with_the_record_so_a_reused_name_starts_empty(
 ):
     three_generations(client, alice)
     client.delete("/v1/services/web", headers=alice)
-    # The agent forgets the deleted service exactly this way (swsapi/agent/record.py).
+    # The agent forgets the deleted service exactly this way (swsagent/record.py).
     with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM services WHERE name = 'web' AND status = 'deleting'")
         cur.execute("SELECT count(*) FROM service_generations")

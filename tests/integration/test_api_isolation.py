@@ -6,8 +6,8 @@ spec's resources within the operator's caps."""
 import psycopg2
 import pytest
 
+from swsagent import record
 from swsapi import auth
-from swsapi.agent import record
 from swsapi.app import create_app
 from tests.fixtures.apiserver import TestConfig, dispose
 from tests.integration.test_api_cli import run

@@ -22,10 +22,10 @@ import psycopg2
 import pytest
 import requests
 
+from swsagent.config import SERVICE_CAPABILITIES, config_from_mapping
+from swsagent.lock import pass_lock
+from swsagent.reconcile import reconcile_once
 from swsapi import auth
-from swsapi.agent.config import SERVICE_CAPABILITIES, config_from_mapping
-from swsapi.agent.lock import pass_lock
-from swsapi.agent.reconcile import reconcile_once
 from tests.integration.conftest import dispose, migrated_app
 from tests.integration.test_agent_pass import docker, engine_lock, hello_image  # noqa: F401
 

@@ -14,7 +14,7 @@ import uuid
 import psycopg2
 import pytest
 
-from swsapi.agent.logship import Shipper, ShipperSettings
+from swsagent.logship import Shipper, ShipperSettings
 from tests.integration.conftest import dispose, migrated_app
 
 WAIT = 60  # seconds an eventual state may take on a loaded machine (not a timing assertion)

@@ -21,11 +21,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swsapi.agent.config import Names
-from swsapi.agent.plan import Route
-from swsapi.agent.render import route_block
-from swsapi.agent.routecheck import Block, refused_blocks
-from swsapi.spec import load_definition
+from swsagent.config import Names
+from swsagent.plan import Route
+from swsagent.render import route_block
+from swsagent.routecheck import Block, refused_blocks
+from swscore.spec import load_definition
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "sws_proxy"

@@ -35,13 +35,13 @@ import pytest
 import requests
 import yaml
 
-from swsapi.agent import acme, certs
-from swsapi.agent.config import Names
-from swsapi.agent.plan import Route
-from swsapi.agent.render import routes_conf
-from swsapi.agent.tlsroutes import EdgeTls
-from swsapi.certificates import check
-from swsapi.spec import TlsSettings
+from swsagent import acme, certs
+from swsagent.config import Names
+from swsagent.plan import Route
+from swsagent.render import routes_conf
+from swsagent.tlsroutes import EdgeTls
+from swscore.certificates import check
+from swscore.spec import TlsSettings
 from tests.fixtures.certs import TestCA
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from swsapi.agent.acme import (
+from swsagent.acme import (
     AcmeSettings,
     Wanted,
     api_due,
@@ -15,7 +15,7 @@ from swsapi.agent.acme import (
     read_api_state,
     resolves_here,
 )
-from swsapi.agent.config import AgentConfigError, config_from_mapping
+from swsagent.config import AgentConfigError, config_from_mapping
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -127,7 +127,7 @@ def test_the_pass_takes_the_api_domains_pair_only_when_key_and_certificate_match
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from swsapi.agent import certs
+    from swsagent import certs
     from tests.fixtures.certs import TestCA
 
     tls_dir, edge_dir = tmp_path / "tls", tmp_path / "haproxy-tls"

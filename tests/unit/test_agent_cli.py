@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from swsapi.agent.cli import main_group
-from swsapi.agent.config import AgentConfigError, config_from_mapping, load_config
+from swsagent.cli import main_group
+from swsagent.config import AgentConfigError, config_from_mapping, load_config
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_the_agents_default_containment_is_the_bootstraps():
 
     import yaml
 
-    from swsapi.agent.config import Containment
+    from swsagent.config import Containment
     from swsapi.config import Config
 
     sws = yaml.safe_load(
@@ -107,7 +107,7 @@ def test_the_agents_default_containment_is_the_bootstraps():
 def test_a_repeated_message_is_written_once_then_counted(tmp_path):
     import logging
 
-    from swsapi.agent import logs
+    from swsagent import logs
 
     path = tmp_path / "agent.log"
     logs.setup(False, str(path))

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from swsapi.agent import orphans, stale
-from swsapi.agent.config import Names
-from swsapi.agent.observe import ProxyState
-from swsapi.agent.plan import choose_serving, routes_for
-from swsapi.agent.render import route_block, service_vars
+from swsagent import orphans, stale
+from swsagent.config import Names
+from swsagent.observe import ProxyState
+from swsagent.plan import choose_serving, routes_for
+from swsagent.render import route_block, service_vars
 from swsapi.hostnotice import describe
-from swsapi.spec import SpecError, load_definition
+from swscore.spec import SpecError, load_definition
 from tests.unit.test_agent_plan import container, service
 
 NAMES = Names()
@@ -102,7 +102,7 @@ def test_a_health_check_needs_its_path_and_nothing_else():
 
 
 def test_the_health_path_reaches_the_service_host_vars_only_when_set():
-    from swsapi.agent.desired import desired_from_row
+    from swsagent.desired import desired_from_row
 
     spec = {"name": "web", "port": 8080, "domain": "web.test", "image": "img:1"}
     plain = desired_from_row("web", "web.test", spec, "d", 1, 0, "pending", False)
@@ -131,7 +131,7 @@ def test_a_route_rendered_another_way_at_the_same_address_is_not_stale():
 def test_health_checks_wait_for_their_interval(tmp_path):
     """A pass probes serving containers' health checks at most every health_interval seconds
     (the stamp's time is the last round's); 0 probes every pass."""
-    from swsapi.agent.reconcile import health_due
+    from swsagent.reconcile import health_due
 
     stamp = tmp_path / "health.checked"
     assert health_due(stamp, 30, time.time())  # never checked

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from swsapi.agent.collection import haproxy as runtime
-from swsapi.agent.config import Names
-from swsapi.agent.desired import desired_from_row
-from swsapi.agent.observe import RunningContainer, container_from_inspect
-from swsapi.agent.plan import (
+from swsagent.collection import haproxy as runtime
+from swsagent.config import Names
+from swsagent.desired import desired_from_row
+from swsagent.observe import RunningContainer, container_from_inspect
+from swsagent.plan import (
     choose_serving,
     drop_shared_domains,
     plan_cleanup,
@@ -16,7 +16,7 @@ from swsapi.agent.plan import (
     routes_for,
     share_deploys,
 )
-from swsapi.agent.render import routes_conf
+from swsagent.render import routes_conf
 
 
 def service(name, generation=1, status="pending", applied=0, digest=None, purge=False):
@@ -187,7 +187,7 @@ def test_haproxy_server_states():
 
 
 def test_nginx_s_emerg_line_is_kept_without_time_pid_or_scratch_file():
-    from swsapi.agent.routecheck import emerg_line
+    from swsagent.routecheck import emerg_line
 
     line = 'nginx: [emerg] unknown directive "bogus" in /tmp/sws-routecheck.AbC123/main.conf:7'
     assert emerg_line(line) == '[emerg] unknown directive "bogus"'
@@ -199,7 +199,7 @@ def test_nginx_s_emerg_line_is_kept_without_time_pid_or_scratch_file():
 
 
 def test_orphans_are_kept_when_they_are_most_of_what_runs():
-    from swsapi.agent.plan import CleanupPlan, hold_orphans
+    from swsagent.plan import CleanupPlan, hold_orphans
 
     def running(name):
         return RunningContainer(
@@ -215,7 +215,7 @@ def test_orphans_are_kept_when_they_are_most_of_what_runs():
 
 
 def test_a_failed_generation_is_retried_with_backoff_a_bounded_number_of_times(tmp_path):
-    from swsapi.agent import retries
+    from swsagent import retries
 
     svc = service("web", generation=2, status="failed", applied=1)
     attempts: dict = {}
@@ -295,7 +295,7 @@ def test_two_services_claiming_one_domain_keep_only_the_one_live_on_it():
 
 
 def test_applied_routes_are_read_from_the_proxys_volume_on_the_host(tmp_path):
-    from swsapi.agent.observe import applied_routes
+    from swsagent.observe import applied_routes
 
     live = tmp_path / "live"
     live.mkdir()

@@ -6,8 +6,8 @@ import io
 import struct
 from datetime import UTC, datetime
 
-from swsapi.agent.dockerapi import frames
-from swsapi.agent.loglines import (
+from swsagent.dockerapi import frames
+from swsagent.loglines import (
     TRUNCATED,
     LineSplitter,
     ShippedMark,

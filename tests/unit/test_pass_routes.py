@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from swsapi.agent import collection
-from swsapi.agent.config import Names
-from swsapi.agent.plan import Route
-from swsapi.agent.render import ADDRESS_SLOT, routes_conf, routes_plan, service_host
+from swsagent import collection
+from swsagent.config import Names
+from swsagent.plan import Route
+from swsagent.render import ADDRESS_SLOT, routes_conf, routes_plan, service_host
 
 NAMES = Names()
 
@@ -58,7 +58,7 @@ def test_a_new_route_never_goes_out_with_its_address_slot(proxyroll):
 
 
 def test_the_roll_digest_is_the_agents(proxyroll):
-    from swsapi.agent.reconcile import proxyroll_digest
+    from swsagent.reconcile import proxyroll_digest
 
     text = roll_text(proxyroll, {})
     assert proxyroll.digest(text) == proxyroll_digest(text)

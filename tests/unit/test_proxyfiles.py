@@ -1,12 +1,12 @@
 """The proxies' configuration volume is named in three places that must agree: the agent's
-swsapi/agent/proxyfiles.py, the collection's roll (module_utils/proxyroll.py) and the bootstrap
+swsagent/proxyfiles.py, the collection's roll (module_utils/proxyroll.py) and the bootstrap
 that lays the volume out (roles/sws_proxy)."""
 
 from pathlib import Path
 
 import yaml
 
-from swsapi.agent import collection, proxyfiles
+from swsagent import collection, proxyfiles
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "sws_proxy"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from swsapi.agent.config import Names
-from swsapi.agent.desired import desired_from_row
-from swsapi.agent.plan import Route
-from swsapi.agent.render import (
+from swsagent.config import Names
+from swsagent.desired import desired_from_row
+from swsagent.plan import Route
+from swsagent.render import (
     inventory,
     inventory_json,
     inventory_yaml,
@@ -144,7 +144,7 @@ def test_invalid_stored_spec_becomes_a_problem_not_a_crash(bad):
 
 
 def test_two_routes_for_one_domain_are_refused_naming_both():
-    from swsapi.agent.render import RoutesError
+    from swsagent.render import RoutesError
 
     routes = [
         Route(domain="shop.example.com", service="shop", address="172.30.0.2", port=8080),
@@ -157,7 +157,7 @@ def test_two_routes_for_one_domain_are_refused_naming_both():
 
 
 def test_containment_is_the_specs_resources_else_the_operators_defaults():
-    from swsapi.agent.config import SERVICE_CAPABILITIES, Containment
+    from swsagent.config import SERVICE_CAPABILITIES, Containment
 
     own = row("own", "own.test")
     limited = desired_from_row(

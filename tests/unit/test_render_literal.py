@@ -19,10 +19,10 @@ from ansible.template import is_trusted_as_template, trust_as_template
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsapi.agent.config import Names
-from swsapi.agent.desired import desired_from_row
-from swsapi.agent.render import inventory, inventory_json, inventory_yaml
-from swsapi.spec import NAME_RE, load_definition
+from swsagent.config import Names
+from swsagent.desired import desired_from_row
+from swsagent.render import inventory, inventory_json, inventory_yaml
+from swscore.spec import NAME_RE, load_definition
 
 NAMES = Names()
 # Values that YAML 1.1, Jinja, a shell or printf would each read as something else.

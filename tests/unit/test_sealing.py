@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsapi import sealing
+from swscore import sealing
 
 HOST = X25519PrivateKey.generate()
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from swsapi.agent import collection
+from swsagent import collection
 
 
 def load_module():

@@ -1,9 +1,9 @@
-"""The v1 service definition: every rule of swsapi/spec.py, with the seed's own example."""
+"""The v1 service definition: every rule of swscore/spec.py, with the seed's own example."""
 
 import pytest
 import yaml
 
-from swsapi.spec import API_VERSION, Definition, SpecError, load_definition
+from swscore.spec import API_VERSION, Definition, SpecError, load_definition
 
 # The example from the seed README, as written there (its second variable has `bar: bar`).
 SEED_EXAMPLE = """\
@@ -295,10 +295,10 @@ def test_spec_dict_and_digest_are_stable_and_change_with_the_spec():
 
 @pytest.mark.parametrize("pattern", ["NAME_RE", "DOMAIN_LABEL_RE", "ENV_NAME_RE", "IMAGE_RE"])
 def test_patterns_refuse_a_trailing_newline(pattern):
-    import swsapi.spec
+    import swscore.spec
 
-    assert not getattr(swsapi.spec, pattern).match("web\n")
-    assert getattr(swsapi.spec, pattern).match("web")
+    assert not getattr(swscore.spec, pattern).match("web\n")
+    assert getattr(swscore.spec, pattern).match("web")
 
 
 def test_a_spec_without_resources_keeps_the_digest_it_had_before_them():

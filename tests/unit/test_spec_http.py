@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsapi.agent.config import Names
-from swsapi.agent.plan import Route
-from swsapi.agent.proxyfiles import UPGRADE_DEFAULTS
-from swsapi.agent.render import routes_conf
-from swsapi.spec import HttpSettings, SpecError, load_definition
+from swsagent.config import Names
+from swsagent.plan import Route
+from swsagent.proxyfiles import UPGRADE_DEFAULTS
+from swsagent.render import routes_conf
+from swscore.spec import HttpSettings, SpecError, load_definition
 
 BASE = {"name": "web", "port": 8080, "domain": "web.example.com", "image": "web:1"}
 

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsapi.agent.config import Names
-from swsapi.agent.plan import Route
-from swsapi.agent.proxyfiles import CHALLENGES_DIR
-from swsapi.agent.render import routes_conf
-from swsapi.agent.tlsroutes import EdgeTls
-from swsapi.spec import SpecError, TlsSettings, load_definition
+from swsagent.config import Names
+from swsagent.plan import Route
+from swsagent.proxyfiles import CHALLENGES_DIR
+from swsagent.render import routes_conf
+from swsagent.tlsroutes import EdgeTls
+from swscore.spec import SpecError, TlsSettings, load_definition
 
 BASE = {"name": "web", "port": 8080, "domain": "web.example.com", "image": "web:1"}
 FINGERPRINT = "ab" * 32

@@ -23,10 +23,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsapi.agent.config import Names
-from swsapi.agent.plan import Route
-from swsapi.agent.render import routes_conf
-from swsapi.spec import SpecError, load_definition
+from swsagent.config import Names
+from swsagent.plan import Route
+from swsagent.render import routes_conf
+from swscore.spec import SpecError, load_definition
 
 REPO = Path(__file__).resolve().parents[2]
 # Characters that mean something to nginx, a shell, Jinja or YAML, mixed with valid ones.

@@ -3,7 +3,7 @@
 - certificates(service_id, source, domain, chain_pem, key_sealed, fingerprint, not_after,
   state, message, attempts, next_attempt_at, created_at, updated_at): one row a service, gone
   with it. The chain is public; the private key is only ever stored sealed to the host's key
-  (swsapi/sealing.py): the apiserver can seal, only root on the host can open.
+  (swscore/sealing.py): the apiserver can seal, only root on the host can open.
 
 Revision ID: 0006
 Revises: 0005

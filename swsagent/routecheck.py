@@ -18,7 +18,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-from swsapi.agent.proxyfiles import CANDIDATE_INCLUDE, TEST_CONF
+from swsagent.proxyfiles import CANDIDATE_INCLUDE, TEST_CONF
 
 _MARK = "SWS-ROUTECHECK"
 _EOF = "SWS_ROUTECHECK_BLOCK_END"

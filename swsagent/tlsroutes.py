@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from swsapi.agent.proxyfiles import CHALLENGES_DIR
-from swsapi.spec import TlsSettings
+from swsagent.proxyfiles import CHALLENGES_DIR
+from swscore.spec import TlsSettings
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 

@@ -1,4 +1,4 @@
-"""`sws-agent certs`: ACME certificates (swsapi/agent/acme.py), outside every pass."""
+"""`sws-agent certs`: ACME certificates (swsagent/acme.py), outside every pass."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 import click
 
-from swsapi.agent import acme, store
-from swsapi.agent.config import AgentConfig, AgentConfigError, load_config
+from swsagent import acme, store
+from swsagent.config import AgentConfig, AgentConfigError, load_config
 
 log = logging.getLogger(__name__)
 

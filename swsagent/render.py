@@ -15,17 +15,17 @@ import json
 
 import yaml
 
-from swsapi.agent.config import Containment, Names
-from swsapi.agent.desired import DesiredService
-from swsapi.agent.plan import Route
-from swsapi.agent.proxyfiles import UPGRADE_DEFAULTS
-from swsapi.agent.tlsroutes import (
+from swsagent.config import Containment, Names
+from swsagent.desired import DesiredService
+from swsagent.plan import Route
+from swsagent.proxyfiles import UPGRADE_DEFAULTS
+from swsagent.tlsroutes import (
     EdgeTls,
     challenge_location,
     https_server_lines,
     redirect_lines,
 )
-from swsapi.spec import HttpSettings
+from swscore.spec import HttpSettings
 
 ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites it.\n"
 # Idle keep-alive connections each nginx worker keeps open to a service container: the chain

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg2
 
-from swsapi.dbdeadline import DEFAULT_TIMEOUT, BoundedConnection, cut, watchdog
+from swscore.dbdeadline import DEFAULT_TIMEOUT, BoundedConnection, cut, watchdog
 
 __all__ = ["DEFAULT_TIMEOUT", "BoundedConnection", "connect", "cut", "watchdog"]
 

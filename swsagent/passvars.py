@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from swsapi.agent.config import AgentConfig
+from swsagent.config import AgentConfig
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from swsapi.agent import collection
-from swsapi.agent.proxyfiles import APPLIED_ROUTES, LIVE_ROUTES, on_host
+from swsagent import collection
+from swsagent.proxyfiles import APPLIED_ROUTES, LIVE_ROUTES, on_host
 
 
 class ObserveError(RuntimeError):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import psycopg2
 
-from swsapi.agent import collection, pause, store
-from swsapi.agent.config import AgentConfig
-from swsapi.agent.controlplane import observe_components
-from swsapi.agent.observe import haproxy_server_states
+from swsagent import collection, pause, store
+from swsagent.config import AgentConfig
+from swsagent.controlplane import observe_components
+from swsagent.observe import haproxy_server_states
 
 
 def status_text(config: AgentConfig, passes: int = 10) -> str:

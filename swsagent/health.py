@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from swsapi.agent import collection
-from swsapi.agent.desired import DesiredService
-from swsapi.agent.observe import RunningContainer
+from swsagent import collection
+from swsagent.desired import DesiredService
+from swsagent.observe import RunningContainer
 
 # A service's message starts with this while its health check fails; the next healthy answer
 # clears it (and only a message that starts with it).

@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from swsapi.agent.desired import DesiredService
-from swsapi.agent.observe import RunningContainer
-from swsapi.spec import HttpSettings, TlsSettings
+from swsagent.desired import DesiredService
+from swsagent.observe import RunningContainer
+from swscore.spec import HttpSettings, TlsSettings
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Keep the data path the agent owns running: the proxies and the load balancer.
 
-At the start of every pass: a proxy or load balancer that is stopped, paused or dead is
-started again; one that is missing is recreated from its role by the pass's playbook (tag
-revive). A proxy that is not up is first put in maintenance in HAProxy, so that when it comes
-back (started by us, or restarted by Docker) HAProxy sends it nothing until a roll has brought
-its routes up to date and set it ready again.
+A pass observes them (observe_components), plans what to do (plan_revival: pure), and its run
+acts (revive, then the playbook): a proxy or load balancer that is stopped, paused or dead is
+started again; one that is missing is recreated from its role by the pass's playbook. A proxy
+that is not up is first put in maintenance in HAProxy, so that when it comes back (started by
+us, or restarted by Docker) HAProxy sends it nothing until a roll has brought its routes up to
+date and set it ready again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from swsapi.agent import collection
-from swsapi.agent.config import Names
+from swsagent import collection
+from swsagent.config import Names
 
 # docker inspect's State.Status values for a container that can be started again.
 _STARTABLE = {"created", "exited", "dead"}
@@ -69,38 +70,58 @@ def observe_components(names: list[str]) -> dict[str, Component]:
     return {n: found.get(n, Component(n, "missing")) for n in names}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Revival:
-    """What the pass found and did about the control plane."""
+    """What a pass does about the control plane, planned from what it observed."""
 
     before: dict[str, Component]
-    started: list[str]
-    missing: list[str]  # to recreate with the playbook (tag revive)
-    problems: list[str]
+    start: list[str]  # stopped, paused or dead: started again (the load balancer first)
+    missing: list[str]  # absent: recreated from its role by the pass's playbook
+    maint: list[str]  # proxies not up: no traffic until a roll readies them
+
+    @property
+    def up(self) -> list[str]:
+        """The components up before the pass."""
+        return [n for n, c in self.before.items() if c.up]
 
 
-def revive(names: Names, haproxy_socket) -> Revival:
-    """Start again what is stopped; list what is missing. Proxies not up go to maintenance."""
-    plane = observe_components([names.loadbalancer, *names.proxies])
+def plan_revival(names: Names, plane: dict[str, Component]) -> Revival:
+    """Pure: start what is stopped, recreate what is missing, hold back the proxies not up."""
+    order = [names.loadbalancer, *names.proxies]
+    return Revival(
+        before=plane,
+        start=[n for n in order if not plane[n].up and _startable(plane[n])],
+        missing=[n for n in order if plane[n].status == "missing"],
+        maint=[p for p in names.proxies if not plane[p].up],
+    )
+
+
+def revive(names: Names, haproxy_socket, revival: Revival) -> tuple[list[str], list[str]]:
+    """The run's first step: proxies not up go to maintenance in HAProxy, then what is stopped
+    starts again (the load balancer first, and its admin socket is awaited). (started,
+    problems)."""
     started, problems = [], []
-    lb = plane[names.loadbalancer]
-    if not lb.up and _start(lb, problems):
-        started.append(lb.name)
+    lb = names.loadbalancer
+    if lb in revival.start and _start(revival.before[lb], problems):
+        started.append(lb)
         _wait_for_socket(haproxy_socket)
+    for proxy in revival.maint:
+        set_maint(haproxy_socket, names.haproxy_backend, proxy)
     for proxy in names.proxies:
-        if not plane[proxy].up:
-            set_maint(haproxy_socket, names.haproxy_backend, proxy)
-    for proxy in names.proxies:
-        if not plane[proxy].up and _start(plane[proxy], problems):
+        if proxy in revival.start and _start(revival.before[proxy], problems):
             started.append(proxy)
-    missing = [c.name for c in plane.values() if c.status == "missing"]
-    return Revival(before=plane, started=started, missing=missing, problems=problems)
+    return started, problems
 
 
 def set_maint(haproxy_socket, backend: str, server: str) -> None:
     """No traffic to this proxy until a roll readies it (ignored when HAProxy is down too)."""
     with contextlib.suppress(OSError, ValueError):
         collection.haproxy().set_state(haproxy_socket, backend, server, "maint")
+
+
+def _startable(component: Component) -> bool:
+    # Missing: the playbook recreates it; restarting: Docker is on it.
+    return component.status == "paused" or component.status in _STARTABLE
 
 
 def _start(component: Component, problems: list[str]) -> bool:

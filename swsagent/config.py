@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from swsapi.dburl import with_password
-from swsapi.spec import cpus_decimal, memory_bytes
+from swscore.dburl import with_password
+from swscore.spec import cpus_decimal, memory_bytes
 
 DEFAULT_CONFIG = "/etc/sws/agent.yml"
 
@@ -235,7 +235,7 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
 
 
 def _certificate_source(raw: dict, source: str) -> str:
-    from swsapi.spec import TLS_CERTIFICATE_SOURCES
+    from swscore.spec import TLS_CERTIFICATE_SOURCES
 
     value = raw["tls_default_certificate"]
     if value not in TLS_CERTIFICATE_SOURCES:

@@ -39,13 +39,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from swsapi import sealing
-from swsapi.agent import certs
-from swsapi.agent.controlplane import observe_components
-from swsapi.agent.proxyfiles import CHALLENGES_DIR, CONF_DIR, on_host
-from swsapi.certificates import leaf_fingerprint
-from swsapi.channel import NOTIFY_CHANNEL
-from swsapi.spec import TlsSettings
+from swsagent import certs
+from swsagent.controlplane import observe_components
+from swsagent.proxyfiles import CHALLENGES_DIR, CONF_DIR, on_host
+from swscore import sealing
+from swscore.certificates import leaf_fingerprint
+from swscore.channel import NOTIFY_CHANNEL
+from swscore.spec import TlsSettings
 
 log = logging.getLogger(__name__)
 

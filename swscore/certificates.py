@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID
 
-from swsapi.spec import SpecError
+from swscore.spec import SpecError
 
 MAX_CHAIN = 10
 MIN_RSA_BITS = 2048

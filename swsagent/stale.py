@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
-from swsapi.agent.config import Names
-from swsapi.agent.desired import DesiredService
-from swsapi.agent.observe import ProxyState, RunningContainer
-from swsapi.agent.plan import choose_serving, routes_for
-from swsapi.agent.render import route_block
+from swsagent.config import Names
+from swsagent.desired import DesiredService
+from swsagent.observe import ProxyState, RunningContainer
+from swsagent.plan import choose_serving, routes_for
+from swsagent.render import route_block
 
 REASON = (
     "its container's address changed (the Docker engine restarted?): the proxies still route to"

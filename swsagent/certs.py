@@ -1,8 +1,8 @@
-"""Certificates from the store to HAProxy, which ends TLS (issue 15): once a pass, before the
-routes render.
+"""Certificates from the store to HAProxy, which ends TLS (issue 15): observed once a pass
+(observe: the store's, opened, and what HAProxy serves), installed by the pass's run (install).
 
 The store holds each certificate's chain and its key sealed to this host's key
-(swsapi/sealing.py). The pass opens the keys with the private half (root-only, in tls_dir)
+(swscore/sealing.py). The pass opens the keys with the private half (root-only, in tls_dir)
 and writes each pair as one root-only PEM into HAProxy's TLS directory, with the crt-list that
 names them: what HAProxy loads when it starts or reloads. It then tells the running HAProxy
 through its admin socket what changed (module_utils/haproxy.py: set and commit, hitless; no
@@ -14,20 +14,18 @@ HAProxy being down changes nothing here: it loads the files when it is back.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from swsapi import sealing
-from swsapi.agent import collection
-from swsapi.agent.tlsroutes import EdgeTls
-from swsapi.certificates import key_matches
+from swsagent import collection
+from swscore import sealing
+from swscore.certificates import key_matches
 
 log = logging.getLogger(__name__)
 
@@ -136,41 +134,73 @@ def write_files(edge_dir: Path, wanted: list, crt_list: str) -> list[str]:
     return removed
 
 
-def tell_haproxy(socket: Path, edge_dir: Path, wanted: list) -> tuple[list, list]:
-    """Bring the running HAProxy's certificates in step with wanted, through its admin socket:
-    (names added or renewed, problems). A certificate HAProxy serves but nobody wants any more
-    goes (only the services'; the API domain's is replaced, never removed)."""
+@dataclass(frozen=True)
+class Served:
+    """What the running HAProxy serves: the crt-list's paths (None: HAProxy is not running,
+    it loads the files as it starts) and each wanted path's SHA1 (None: it has none there)."""
+
+    listed: set[str] | None
+    sha1: dict[str, str | None] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # path -> why it could not be asked
+
+
+def served_by_haproxy(socket: Path, edge_dir: Path, wanted: list) -> Served:
+    """Ask the running HAProxy what it serves (reads only)."""
     haproxy = collection.haproxy()
-    crt_list = str(edge_dir / CRT_LIST)
-    changed, problems = [], []
     try:
-        listed = haproxy.crt_list_paths(socket, crt_list)
+        listed = haproxy.crt_list_paths(socket, str(edge_dir / CRT_LIST))
     except OSError as err:
         # HAProxy is not running (down, or recreated later in this pass). It loads the files
-        # sync() has written from its crt-list as it starts, and the control plane's outcome
-        # reports it down: no problem of the certificates' own.
-        log.info("HAProxy not told of certificates (it loads them as it starts): %s", err)
-        return [], []
+        # from its crt-list as it starts, and the control plane's outcome reports it down: no
+        # problem of the certificates' own.
+        log.info("HAProxy not asked about certificates (it loads them as it starts): %s", err)
+        return Served(None)
+    served = Served(listed)
     for cert in wanted:
         path = str(cert.path)
         try:
-            served = haproxy.cert_sha1(socket, path)  # None: HAProxy has none by this path
-            if path in listed and served == cert.sha1:
+            served.sha1[path] = haproxy.cert_sha1(socket, path)
+        except (OSError, ValueError) as err:
+            served.errors[path] = str(err)
+    return served
+
+
+def tell_haproxy_what_changed(socket: Path, edge_dir: Path, wanted: list, served: Served):
+    """Bring the running HAProxy's certificates in step with wanted, through its admin socket:
+    (names added or renewed, problems). A certificate HAProxy serves but nobody wants any more
+    goes (only the services'; the API domain's is replaced, never removed)."""
+    if served.listed is None:
+        return [], []
+    haproxy = collection.haproxy()
+    crt_list = str(edge_dir / CRT_LIST)
+    changed, problems = [], []
+    for cert in wanted:
+        path = str(cert.path)
+        try:
+            if path in served.errors:
+                raise OSError(served.errors[path])
+            if path in served.listed and served.sha1.get(path) == cert.sha1:
                 continue
-            haproxy.put_cert(socket, path, cert.pem.decode(), new=served is None)
-            if path not in listed:
+            haproxy.put_cert(socket, path, cert.pem.decode(), new=served.sha1.get(path) is None)
+            if path not in served.listed:
                 haproxy.add_to_crt_list(socket, crt_list, path, cert.names)
             changed.append(cert.names)
         except (OSError, ValueError) as err:
             problems.append(f"certificate of {cert.names} not given to HAProxy: {err}")
     services = str(edge_dir / SERVICES_SUBDIR) + "/"
-    for path in sorted(listed - {str(c.path) for c in wanted}):
+    for path in sorted(served.listed - {str(c.path) for c in wanted}):
         if path.startswith(services):
             try:
                 haproxy.remove_cert(socket, crt_list, path)
             except (OSError, ValueError) as err:
                 problems.append(f"certificate {path} not taken out of HAProxy: {err}")
     return changed, problems
+
+
+def tell_haproxy(socket: Path, edge_dir: Path, wanted: list) -> tuple[list, list]:
+    """Ask, then tell: what a pass's observe and run stages do, in one call."""
+    served = served_by_haproxy(socket, edge_dir, wanted)
+    return tell_haproxy_what_changed(socket, edge_dir, wanted, served)
 
 
 def load_private_key(tls_dir: Path):
@@ -205,27 +235,46 @@ def api_certificate(tls_dir: Path, api_domain: str, edge_dir: Path):
     return edge_certificate(edge_dir / API_PEM, api_domain, chain, key_pem)
 
 
-def sync(
-    conn, tls_dir: Path, edge_dir: Path, socket: Path, edge: EdgeTls, api_domain: str | None
-) -> tuple[EdgeTls, dict, list]:
-    """Install the store's certificates (and the API domain's) in HAProxy: the edge with the
-    domains that have one, what changed, and the problems met."""
+@dataclass(frozen=True)
+class EdgeCerts:
+    """The edge's certificates as a pass observed them: those wanted (the store's, opened,
+    and the API domain's first), the crt-list that names them, what HAProxy serves, and each
+    opened service certificate's fingerprint by domain (the routes' EdgeTls)."""
+
+    wanted: list
+    crt_list: str
+    served: Served
+    fingerprints: dict[str, str]
+
+
+def observe(conn, tls_dir: Path, edge_dir: Path, socket: Path, api_domain: str | None):
+    """Read the store's certificates and open their keys, read the API pair, ask HAProxy what
+    it serves; None when the host has no HTTPS yet (no sealing key, or no API domain, whose
+    certificate must come first in the crt-list as HAProxy's default one)."""
     private_key = load_private_key(tls_dir)
     if private_key is None or not api_domain:
-        # No HTTPS for services until the bootstrap made the key; and no crt-list without the
-        # API domain's certificate first (it is HAProxy's default one).
-        return edge, {}, []
+        return None
     stored = read_certificates(conn)
     services = open_stored(stored, edge_dir, private_key)
     api = api_certificate(tls_dir, api_domain, edge_dir)
     wanted = [*([api] if api else []), *services]
-    removed = write_files(edge_dir, wanted, crt_list_text(edge_dir, api_domain, services))
-    changed, problems = tell_haproxy(socket, edge_dir, wanted)
+    opened = {c.names for c in services}
+    return EdgeCerts(
+        wanted=wanted,
+        crt_list=crt_list_text(edge_dir, api_domain, services),
+        served=served_by_haproxy(socket, edge_dir, wanted),
+        fingerprints={s.domain: s.fingerprint for s in stored if s.domain in opened},
+    )
+
+
+def install(edge_dir: Path, socket: Path, edge: EdgeCerts) -> tuple[dict, list]:
+    """The run's part: write the PEMs and the crt-list, then tell HAProxy what changed. What
+    changed (certificates_installed, certificates_removed) and the problems met."""
+    removed = write_files(edge_dir, edge.wanted, edge.crt_list)
+    changed, problems = tell_haproxy_what_changed(socket, edge_dir, edge.wanted, edge.served)
     changes = {}
     if changed:
         changes["certificates_installed"] = changed
     if removed:
         changes["certificates_removed"] = removed
-    opened = {c.names for c in services}
-    served = {s.domain: s.fingerprint for s in stored if s.domain in opened}
-    return dataclasses.replace(edge, certificates=served), changes, problems
+    return changes, problems

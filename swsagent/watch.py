@@ -19,9 +19,9 @@ from pathlib import Path
 
 import psycopg2
 
-from swsapi.agent import collection, store
-from swsapi.agent.config import AgentConfig
-from swsapi.channel import NOTIFY_CHANNEL
+from swsagent import collection, store
+from swsagent.config import AgentConfig
+from swscore.channel import NOTIFY_CHANNEL
 
 log = logging.getLogger("sws.agent")
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import psycopg2
 
-from swsapi.agent import store
+from swsagent import store
 
 # An arbitrary constant that names "the reconcile pass" among advisory locks ("sws" in ASCII).
 PASS_LOCK_KEY = 0x737773

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swsapi.agent.observe import RunningContainer
-from swsapi.agent.plan import CleanupPlan
+from swsagent.observe import RunningContainer
+from swsagent.plan import CleanupPlan
 
 STATE_FILE = "orphans.json"
 
@@ -50,18 +50,17 @@ def due(plan_orphans: list[str], seen: dict[str, float], grace: float, now: floa
 def settle(
     plan: CleanupPlan,
     containers: list[RunningContainer],
-    state_dir: Path,
+    seen: dict[str, float],
     grace: float,
     now: float,
 ) -> list[str]:
     """Which orphans the retire step stops (kept, `plan.stop_only`) and which it removes (due).
+    Pure: `seen` (orphans.load) is updated in place, for the pass to save when it records.
 
     plan.orphans keeps the orphans the run acts on: those due for removal, and those with a
     container still running (stopped in the background, like any retired container). Returns
     the containers to stop now."""
-    seen = load(state_dir)
     removable = set(due(plan.orphans, seen, grace, now))
-    save(state_dir, seen)
     running = {c.name for c in containers if c.service in plan.orphans and c.running}
     acted, stopping = [], []
     for name in plan.orphans:

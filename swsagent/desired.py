@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from swsapi.spec import Definition, SpecError, load_definition
+from swscore.spec import Definition, SpecError, load_definition
 
 
 @dataclass(frozen=True)

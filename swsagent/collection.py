@@ -18,7 +18,7 @@ from types import ModuleType
 COLLECTIONS = Path("playbooks/collections")
 PACKAGE = "ansible_collections.sws.host.plugins.module_utils"
 # A checkout (tests, benches): the repository this package lives in.
-_CHECKOUT = Path(__file__).resolve().parents[2]
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def use(project_dir) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import click
 import psycopg2
 
-from swsapi.agent import logs, pause, store
-from swsapi.agent.config import AgentConfig, AgentConfigError, load_config
-from swsapi.agent.lock import LockBusy, check_held, pass_lock
-from swsapi.agent.observe import ObserveError
+from swsagent import logs, pause, store
+from swsagent.config import AgentConfig, AgentConfigError, load_config
+from swsagent.lock import LockBusy, check_held, pass_lock
+from swsagent.observe import ObserveError
 
 log = logging.getLogger("sws.agent")
 
@@ -36,7 +36,7 @@ def _load(config_path: str | None) -> AgentConfig:
 def one_pass(config: AgentConfig, wait: bool):
     """Take the lock and reconcile once; None when another agent holds the lock or the agent
     is paused."""
-    from swsapi.agent.reconcile import reconcile_once
+    from swsagent.reconcile import reconcile_once
 
     if pause.paused(config.state_dir):
         log.info("paused (%s); no pass", pause.reason(config.state_dir))
@@ -100,8 +100,8 @@ def watch(config_path: str | None) -> None:
 
     Example: sws-agent watch --config /etc/sws/agent.yml
     """
-    from swsapi.agent.watch import After, code_stamp
-    from swsapi.agent.watch import watch as watch_loop
+    from swsagent.watch import After, code_stamp
+    from swsagent.watch import watch as watch_loop
 
     config = _load(config_path)
     stopping = []
@@ -172,7 +172,7 @@ def status(config_path: str | None, passes: int) -> None:
 
     Example: sws-agent status --passes 5
     """
-    from swsapi.agent.status import status_text
+    from swsagent.status import status_text
 
     config = _load(config_path)
     click.echo(status_text(config, passes), nl=False)
@@ -209,7 +209,7 @@ def logship(config_path: str | None, lines_kept: int, line_max_bytes: int, lock_
 
     Example: sws-agent logship --config /etc/sws/agent.yml
     """
-    from swsapi.agent.logship import AlreadyRunning, ShipperSettings, hold_lock, run_shipper
+    from swsagent.logship import AlreadyRunning, ShipperSettings, hold_lock, run_shipper
 
     config = _load(config_path)
     try:
@@ -234,7 +234,7 @@ def logship(config_path: str | None, lines_kept: int, line_max_bytes: int, lock_
 
 def _add_certs_command() -> None:
     # Issue 15: ACME lives in its own module and process (certs_cli.py).
-    from swsapi.agent.certs_cli import certs_command
+    from swsagent.certs_cli import certs_command
 
     main_group.add_command(certs_command)
 

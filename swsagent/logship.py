@@ -26,9 +26,9 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extras
 
-from swsapi.agent import store
-from swsapi.agent.dockerapi import DockerApi, DockerError
-from swsapi.agent.loglines import (
+from swsagent import store
+from swsagent.dockerapi import DockerApi, DockerError
+from swsagent.loglines import (
     TIMESTAMP_ROOM,
     LineSplitter,
     LogLine,

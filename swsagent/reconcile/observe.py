@@ -1,0 +1,83 @@
+"""The pass's first stage: read everything it decides from, and change nothing.
+
+The store (services, certificates), the engine (the control plane, the service containers, the
+purged volumes, the images), each proxy's applied routes and HAProxy's view of the proxies and
+of the certificates, and the agent's own state files (retries, orphans, background stops). A
+proxy that is down is observed as it is: starting it again is the run's job, planned first.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from swsagent import certs, orphans, removals, retries
+from swsagent.config import AgentConfig
+from swsagent.controlplane import Component, observe_components
+from swsagent.desired import DesiredService, read_desired
+from swsagent.observe import (
+    ProxyState,
+    RunningContainer,
+    images_present,
+    observe_containers,
+    observe_proxies,
+    volumes_present,
+)
+from swsagent.proxyfiles import CONF_DIR
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one pass saw, before it did anything."""
+
+    desired: list[DesiredService]
+    plane: dict[str, Component]  # the proxies and the load balancer ({} without proxies)
+    containers: list[RunningContainer]
+    proxies: list[ProxyState]  # the proxies that are up now
+    stops: removals.Stops  # containers an earlier pass is stopping in the background
+    volumes: set[str]  # the volumes of services deleted with purge that still exist
+    images: dict[str, bool]  # {image of a desired service: whether it is on this host}
+    edge: certs.EdgeCerts | None  # None: the host has no HTTPS yet
+    attempts: dict  # retries.load: failed generations' attempts
+    orphans_seen: dict[str, float]  # orphans.load: when each orphan was first seen
+    now: float
+
+
+def observe(config: AgentConfig, conn) -> Observation:
+    desired = read_desired(conn)
+    conn.commit()
+    names = config.names
+    plane = observe_components([names.loadbalancer, *names.proxies]) if names.proxies else {}
+    up = [p for p in names.proxies if plane[p].up]
+    containers = observe_containers(names.services_network, names.label_prefix)
+    now = time.time()
+    # A stop is under way while its container still runs; one stopped and left is taken again.
+    running = {c.name for c in containers if c.running}
+    purged = [f"{s.name}-volume" for s in desired if s.deleting and s.purge_volume]
+    wanted_images = {s.definition.image for s in desired if s.definition and not s.deleting}
+    return Observation(
+        desired=desired,
+        plane=plane,
+        containers=containers,
+        proxies=observe_proxies(
+            tuple(up),
+            config.haproxy_socket,
+            names.haproxy_backend,
+            {p: plane[p].mounts.get(CONF_DIR) for p in up if plane[p].mounts},
+        ),
+        stops=removals.observe(config.state_dir, running, config.stop_timeout, now),
+        volumes=volumes_present(purged) if purged else set(),
+        images=images_present(sorted(wanted_images)) if wanted_images else {},
+        edge=_edge(config, conn),
+        attempts=retries.load(config.state_dir),
+        orphans_seen=orphans.load(config.state_dir),
+        now=now,
+    )
+
+
+def _edge(config: AgentConfig, conn) -> certs.EdgeCerts | None:
+    if config.tls_dir is None:
+        return None
+    return certs.observe(
+        conn, config.tls_dir, config.haproxy_tls_dir, config.haproxy_socket, config.api_domain
+    )

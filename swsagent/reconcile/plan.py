@@ -1,0 +1,123 @@
+"""The pass's second stage, pure: from what was observed, what this pass will do.
+
+Which services start their current generation (at most `deploys_per_user` of one user), which
+specs are invalid or queued, which routes were stale, what the control plane needs (start,
+recreate, hold back), and the routes as if every new generation got ready: the new ones with
+an address slot, and what serves without them. Nothing here reads or writes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from swsagent import retries, stale
+from swsagent.config import AgentConfig
+from swsagent.controlplane import Revival, plan_revival
+from swsagent.desired import DesiredService
+from swsagent.observe import RunningContainer
+from swsagent.plan import (
+    DeployPlan,
+    Route,
+    choose_serving,
+    drop_shared_domains,
+    plan_deploys,
+    routes_for,
+    share_deploys,
+)
+from swsagent.reconcile.observe import Observation
+from swsagent.render import ADDRESS_SLOT, containment_vars, routes_conf, routes_plan
+from swsagent.tlsroutes import EdgeTls
+
+
+@dataclass
+class PassPlan:
+    obs: Observation
+    deploys: DeployPlan
+    routes: PassRoutes
+    revival: Revival | None  # None: this agent has no proxies to look after
+    stale: list[DesiredService]  # running services whose routes went stale (rerouted by the roll)
+
+
+def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
+    desired, containers = obs.desired, obs.containers
+    deploys = plan_deploys(
+        desired,
+        containers,
+        retries.due(desired, obs.attempts, config.retry_failed, obs.now),
+        containment=lambda s: containment_vars(s, config.containment)["sws_service_containment"],
+    )
+    deploys = share_deploys(deploys, config.deploys_per_user)
+    edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
+    if obs.edge is not None:
+        edge = dataclasses.replace(edge, certificates=obs.edge.fingerprints)
+    names = config.names
+    return PassPlan(
+        obs=obs,
+        deploys=deploys,
+        routes=PassRoutes(config, desired, containers, deploys, edge),
+        revival=plan_revival(names, obs.plane) if names.proxies else None,
+        stale=stale.find(desired, containers, obs.proxies, names) if names.proxies else [],
+    )
+
+
+class PassRoutes:
+    """The routes of a pass, rendered before the run: the new generations' (address slot) and
+    what serves without them. The route check (check.py) tells which nginx refuses."""
+
+    def __init__(self, config, desired, containers, deploys: DeployPlan, edge: EdgeTls):
+        self.config, self.desired, self.containers = config, desired, containers
+        self.edge = edge  # the host's HTTPS: each route's TLS server lines (tlsroutes.py)
+        self.fallback = {
+            r.service: r for r in routes_for(choose_serving(desired, containers, set()), desired)
+        }
+        self.new = {
+            s.name: Route(
+                domain=s.definition.domain,
+                service=s.name,
+                address=ADDRESS_SLOT,
+                port=s.definition.port,
+                http=s.definition.http,
+                tls=s.definition.tls,
+            )
+            for s in deploys.deploy
+        }
+        self.dropped: set[str] = set()  # no route at all: refused, and its older one too
+        # One domain, one service (plan.drop_shared_domains), among the routes as if every
+        # new generation got ready: a newcomer on a taken domain is left out, not deployed.
+        _, self.clashes = drop_shared_domains(self.serving_if_ready(deploys.deploy), desired)
+        self.dropped |= set(self.clashes)
+        for name in self.clashes:
+            self.new.pop(name, None)
+
+    def fallback_text(self) -> str:
+        routes = [r for n, r in self.fallback.items() if n not in self.dropped]
+        return routes_conf(routes, self.config.names, self.edge)
+
+    def chosen(self, without_new: set[str]) -> dict[str, Route]:
+        chosen = {n: r for n, r in self.fallback.items() if n not in self.dropped}
+        chosen.update({n: r for n, r in self.new.items() if n not in without_new})
+        return {n: r for n, r in chosen.items() if n not in self.dropped}
+
+    def serving_if_ready(self, deploying: list[DesiredService]) -> dict[str, RunningContainer]:
+        """What serves once this pass's deploys got ready (the retire keeps these)."""
+        serving = choose_serving(self.desired, self.containers, set())
+        for service in deploying:
+            serving[service.name] = RunningContainer(
+                name=service.container,
+                service=service.name,
+                generation=service.generation,
+                digest=service.digest,
+                domain=self.new[service.name].domain,
+                port=self.new[service.name].port,
+                running=True,
+                ip=None,
+            )
+        return {n: c for n, c in serving.items() if n not in self.dropped}
+
+    def plan(self, deploying: list[DesiredService]) -> dict:
+        names = {s.name for s in deploying}
+        fixed = {n: r for n, r in self.fallback.items() if n not in names and n not in self.dropped}
+        fallback = {n: r for n, r in self.fallback.items() if n in names}
+        new = {n: r for n, r in self.new.items() if n in names}
+        return routes_plan(fixed, new, fallback, self.config.names, self.edge)

@@ -1,0 +1,130 @@
+"""The pass's fourth stage: every change to the host, in this order.
+
+1. The control plane: proxies not up go to maintenance in HAProxy, what is stopped starts
+   again (controlplane.revive).
+2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
+3. One ansible-runner run of reconcile.yml, limited to the hosts it concerns: recreate what is
+   missing, start the new generations, roll the proxies one at a time, retire what no longer
+   serves (stops in the background). Its deadline and lock are checked as each play starts.
+4. What the run left of the control plane, observed again for the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from swsagent import certs
+from swsagent.config import AgentConfig
+from swsagent.controlplane import Component, observe_components, revive
+from swsagent.passvars import PassVars, ProxyView
+from swsagent.reconcile.check import CheckedPass
+from swsagent.reconcile.report import Guard, PassAborted
+from swsagent.render import inventory, inventory_yaml, service_host
+from swsagent.runner import PlaybookRun, RunResult, run_playbook
+
+PLAYBOOK = "reconcile.yml"
+
+
+@dataclass
+class RunOutcome:
+    started: list[str] = field(default_factory=list)  # control plane started again
+    problems: list[str] = field(default_factory=list)  # what could not be started
+    certificates: dict = field(default_factory=dict)  # certificates_installed / _removed
+    certificate_problems: list[str] = field(default_factory=list)
+    what: PassVars | None = None  # None: nothing for the playbook to do
+    result: RunResult | None = None
+    plane: dict[str, Component] = field(default_factory=dict)  # after the run
+
+
+def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutcome:
+    outcome = RunOutcome()
+    revival = checked.plan.revival
+    if revival and (revival.start or revival.maint):
+        guard.check("starting the control plane")
+        outcome.started, outcome.problems = revive(config.names, config.haproxy_socket, revival)
+    edge = checked.plan.obs.edge
+    if edge is not None:
+        outcome.certificates, outcome.certificate_problems = certs.install(
+            config.haproxy_tls_dir, config.haproxy_socket, edge
+        )
+    what = pass_vars(config, checked)
+    if what.hosts():
+        guard.check("running the playbook")
+        outcome.what = what
+        outcome.result = _playbook(config, checked, what, guard)
+    if revival is not None:
+        outcome.plane = observe_components(list(revival.before))
+    return outcome
+
+
+def pass_vars(config: AgentConfig, checked: CheckedPass) -> PassVars:
+    revival = checked.plan.revival
+    return PassVars.for_pass(
+        config,
+        revive=list(revival.missing) if revival else [],
+        deploy=[service_host(s.name) for s in checked.deploying],
+        roll=checked.roll,
+        retire=[service_host(n) for n in checked.cleanup.services()],
+        routes=checked.plan.routes.plan(checked.deploying),
+        proxies={
+            p.name: ProxyView(proxyroll_digest(p.applied_routes), p.ready)
+            for p in checked.plan.obs.proxies
+        },
+    )
+
+
+def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: Guard):
+    obs, cleanup = checked.plan.obs, checked.cleanup
+    # Only the hosts of this run: ansible-playbook reads the whole inventory before --limit
+    # applies, so a pass's cost does not grow with the services it leaves alone.
+    hosts = set(what.hosts())
+    inv = inventory(
+        [s for s in obs.desired if service_host(s.name) in hosts],
+        config.names,
+        orphans=[n for n in cleanup.orphans if service_host(n) in hosts],
+        keep=cleanup.retire,
+        containment=config.containment,
+        retire=cleanup.containers,
+        images={
+            s.definition.image: obs.images.get(s.definition.image, False) for s in checked.deploying
+        },
+        stop_only=cleanup.stop_only,
+        kill=cleanup.kill,
+    )
+    secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
+    run = PlaybookRun(
+        playbook=PLAYBOOK,
+        inventory_text=inventory_yaml(inv),
+        limit=what.hosts(),
+        extravars=what.as_extravars(),
+        secrets=secrets,
+        host_settings=config.host_settings,
+    )
+    aborted: list[str] = []
+
+    def at_play(name: str, events) -> bool:
+        """Each play's start is a stage: the deadline and the lock are checked there."""
+        try:
+            guard.check(name[:1].lower() + name[1:])
+        except PassAborted as err:
+            aborted.append(str(err))
+            return False
+        return True
+
+    result = run_playbook(
+        run,
+        config.project_dir,
+        config.state_dir,
+        forks=config.forks,
+        timeout=guard.remaining(),
+        at_play=at_play,
+    )
+    if aborted:
+        raise PassAborted(aborted[0])
+    return result
+
+
+def proxyroll_digest(text: str | None) -> str:
+    """The digest the roll compares with its candidate (module_utils/proxyroll.digest)."""
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
