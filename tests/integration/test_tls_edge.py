@@ -35,7 +35,7 @@ import pytest
 import requests
 import yaml
 
-from swsagent import acme, certs
+from swsagent import acme, acmeorder, certs
 from swsagent.config import Names
 from swsagent.plan import Route
 from swsagent.render import routes_conf
@@ -344,8 +344,8 @@ def pebble(edge, tmp_path_factory):
 
 def test_acme_http01_through_the_edge_verifies_against_pebbles_root(edge, pebble):
     settings, root, work = pebble
-    assert acme.resolves_here(ISSUED, settings) == (True, "")
-    chain_pem, key_pem = acme.issue(acme.account_client(settings), ISSUED, settings)
+    assert acmeorder.resolves_here(ISSUED, settings) == (True, "")
+    chain_pem, key_pem = acmeorder.issue(acmeorder.account_client(settings), ISSUED, settings)
     assert list((edge.conf / "acme-challenge").iterdir()) == [], "answers are removed"
     answered = {p: docker("logs", p).count("acme-challenge") for p in PROXIES}
     assert sum(answered.values()) >= 1, answered

@@ -13,8 +13,8 @@ from swsagent.acme import (
     api_state_path,
     due,
     read_api_state,
-    resolves_here,
 )
+from swsagent.acmeorder import resolves_here
 from swsagent.config import AgentConfigError, config_from_mapping
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
