@@ -3,10 +3,10 @@ keeps the last lines of each service in the store (service_logs), where the API 
 
 It runs on the host beside the agent, as its own long-lived process: the apiserver never gets
 the Docker socket nor Docker's container directories (they hold every tenant's env). One
-thread follows each container through the engine's API; one writer thread batches the lines
-into the store, trims each service to its last `lines_kept` lines and keeps services.last_log
-fresh; the main loop finds new containers every second (an update's next generation is
-followed within a second of its start) and records each service's restart count.
+thread follows each container through the engine's API; one writer thread (logstore.py)
+batches the lines into the store, trims each service to its last `lines_kept` lines and keeps
+services.last_log fresh; the main loop finds new containers every second (an update's next
+generation is followed within a second of its start) and records each service's restart count.
 """
 
 from __future__ import annotations
@@ -37,11 +37,9 @@ from swsagent.loglines import (
     docker_since,
     parse_timestamped,
 )
+from swsagent.logstore import StoreWriter
 
 log = logging.getLogger("sws.agent.logship")
-
-# last_log is a glance, not a log: the API and `swsctl get` show this much of the last line.
-LAST_LOG_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -265,139 +263,8 @@ class Shipper:
                 )
 
 
-class StoreWriter:
-    """Batches lines into service_logs, trims each service, refreshes services.last_log."""
-
-    def __init__(self, settings: ShipperSettings, lines: queue.Queue, stop: threading.Event):
-        self.settings = settings
-        self.lines = lines
-        self.stop = stop
-        self.conn = None
-        self.since_trim: dict[int, int] = {}
-        # Trim a service once this many lines arrived since its last trim: a DELETE per batch
-        # would cost more than the lines; the buffer holds at most lines_kept + this.
-        self.trim_every = max(50, settings.lines_kept // 10)
-
-    def run(self) -> None:
-        pending: list[LogLine] = []
-        refused = 0
-        while True:
-            stopping = self.stop.is_set()
-            pending += self._gather(len(pending))
-            try:
-                self.write(pending)
-                pending, refused = [], 0
-            except psycopg2.Error as err:
-                log.warning("logship: cannot write lines: %s", str(err).strip()[:300])
-                self._close()
-                if not isinstance(err, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-                    # Not the store being away: a batch refused again and again (a service
-                    # deleted while it was written is retried once) must not stop the rest.
-                    refused += 1
-                    if refused >= 3:
-                        log.warning("logship: dropped %d lines the store refused", len(pending))
-                        pending, refused = [], 0
-                if stopping:
-                    return
-                self.stop.wait(2)
-            if stopping and self.lines.empty():
-                return
-
-    def _gather(self, have: int) -> list[LogLine]:
-        """Up to batch_lines lines: wait for the first, then gather for flush_seconds."""
-        room = self.settings.batch_lines - have
-        if room <= 0:
-            return []
-        batch: list[LogLine] = []
-        try:
-            batch.append(self.lines.get(timeout=1.0))
-        except queue.Empty:
-            return batch
-        deadline = time.monotonic() + self.settings.flush_seconds
-        while len(batch) < room:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(self.lines.get(timeout=max(0.0, remaining)))
-            except queue.Empty:
-                break
-        return batch
-
-    def _db(self):
-        if self.conn is None or self.conn.closed:
-            self.conn = store.connect(self.settings.database_url, "sws-agent logship writer")
-        return self.conn
-
-    def _close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def write(self, batch: list[LogLine]) -> None:
-        conn = self._db()
-        with conn.cursor() as cur:
-            if batch:
-                insert_lines(cur, batch)
-            touched = sorted({line.service_id for line in batch})
-            refresh_last_log(cur, touched)
-            for service_id in touched:
-                count = self.since_trim.get(service_id, 0) + sum(
-                    1 for line in batch if line.service_id == service_id
-                )
-                if count >= self.trim_every:
-                    trim(cur, service_id, self.settings.lines_kept)
-                    count = 0
-                self.since_trim[service_id] = count
-        conn.commit()
-
-
 def started_at(detail: dict) -> str | None:
     return (detail.get("State") or {}).get("StartedAt")
-
-
-def insert_lines(cur, batch: list[LogLine]) -> None:
-    # The join drops the lines of a service whose record went meanwhile (deleted: its lines
-    # must not reach a user who reuses the name).
-    psycopg2.extras.execute_values(
-        cur,
-        # ORDER BY n: ids are the API's cursor and must follow the order the lines came in.
-        """INSERT INTO service_logs (service_id, generation, container, ts, stream, line)
-           SELECT v.service_id, v.generation, v.container, v.ts, v.stream, v.line
-           FROM (VALUES %s) AS v(n, service_id, generation, container, ts, stream, line)
-           JOIN services s ON s.id = v.service_id
-           ORDER BY v.n""",
-        [
-            (n, x.service_id, x.generation, x.container, x.ts, x.stream, x.line)
-            for n, x in enumerate(batch)
-        ],
-        template="(%s, %s::integer, %s::integer, %s, %s::timestamptz, %s, %s)",
-        page_size=len(batch),
-    )
-
-
-def refresh_last_log(cur, touched: list[int]) -> None:
-    """last_log: the newest line of the service's newest generation that printed any.
-
-    Also for services whose last_log is empty: the agent clears it when a generation starts
-    running, and a quiet service must get its line back without printing a new one.
-    """
-    cur.execute(
-        """UPDATE services s SET last_log = l.line
-           FROM (SELECT t.id, (SELECT left(line, %s) FROM service_logs
-                               WHERE service_id = t.id
-                               ORDER BY generation DESC, id DESC LIMIT 1) AS line
-                 FROM services t WHERE t.id = ANY(%s) OR t.last_log IS NULL) l
-           WHERE s.id = l.id AND l.line IS NOT NULL AND s.last_log IS DISTINCT FROM l.line""",
-        (LAST_LOG_CHARS, touched),
-    )
-
-
-def trim(cur, service_id: int, keep: int) -> None:
-    cur.execute(
-        """DELETE FROM service_logs WHERE service_id = %s AND id <= (
-               SELECT id FROM service_logs WHERE service_id = %s
-               ORDER BY id DESC OFFSET %s LIMIT 1)""",
-        (service_id, service_id, keep),
-    )
 
 
 class AlreadyRunning(RuntimeError):

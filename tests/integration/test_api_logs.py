@@ -1,7 +1,7 @@
 """GET /v1/services/<name>/logs against a real PostgreSQL: pages, parameters, owner-only, and
 follow streams through a live gunicorn (gthread), with the per-user stream limit.
 
-Lines are written with the log shipper's own insert (swsagent.logship.insert_lines): the
+Lines are written with the log shipper's own insert (swsagent.logstore.insert_lines): the
 shipper itself is tested against Docker in test_logship.py.
 """
 
@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from swsagent.loglines import LogLine
-from swsagent.logship import insert_lines, refresh_last_log
+from swsagent.logstore import insert_lines, refresh_last_log
 from swsapi.servicelogs import StreamSlots
 from tests.integration.conftest import start_live_api, stop_live_api
 
