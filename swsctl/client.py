@@ -1,13 +1,13 @@
 """The SWS API over HTTP: one method per endpoint, every failure a domain exception.
 
 Callers never see a requests exception or a status code; they get a service (a dict as the
-API returns it) or one of the exceptions in swsctl.errors with a message a user can act on.
+API returns it) or one of the exceptions in swsctl.errors with a message a user can act on
+(netfailures.py words those of a request that got no answer).
 """
 
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Callable, Iterator
 from urllib.parse import quote, urlencode
 
@@ -23,10 +23,10 @@ from swsctl.errors import (
     NotConfigured,
     NotFound,
     ServerError,
-    SwsError,
     Unauthorized,
     Unreachable,
 )
+from swsctl.netfailures import transport_error
 
 Locate = Callable[[str], "int | None"]
 
@@ -251,49 +251,13 @@ class ApiClient:
                 stream=stream,
             )
         except OSError as err:  # requests' exceptions are OSErrors, and so is a bad CA path
-            raise self._transport_error(err) from None
-
-    def _transport_error(self, err: OSError) -> SwsError:
-        base = self.base_url
-        if isinstance(err, requests.exceptions.SSLError):
-            return self._tls_error(err)
-        if isinstance(err, requests.Timeout):
-            return Unreachable(
-                f"{base} did not answer in time (connect {CONNECT_TIMEOUT:g}s, "
-                f"read {self.timeout:g}s); check the address, or raise --request-timeout."
-            )
-        if isinstance(err, requests.ConnectionError):
-            return Unreachable(
-                f"cannot reach the SWS API at {base} ({_reason(err)}); check the address "
-                "with `swsctl configure` and that the host is up."
-            )
-        if isinstance(err, requests.exceptions.InvalidURL) or not isinstance(
-            err, requests.RequestException
-        ):
-            # A missing or unreadable CA file from the config surfaces here.
-            return InvalidInput(f"cannot send the request to {base}: {err}")
-        return Unreachable(f"the request to {base} failed: {err}")
-
-    def _tls_error(self, err: requests.exceptions.SSLError) -> Unreachable:
-        base, reason = self.base_url, _reason(err).rstrip(".")
-        if _cert_verification(err) is None:
-            return Unreachable(
-                f"TLS failed with {base} ({reason}); is an https server listening there? "
-                "For a plain-HTTP API use an http:// address."
-            )
-        if "mismatch" in reason:
-            hint = "use the name the certificate was issued for as the API address"
-        elif self.settings.ca_cert:
-            hint = f"the CA certificate {self.settings.ca_cert} does not vouch for it"
-        else:
-            hint = (
-                "if the server uses a private certificate, pass its CA with --ca-cert "
-                "(or SWS_CA_CERT, or `swsctl configure --ca-cert`)"
-            )
-        return Unreachable(
-            f"TLS failed with {base}: the server's certificate could not be verified "
-            f"({reason}); {hint}."
-        )
+            raise transport_error(
+                err,
+                self.base_url,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=self.timeout,
+                ca_cert=self.settings.ca_cert,
+            ) from None
 
     def _answer(
         self,
@@ -372,35 +336,3 @@ def _json_body(response: requests.Response):
         return response.json()
     except ValueError:
         return None
-
-
-def _cert_verification(err: Exception) -> ssl.SSLCertVerificationError | None:
-    return next((e for e in _causes(err) if isinstance(e, ssl.SSLCertVerificationError)), None)
-
-
-def _reason(err: Exception) -> str:
-    """The innermost cause of a requests failure: the part that says what went wrong."""
-    chain = _causes(err)
-    for inner in reversed(chain):
-        if isinstance(inner, ssl.SSLCertVerificationError):
-            return inner.verify_message or "certificate verify failed"
-        if isinstance(inner, ssl.SSLError):
-            return inner.reason or str(inner)
-        if isinstance(inner, OSError) and inner.strerror:
-            return inner.strerror
-    return str(chain[-1]) or type(chain[-1]).__name__
-
-
-def _causes(err: BaseException) -> list[BaseException]:
-    """The exception and what it wraps, outermost first (requests nests urllib3 nests ssl)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = err
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        nested = getattr(current, "reason", None)
-        if not isinstance(nested, BaseException) and current.args:
-            nested = current.args[0]
-        if not isinstance(nested, BaseException):
-            nested = current.__cause__ or current.__context__
-        current = nested
-    return chain
