@@ -165,13 +165,7 @@ def inventory(
         hostvars.setdefault(host, ServiceVars(orphan_vars(name, retire.get(name, []))))
         if host not in services:
             services.append(host)
-    for name in {*stop_only, *kill}:
-        host = service_host(name)
-        if host in hostvars:
-            if name in stop_only:
-                hostvars[host]["sws_service_stop_only"] = True
-            if name in kill:
-                hostvars[host]["sws_service_retire_kill"] = True
+    _mark_stops(hostvars, stop_only, kill)
     return {
         "_meta": {"hostvars": hostvars},
         "all": {
@@ -187,6 +181,18 @@ def inventory(
         "loadbalancer": {"hosts": [names.loadbalancer]},
         "services": {"hosts": services},
     }
+
+
+def _mark_stops(hostvars: dict[str, dict], stop_only: set[str], kill: set[str]) -> None:
+    """Flag the service hosts whose containers are stopped and kept (stop_only) or killed
+    (kill); a name with no host in this inventory has nothing to stop."""
+    for name in {*stop_only, *kill}:
+        host = service_host(name)
+        if host in hostvars:
+            if name in stop_only:
+                hostvars[host]["sws_service_stop_only"] = True
+            if name in kill:
+                hostvars[host]["sws_service_retire_kill"] = True
 
 
 def inventory_json(inv: dict) -> str:
