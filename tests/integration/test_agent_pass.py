@@ -18,15 +18,14 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
 import requests
 
 from swsagent.config import config_from_mapping
 from swsagent.lock import LockBusy, pass_lock
 from swsagent.reconcile import reconcile_once
-from swscore.spec import load_definition
-from tests.integration.conftest import dispose, migrated_app
+from tests.fixtures.store import Store
+from tests.integration.conftest import migrated_app
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_DIR = REPO / "tests" / "fixtures" / "agent-image"
@@ -94,14 +93,11 @@ def network(engine_lock):
 
 @pytest.fixture
 def store(database_url):
-    app = migrated_app(database_url)
-    dispose(app)
-    conn = psycopg2.connect(database_url)
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO users (name) VALUES ('alice') RETURNING id")
-    conn.commit()
-    yield conn
-    conn.close()
+    """The migrated store with the user alice; `store.conn` is the agent's connection."""
+    store = Store(migrated_app(database_url), database_url, owns_app=True)
+    store.create_user("alice")
+    yield store
+    store.close()
 
 
 @pytest.fixture
@@ -125,8 +121,8 @@ def clean_services(engine_lock):
         docker("rm", "-f", cid, check=False)
 
 
-def apply(conn, name, image, port=8080, env=None, volume=None):
-    """What the apiserver's apply does to the store (a new generation, status pending)."""
+def apply(store, name, image, port=8080, env=None, volume=None):
+    """Apply the service as alice, through the apiserver's store (a new generation, pending)."""
     spec = {
         "name": name,
         "port": port,
@@ -136,31 +132,16 @@ def apply(conn, name, image, port=8080, env=None, volume=None):
     }
     if volume:
         spec["volumeMount"] = volume
-    definition = load_definition({"apiVersion": "v1", "spec": spec})
-    with conn.cursor() as cur:
-        cur.execute(
-            """INSERT INTO services (name, domain, owner_id, spec, spec_digest)
-               VALUES (%s, %s, 1, %s, %s)
-               ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec,
-                 spec_digest = EXCLUDED.spec_digest, generation = services.generation + 1,
-                 status = 'pending'""",
-            (name, spec["domain"], json.dumps(definition.spec_dict()), definition.digest()),
-        )
-    conn.commit()
+    store.apply("alice", spec)
 
 
-def delete(conn, name, purge=False):
-    """What the apiserver's delete does (a purge, once set, stays set)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE services SET status = 'deleting', purge_volume = purge_volume OR %s"
-            " WHERE name = %s",
-            (purge, name),
-        )
-    conn.commit()
+def delete(store, name, purge=False):
+    """Alice deletes the service (a purge, once set, stays set)."""
+    store.delete("alice", name, purge=purge)
 
 
-def row(conn, name):
+def row(store, name):
+    conn = store.conn
     with conn.cursor() as cur:
         cur.execute(
             "SELECT status, generation, applied_generation, message, last_log FROM services"
@@ -217,7 +198,7 @@ def test_deploy_then_noop(config, store, hello_image, network, alpha_volume):
         env={"GREETING": "hello alpha", "TRAP": TEMPLATE_IN_ENV, "TOKEN": SECRET},
         volume="/data",
     )
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.outcome == "changed", report.summary()
     assert report.changed["deployed"] == ["alpha"]
     assert row(store, "alpha")["status"] == "running"
@@ -238,7 +219,7 @@ def test_deploy_then_noop(config, store, hello_image, network, alpha_volume):
     assert leaked == [], "a secret env value reached the runner artifacts"
 
     runs_before = len(list((artifacts / "artifacts").iterdir()))
-    again = one_pass(config, store)
+    again = one_pass(config, store.conn)
     assert again.outcome == "noop" and again.changed == {}
     assert len(list((artifacts / "artifacts").iterdir())) == runs_before, "a no-op ran Ansible"
 
@@ -248,7 +229,7 @@ def test_failures_are_isolated_and_explained(config, store, hello_image):
     apply(store, "noimage", "sws-local/does-not-exist:1")
     apply(store, "crashes", hello_image, env={"PORT": "not-a-port"})
     apply(store, "silent", hello_image, port=9999)
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
 
     assert report.changed["deployed"] == ["good"]
     assert row(store, "good")["status"] == "running"
@@ -266,7 +247,7 @@ def test_failures_are_isolated_and_explained(config, store, hello_image):
         assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service={name}").strip()
 
     # A failure sticks to its generation: the next pass does not retry it.
-    assert one_pass(config, store).outcome == "noop"
+    assert one_pass(config, store.conn).outcome == "noop"
 
 
 def gone(container: str, seconds: float = 30) -> bool:
@@ -282,9 +263,9 @@ def gone(container: str, seconds: float = 30) -> bool:
 
 def test_update_replaces_the_container(config, store, hello_image, network):
     apply(store, "beta", hello_image, env={"GREETING": "one"})
-    one_pass(config, store)
+    one_pass(config, store.conn)
     apply(store, "beta", hello_image, env={"GREETING": "two"})
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.changed["deployed"] == ["beta"]
     assert report.changed["retired"] == ["beta"]
     assert "two" in body_of("sws-svc-beta-2", network)
@@ -294,22 +275,17 @@ def test_update_replaces_the_container(config, store, hello_image, network):
 
 def test_failed_update_keeps_the_old_generation(config, store, hello_image, network):
     apply(store, "gamma", hello_image, env={"GREETING": "stable"})
-    one_pass(config, store)
+    one_pass(config, store.conn)
     apply(store, "gamma", "sws-local/does-not-exist:2")
-    one_pass(config, store)
+    one_pass(config, store.conn)
     gamma = row(store, "gamma")
     assert gamma["status"] == "failed" and gamma["applied"] == 1
     assert "stable" in body_of("sws-svc-gamma-1", network)
 
 
-def restart(conn, name):
-    """What the apiserver's restart (or apply --force) does: the same spec, a new generation."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE services SET generation = generation + 1, status = 'pending' WHERE name = %s",
-            (name,),
-        )
-    conn.commit()
+def restart(store, name):
+    """Alice restarts the service: the same spec, a new generation."""
+    store.restart("alice", name)
 
 
 def test_a_restart_retries_a_failed_generation_then_replaces_a_running_one(
@@ -317,16 +293,16 @@ def test_a_restart_retries_a_failed_generation_then_replaces_a_running_one(
 ):
     later = f"sws-agenttest/later-{uuid.uuid4().hex[:6]}:1"
     apply(store, "eps", later)
-    one_pass(config, store)
+    one_pass(config, store.conn)
     assert row(store, "eps")["status"] == "failed"
-    assert one_pass(config, store).outcome == "noop"  # a failure sticks to its generation
+    assert one_pass(config, store.conn).outcome == "noop"  # a failure sticks to its generation
     docker("tag", hello_image, later)  # the missing image is built meanwhile
     try:
         restart(store, "eps")
-        assert one_pass(config, store).changed["deployed"] == ["eps"]
+        assert one_pass(config, store.conn).changed["deployed"] == ["eps"]
         assert (row(store, "eps")["status"], row(store, "eps")["applied"]) == ("running", 2)
         restart(store, "eps")  # the same spec again: a fresh container all the same
-        report = one_pass(config, store)
+        report = one_pass(config, store.conn)
         assert report.changed["deployed"] == ["eps"] and report.changed["retired"] == ["eps"]
         assert inspect("sws-svc-eps-3")["State"]["Running"]
         assert gone("sws-svc-eps-2")
@@ -338,11 +314,11 @@ def test_a_restart_retries_a_failed_generation_then_replaces_a_running_one(
 
 def test_delete_removes_container_and_record_keeps_volume(config, store, hello_image):
     apply(store, "delta", hello_image, volume="/data")
-    one_pass(config, store)
+    one_pass(config, store.conn)
     delete(store, "delta")
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.changed["removed"] == ["delta"]
-    assert passes_until_settled(config, store)["forgotten"] == ["delta"]
+    assert passes_until_settled(config, store.conn)["forgotten"] == ["delta"]
     assert row(store, "delta") is None
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=delta").strip()
     assert docker("volume", "ls", "-q", "--filter", "name=delta-volume").strip() == "delta-volume"
@@ -366,14 +342,14 @@ def test_delete_with_purge_removes_container_volume_and_record(
 ):
     name = purged_name
     apply(store, name, hello_image, volume="/data")
-    one_pass(config, store)
+    one_pass(config, store.conn)
     assert volume_exists(f"{name}-volume")
     delete(store, name, purge=True)
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.outcome == "changed", report.summary()
     assert report.changed["removed"] == [name]
     assert report.changed["purged"] == [name]
-    assert passes_until_settled(config, store)["forgotten"] == [name]
+    assert passes_until_settled(config, store.conn)["forgotten"] == [name]
     assert row(store, name) is None
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service={name}").strip()
     assert not volume_exists(f"{name}-volume")
@@ -387,7 +363,7 @@ def test_purge_leaves_a_volume_not_labelled_as_the_services(
     docker("volume", "create", "--label", f"sws.service={name}", f"{name}-volume")
     apply(store, name, hello_image)
     delete(store, name, purge=True)
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.outcome == "changed", report.summary()
     assert report.changed["forgotten"] == [name]
     assert row(store, name) is None
@@ -399,13 +375,13 @@ def test_a_volume_in_use_keeps_the_service_deleting_until_it_can_go(
 ):
     name = purged_name
     apply(store, name, hello_image, volume="/data")
-    one_pass(config, store)
+    one_pass(config, store.conn)
     holder = f"sws-agenttest-holder-{name}"
     docker("create", "--name", holder, "-v", f"{name}-volume:/held", hello_image)
     try:
         delete(store, name, purge=True)
-        passes_until_settled(config, store)  # its container stops in the background
-        report = one_pass(config, store)
+        passes_until_settled(config, store.conn)  # its container stops in the background
+        report = one_pass(config, store.conn)
         assert report.outcome == "failed", report.summary()
         assert "purged" not in report.changed and "forgotten" not in report.changed
         stuck = row(store, name)
@@ -416,7 +392,7 @@ def test_a_volume_in_use_keeps_the_service_deleting_until_it_can_go(
         assert volume_exists(f"{name}-volume")
     finally:
         docker("rm", "-f", holder, check=False)
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.changed["purged"] == [name] and report.changed["forgotten"] == [name]
     assert "removed" not in report.changed  # its container went in the pass before
     assert row(store, name) is None
@@ -431,12 +407,12 @@ def test_orphans_are_stopped_at_once_and_removed_after_their_grace(
         "run", "-d", "--name", "sws-svc-lone-1", "--network", network,
         "--label", f"{LABELS}.service=lone", hello_image,
     )  # fmt: skip
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert "orphans" not in report.changed
     assert "max_orphan_share" in report.problems[0]
     docker("rm", "-f", "sws-svc-lone-1")
     apply(store, "alpha", hello_image)
-    one_pass(config, store)
+    one_pass(config, store.conn)
     docker(
         "run",
         "-d",
@@ -448,25 +424,25 @@ def test_orphans_are_stopped_at_once_and_removed_after_their_grace(
         f"{LABELS}.service=ghost",
         hello_image,
     )
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.changed["orphans_stopped"] == ["sws-svc-ghost-1"]
     assert "orphans" not in report.changed
-    passes_until_settled(config, store)  # stopped in the background
+    passes_until_settled(config, store.conn)  # stopped in the background
     found = docker(
         "ps", "-a", "--format", "{{.State}}", "--filter", f"label={LABELS}.service=ghost"
     )
     assert found.split() == ["exited"], "stopped, kept for orphan_grace (default one hour)"
-    assert "orphans_stopped" not in one_pass(config, store).changed  # reported once
-    report = one_pass(dataclasses.replace(config, orphan_grace=0), store)
+    assert "orphans_stopped" not in one_pass(config, store.conn).changed  # reported once
+    report = one_pass(dataclasses.replace(config, orphan_grace=0), store.conn)
     assert report.changed["orphans"] == ["ghost"]
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.service=ghost").strip()
 
 
 def test_a_crashed_container_is_started_again(config, store, hello_image, network):
     apply(store, "eps", hello_image, env={"GREETING": "back"})
-    one_pass(config, store)
+    one_pass(config, store.conn)
     docker("rm", "-f", "sws-svc-eps-1")
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.changed["deployed"] == ["eps"]
     assert "back" in body_of("sws-svc-eps-1", network)
 
@@ -539,7 +515,7 @@ def test_a_container_that_restarted_once_and_then_serves_is_healthy(
     config, store, exits_once_image, network
 ):
     apply(store, "flaky", exits_once_image)
-    report = one_pass(config, store)
+    report = one_pass(config, store.conn)
     assert report.changed.get("deployed") == ["flaky"], report.summary()
     assert row(store, "flaky")["status"] == "running"
     assert inspect("sws-svc-flaky-1")["RestartCount"] >= 1

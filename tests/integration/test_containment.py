@@ -26,6 +26,7 @@ from swsagent.config import SERVICE_CAPABILITIES, config_from_mapping
 from swsagent.lock import pass_lock
 from swsagent.reconcile import reconcile_once
 from swsapi import auth
+from tests.fixtures.store import Store
 from tests.integration.conftest import dispose, migrated_app
 from tests.integration.test_agent_pass import docker, engine_lock, hello_image  # noqa: F401
 
@@ -160,12 +161,9 @@ def python_in(container, code, timeout=40) -> subprocess.CompletedProcess:
 def legacy_container(world, name: str) -> None:
     """A service container as an agent before containment ran it (no limits, every default
     capability, no containment label), recorded as running in the store."""
+    Store(world["app"], world["config"].database_url).mark_running(name, 1)
     with psycopg2.connect(world["config"].database_url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """UPDATE services SET status = 'running', applied_generation = generation,
-                   served_domain = domain WHERE name = %s RETURNING spec_digest""",
-            (name,),
-        )
+        cur.execute("SELECT spec_digest FROM services WHERE name = %s", (name,))
         (digest,) = cur.fetchone()
     conn.close()
     labels = {"service": name, "generation": "1", "spec-digest": digest}

@@ -15,7 +15,8 @@ import psycopg2
 import pytest
 
 from swsagent.logship import Shipper, ShipperSettings
-from tests.integration.conftest import dispose, migrated_app
+from tests.fixtures.store import Store
+from tests.integration.conftest import migrated_app
 
 WAIT = 60  # seconds an eventual state may take on a loaded machine (not a timing assertion)
 
@@ -33,16 +34,23 @@ def image():
 
 
 @pytest.fixture
-def store(database_url):
-    dispose(migrated_app(database_url))
+def writer(database_url, image):
+    """The store with alice's service web applied and running, written as the API and the
+    agent write it."""
+    writer = Store(migrated_app(database_url), database_url, owns_app=True)
+    writer.create_user("alice")
+    spec = {"name": "web", "port": 8080, "domain": "web.example.com", "image": image}
+    writer.apply("alice", spec)
+    writer.mark_running("web", 1)
+    yield writer
+    writer.close()
+
+
+@pytest.fixture
+def store(writer, database_url):
+    """A connection that reads the store (autocommit: each query sees the latest lines)."""
     conn = psycopg2.connect(database_url)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO users (name) VALUES ('alice')")
-        cur.execute(
-            "INSERT INTO services (name, domain, owner_id, spec, spec_digest, status)"
-            " SELECT 'web', 'web.example.com', id, '{}', 'x', 'running' FROM users"
-        )
     yield conn
     conn.close()
 
@@ -144,11 +152,11 @@ def test_streams_and_long_lines_are_kept_apart_and_capped(store, image, prefix, 
     assert ("stdout", "x" * 100 + " [truncated]") in rows
 
 
-def test_the_lines_of_a_deleted_service_go_with_it(store, image, prefix, shipper):
+def test_the_lines_of_a_deleted_service_go_with_it(store, writer, image, prefix, shipper):
     run_container(image, prefix, 1, "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
     until("SELECT 1 FROM service_logs", store, bool, "no line shipped")
-    with store.cursor() as cur:
-        cur.execute("DELETE FROM services")
+    writer.delete("alice", "web")
+    assert writer.forget("web")  # the agent removed it: its record goes
     time.sleep(1)  # let the shipper write what it had queued: the join must drop it
     with store.cursor() as cur:
         cur.execute("SELECT count(*) FROM service_logs")
