@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from swsctl.output import MASK
+from tests.fixtures.store import Store
 from tests.integration.test_cli_commands import (
     Account,
     agent_reports_running,
@@ -15,6 +16,7 @@ from tests.integration.test_cli_commands import (
     store,
     swsctl,
     write_definition,
+    writer,
 )
 from tests.integration.test_cli_commands import api as api  # noqa: F401  (a fixture)
 
@@ -89,7 +91,9 @@ def test_rollback_to_a_generation_not_kept_is_exit_5_pointing_at_history(user, t
     assert newer.exit_code == 2 and "newer than" in newer.output
     zero = swsctl(["rollback", three_generations, "--to", "0"], user.env)
     assert zero.exit_code == 2  # refused by click before anything is sent
-    store(user.api, "DELETE FROM service_generations WHERE generation = 1")
+    # Generation 1 falls out of the kept window: a new generation where three are kept.
+    with Store.open(user.api.database_url, SWS_HISTORY_KEPT="3") as keeps_three:
+        assert keeps_three.restart(user.name, three_generations).generation == 4
     gone = swsctl(["rollback", three_generations, "--to", "1"], user.env)
     assert gone.exit_code == 5
     assert f"`swsctl history {three_generations}` lists the kept generations" in gone.output
@@ -118,7 +122,7 @@ def test_apply_force_and_restart_make_new_generations_unchanged_stays_unchanged(
     )
     forced = swsctl(["apply", "--force", path], user.env)
     assert forced.output.strip() == f"service/{name} restarted (generation 2)"
-    store(user.api, "UPDATE services SET status = 'failed', message = 'boom' WHERE name = %s", name)
+    writer(user.api).mark_failed(name, "boom")
     with agent_reports_running(user.api, name):
         restarted = swsctl(["restart", name, "--wait"], user.env)
     assert restarted.exit_code == 0, restarted.output

@@ -20,7 +20,7 @@ from tests.integration.test_api_logs import add_lines
 api = cli_tests.api
 user = cli_tests.user
 other_user = cli_tests.other_user
-store, swsctl, write_definition = cli_tests.store, cli_tests.swsctl, cli_tests.write_definition
+swsctl, write_definition = cli_tests.swsctl, cli_tests.write_definition
 
 WAIT = 30
 SWSCTL = os.path.join(os.path.dirname(sys.executable), "swsctl")
@@ -79,7 +79,7 @@ def test_ls_watch_shows_the_list_again_when_it_changes(user, tmp_path):
         reader.start()
         try:
             until(lambda: any("pending" in line for line in seen), "the first list is not shown")
-            store(user.api, "UPDATE services SET status = 'running' WHERE name = %s", name)
+            cli_tests.writer(user.api).mark_running(name)
             add_lines(user.api.database_url, ["ready to serve"], name=name)
             until(
                 lambda: any("running" in line and "ready to serve" in line for line in seen),

@@ -2,8 +2,8 @@
 Selenium) against a real apiserver (gunicorn) and PostgreSQL: sign in, see a service, its log
 line and history, roll it back, sign out.
 
-The agent does not run here: a service is marked running with SQL, the columns the agent
-writes (as in test_cli_commands.py).
+The agent does not run here: a service is marked running, and its line shipped, with the
+agent's own record and log shipper functions (tests/fixtures/store.py).
 
 SWS_WEB_SCREENSHOTS=DIR saves the pages as PNGs there (docs/web-view.png comes from this).
 """
@@ -22,6 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.fixtures.store import Store
 from tests.integration.conftest import start_live_api, stop_live_api
 
 CHROMIUM = "/usr/bin/chromium"
@@ -143,11 +144,9 @@ def test_sign_in_see_a_service_and_its_history_roll_back_sign_out(web_api, chrom
     token = web_api.create_user("ada")
     apply(web_api, token, "registry.example.com/shop:1.0")
     apply(web_api, token, "registry.example.com/shop:1.1")
-    sql(
-        web_api,
-        "UPDATE services SET status = 'running', applied_generation = generation, "
-        "last_log = 'GET /cart 200 in 3 ms' WHERE name = 'shop'",
-    )
+    agent = Store(web_api.app, web_api.database_url)
+    agent.mark_running("shop", 2)
+    agent.ship_lines("shop", ["GET /cart 200 in 3 ms"])
 
     driver.get(web_api.url + "/")
     visible(driver, "#token").send_keys(token)
