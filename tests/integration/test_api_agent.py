@@ -1,6 +1,6 @@
 """The agent's passes for administrators (GET /v1/agent/passes, `swsctl agent`), against a
-real PostgreSQL; the passes are rows the agent writes (here written with SQL, the agent's
-columns, as tests/integration/test_cli_commands.py's stand-in does)."""
+real PostgreSQL; the passes are rows the agent writes (here with its own journal functions,
+swsagent/record.py's start_pass and finish_pass)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,42 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
+from swsagent import record
 from swsctl.cli import main
+
+KEEP = 1000  # passes the journal keeps (the agent's passes_kept)
+
+
+def add_pass(url: str, outcome: str, changed: dict, message=None, minutes_ago=None) -> None:
+    """One pass, opened and closed as the agent's journal records it (swsagent/record.py)."""
+    conn = psycopg2.connect(url)
+    try:
+        pass_id = record.start_pass(conn)
+        record.finish_pass(conn, pass_id, outcome, changed, message, KEEP)
+        if minutes_ago is not None:
+            with conn.cursor() as cur:
+                # Raw SQL: the journal stamps now(); the tables show when a pass started and
+                # how long it took, so it gets a start of its own and a run of one second.
+                cur.execute(
+                    """UPDATE agent_passes SET started_at = now() - %s * interval '1 minute',
+                           finished_at = now() - %s * interval '1 minute' + interval '1 second'
+                       WHERE id = %s""",
+                    (minutes_ago, minutes_ago, pass_id),
+                )
+            conn.commit()
+    finally:
+        conn.close()
 
 
 def add_passes(url: str) -> None:
-    conn = psycopg2.connect(url)
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """INSERT INTO agent_passes (started_at, finished_at, outcome, changed, message)
-               VALUES (now() - interval '2 minutes', now() - interval '119 seconds', 'changed',
-                       %s, NULL),
-                      (now() - interval '1 minute', now() - interval '59 seconds', 'degraded',
-                       %s, 'sws-proxy-2 is down: exited (could not be started)')""",
-            (
-                json.dumps({"deployed": ["web"], "routes": "rolled"}),
-                json.dumps({"down": {"sws-proxy-2": "exited"}}),
-            ),
-        )
-    conn.close()
+    add_pass(url, "changed", {"deployed": ["web"], "routes": "rolled"}, minutes_ago=2)
+    add_pass(
+        url,
+        "degraded",
+        {"down": {"sws-proxy-2": "exited"}},
+        "sws-proxy-2 is down: exited (could not be started)",
+        minutes_ago=1,
+    )
 
 
 def test_an_administrator_reads_the_last_passes_newest_first(
@@ -90,13 +108,7 @@ def test_every_user_sees_which_proxy_is_down_in_their_services(
 
     assert "Host:" in describe(shown) and "sws-proxy-2 is exited" in describe(shown)
     # The pass after it started the proxy again: the line goes.
-    conn = psycopg2.connect(migrated_database_url)
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            """INSERT INTO agent_passes (started_at, finished_at, outcome, changed)
-               VALUES (now(), now(), 'changed', %s)""",
-            (json.dumps({"down": {"sws-proxy-2": "exited"}, "revived": ["sws-proxy-2"]}),),
-        )
-    conn.close()
+    revived = {"down": {"sws-proxy-2": "exited"}, "revived": ["sws-proxy-2"]}
+    add_pass(migrated_database_url, "changed", revived)
     again = client.get("/v1/services/web", headers=alice).get_json()
     assert again["host_notice"] is None and "Host:" not in describe(again)

@@ -189,16 +189,29 @@ def test_an_acme_certificate_starts_over_when_its_service_moves_to_another_domai
 
     tls = {"tls": {"certificate": "acme"}}
     assert apply(client, alice, definition("web", **tls)).status_code == 201
+    settings = acme.AcmeSettings(
+        directory="https://ca.invalid/dir",
+        state_dir=tmp_path,
+        tls_dir=tmp_path,
+        proxies=(),
+        host_addresses=("192.0.2.1",),
+    )
+    # The agent's records: issued for web.example.com, then two renewals that failed (backing
+    # off: the next attempt is hours away).
     issued = ca.issue("web.example.com")
-    with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """INSERT INTO certificates (service_id, source, domain, chain_pem, key_sealed,
-                   fingerprint, not_after, state, attempts, next_attempt_at, updated_at)
-               SELECT id, 'acme', domain, %s, %s, 'f', now() + interval '60 days', 'issued', 2,
-                   now() + interval '1 hour', now() FROM services WHERE name = 'web'""",
-            (issued.chain_pem, b"sealed"),
-        )  # fmt: skip
-    conn.close()
+    conn = psycopg2.connect(migrated_database_url)
+    try:
+        (item,) = acme.wanted(conn, "none")
+        acme.record_issued(
+            conn, item, issued.chain_pem, issued.key_pem.encode(), HOST_KEY.public_key()
+        )
+        for _ in range(2):
+            (item,) = acme.wanted(conn, "none")
+            acme.record_failure(conn, item, "the renewal was refused", settings)
+        (item,) = acme.wanted(conn, "none")
+    finally:
+        conn.close()
+    assert (item.state, item.attempts, item.cert_domain) == ("issued", 2, "web.example.com")
     moved = definition("web", domain="moved.example.com", **tls)
     assert apply(client, alice, moved).status_code == 200
     (tmp_path / certs.SEAL_KEY).write_bytes(
@@ -207,13 +220,6 @@ def test_an_acme_certificate_starts_over_when_its_service_moves_to_another_domai
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-    )
-    settings = acme.AcmeSettings(
-        directory="https://ca.invalid/dir",
-        state_dir=tmp_path,
-        tls_dir=tmp_path,
-        proxies=(),
-        host_addresses=("192.0.2.1",),
     )
     conn = psycopg2.connect(migrated_database_url)
     try:

@@ -7,6 +7,7 @@ from swsapi import auth
 from swsapi.app import create_app
 from swscore.spec import ENV_MASK
 from tests.fixtures.apiserver import TestConfig, dispose
+from tests.fixtures.store import Store
 from tests.integration.test_api_services import apply, definition, error
 
 
@@ -101,13 +102,13 @@ def test_a_missing_service_or_a_bad_name_is_404(client, alice):
 
 
 def test_history_goes_with_the_record_so_a_reused_name_starts_empty(
-    client, alice, bob, migrated_database_url
+    app, client, alice, bob, migrated_database_url
 ):
     three_generations(client, alice)
     client.delete("/v1/services/web", headers=alice)
-    # The agent forgets the deleted service exactly this way (swsagent/record.py).
+    # The agent removed it: its record goes (swsagent/record.py), and the history with it.
+    assert Store(app, migrated_database_url).forget("web")
     with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM services WHERE name = 'web' AND status = 'deleting'")
         cur.execute("SELECT count(*) FROM service_generations")
         assert cur.fetchone() == (0,)
     conn.close()
@@ -208,15 +209,11 @@ def test_rollback_keeps_the_domain_rules_of_apply(client, alice, bob):
 
 
 def test_rollback_to_a_reserved_domain_is_refused(client, alice, migrated_database_url):
-    apply(client, alice, definition())
+    # The domain was free when generation 1 was applied (by an apiserver that did not reserve
+    # it); since then the operator reserved it (the client's app reserves api.sws.test).
+    with Store.open(migrated_database_url) as before:
+        before.apply("alice", definition(domain="api.sws.test"))
     apply(client, alice, definition(domain="web2.example.com"))
-    # The domain was free when generation 1 was applied; since then the operator reserved it.
-    with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "UPDATE service_generations SET spec = jsonb_set(spec, '{domain}', '\"api.sws.test\"')"
-            " WHERE generation = 1"
-        )
-    conn.close()
     response = rollback(client, alice)
     assert response.status_code == 409 and "reserved" in error(response)["message"]
 
@@ -224,7 +221,8 @@ def test_rollback_to_a_reserved_domain_is_refused(client, alice, migrated_databa
 def test_rollback_revalidates_the_old_spec(client, alice, migrated_database_url):
     apply(client, alice, definition())
     apply(client, alice, definition(port=9000))
-    # A spec stored under older, looser rules (here: written directly) is checked again.
+    # A spec stored under older, looser rules is checked again. Raw SQL: no apply of today
+    # stores a spec today's rules refuse.
     with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
         cur.execute(
             "UPDATE service_generations SET spec = jsonb_set(spec, '{port}', '70000')"
@@ -269,12 +267,10 @@ def test_force_makes_a_new_generation_of_an_unchanged_spec(client, alice):
 
 
 def test_restart_makes_a_new_generation_and_retries_a_failed_one(
-    client, alice, migrated_database_url
+    app, client, alice, migrated_database_url
 ):
     apply(client, alice, definition())
-    with psycopg2.connect(migrated_database_url) as conn, conn.cursor() as cur:
-        cur.execute("UPDATE services SET status = 'failed', message = 'exited at once'")
-    conn.close()
+    Store(app, migrated_database_url).mark_failed("web", "exited at once", generation=1)
     response = client.post("/v1/services/web/restart", headers=alice)
     assert response.status_code == 200
     body = response.get_json()

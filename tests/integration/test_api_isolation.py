@@ -203,6 +203,8 @@ def test_a_volume_of_unknown_owner_is_reserved_to_administrators(
 ):
     url = migrated_database_url
     root = make_user("root", admin=True)
+    # Raw SQL: a volume of unknown owner is one kept from before the store recorded owners
+    # (migration 0005); neither the API nor the agent makes one.
     sql(url, "INSERT INTO volumes (name, owner_id) VALUES ('old-volume', NULL)")
     response = apply(client, alice, definition("old"))
     assert response.status_code == 409
