@@ -45,7 +45,6 @@ import os
 import random
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +59,8 @@ from datapath_ratio import STATIC_CONF as SERVICE_CONF  # the same trivial servi
 from jinja2.nativetypes import NativeEnvironment
 from measure import cgroup_cpu_file, cpu_us, wrk
 from tls_edge import ENGINE_LOCK, HAPROXY_IMAGE, LOCK_HELD_ENV, NGINX_IMAGE
+
+from swsagent.collection import haproxy
 
 REPO = Path(__file__).resolve().parents[1]
 # Where the roles, the inventory and swsapi are read from: a snapshot of a commit (--ref, HEAD
@@ -295,8 +296,8 @@ def edit_nginx(text: str, edits: list[tuple[str, str]]) -> str:
 
 
 def use_source(ref: str, workdir: Path) -> str:
-    """Read the roles, the inventory and swsapi from ref (a snapshot by `git archive`) or from
-    the working tree ("worktree"); returns the commit (or "worktree")."""
+    """Read the roles, the inventory and the Python packages from ref (a snapshot by `git
+    archive`) or from the working tree ("worktree"); returns the commit (or "worktree")."""
     global SOURCE
     if ref != "worktree":
         commit = subprocess.run(
@@ -307,8 +308,16 @@ def use_source(ref: str, workdir: Path) -> str:
         ).stdout.strip()
         SOURCE = workdir / "source"
         SOURCE.mkdir()
+        # The agent was swsapi/agent before the split into swscore, swsapi and swsagent.
+        listed = subprocess.run(
+            ["git", "-C", str(REPO), "ls-tree", "--name-only", commit],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        packages = [p for p in ("swsapi", "swscore", "swsagent") if p in listed]
         archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", commit, "roles", "inventory", "swsapi"],
+            ["git", "-C", str(REPO), "archive", commit, "roles", "inventory", *packages],
             capture_output=True,
             check=True,
         ).stdout
@@ -466,25 +475,9 @@ def logs(names: list[str]) -> str:
     )
 
 
-def haproxy_command(admin: Path, command: str) -> str:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(str(admin))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
 def backend_stats(admin: Path, backend: str) -> list[dict]:
-    text = haproxy_command(admin, "show stat")
-    header, *rows = [line for line in text.splitlines() if line]
-    keys = header.lstrip("# ").split(",")
-    stats = [dict(zip(keys, row.split(","), strict=False)) for row in rows]
-    return [
-        s for s in stats if s["pxname"] == backend and s["svname"] not in ("FRONTEND", "BACKEND")
-    ]
+    """The backend's servers' `show stat` rows, through the collection's HAProxy client."""
+    return list(haproxy().stats(str(admin), backend).values())
 
 
 def wait_up(chain: Chain, backend: str) -> None:

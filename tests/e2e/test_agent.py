@@ -411,15 +411,21 @@ def test_missing_image_fails_clearly_while_another_service_applies(agent_host):
 
 def test_a_broken_route_never_goes_live(agent_host):
     # User input is validated, so no spec can make the renderer emit a config nginx refuses.
-    # The agent's test hook appends a bad directive to the rendered routes instead.
+    # A file nginx refuses is put beside the first proxy's candidate routes instead (as a hand
+    # edit would): its test.conf includes candidate/*.conf, the agent's route check does not.
     name = unique("broken")
     agent_host.run_pass()
     live_before = {p: agent_host.proxy_file(p, "live/routes.conf") for p in agent_host.proxies}
-    second = agent_host.proxies[1]
+    first, second = agent_host.proxies[0], agent_host.proxies[1]
     candidate_before = agent_host.proxy_file(second, "candidate/routes.conf")
+    broken = "/etc/nginx/sws/candidate/zz-broken.conf"
+    docker("exec", first, "sh", "-c", f"echo 'this_directive_does_not_exist on;' > {broken}")
 
     agent_host.apply(name)
-    result = agent_host.run_pass(check=False, SWS_AGENT_TEST_BROKEN_ROUTES="1")
+    try:
+        result = agent_host.run_pass(check=False)
+    finally:
+        docker("exec", first, "rm", "-f", broken)
     assert result.returncode == 1
     last = agent_host.last_passes()[0]
     assert last["outcome"] == "failed" and "rejected the new routes" in last["message"]

@@ -35,7 +35,7 @@ import pytest
 import requests
 import yaml
 
-from swsagent import acme, acmeorder, certs
+from swsagent import acme, acmeorder, certs, collection
 from swsagent.config import Names
 from swsagent.plan import Route
 from swsagent.render import routes_conf
@@ -123,10 +123,15 @@ class Edge:
         (self.conf / "live" / "routes.conf").write_text(routes_conf(routes, Names(), edge))
 
     def admin(self, command: str) -> str:
-        sock = str(self.root / "run" / "admin.sock")
-        return subprocess.run(
-            ["socat", "-", f"UNIX:{sock}"], input=command + "\n", capture_output=True, text=True
-        ).stdout
+        return collection.haproxy().command(str(self.root / "run" / "admin.sock"), command)
+
+    def proxies_up(self) -> int:
+        """How many proxies HAProxy sees UP (0 while it is not answering yet)."""
+        try:
+            rows = collection.haproxy().stats(str(self.root / "run" / "admin.sock"), "proxies")
+        except OSError:
+            return 0
+        return sum(row.get("status", "").startswith("UP") for row in rows.values())
 
     def reload(self, proxy: str) -> None:
         docker("exec", proxy, "nginx", "-q", "-t", "-c", "/etc/nginx/sws/nginx.conf")
@@ -221,8 +226,8 @@ def edge(tmp_path_factory):
             "haproxy", "-W", "-db", "-f", str(edge.root / "haproxy.cfg"),
         )  # fmt: skip
         deadline = time.monotonic() + 20
-        while "UP" not in edge.admin("show stat") or edge.admin("show stat").count(",UP,") < 2:
-            assert time.monotonic() < deadline, edge.admin("show stat")
+        while edge.proxies_up() < 2:
+            assert time.monotonic() < deadline, "HAProxy does not see both proxies up"
             time.sleep(0.3)
         yield edge
     finally:

@@ -10,15 +10,9 @@ two and joining them in the agent's order is all that happens here; nothing re-d
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import subprocess
 import time
-
-# Test-only: the e2e tests prove a candidate nginx refuses never goes live (user input is
-# validated and cannot produce one): with this set in the agent's environment, the roll appends
-# a directive nginx refuses, outside every route block (so the agent's route check passes).
-BROKEN_ROUTES_ENV = "SWS_AGENT_TEST_BROKEN_ROUTES"
 
 CONF_DIR = "/etc/nginx/sws"
 # Drain strategies (group var sws_roll_drain, ARCHITECTURE.md "Proxy roll"):
@@ -45,10 +39,7 @@ def candidate(entries: list[dict], header: str, slot: str, addresses: dict[str, 
             chosen.append((tuple(new["key"]), new["text"].replace(slot, address)))
         elif old:
             chosen.append((tuple(old["key"]), old["text"]))
-    text = "\n".join([header, *(block for _, block in sorted(chosen))])
-    if os.environ.get(BROKEN_ROUTES_ENV):
-        text += "\nthis_directive_does_not_exist on;\n"
-    return text
+    return "\n".join([header, *(block for _, block in sorted(chosen))])
 
 
 def digest(text: str | None) -> str:

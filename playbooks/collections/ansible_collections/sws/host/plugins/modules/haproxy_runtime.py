@@ -17,6 +17,10 @@ options:
   command: {type: str, required: true, description: "The runtime command, such as C(show stat)."}
   dest: {type: path, description: Save the answer to this file (atomically).}
   timeout: {type: float, default: 5, description: Seconds to wait for the answer.}
+  backend:
+    type: str
+    description: With C(show stat), also return this backend's servers and their status, read
+      by the collection's HAProxy client (module_utils/haproxy.parse_stat).
 """
 
 EXAMPLES = r"""
@@ -29,6 +33,8 @@ EXAMPLES = r"""
 RETURN = r"""
 stdout: {description: HAProxy's answer., type: str, returned: success}
 stdout_lines: {description: "HAProxy's answer, line by line.", type: list, returned: success}
+servers: {description: "{server: status} of the backend (UP, DOWN, DRAIN, MAINT...).", type: dict,
+  returned: with backend}
 """
 
 
@@ -39,6 +45,7 @@ def main() -> None:
             "command": {"type": "str", "required": True},
             "dest": {"type": "path"},
             "timeout": {"type": "float", "default": 5},
+            "backend": {"type": "str"},
         }
     )
     p = module.params
@@ -48,8 +55,12 @@ def main() -> None:
             haproxy.save(p["dest"], answer)
     except OSError as err:
         module.fail_json(msg=f"HAProxy runtime socket {p['socket']}: {err}")
+    extra = {}
+    if p["backend"]:
+        rows = haproxy.parse_stat(answer, p["backend"])
+        extra["servers"] = {name: row.get("status") or "" for name, row in rows.items()}
     # Saving the state file is bookkeeping for a reload, not a change of the host's state.
-    module.exit_json(changed=False, stdout=answer, stdout_lines=answer.splitlines())
+    module.exit_json(changed=False, stdout=answer, stdout_lines=answer.splitlines(), **extra)
 
 
 if __name__ == "__main__":
