@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import statistics
@@ -69,14 +70,21 @@ def timed_runner(home: Path, playbook: str) -> tuple[float, float]:
     return (first[0] if first else ended) - started, ended - started
 
 
-def timed_plain(playbook: Path) -> tuple[float, float]:
+def timed_plain(playbook: Path, inventory_file: str = "localhost,", **env) -> tuple[float, float]:
     """ansible-playbook alone; the first play's start read from its own output."""
+    extra = Path(tempfile.mkdtemp()) / "extra.json"
+    extra.write_text(json.dumps(pass_vars()))
     started = time.monotonic()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook)],
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            *("-i", inventory_file, "-e", f"@{extra}"),
+            *(("-l", Names().proxies[0]) if inventory_file.endswith(".yml") else ()),
+            str(playbook),
+        ],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_NOCOLOR": "1"},
+        env={**os.environ, "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_NOCOLOR": "1", **env},
     )
     first = None
     for line in proc.stdout:
@@ -86,6 +94,12 @@ def timed_plain(playbook: Path) -> tuple[float, float]:
     return first or 0.0, time.monotonic() - started
 
 
+def pass_inventory(home: Path) -> str:
+    path = home / "hosts.yml"
+    path.write_text(inventory_yaml(inventory([], Names())))
+    return str(path)
+
+
 def profile(home: Path) -> None:
     """cProfile of ansible-playbook on reconcile.yml with nothing to do (as the agent runs it)."""
     names = Names()
@@ -93,8 +107,6 @@ def profile(home: Path) -> None:
         inv = Path(tmp) / "hosts.yml"
         inv.write_text(inventory_yaml(inventory([], names)))
         extra = Path(tmp) / "extra.json"
-        import json
-
         extra.write_text(json.dumps(pass_vars()))
         os.environ.update(_envvars(home, Path(tmp)))
         sys.argv = [
@@ -141,9 +153,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = make_home(Path(tmp) / "home", group_vars=True)
         bare = make_home(Path(tmp) / "bare", group_vars=False)
+        inv = pass_inventory(Path(tmp))
+        reconcile = home / "playbooks" / "reconcile.yml"
         variants = {
             "ansible-playbook alone, empty play": lambda: timed_plain(
                 home / "playbooks" / "empty.yml"
+            ),
+            "ansible-playbook, reconcile.yml, every inventory plugin": lambda: timed_plain(
+                reconcile, inv
+            ),
+            "ansible-playbook, reconcile.yml, the yaml inventory plugin only": lambda: timed_plain(
+                reconcile, inv, ANSIBLE_INVENTORY_ENABLED="yaml"
             ),
             "agent's runner, empty play": lambda: timed_runner(home, "empty.yml"),
             "agent's runner, reconcile.yml, with group_vars": lambda: timed_runner(
