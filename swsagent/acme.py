@@ -40,6 +40,7 @@ from swsagent.acmeorder import account_client, issue, resolves_here
 from swscore import sealing
 from swscore.certificates import leaf_fingerprint
 from swscore.channel import NOTIFY_CHANNEL
+from swscore.contract import ServiceStatus
 from swscore.spec import TlsSettings
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,11 @@ class Wanted:
     cert_domain: str | None = None  # the domain the row was ordered for
 
 
-_WANTED = """
+_WANTED = f"""
 SELECT s.id, s.name, s.domain, s.spec, c.state, c.source, c.not_after, c.next_attempt_at,
        coalesce(c.attempts, 0), c.domain
 FROM services s LEFT JOIN certificates c ON c.service_id = s.id
-WHERE s.status <> 'deleting'
+WHERE s.status <> '{ServiceStatus.DELETING}'
 ORDER BY s.name
 """
 

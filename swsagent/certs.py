@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from swsagent import collection
 from swscore import sealing
 from swscore.certificates import key_matches
+from swscore.contract import ServiceStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,11 @@ API_PEM = "api.pem"
 SERVICES_SUBDIR = "services"
 
 # A certificate for a domain its service no longer has is not served (acme.py orders anew).
-_QUERY = """
+_QUERY = f"""
 SELECT c.domain, c.chain_pem, c.key_sealed, c.fingerprint
 FROM certificates c JOIN services s ON s.id = c.service_id
-WHERE s.status <> 'deleting' AND c.chain_pem IS NOT NULL AND c.key_sealed IS NOT NULL
+WHERE s.status <> '{ServiceStatus.DELETING}'
+  AND c.chain_pem IS NOT NULL AND c.key_sealed IS NOT NULL
   AND c.not_after > now() AND c.domain = s.domain
 ORDER BY c.domain
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from swscore.contract import ServiceStatus
 from swscore.spec import Definition, SpecError, load_definition
 
 
@@ -33,7 +34,7 @@ class DesiredService:
 
     @property
     def deleting(self) -> bool:
-        return self.status == "deleting"
+        return self.status == ServiceStatus.DELETING
 
     @property
     def container(self) -> str:
@@ -82,7 +83,7 @@ def purged_volume(name: str) -> DesiredService:
         name=name,
         generation=0,
         applied_generation=0,
-        status="deleting",
+        status=ServiceStatus.DELETING,
         digest="",
         definition=None,
         purge_volume=True,

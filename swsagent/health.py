@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from swsagent import collection
 from swsagent.desired import DesiredService
 from swsagent.observe import RunningContainer
+from swscore.contract import ServiceStatus
 
 # A service's message starts with this while its health check fails; the next healthy answer
 # clears it (and only a message that starts with it).
@@ -37,7 +38,7 @@ def check_serving(
         for s in desired
         if s.definition is not None
         and s.definition.health_path
-        and s.status == "running"
+        and s.status == ServiceStatus.RUNNING
         and s.name in serving
         and serving[s.name].generation == s.generation
         and serving[s.name].ip
@@ -62,15 +63,16 @@ def record_health(conn, results: dict[str, tuple[int, str | None]]) -> list[str]
             if problem:
                 unhealthy.append(name)
                 cur.execute(
-                    """UPDATE services SET message = %s, updated_at = now()
-                       WHERE name = %s AND generation = %s AND status = 'running'
+                    f"""UPDATE services SET message = %s, updated_at = now()
+                       WHERE name = %s AND generation = %s AND status = '{ServiceStatus.RUNNING}'
                          AND message IS DISTINCT FROM %s""",
                     (PREFIX + problem, name, generation, PREFIX + problem),
                 )
             else:
                 cur.execute(
-                    """UPDATE services SET message = NULL, updated_at = now()
-                       WHERE name = %s AND status = 'running' AND message LIKE %s""",
+                    f"""UPDATE services SET message = NULL, updated_at = now()
+                       WHERE name = %s AND status = '{ServiceStatus.RUNNING}'
+                         AND message LIKE %s""",
                     (name, PREFIX + "%"),
                 )
     conn.commit()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from swsagent.desired import DesiredService
 from swsagent.observe import RunningContainer
+from swscore.contract import ServiceStatus
 from swscore.spec import HttpSettings, TlsSettings
 
 
@@ -68,17 +69,20 @@ def plan_deploys(
         if service.deleting:
             continue
         if service.definition is None:
-            if service.status != "failed":
+            if service.status != ServiceStatus.FAILED:
                 plan.invalid.append(service)
             continue
         current = current_container(service, grouped.get(service.name, []))
         healthy = current is not None and current.running and current.ip
         if healthy and containment is not None and current.containment != containment(service):
             healthy = False
-        applied = service.status == "running" and service.applied_generation == service.generation
+        applied = (
+            service.status == ServiceStatus.RUNNING
+            and service.applied_generation == service.generation
+        )
         if healthy and applied:
             continue
-        if service.status == "failed" and service.name not in retry:
+        if service.status == ServiceStatus.FAILED and service.name not in retry:
             # A failure sticks to its generation (a container that never got ready, a route
             # nginx refused): retrying every minute would run a playbook every pass for
             # nothing. retries.py tries it again a few times with backoff; a new apply
@@ -126,7 +130,10 @@ def choose_serving(
         current = current_container(service, mine)
         if current and (
             service.name in ready
-            or (service.status == "running" and service.applied_generation == service.generation)
+            or (
+                service.status == ServiceStatus.RUNNING
+                and service.applied_generation == service.generation
+            )
         ):
             serving[service.name] = current
             continue
@@ -154,7 +161,7 @@ def drop_shared_domains(
         service = by_name.get(name)
         live = (
             service is not None
-            and service.status == "running"
+            and service.status == ServiceStatus.RUNNING
             and service.applied_generation == service.generation
         )
         return (not live, not (service is not None and service.domain == domain), name)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 
+from swscore.contract import ServiceStatus as S
+
 
 def mark_running(conn, name: str, generation: int) -> None:
     # The generation's domain now serves: it becomes served_domain, which releases the domain
     # an earlier generation served (the store kept it reserved to this service until now).
     _update(
         conn,
-        """UPDATE services SET status = 'running', applied_generation = %s, message = NULL,
+        f"""UPDATE services SET status = '{S.RUNNING}', applied_generation = %s, message = NULL,
                last_log = NULL, served_domain = domain, updated_at = now()
-           WHERE name = %s AND generation = %s AND status <> 'deleting'""",
+           WHERE name = %s AND generation = %s AND status <> '{S.DELETING}'""",
         (generation, name, generation),
     )
 
@@ -25,8 +27,9 @@ def mark_running(conn, name: str, generation: int) -> None:
 def mark_failed(conn, name: str, generation: int, message: str, last_log: str | None) -> None:
     _update(
         conn,
-        """UPDATE services SET status = 'failed', message = %s, last_log = %s, updated_at = now()
-           WHERE name = %s AND generation = %s AND status <> 'deleting'""",
+        f"""UPDATE services SET status = '{S.FAILED}', message = %s, last_log = %s,
+               updated_at = now()
+           WHERE name = %s AND generation = %s AND status <> '{S.DELETING}'""",
         (message, last_log, name, generation),
     )
 
@@ -35,8 +38,8 @@ def mark_deleting_problem(conn, name: str, message: str) -> None:
     """Say why a deleted service is still there (the next pass tries again)."""
     _update(
         conn,
-        """UPDATE services SET message = %s, updated_at = now()
-           WHERE name = %s AND status = 'deleting'""",
+        f"""UPDATE services SET message = %s, updated_at = now()
+           WHERE name = %s AND status = '{S.DELETING}'""",
         (message, name),
     )
 
@@ -47,7 +50,7 @@ def forget(conn, name: str) -> bool:
     a volume kept by a delete without purge stays reserved to its owner."""
     with conn.cursor() as cur:
         cur.execute(
-            """DELETE FROM services WHERE name = %s AND status = 'deleting'
+            f"""DELETE FROM services WHERE name = %s AND status = '{S.DELETING}'
                RETURNING purge_volume""",
             (name,),
         )
@@ -102,7 +105,7 @@ def mark_pending_reason(conn, name: str, generation: int, message: str) -> None:
     """Say why a service is still pending (its generation is deployed, or was attempted)."""
     _update(
         conn,
-        """UPDATE services SET message = %s, updated_at = now()
-           WHERE name = %s AND generation = %s AND status = 'pending'""",
+        f"""UPDATE services SET message = %s, updated_at = now()
+           WHERE name = %s AND generation = %s AND status = '{S.PENDING}'""",
         (message, name, generation),
     )

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from swscore.contract import ServiceStatus
+
 FILE = "retries.json"
 
 
@@ -44,7 +46,11 @@ def due(desired, attempts: dict[str, Attempts], limit: int, now: float) -> set[s
     names = set()
     for service in desired:
         entry = attempts.get(service.name)
-        if service.status != "failed" or entry is None or entry.generation != service.generation:
+        if (
+            service.status != ServiceStatus.FAILED
+            or entry is None
+            or entry.generation != service.generation
+        ):
             continue
         if entry.failures <= limit and now >= entry.next_try:
             names.add(service.name)
@@ -71,7 +77,11 @@ def forget_others(attempts: dict[str, Attempts], failed_now: set[str], desired) 
         if name in failed_now:
             continue
         state = status.get(name)
-        if state is None or state[0] != "failed" or state[1] != attempts[name].generation:
+        if (
+            state is None
+            or state[0] != ServiceStatus.FAILED
+            or state[1] != attempts[name].generation
+        ):
             del attempts[name]
 
 

@@ -13,6 +13,7 @@ from swsagent.desired import DesiredService
 from swsagent.observe import ProxyState, RunningContainer
 from swsagent.plan import choose_serving, routes_for
 from swsagent.render import route_block
+from swscore.contract import ServiceStatus as S
 
 REASON = (
     "its container's address changed (the Docker engine restarted?): the proxies still route to"
@@ -36,7 +37,7 @@ def find(
     current = {
         s.name: s
         for s in desired
-        if not s.deleting and s.status == "running" and s.applied_generation == s.generation
+        if not s.deleting and s.status == S.RUNNING and s.applied_generation == s.generation
     }
     served = [upstreams(text) for text in applied]
     stale = []
@@ -65,8 +66,8 @@ def mark_pending(conn, stale: list[DesiredService]) -> None:
     with conn.cursor() as cur:
         for s in stale:
             cur.execute(
-                """UPDATE services SET status = 'pending', message = %s, updated_at = now()
-                   WHERE name = %s AND generation = %s AND status = 'running'""",
+                f"""UPDATE services SET status = '{S.PENDING}', message = %s, updated_at = now()
+                   WHERE name = %s AND generation = %s AND status = '{S.RUNNING}'""",
                 (REASON, s.name, s.generation),
             )
     conn.commit()
@@ -77,8 +78,8 @@ def mark_routed(conn, stale: list[DesiredService]) -> None:
     with conn.cursor() as cur:
         for s in stale:
             cur.execute(
-                """UPDATE services SET status = 'running', message = NULL, updated_at = now()
-                   WHERE name = %s AND generation = %s AND status = 'pending'
+                f"""UPDATE services SET status = '{S.RUNNING}', message = NULL, updated_at = now()
+                   WHERE name = %s AND generation = %s AND status = '{S.PENDING}'
                      AND message = %s""",
                 (s.name, s.generation, REASON),
             )

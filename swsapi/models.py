@@ -26,8 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swsapi.extensions import db
-
-STATUSES = ("pending", "running", "failed", "deleting")
+from swscore.contract import ServiceStatus, sql_list
 
 
 def _now_column(**kwargs) -> Mapped[datetime]:
@@ -65,9 +64,7 @@ class Service(db.Model):
     __tablename__ = "services"
     # Read server-set columns (id, times) back with RETURNING, so an answer needs no reload.
     __mapper_args__ = {"eager_defaults": True}
-    __table_args__ = (
-        CheckConstraint("status IN ('pending', 'running', 'failed', 'deleting')", name="status"),
-    )
+    __table_args__ = (CheckConstraint(f"status IN {sql_list()}", name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
@@ -77,7 +74,9 @@ class Service(db.Model):
     spec_digest: Mapped[str] = mapped_column(String(64))
     generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     applied_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    status: Mapped[str] = mapped_column(
+        String(16), default=ServiceStatus.PENDING.value, server_default=ServiceStatus.PENDING.value
+    )
     message: Mapped[str | None] = mapped_column(Text)
     last_log: Mapped[str | None] = mapped_column(Text)
     # Set by a delete with purge: the agent removes the volume <name>-volume with the service.

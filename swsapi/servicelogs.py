@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from swsapi.errors import ApiError, invalid_request
 from swsapi.extensions import db
 from swsapi.models import LogStream, Service, ServiceLog, User
+from swscore.contract import ServiceStatus
 
 MAX_PAGE = 1000
 DEFAULT_TAIL = 100
@@ -275,7 +276,7 @@ def service_exists(conn, service_id: int, owner_id: int) -> bool:
             select(Service.id).where(
                 Service.id == service_id,
                 Service.owner_id == owner_id,
-                Service.status != "deleting",
+                Service.status != ServiceStatus.DELETING,
             )
         ).first()
         is not None

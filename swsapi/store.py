@@ -28,6 +28,7 @@ from swsapi.errors import (
 from swsapi.extensions import db
 from swsapi.models import AgentPass, Service, User, Volume
 from swscore.channel import NOTIFY_CHANNEL
+from swscore.contract import ServiceStatus
 from swscore.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
 
 # GET /v1/services pages: by name, `limit` services a page (default and most).
@@ -88,8 +89,8 @@ def delete_service(owner: User, name: str, purge: bool = False) -> Service:
     """Mark a service for removal; the agent removes its container, route and record, and
     with purge its volume too. A purge is never taken back by a later delete without one."""
     service = get_service(owner, name, for_update=True)
-    changed = service.status != "deleting" or (purge and not service.purge_volume)
-    service.status = "deleting"
+    changed = service.status != ServiceStatus.DELETING or (purge and not service.purge_volume)
+    service.status = ServiceStatus.DELETING
     service.purge_volume = service.purge_volume or purge
     if changed:
         notify(service.name, "delete")
@@ -195,7 +196,7 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     if service is None and change.of_existing:
         # Restart and rollback act on a service that existed when they were asked for.
         raise not_found(f"no service named {definition.name!r}")
-    if service is not None and service.status == "deleting":
+    if service is not None and service.status == ServiceStatus.DELETING:
         raise conflict(
             f"service {definition.name} is being deleted; apply it again once it is gone",
             {"spec.name": f"{definition.name} is being deleted"},
@@ -219,7 +220,7 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     service.spec = definition.spec_dict()
     service.spec_digest = digest
     service.domain = definition.domain
-    service.status = "pending"
+    service.status = ServiceStatus.PENDING
     if definition.volume_mount:
         _reserve_volume(owner, definition.name)
     db.session.flush()
@@ -268,7 +269,7 @@ def _check_quota(owner: User) -> None:
     count = db.session.scalar(
         select(func.count())
         .select_from(Service)
-        .where(Service.owner_id == owner.id, Service.status != "deleting")
+        .where(Service.owner_id == owner.id, Service.status != ServiceStatus.DELETING)
     )
     if count >= quota:
         raise conflict(
@@ -332,7 +333,7 @@ def purge_volume(admin: User, name: str) -> Volume:
     service = db.session.scalar(
         select(Service).where(Service.name == service_name).with_for_update()
     )
-    if service is not None and service.status != "deleting":
+    if service is not None and service.status != ServiceStatus.DELETING:
         raise conflict(
             f"volume {name} belongs to service {service_name}, which is not deleted; "
             "it must be deleted first",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from swscore.contract import ServiceStatus
 from swsctl.client import ApiClient
 from swsctl.errors import NotFound, ServerError, Unreachable, WaitFailed, WaitTimedOut
 
@@ -20,9 +21,12 @@ Observer = Callable[[dict], None]
 # a few failed looks in a row are tolerated, more mean the API is really gone.
 TOLERATED_FAILED_LOOKS = 3
 
-RUNNING = "running"
-FAILED = "failed"
-DELETING = "deleting"
+RUNNING, FAILED, DELETING, PENDING = (
+    ServiceStatus.RUNNING,
+    ServiceStatus.FAILED,
+    ServiceStatus.DELETING,
+    ServiceStatus.PENDING,
+)
 
 
 @dataclass
@@ -63,7 +67,7 @@ def apply_state(service: dict, generation: int) -> str:
         return DELETING
     if status == RUNNING and (service.get("applied_generation") or 0) >= generation:
         return RUNNING
-    return "pending"
+    return PENDING
 
 
 def until_running(client: ApiClient, name: str, generation: int, follow: Follow) -> dict:

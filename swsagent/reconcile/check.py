@@ -20,6 +20,7 @@ from swsagent.reconcile.report import PassReport
 from swsagent.removals import SLACK_SECONDS
 from swsagent.render import ADDRESS_SLOT, CHECK_ADDRESS, route_block, routes_conf
 from swsagent.routecheck import Block, RouteCheckError, refused_blocks
+from swscore.contract import ServiceStatus
 
 
 @dataclass
@@ -116,7 +117,7 @@ def refuse(config: AgentConfig, plan: PassPlan, up: list[str], report) -> dict[s
     live = {
         s.name
         for s in plan.obs.desired
-        if s.status == "running" and s.applied_generation == s.generation
+        if s.status == ServiceStatus.RUNNING and s.applied_generation == s.generation
     }
     for _ in range(2):  # the new routes, then the older generations they fall back to
         chosen = routes.chosen(set(refused))

@@ -40,3 +40,17 @@ def test_a_package_imports_nothing_of_the_others(package):
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert run.stdout.strip() == "", f"{package} imports {run.stdout.strip()}"
+
+
+def test_one_status_enum_serves_the_models_constraint():
+    from swsapi.models import Service
+    from swscore.contract import ServiceStatus
+
+    checks = [
+        c
+        for c in Service.__table__.constraints
+        if str(getattr(c, "sqltext", "")).startswith("status")
+    ]
+    assert len(checks) == 1
+    for status in ServiceStatus:
+        assert f"'{status.value}'" in str(checks[0].sqltext)

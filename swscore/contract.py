@@ -1,0 +1,21 @@
+"""What the apiserver, the agent and swsctl agree on by name, defined once.
+
+A service's status is one of these four: the model's check constraint, the store's and the
+agent's queries, the API's answers and swsctl's waits all name them from here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ServiceStatus(StrEnum):
+    PENDING = "pending"  # applied; its current generation is not serving yet
+    RUNNING = "running"  # its current generation serves on every proxy that is up
+    FAILED = "failed"  # its current generation could not start (the message says why)
+    DELETING = "deleting"  # deleted; the agent takes its route, containers (and volume) away
+
+
+def sql_list(statuses=tuple(ServiceStatus)) -> str:
+    """('pending', 'running', ...) for a CHECK constraint or an IN clause."""
+    return "(" + ", ".join(f"'{s.value}'" for s in statuses) + ")"
