@@ -36,7 +36,7 @@ from acme import errors, messages
 from cryptography import x509
 
 from swsagent import certs
-from swsagent.acmeorder import account_client, issue, resolves_here
+from swsagent.acmeorder import AcmeSettings, account_client, issue, resolves_here
 from swscore import sealing
 from swscore.certificates import leaf_fingerprint
 from swscore.channel import NOTIFY_CHANNEL
@@ -45,25 +45,7 @@ from swscore.spec import TlsSettings
 
 log = logging.getLogger(__name__)
 
-BACKOFF_FIRST = 3600
 BACKOFF_MOST = 86400
-
-
-@dataclass(frozen=True)
-class AcmeSettings:
-    directory: str  # the CA's directory URL
-    state_dir: Path  # the account key lives here, root-only
-    tls_dir: Path  # the host's sealing key
-    proxies: tuple[str, ...]
-    default_source: str = "none"
-    ca_bundle: str | None = None  # a private CA's (pebble's) trust for the directory's HTTPS
-    email: str | None = None
-    dns_server: str | None = None  # host:port; None: the system's resolver
-    host_addresses: tuple[str, ...] = ()  # None given: this host's own addresses
-    renew_days: int = 30
-    backoff_first: int = BACKOFF_FIRST
-
-    api_domain: str | None = None  # set when the API domain's certificate comes from ACME
 
 
 @dataclass

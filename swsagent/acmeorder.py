@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import josepy
 from acme import challenges, client, crypto_util, messages
@@ -18,11 +18,29 @@ from swsagent import certs
 from swsagent.controlplane import observe_components
 from swsagent.proxyfiles import CHALLENGES_DIR, CONF_DIR, on_host
 
-if TYPE_CHECKING:  # acme.py imports this module: the settings are only a type here
-    from swsagent.acme import AcmeSettings
-
 CHALLENGES_SUBDIR = on_host(CHALLENGES_DIR)
 USER_AGENT = "sws-agent"
+
+
+# The first wait after a failed order (doubled after each next one, acme.backoff).
+BACKOFF_FIRST = 3600
+
+
+@dataclass(frozen=True)
+class AcmeSettings:
+    directory: str  # the CA's directory URL
+    state_dir: Path  # the account key lives here, root-only
+    tls_dir: Path  # the host's sealing key
+    proxies: tuple[str, ...]
+    default_source: str = "none"
+    ca_bundle: str | None = None  # a private CA's (pebble's) trust for the directory's HTTPS
+    email: str | None = None
+    dns_server: str | None = None  # host:port; None: the system's resolver
+    host_addresses: tuple[str, ...] = ()  # None given: this host's own addresses
+    renew_days: int = 30
+    backoff_first: int = BACKOFF_FIRST
+
+    api_domain: str | None = None  # set when the API domain's certificate comes from ACME
 
 
 def resolves_here(domain: str, settings: AcmeSettings) -> tuple[bool, str]:

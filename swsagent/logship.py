@@ -37,23 +37,9 @@ from swsagent.loglines import (
     docker_since,
     parse_timestamped,
 )
-from swsagent.logstore import StoreWriter
+from swsagent.logstore import ShipperSettings, StoreWriter
 
 log = logging.getLogger("sws.agent.logship")
-
-
-@dataclass(frozen=True)
-class ShipperSettings:
-    database_url: str
-    label_prefix: str = "sws"
-    lines_kept: int = 2000  # per service; older lines are deleted
-    line_max_bytes: int = 4096  # longer lines are cut and marked
-    batch_lines: int = 2000  # the most lines one INSERT carries
-    flush_seconds: float = 0.3  # how long the writer gathers lines before it writes
-    discover_seconds: float = 1.0  # how often the container list is read
-    status_seconds: float = 2.0  # how often restart counts are read
-    queue_lines: int = 10_000  # lines in memory at most; followers wait when it is full
-    docker_socket: str | None = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extras
@@ -15,14 +15,25 @@ import psycopg2.extras
 from swsagent import store
 from swsagent.loglines import LogLine
 
-if TYPE_CHECKING:  # logship.py imports this module: its settings are only a type here
-    from swsagent.logship import ShipperSettings
-
 # The shipper's logger: the writer is part of the shipper, and its warnings say so.
 log = logging.getLogger("sws.agent.logship")
 
 # last_log is a glance, not a log: the API and `swsctl get` show this much of the last line.
 LAST_LOG_CHARS = 500
+
+
+@dataclass(frozen=True)
+class ShipperSettings:
+    database_url: str
+    label_prefix: str = "sws"
+    lines_kept: int = 2000  # per service; older lines are deleted
+    line_max_bytes: int = 4096  # longer lines are cut and marked
+    batch_lines: int = 2000  # the most lines one INSERT carries
+    flush_seconds: float = 0.3  # how long the writer gathers lines before it writes
+    discover_seconds: float = 1.0  # how often the container list is read
+    status_seconds: float = 2.0  # how often restart counts are read
+    queue_lines: int = 10_000  # lines in memory at most; followers wait when it is full
+    docker_socket: str | None = None
 
 
 class StoreWriter:
