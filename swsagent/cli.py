@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import psycopg2
 
-from swsagent import logs, pause, store
+from swsagent import collection, logs, pause, store
 from swsagent.config import AgentConfig, AgentConfigError, load_config
 from swsagent.lock import LockBusy, check_held, pass_lock
 from swsagent.observe import ObserveError
@@ -212,6 +212,7 @@ def logship(config_path: str | None, lines_kept: int, line_max_bytes: int, lock_
     from swsagent.logship import AlreadyRunning, ShipperSettings, hold_lock, run_shipper
 
     config = _load(config_path)
+    collection.use(config.project_dir)  # its Docker client is the collection's (engine.py)
     try:
         lock = hold_lock(Path(lock_file) if lock_file else config.state_dir / "logship.lock")
     except AlreadyRunning as err:

@@ -1,23 +1,23 @@
-"""The few Docker Engine API calls the log shipper makes, over the engine's unix socket.
+"""The log shipper's view of the Docker engine: container listings, `RestartCount` and output.
 
-The shipper follows many containers at once for as long as they run: one HTTP stream per
-container costs a socket, where `docker logs -f` would cost a process. Only container
-listings, `RestartCount` and output are read here; never a container's configuration or env.
+Every request goes through the collection's Engine API client (module_utils/engine.py), the
+one the agent's passes and the container plugins use. Only the shipper's own part is here: it
+follows many containers at once for as long as they run, one HTTP stream per container (a
+socket, where `docker logs -f` would cost a process), demultiplexed into stdout and stderr.
+Never a container's configuration or env is read here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
-import os
 import socket
 import struct
 import threading
 from collections.abc import Iterator
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
+from swsagent import collection
+
 STDOUT, STDERR = 1, 2
 STREAMS = {STDOUT: "stdout", STDERR: "stderr"}
 READ_SIZE = 64 * 1024
@@ -27,60 +27,28 @@ class DockerError(RuntimeError):
     """The engine could not be asked, or answered an error."""
 
 
-def socket_path() -> str:
-    host = os.environ.get("DOCKER_HOST", "")
-    return host.removeprefix("unix://") if host.startswith("unix://") else DEFAULT_SOCKET
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.socket_path)
-        self.sock = sock
-
-
 class DockerApi:
     def __init__(self, path: str | None = None, timeout: float = 30.0):
-        self.path = path or socket_path()
-        self.timeout = timeout
-        self._streams: set[_UnixConnection] = set()
+        self.engine = collection.engine().Engine(path, timeout)
+        self.path = self.engine.path
+        self._streams: set = set()
         self._lock = threading.Lock()
 
-    def _open(self, url: str, timeout: float | None):
-        conn = _UnixConnection(self.path, timeout)
+    def _ask(self, call, *args):
         try:
-            conn.request("GET", url)
-            response = conn.getresponse()
-        except OSError as err:
-            conn.close()
-            raise DockerError(f"docker engine at {self.path}: {err}") from None
-        if response.status >= 300:
-            body = response.read(2000).decode(errors="replace")
-            conn.close()
-            raise DockerError(f"docker engine answered {response.status} for {url}: {body}")
-        return conn, response
-
-    def get_json(self, url: str):
-        conn, response = self._open(url, self.timeout)
-        try:
-            return json.loads(response.read())
-        except (OSError, ValueError) as err:
-            raise DockerError(f"docker engine: bad answer for {url}: {err}") from None
-        finally:
-            conn.close()
+            return call(*args)
+        except collection.engine().EngineError as err:
+            raise DockerError(f"docker engine: {err}") from None
 
     def containers(self, label: str) -> list[dict]:
         """Every container (running or not) that carries the label."""
-        filters = json.dumps({"label": [label]})
-        return self.get_json(f"/containers/json?all=1&filters={quote(filters)}")
+        return self._ask(self.engine.containers, label)
 
     def inspect(self, container: str) -> dict:
-        return self.get_json(f"/containers/{quote(container)}/json")
+        found = self._ask(self.engine.inspect, container)
+        if found is None:
+            raise DockerError(f"docker engine: no such container {container}")
+        return found
 
     def follow_logs(self, container: str, since: str | None, tty: bool) -> Iterator[tuple]:
         """(stream, bytes) chunks of the container's output, timestamped, until it stops."""
@@ -88,8 +56,9 @@ class DockerApi:
         if since:
             params["since"] = since
         # No timeout: a quiet container sends nothing for hours, and that is not an error.
-        url = f"/containers/{quote(container)}/logs?{urlencode(params)}"
-        conn, response = self._open(url, None)
+        conn, response = self._ask(
+            self.engine.stream, f"/containers/{quote(container)}/logs", params
+        )
         with self._lock:
             self._streams.add(conn)
         try:

@@ -10,31 +10,21 @@ guard (plan.hold_orphans) runs first: orphans it holds are neither stopped nor r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from swsagent.observe import RunningContainer
 from swsagent.plan import CleanupPlan
+from swsagent.statefiles import load_map, save_map
 
 STATE_FILE = "orphans.json"
 
 
 def load(state_dir: Path) -> dict[str, float]:
-    try:
-        data = json.loads((Path(state_dir) / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {str(k): float(v) for k, v in load_map(state_dir, STATE_FILE).items()}
 
 
 def save(state_dir: Path, seen: dict[str, float]) -> None:
-    path = Path(state_dir) / STATE_FILE
-    if not seen and not path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(seen, sort_keys=True))
-    tmp.replace(path)
+    save_map(state_dir, STATE_FILE, seen)
 
 
 def due(plan_orphans: list[str], seen: dict[str, float], grace: float, now: float) -> list[str]:

@@ -8,9 +8,10 @@ nor waits for it, and a stop that outlived its time is reported and killed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from swsagent.statefiles import load_map, save_map
 
 STATE_FILE = "removals.json"
 # Beyond the stop timeout: the engine's own work (unmounting, removing the layer) and a busy host.
@@ -30,21 +31,11 @@ class Stops:
 
 
 def load(state_dir: Path) -> dict[str, float]:
-    try:
-        data = json.loads((Path(state_dir) / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {str(k): float(v) for k, v in load_map(state_dir, STATE_FILE).items()}
 
 
 def save(state_dir: Path, started: dict[str, float]) -> None:
-    path = Path(state_dir) / STATE_FILE
-    if not started and not path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(started, sort_keys=True))
-    tmp.replace(path)
+    save_map(state_dir, STATE_FILE, started)
 
 
 def observe(state_dir: Path, running: set[str], stop_timeout: float, now: float) -> Stops:

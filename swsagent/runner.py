@@ -186,9 +186,6 @@ def _envvars(home: Path, state_dir: Path) -> dict[str, str]:
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_CONFIG": str(Path(home) / "playbooks" / "ansible.cfg"),
-        # The run reads one YAML inventory the agent wrote: every other inventory plugin would
-        # be loaded, its documentation parsed, before the first play (bench/ansible_start.py).
-        "ANSIBLE_INVENTORY_ENABLED": "yaml",
         # The background retires' job files (remove_old_async_jobs clears them).
         "ANSIBLE_ASYNC_DIR": str(Path(state_dir) / ASYNC_JOBS),
     }

@@ -1,10 +1,11 @@
 """The Docker Engine API over the engine's unix socket: the calls SWS makes to start, stop and
-look at service containers and their volumes.
+look at service containers and their volumes, and to follow their output.
 
 Standard library only, and no process of its own: the action plugins call it inside
-ansible-playbook (every host is this machine), the background removal (retire.py) in a child,
-the agent and the tests load the same file. A call is one HTTP request on the socket: about a
-millisecond, where a `docker` CLI process costs 50 ms and a community.docker module 1-2 s.
+ansible-playbook (every host is this machine), the background removal (retire.py) in a child;
+the agent's observe step, watch loop and log shipper and the tests import the same module. A
+call is one HTTP request on the socket: about a millisecond, where a `docker` CLI process
+costs 50 ms and a community.docker module 1-2 s.
 """
 
 from __future__ import annotations
@@ -69,6 +70,24 @@ class Engine:
         if response.status >= 300:
             raise EngineError(_message(raw) or f"answered {response.status}", response.status)
         return json.loads(raw) if raw.strip() else None
+
+    def stream(self, url: str, params=None):
+        """(connection, response) of a GET that answers for as long as it likes (a container's
+        log stream): no timeout; the caller reads the response and closes the connection."""
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        conn = _UnixConnection(self.path, None)
+        try:
+            conn.request("GET", API + url)
+            response = conn.getresponse()
+        except OSError as err:
+            conn.close()
+            raise EngineError(f"docker engine at {self.path}: {err}") from None
+        if response.status >= 300:
+            raw = response.read(2000)
+            conn.close()
+            raise EngineError(_message(raw) or f"answered {response.status}", response.status)
+        return conn, response
 
     # --- containers ------------------------------------------------------------------------
     def containers(self, label: str, all_states: bool = True) -> list[dict]:
