@@ -182,3 +182,28 @@ def test_containment_is_the_specs_resources_else_the_operators_defaults():
     assert default["sws_service_memory"] == Containment().memory
     assert len({mine["sws_service_containment"], theirs["sws_service_containment"],
                 default["sws_service_containment"]}) == 3  # fmt: skip
+
+
+def test_spec_init_reaches_the_container_only_when_asked():
+    from swsagent import collection
+    from swsagent.render import service_vars
+
+    plain = desired_from_row("a", "a.test", spec("a", "a.test"), "d", 1, 0, "pending")
+    with_init = desired_from_row(
+        "b", "b.test", {**spec("b", "b.test"), "init": True}, "d", 1, 0, "pending"
+    )
+    assert "sws_service_init" not in service_vars(plain)
+    assert service_vars(with_init)["sws_service_init"] is True
+
+    container = collection.module_utils("container")
+    fields = dict(
+        container="sws-svc-b-1", service="b", generation=1, digest="d", domain="b.test",
+        port=8080, image="x:1", owner="u", containment="c", network="sws-services",
+    )  # fmt: skip
+    assert "Init" not in container.ServiceContainer(**fields).create_body()["HostConfig"]
+    body = container.ServiceContainer(**fields, init=True).create_body()
+    assert body["HostConfig"]["Init"] is True
+    # Contained as before: every capability dropped but the kept few, no new privileges.
+    assert body["HostConfig"]["CapDrop"] == ["ALL"]
+    assert body["HostConfig"]["SecurityOpt"] == ["no-new-privileges"]
+    assert body["HostConfig"]["Memory"] == body["HostConfig"]["MemorySwap"]
