@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from swsapi.errors import ApiError, invalid_request
 from swsapi.extensions import db
 from swsapi.models import LogStream, Service, ServiceLog, User
+from swsapi.queryargs import whole_number
 from swscore.contract import ServiceStatus
 
 MAX_PAGE = 1000
@@ -65,10 +66,10 @@ def parse_query(args) -> LogQuery:
         raw = one(name)
         if raw is None:
             return None
-        if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        value = whole_number(raw, low, high)
+        if value is None:
             problems[name] = f"must be a whole number from {low} to {high}"
-            return None
-        return int(raw)
+        return value
 
     after = whole("after", 0, 2**63 - 1)
     tail = whole("tail", 1, MAX_PAGE)
@@ -112,9 +113,10 @@ def parse_since(raw: str, now: datetime | None = None) -> datetime | None:
         return now - timedelta(seconds=seconds)
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        # In UTC, as the store compares it: a time near year 1 or 9999 with an offset has none.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def line_dict(row) -> dict:

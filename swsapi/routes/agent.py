@@ -7,6 +7,7 @@ from flask import Blueprint, g, request
 from swsapi import store
 from swsapi.auth import authenticate
 from swsapi.errors import invalid_request
+from swsapi.queryargs import whole_number
 from swsapi.schemas import agent_pass_schema
 
 bp = Blueprint("agent", __name__, url_prefix="/v1/agent")
@@ -19,10 +20,11 @@ PASSES_MAX = 100
 def passes():
     """List the agent's last passes, newest first (administrators)."""
     raw = request.args.get("limit", "10")
-    if not raw.isdigit() or not 1 <= int(raw) <= PASSES_MAX:
+    limit = whole_number(raw, 1, PASSES_MAX)
+    if limit is None:
         raise invalid_request(
             f"limit must be a whole number from 1 to {PASSES_MAX}",
             {"limit": f"must be from 1 to {PASSES_MAX}"},
         )
-    found = store.agent_passes(g.user, int(raw))
+    found = store.agent_passes(g.user, limit)
     return {"passes": agent_pass_schema.dump(found, many=True)}

@@ -7,6 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from swsapi import store
 from swsapi.auth import authenticate
 from swsapi.errors import ApiError, invalid_request
+from swsapi.queryargs import whole_number
 from swsapi.schemas import service_schema
 from swscore.spec import NAME_RE, load_definition, loads_json
 
@@ -42,12 +43,13 @@ def page_limit() -> int:
     raw = request.args.get("limit")
     if raw is None:
         return store.PAGE_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= store.PAGE_MAX:
+    limit = whole_number(raw, 1, store.PAGE_MAX)
+    if limit is None:
         raise invalid_request(
             f"limit must be a whole number from 1 to {store.PAGE_MAX}",
             {"limit": f"must be from 1 to {store.PAGE_MAX}"},
         )
-    return int(raw)
+    return limit
 
 
 def page_cursor() -> str | None:

@@ -145,3 +145,27 @@ def test_an_unexpected_error_is_a_500_in_the_same_shape(app, client, alice, monk
     monkeypatch.setattr(store, "list_services", broken)
     err = assert_error(client.get("/v1/services", headers=alice), 500, "internal")
     assert "boom" not in err["message"]
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/v1/services?limit=%C2%B2", "limit"),  # "²": str.isdigit says yes, int() says no
+        ("/v1/services?limit=%D9%A3", "limit"),  # an Arabic-Indic three
+        ("/v1/services/web/logs?tail=%C2%B2", "tail"),
+        ("/v1/services/web/logs?since=0001-01-01T00:00:00%2B23:59", "since"),
+        ("/v1/services/web/logs?since=9999-12-31T23:59:59-23:59", "since"),
+    ],
+)
+def test_odd_query_strings_are_400_naming_the_argument(client, alice, path, field):
+    client.put("/v1/services/web", json=DOC, headers=alice)
+    err = assert_error(client.get(path, headers=alice), 400, "invalid_request")
+    assert field in err["fields"]
+
+
+def test_an_odd_limit_on_the_agents_passes_is_400(client, make_user):
+    admin = make_user("root", admin=True)
+    err = assert_error(
+        client.get("/v1/agent/passes?limit=%C2%B2", headers=admin), 400, "invalid_request"
+    )
+    assert "limit" in err["fields"]
