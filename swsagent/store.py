@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg2
 
-from swscore.dbdeadline import DEFAULT_TIMEOUT, BoundedConnection, cut, watchdog
+from swscore.dbdeadline import DEFAULT_TIMEOUT, NO_GSSAPI, BoundedConnection, cut, watchdog
 
 __all__ = ["DEFAULT_TIMEOUT", "BoundedConnection", "connect", "cut", "watchdog"]
 
@@ -33,6 +33,7 @@ def connect(
         keepalives_count=3,
         tcp_user_timeout=seconds * 1000,
         options=f"-c statement_timeout={seconds * 1000}",
+        **NO_GSSAPI,
     )
     conn.deadline = timeout
     return conn

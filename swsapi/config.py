@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
-from swscore.dbdeadline import bounded_connection
+from swscore.dbdeadline import NO_GSSAPI, bounded_connection
 from swscore.dburl import with_password
 from swscore.spec import cpus_decimal, memory_bytes
 
@@ -139,6 +139,7 @@ class Config:
                 "application_name": "sws-apiserver",
                 "options": f"-c statement_timeout={statement_timeout_ms}",
                 "connection_factory": bounded_connection(call_timeout),
+                **NO_GSSAPI,
             },
         }
         self.MAX_CONTENT_LENGTH = _int(env, "SWS_MAX_BODY_BYTES", 64 * 1024)

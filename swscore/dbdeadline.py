@@ -16,6 +16,11 @@ import threading
 import psycopg2
 import psycopg2.extensions
 
+# sws-confdb never speaks GSSAPI, and libpq otherwise probes for Kerberos credentials on every
+# connect (gssencmode=prefer): reported to crash threaded clients (psycopg/psycopg#1213), and
+# the apiserver's gunicorn threads and the log shipper connect from threads.
+NO_GSSAPI = {"gssencmode": "disable"}
+
 DEFAULT_TIMEOUT = 10.0
 
 
