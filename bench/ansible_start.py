@@ -108,7 +108,7 @@ def profile(home: Path) -> None:
         inv.write_text(inventory_yaml(inventory([], names)))
         extra = Path(tmp) / "extra.json"
         extra.write_text(json.dumps(pass_vars()))
-        os.environ.update(_envvars(home, Path(tmp)))
+        os.environ.update(_envvars(home))
         sys.argv = [
             "ansible-playbook",
             "-i",

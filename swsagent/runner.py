@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +22,6 @@ SCRUBBED = "********"
 # Under the state directory (root only): each run's private directory (its inventory holds env
 # values). Removed after the run; one left by a killed pass goes at the start of the next.
 RUNS = "runs"
-# Under the state directory: the job files of the retire's background tasks (async, not
-# polled); kept an hour for a look, then removed at the start of a pass.
-ASYNC_JOBS = "async"
-ASYNC_KEPT_SECONDS = 3600
 
 
 def remove_stale_runs(state_dir) -> list[str]:
@@ -36,23 +31,6 @@ def remove_stale_runs(state_dir) -> list[str]:
     for name in stale:
         shutil.rmtree(runs / name, ignore_errors=True)
     return stale
-
-
-def remove_old_async_jobs(state_dir, now: float | None = None) -> int:
-    """Remove the background jobs' files older than ASYNC_KEPT_SECONDS; how many went."""
-    folder = Path(state_dir) / ASYNC_JOBS
-    if not folder.is_dir():
-        return 0
-    cutoff = (time.time() if now is None else now) - ASYNC_KEPT_SECONDS
-    removed = 0
-    for path in folder.iterdir():
-        try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except OSError:
-            pass  # a job still writing it, or gone already
-    return removed
 
 
 @dataclass(frozen=True)
@@ -126,7 +104,7 @@ def run_playbook(
             inventory=str(inventory),
             limit=",".join(run.limit),
             extravars=extravars,
-            envvars=_envvars(home, state_dir),
+            envvars=_envvars(home),
             roles_path=[str(Path(home) / "roles")],
             artifact_dir=str(artifacts),
             ident=ident,
@@ -174,7 +152,7 @@ def _write_private_files(private: Path, run: PlaybookRun, home: Path) -> Path:
     return inventory
 
 
-def _envvars(home: Path, state_dir: Path) -> dict[str, str]:
+def _envvars(home: Path) -> dict[str, str]:
     # ansible-runner starts ansible-playbook from PATH: put this interpreter's bin first.
     bindir = os.path.dirname(sys.executable)
     return {
@@ -186,8 +164,6 @@ def _envvars(home: Path, state_dir: Path) -> dict[str, str]:
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_CONFIG": str(Path(home) / "playbooks" / "ansible.cfg"),
-        # The background retires' job files (remove_old_async_jobs clears them).
-        "ANSIBLE_ASYNC_DIR": str(Path(state_dir) / ASYNC_JOBS),
     }
 
 

@@ -36,7 +36,7 @@ from swsagent.reconcile.plan import plan_pass
 from swsagent.reconcile.record import after_run, before_run, health_due
 from swsagent.reconcile.report import Guard, PassAborted, PassReport
 from swsagent.reconcile.run import proxyroll_digest, run_pass
-from swsagent.runner import remove_old_async_jobs, remove_stale_runs
+from swsagent.runner import remove_stale_runs
 
 __all__ = ["PassReport", "health_due", "proxyroll_digest", "reconcile_once"]
 
@@ -56,7 +56,6 @@ def reconcile_once(
     pass_id = journal.start_pass(conn)
     report = PassReport()
     report.note("stale_runs_removed", remove_stale_runs(config.state_dir))
-    remove_old_async_jobs(config.state_dir)
     try:
         _stages(config, conn, report, guard)
     except PassAborted as err:
