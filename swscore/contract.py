@@ -1,6 +1,6 @@
 """What the apiserver, the agent and swsctl agree on by name, defined once.
 
-A service's status is one of these four: the model's check constraint, the store's and the
+A service's status is one of these five: the model's check constraint, the store's and the
 agent's queries, the API's answers and swsctl's waits all name them from here.
 """
 
@@ -14,6 +14,7 @@ class ServiceStatus(StrEnum):
     RUNNING = "running"  # its current generation serves on every proxy that is up
     FAILED = "failed"  # its current generation could not start (the message says why)
     DELETING = "deleting"  # deleted; the agent takes its route, containers (and volume) away
+    STOPPED = "stopped"  # stopped by its user: no container, its spec, volume and history kept
 
 
 def sql_list(statuses=tuple(ServiceStatus)) -> str:

@@ -46,7 +46,9 @@ from swscore.specfields import (
     PATH_SEGMENT_RE,
     SIZE_RE,
     SIZE_UNITS,
+    STACK_RE,
     TLS_CERTIFICATE_SOURCES,
+    UPDATE_STRATEGIES,
     CertificateSource,
     CpuCount,
     Duration,
@@ -63,6 +65,8 @@ from swscore.specfields import (
     check_health_path,
     check_image,
     check_name,
+    check_stack,
+    check_update,
     check_volume_mount,
     cpus_decimal,
     duration_in_seconds,
@@ -117,7 +121,9 @@ __all__ = [
     "PATH_SEGMENT_RE",
     "SIZE_RE",
     "SIZE_UNITS",
+    "STACK_RE",
     "TLS_CERTIFICATE_SOURCES",
+    "UPDATE_STRATEGIES",
     "CertificateSource",
     "CpuCount",
     "Duration",
@@ -134,6 +140,8 @@ __all__ = [
     "check_health_path",
     "check_image",
     "check_name",
+    "check_stack",
+    "check_update",
     "check_volume_mount",
     "cpus_decimal",
     "duration_in_seconds",
@@ -176,7 +184,8 @@ class ServiceSpecSchema(Schema):
 
     name = StrictString(required=True, validate=check_name)
     port = fields.Integer(required=True, strict=True)
-    domain = StrictString(required=True, validate=check_domain)
+    # Optional: a service without a domain is private, reachable only from its stack.
+    domain = StrictString(validate=check_domain, allow_none=True)
     image = StrictString(required=True, validate=check_image)
     volumeMount = StrictString(validate=check_volume_mount, allow_none=True)
     env = fields.List(fields.Nested(EnvVarSchema), allow_none=True)
@@ -188,6 +197,19 @@ class ServiceSpecSchema(Schema):
     # (a Python or Node server started directly) stops at once instead of after the stop
     # timeout. Opt-in: an image whose own init must be PID 1 (s6-overlay) refuses another.
     init = StrictBoolean(allow_none=True)
+    # The user's application this service belongs to: services of one owner with the same
+    # stack share a private network and reach each other by name.
+    stack = StrictString(validate=check_stack, allow_none=True)
+    # How a new generation replaces the old one: rolling (start the new one beside the old,
+    # then switch: no gap) or recreate (stop the old one first: never two containers on one
+    # volume). Absent: recreate when the service has a volumeMount, else rolling.
+    update = StrictString(validate=check_update, allow_none=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _private(self, data, **kwargs):
+        tls = data.get("tls") or {}
+        if not data.get("domain") and tls.get("certificate") not in (None, "none"):
+            raise ValidationError("a service without a domain has no certificate", "tls")
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -236,7 +258,7 @@ class Definition:
 
     name: str
     port: int
-    domain: str
+    domain: str | None
     image: str
     volume_mount: str | None = None
     env: tuple[EnvVar, ...] = field(default_factory=tuple)
@@ -245,6 +267,13 @@ class Definition:
     health_path: str | None = None  # spec.healthCheck.path; None: a TCP connect is the check
     tls: TlsSettings | None = None  # None when the spec sets none (digest unchanged)
     init: bool | None = None  # spec.init as written; None when absent (digest unchanged)
+    stack: str | None = None  # spec.stack; None: the service reaches no other service
+    update: str | None = None  # spec.update as written; see update_strategy
+
+    @property
+    def update_strategy(self) -> str:
+        """rolling or recreate: as written, else recreate for a service with a volume."""
+        return self.update or ("recreate" if self.volume_mount else "rolling")
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -252,7 +281,7 @@ class Definition:
         return cls(
             name=spec["name"],
             port=spec["port"],
-            domain=spec["domain"],
+            domain=spec.get("domain"),
             image=spec["image"],
             volume_mount=spec.get("volumeMount"),
             env=tuple(EnvVar(e["name"], e["value"]) for e in spec.get("env") or ()),
@@ -261,16 +290,17 @@ class Definition:
             health_path=(spec.get("healthCheck") or {}).get("path"),
             tls=TlsSettings.from_loaded(spec.get("tls")),
             init=spec.get("init"),
+            stack=spec.get("stack"),
+            update=spec.get("update"),
         )
 
     def spec_dict(self) -> dict:
         """The spec as the API stores and returns it (the seed's field names)."""
-        spec: dict = {
-            "name": self.name,
-            "port": self.port,
-            "domain": self.domain,
-            "image": self.image,
-        }
+        spec: dict = {"name": self.name, "port": self.port}
+        if self.domain:
+            # Always set before domain became optional: older specs keep their digests.
+            spec["domain"] = self.domain
+        spec["image"] = self.image
         if self.volume_mount:
             spec["volumeMount"] = self.volume_mount
         spec["env"] = [{"name": e.name, "value": e.value} for e in self.env]
@@ -289,6 +319,11 @@ class Definition:
         if self.init is not None:
             # As written (false too), only when given: older specs keep their digests.
             spec["init"] = self.init
+        # Only when given, like init: older specs keep their digests.
+        if self.stack:
+            spec["stack"] = self.stack
+        if self.update:
+            spec["update"] = self.update
         return spec
 
     def document(self) -> dict:

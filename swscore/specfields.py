@@ -62,6 +62,25 @@ def check_name(value: str) -> None:
         )
 
 
+# A stack's network is named sws-stack-<owner id>-<stack>; Docker's names allow 255 characters
+# but a bridge interface's 15 do not matter (SWS names the bridge itself, by the subnet).
+STACK_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\Z")
+UPDATE_STRATEGIES = ("rolling", "recreate")
+
+
+def check_stack(value: str) -> None:
+    if not STACK_RE.match(value):
+        raise ValidationError(
+            "must be a DNS label: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 32 characters"
+        )
+
+
+def check_update(value: str) -> None:
+    if value not in UPDATE_STRATEGIES:
+        raise ValidationError(f"must be one of {', '.join(UPDATE_STRATEGIES)}")
+
+
 def check_domain(value: str) -> None:
     if value != value.lower():
         raise ValidationError("must be lowercase")

@@ -78,9 +78,45 @@ def test_spec_is_required_and_unknown_top_level_fields_are_refused():
     assert refused({"apiVersion": "v1", "spec": "web"})["spec"] == "must be a mapping"
 
 
-@pytest.mark.parametrize("field", ["name", "port", "domain", "image"])
+@pytest.mark.parametrize("field", ["name", "port", "image"])
 def test_required_spec_fields(field):
     assert refused(definition(**{field: ...}))[f"spec.{field}"] == "required field is missing"
+
+
+def test_a_service_without_a_domain_is_private_and_keeps_old_digests():
+    private = load_definition(definition(domain=..., stack="shop"))
+    assert private.domain is None and private.stack == "shop"
+    assert "domain" not in private.spec_dict()
+    assert load_definition(definition(domain=None)).domain is None
+    # An old spec (domain, no stack, no update) hashes as it did before the fields existed.
+    old = load_definition(definition())
+    assert set(old.spec_dict()) == {"name", "port", "domain", "image", "env"}
+    refusal = refused(definition(domain=..., tls={"certificate": "acme"}))
+    assert refusal["spec.tls"] == "a service without a domain has no certificate"
+
+
+@pytest.mark.parametrize(
+    ("update", "volume", "strategy"),
+    [
+        (None, None, "rolling"),
+        (None, "/data", "recreate"),
+        ("rolling", "/data", "rolling"),
+        ("recreate", None, "recreate"),
+    ],
+)
+def test_update_strategy_defaults_to_recreate_for_a_volume(update, volume, strategy):
+    spec = definition(update=update or ..., volumeMount=volume or ...)
+    assert load_definition(spec).update_strategy == strategy
+
+
+@pytest.mark.parametrize("value", ["Shop", "-a", "a-", "a" * 33, "a.b", "a b", "", "ä", 3, True])
+def test_stack_must_be_a_short_dns_label(value):
+    assert "spec.stack" in refused(definition(stack=value))
+
+
+@pytest.mark.parametrize("value", ["Rolling", "stop-first", "", 1])
+def test_update_is_rolling_or_recreate(value):
+    assert "spec.update" in refused(definition(update=value))
 
 
 def test_unknown_spec_field_is_refused():
