@@ -27,9 +27,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     register_error_handlers(app)
     blueprints = (health.bp, users.bp, services.bp, logs.bp, history.bp, session.bp, web.bp)
-    from swsapi.routes import certificates
+    from swsapi.routes import certificates, stacks
 
-    for blueprint in (*blueprints, volumes.bp, agent.bp, certificates.bp):
+    for blueprint in (*blueprints, volumes.bp, agent.bp, certificates.bp, stacks.bp):
         app.register_blueprint(blueprint)
     app.extensions["sws_stream_slots"] = StreamSlots(app.config["SWS_STREAM_SLOTS"])
     return app

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import select
 
-from swsapi.errors import ApiError, invalid_request, not_found
+from swsapi.errors import ApiError, conflict, invalid_request, not_found
 from swsapi.extensions import db
 from swsapi.models import Certificate, User
 from swsapi.store import get_service, notify
@@ -49,6 +49,11 @@ def upload_certificate(owner: User, name: str, body: dict) -> Certificate:
             503, "not_configured", "this host takes no certificates (no sealing key was made)"
         )
     service = get_service(owner, name, for_update=True)
+    if service.domain is None:
+        raise conflict(
+            f"service {name} has no domain (it is private): it takes no certificate",
+            {"spec.domain": "a private service has no certificate"},
+        )
     try:
         checked = certificates.check(service.domain, body["certificate"], body["key"])
     except SpecError as err:

@@ -64,6 +64,20 @@ def conflict(message: str, fields: dict | None = None) -> ApiError:
     return ApiError(409, "conflict", message, fields)
 
 
+def in_item(err: ApiError | SpecError, index: int, name: str | None) -> ApiError:
+    """An error of one item of a multi-document apply, its fields named by the item's place
+    (items[2].spec.port) and its message by the item, so the user knows which one to fix."""
+    fields = {
+        # "(document)" is the whole item: named by its place alone.
+        f"items[{index}]" + ("" if path.startswith("(") else f".{path}"): message
+        for path, message in err.fields.items()
+    }
+    label = f"items[{index}]" + (f" ({name})" if name else "")
+    if isinstance(err, SpecError):
+        return ApiError(400, "invalid_definition", f"{label}: the definition is not valid", fields)
+    return ApiError(err.status, err.code, f"{label}: {err.message}", fields)
+
+
 def error_response(err: ApiError, headers: dict | None = None):
     body = {"status": err.status, "code": err.code, "message": err.message}
     if err.fields:

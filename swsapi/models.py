@@ -64,11 +64,15 @@ class Service(db.Model):
     __tablename__ = "services"
     # Read server-set columns (id, times) back with RETURNING, so an answer needs no reload.
     __mapper_args__ = {"eager_defaults": True}
-    __table_args__ = (CheckConstraint(f"status IN {sql_list()}", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_list()}", name="status"),
+        Index("ix_services_owner_id_stack", "owner_id", "stack"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
-    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    # NULL: a private service (no route, no certificate); unique all the same.
+    domain: Mapped[str | None] = mapped_column(String(253), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     spec: Mapped[dict] = mapped_column(JSONB)
     spec_digest: Mapped[str] = mapped_column(String(64))
@@ -79,6 +83,11 @@ class Service(db.Model):
     )
     message: Mapped[str | None] = mapped_column(Text)
     last_log: Mapped[str | None] = mapped_column(Text)
+    # spec.stack, kept equal to it by every apply: a stack's services by index, not by JSON.
+    stack: Mapped[str | None] = mapped_column(String(32))
+    # The desired state set by stop and start; the agent reports status stopped once the
+    # containers are gone. A stopped service keeps its spec, volume, history and quota slot.
+    stopped: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Set by a delete with purge: the agent removes the volume <name>-volume with the service.
     purge_volume: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The domain of the generation that serves (the agent sets it when one goes live): kept

@@ -25,9 +25,12 @@ class ServiceSchema(Schema):
     name = fields.String()
     owner = fields.Function(lambda service: service.owner.name)
     spec = fields.Function(ordered_spec)
+    stack = fields.String(allow_none=True)
     generation = fields.Integer()
     applied_generation = fields.Integer()
     status = fields.String()
+    # The user's stop: the agent stops the containers and reports status stopped.
+    stopped = fields.Boolean()
     message = fields.String(allow_none=True)
     last_log = fields.String(allow_none=True)
     restart_count = fields.Integer()
@@ -37,6 +40,30 @@ class ServiceSchema(Schema):
     updated_at = fields.DateTime()
     # The same for every service: a proxy or the load balancer the agent could not start.
     host_notice = fields.Function(lambda service: host_notice())
+
+
+class StackServiceSchema(Schema):
+    """One service in a stack's view: what `swsctl stack` shows of it."""
+
+    name = fields.String()
+    status = fields.String()
+    stopped = fields.Boolean()
+    domain = fields.String(allow_none=True)
+    generation = fields.Integer()
+    applied_generation = fields.Integer()
+    message = fields.String(allow_none=True)
+    last_log = fields.String(allow_none=True)
+
+
+def dump_stack(name: str, services) -> dict:
+    return {"name": name, "services": stack_service_schema.dump(services, many=True)}
+
+
+class StackSummarySchema(Schema):
+    name = fields.String()
+    services = fields.Integer()
+    status = fields.String()
+    statuses = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class GenerationSchema(Schema):
@@ -93,6 +120,8 @@ class CertificateSchema(Schema):
 
 
 service_schema = ServiceSchema()
+stack_service_schema = StackServiceSchema()
+stack_summary_schema = StackSummarySchema()
 certificate_schema = CertificateSchema()
 generation_schema = GenerationSchema()
 whoami_schema = WhoamiSchema()

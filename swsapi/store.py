@@ -8,6 +8,8 @@ when two applies race, the loser's violation becomes a 409, never a 500 or a hal
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,6 +24,7 @@ from swsapi.errors import (
     ApiError,
     conflict,
     forbidden,
+    in_item,
     invalid_request,
     not_found,
 )
@@ -89,13 +92,55 @@ def delete_service(owner: User, name: str, purge: bool = False) -> Service:
     """Mark a service for removal; the agent removes its container, route and record, and
     with purge its volume too. A purge is never taken back by a later delete without one."""
     service = get_service(owner, name, for_update=True)
+    mark_deleting(service, purge)
+    db.session.commit()
+    return service
+
+
+def mark_deleting(service: Service, purge: bool) -> None:
+    """A delete of one service, inside the caller's transaction (a stack's delete marks all)."""
     changed = service.status != ServiceStatus.DELETING or (purge and not service.purge_volume)
     service.status = ServiceStatus.DELETING
     service.purge_volume = service.purge_volume or purge
     if changed:
         notify(service.name, "delete")
+
+
+def stop_service(owner: User, name: str) -> tuple[Service, str]:
+    """Ask the agent to stop the service's containers, keeping its spec, volume and history."""
+    service = get_service(owner, name, for_update=True)
+    result = set_stopped(service, True)
     db.session.commit()
-    return service
+    return service, result
+
+
+def start_service(owner: User, name: str) -> tuple[Service, str]:
+    """Run a stopped service again: its current generation, as pending."""
+    service = get_service(owner, name, for_update=True)
+    result = set_stopped(service, False)
+    db.session.commit()
+    return service, result
+
+
+def set_stopped(service: Service, stopped: bool) -> str:
+    """Set the desired state inside the caller's transaction: stopped, started or unchanged.
+
+    A stop leaves the status alone until the agent reports `stopped` (the containers are gone);
+    a start makes the service pending at once, as an apply does, so --wait follows it.
+    """
+    if service.status == ServiceStatus.DELETING:
+        what = "stopped" if stopped else "started"
+        raise conflict(
+            f"service {service.name} is being deleted; it cannot be {what}",
+            {"name": f"{service.name} is being deleted"},
+        )
+    if service.stopped == stopped:
+        return "unchanged"
+    service.stopped = stopped
+    if not stopped:
+        service.status = ServiceStatus.PENDING
+    notify(service.name, "stop" if stopped else "start")
+    return "stopped" if stopped else "started"
 
 
 def apply_service(
@@ -106,23 +151,64 @@ def apply_service(
     With force, an unchanged spec still makes a new generation (result restarted): the agent
     starts a fresh container, which is how a user retries a failed generation by hand.
     """
-    _check_reserved(definition.domain)
-    change = change or Change()
-    _check_resources(definition)
+    (applied,) = _apply_in_one_transaction(owner, [definition], force, change or Change())
+    return applied
+
+
+def apply_services(owner: User, definitions: list[Definition]) -> list[tuple[Service, str]]:
+    """Create or update several services of the caller, all or none: one transaction, and an
+    error names its item (items[2].spec.domain), so nothing is stored when one is refused."""
+    return _apply_in_one_transaction(owner, definitions, False, Change(), numbered=True)
+
+
+def _apply_in_one_transaction(
+    owner: User, definitions: list[Definition], force: bool, change: Change, numbered=False
+) -> list[tuple[Service, str]]:
+    for index, definition in enumerate(definitions):
+        with _item(index if numbered else None, definition.name):
+            _check_reserved(definition.domain)
+            _check_resources(definition)
     try:
-        return _apply(owner, definition, force, change)
+        return _apply_all(owner, definitions, force, change, numbered)
     except IntegrityError:
-        # A concurrent apply won the race for the name or domain: look again, now that its
+        # A concurrent apply won the race for a name or domain: look again, now that its
         # row is committed, and answer as if we had come second (update, unchanged or 409).
         db.session.rollback()
     try:
-        return _apply(owner, definition, force, change)
+        return _apply_all(owner, definitions, force, change, numbered)
     except IntegrityError as err:
         db.session.rollback()
         constraint = getattr(getattr(err.orig, "diag", None), "constraint_name", None)
         raise conflict(
             UNIQUE_MESSAGES.get(constraint, "the service conflicts with another")
         ) from None
+
+
+def _apply_all(
+    owner: User, definitions: list[Definition], force: bool, change: Change, numbered: bool
+) -> list[tuple[Service, str]]:
+    applied = []
+    try:
+        for index, definition in enumerate(definitions):
+            with _item(index if numbered else None, definition.name):
+                applied.append(_apply(owner, definition, force, change))
+    except (ApiError, SpecError):
+        db.session.rollback()  # all or none: the items applied before this one go too
+        raise
+    db.session.commit()
+    return applied
+
+
+@contextmanager
+def _item(index: int | None, name: str) -> Iterator[None]:
+    """An item's errors named by its place in a multi-document apply (None: a single one)."""
+    if index is None:
+        yield
+        return
+    try:
+        yield
+    except (ApiError, SpecError) as err:
+        raise in_item(err, index, name) from None
 
 
 def restart_service(owner: User, name: str) -> tuple[Service, str]:
@@ -156,8 +242,8 @@ def _stored_definition(spec: dict, what: str) -> Definition:
         ) from None
 
 
-def _check_reserved(domain: str) -> None:
-    if domain in current_app.config["SWS_RESERVED_DOMAINS"]:
+def _check_reserved(domain: str | None) -> None:
+    if domain is not None and domain in current_app.config["SWS_RESERVED_DOMAINS"]:
         raise conflict(
             f"domain {domain} is reserved on this host",
             {"spec.domain": f"{domain} is reserved (SWS_RESERVED_DOMAINS)"},
@@ -207,8 +293,7 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
         _check_volume_free(owner, definition)
     digest = definition.digest()
     if service is not None and service.spec_digest == digest and not force:
-        db.session.commit()  # releases the row lock; nothing changed
-        return service, "unchanged"
+        return service, "unchanged"  # the caller's commit releases the row lock
     if service is None:
         _check_quota(owner)
         service = Service(name=definition.name, owner=owner, generation=1)
@@ -220,7 +305,10 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     service.spec = definition.spec_dict()
     service.spec_digest = digest
     service.domain = definition.domain
-    service.status = ServiceStatus.PENDING
+    service.stack = definition.stack
+    if not service.stopped:
+        # A stopped service keeps its new generation until it is started.
+        service.status = ServiceStatus.PENDING
     if definition.volume_mount:
         _reserve_volume(owner, definition.name)
     db.session.flush()
@@ -228,13 +316,14 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     cause = "restart" if result == "restarted" else change.cause
     history.record(service, cause, change.rolled_back_to)
     notify(service.name, "apply")
-    db.session.commit()
     return service, result
 
 
 def _check_domain_free(owner: User, definition: Definition) -> None:
     """A domain is one service's: the one that names it, or the one that still serves it
     (an update to another domain that has not gone live keeps the old one routed)."""
+    if definition.domain is None:
+        return  # a private service claims no domain
     holder = db.session.execute(
         select(Service.name, Service.owner_id, Service.domain).where(
             or_(Service.domain == definition.domain, Service.served_domain == definition.domain),

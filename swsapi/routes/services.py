@@ -1,5 +1,5 @@
-"""Services: apply (create or update by name), list, get, restart and delete the caller's
-services."""
+"""Services: apply (create or update by name), list, get, restart, stop, start and delete the
+caller's services."""
 
 from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -83,6 +83,18 @@ def apply(name):
 def restart(name):
     """Make a new generation of the service's current spec: the agent starts it afresh."""
     return applied(*store.restart_service(g.user, name))
+
+
+@bp.post("/<name>/stop")
+def stop(name):
+    """Stop the service: the agent removes its containers; spec, volume and history stay."""
+    return applied(*store.stop_service(g.user, name))
+
+
+@bp.post("/<name>/start")
+def start(name):
+    """Start a stopped service again: its current generation, as pending."""
+    return applied(*store.start_service(g.user, name))
 
 
 def applied(service, result: str, **extra):

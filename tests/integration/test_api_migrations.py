@@ -17,7 +17,7 @@ TABLES = {
     "services": [
         "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
         "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
-        "purge_volume", "restart_count", "status_since", "served_domain",
+        "purge_volume", "restart_count", "status_since", "served_domain", "stack", "stopped",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
     "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
