@@ -18,6 +18,7 @@ from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
 from swsctl.commands.logs import logs
 from swsctl.commands.services import apply, delete, get_service, list_services, restart
+from swsctl.commands.stacks import show_stack, start, stop
 from swsctl.errors import (
     Conflict,
     InvalidInput,
@@ -55,7 +56,7 @@ Exit codes:
      or a request the server refused (400)
   3  authentication: no token configured, or the server refused it (401/403)
   4  unreachable: connection refused, DNS, TLS (certificate) failure, or timeout
-  5  not found: no such service (404)
+  5  not found: no such service or stack (404)
   6  conflict: the name or domain is taken, or the service is being deleted (409)
 
 \b
@@ -128,3 +129,6 @@ main.add_command(restart)
 main.add_command(history)
 main.add_command(rollback)
 main.add_command(cert)
+main.add_command(stop)
+main.add_command(start)
+main.add_command(show_stack)

@@ -29,6 +29,7 @@ from swsctl.errors import (
 from swsctl.netfailures import transport_error
 
 Locate = Callable[[str], "int | None"]
+Label = Callable[[str], str]
 
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
@@ -108,6 +109,51 @@ class ApiClient:
             body=document,
             source=source,
             locate=locate,
+        )
+
+    def apply_many(self, documents: list[dict], *, locate: Locate, label: Label) -> list[dict]:
+        """Create or update several services in one transaction, all or none; each answer
+        as apply's. `locate` and `label` map a field the server names (items[2].spec.port)
+        to the line and the file and document it came from."""
+        answer = self._request(
+            "POST",
+            "/v1/apply",
+            body={"items": documents},
+            source="the definitions",
+            locate=locate,
+            label=label,
+        )
+        if not isinstance(answer.get("items"), list):
+            raise ServerError(f"{self.base_url} answered the apply in an unknown shape.")
+        return answer["items"]
+
+    def stop(self, name: str) -> dict:
+        """Ask the agent to stop the service (result stopped, or unchanged)."""
+        return self._request("POST", _service_path(name) + "/stop", about_service=True)
+
+    def start(self, name: str) -> dict:
+        """Start a stopped service again (result started, or unchanged)."""
+        return self._request("POST", _service_path(name) + "/start", about_service=True)
+
+    def stacks(self) -> list[dict]:
+        return self._request("GET", "/v1/stacks").get("stacks") or []
+
+    def stack(self, name: str) -> dict:
+        """The stack's services: name, status, domain, generation, message, last log line."""
+        return self._request("GET", _stack_path(name), about_service=True, hint=STACK_HINT)
+
+    def delete_stack(self, name: str, *, purge: bool = False) -> dict:
+        path = _stack_path(name) + ("?purge=true" if purge else "")
+        return self._request("DELETE", path, about_service=True, hint=STACK_HINT)
+
+    def stop_stack(self, name: str) -> dict:
+        return self._request(
+            "POST", _stack_path(name) + "/stop", about_service=True, hint=STACK_HINT
+        )
+
+    def start_stack(self, name: str) -> dict:
+        return self._request(
+            "POST", _stack_path(name) + "/start", about_service=True, hint=STACK_HINT
         )
 
     def delete(self, name: str, *, purge: bool = False) -> dict:
@@ -201,6 +247,7 @@ class ApiClient:
         about_service: bool = False,
         source: str = "the definition",
         locate: Locate | None = None,
+        label: Label | None = None,
         hint: str = "`swsctl ls` lists your services",
     ) -> dict:
         data = None
@@ -216,6 +263,7 @@ class ApiClient:
             about_service=about_service,
             source=source,
             locate=locate or _nowhere,
+            label=label or _as_is,
             hint=hint,
         )
 
@@ -266,8 +314,10 @@ class ApiClient:
         about_service: bool,
         source: str,
         locate: Locate,
+        label: Label | None = None,
         hint: str = "`swsctl ls` lists your services",
     ) -> dict:
+        label = label or _as_is
         body = _json_body(response)
         if response.status_code < 300 and isinstance(body, dict):
             return body
@@ -288,11 +338,11 @@ class ApiClient:
         if status == 404:
             raise NotFound(f"{self.base_url} has no such endpoint; is it an SWS API address?")
         fields = error.get("fields") if isinstance(error.get("fields"), dict) else {}
-        problems = [FieldProblem(path, msg, locate(path)) for path, msg in fields.items()]
+        problems = [FieldProblem(label(path), msg, locate(path)) for path, msg in fields.items()]
         if status == 409:
             details = "".join(f"\n  {problem}" for problem in problems)
             raise Conflict(f"conflict: {message}{details}")
-        if status == 400 and any(p.path.startswith(("spec", "apiVersion")) for p in problems):
+        if status == 400 and any(p.startswith(("spec", "apiVersion", "items[")) for p in fields):
             raise InvalidDefinition(source, problems, by_server=True)
         if 400 <= status < 500:
             raise InvalidInput(f"the server refused the request ({status}): {message}")
@@ -318,6 +368,7 @@ class ApiClient:
 
 
 CERT_HINT = "`swsctl cert set NAME --cert FILE --key FILE` uploads one"
+STACK_HINT = "`swsctl ls` shows your services' stacks"
 
 
 def _service_path(name: str) -> str:
@@ -325,8 +376,16 @@ def _service_path(name: str) -> str:
     return "/v1/services/" + quote(name, safe="")
 
 
+def _stack_path(name: str) -> str:
+    return "/v1/stacks/" + quote(name, safe="")
+
+
 def _nowhere(path: str) -> None:
     return None
+
+
+def _as_is(path: str) -> str:
+    return path
 
 
 def _json_body(response: requests.Response):

@@ -54,7 +54,7 @@ def read_definition(
     spec.name, which addresses the service.
     """
     source = "<stdin>" if path == STDIN else path
-    raw = _read_bytes(path, stdin)
+    raw = read_bytes(path, stdin)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -65,6 +65,13 @@ def read_definition(
 def parse_definition(text: str, source: str, *, validate: bool = True) -> DefinitionFile:
     """Parse YAML or JSON text and validate it with the v1 schema."""
     document, root = parse_document(text, source)
+    return checked_definition(document, root, source, validate=validate)
+
+
+def checked_definition(
+    document, root: yaml.Node | None, source: str, *, validate: bool = True
+) -> DefinitionFile:
+    """One parsed document validated with the v1 schema; `root` points at its lines."""
     from_get = is_get_output(document)
     if from_get:
         document = {key: document[key] for key in ("apiVersion", "spec") if key in document}
@@ -151,7 +158,7 @@ def parse_document(text: str, source: str) -> tuple[object, yaml.Node | None]:
                     "(document)", f"not valid JSON: {err.msg} (column {err.colno})", err.lineno
                 )
                 raise InvalidDefinition(source, [problem]) from None
-        return document, _json_nodes(text)
+        return document, json_nodes(text)
     return _parse_yaml(text, source)
 
 
@@ -160,11 +167,11 @@ def _parse_yaml(text: str, source: str) -> tuple[object, yaml.Node | None]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise InvalidDefinition(source, [_yaml_problem(err)]) from None
+        raise InvalidDefinition(source, [yaml_problem(err)]) from None
     return document, root
 
 
-def _yaml_problem(err: yaml.YAMLError) -> FieldProblem:
+def yaml_problem(err: yaml.YAMLError) -> FieldProblem:
     mark = getattr(err, "problem_mark", None)
     line = mark.line + 1 if mark is not None else None
     problem = getattr(err, "problem", None) or str(err)
@@ -173,7 +180,7 @@ def _yaml_problem(err: yaml.YAMLError) -> FieldProblem:
     return FieldProblem("(document)", f"not valid YAML: {problem}", line)
 
 
-def _json_nodes(text: str) -> yaml.Node | None:
+def json_nodes(text: str) -> yaml.Node | None:
     """JSON's node tree through the YAML composer, for line numbers only.
 
     Tabs are JSON whitespace but not YAML's; outside strings they can become spaces without
@@ -185,7 +192,7 @@ def _json_nodes(text: str) -> yaml.Node | None:
         return None
 
 
-def _read_bytes(path: str, stdin: BinaryIO | None) -> bytes:
+def read_bytes(path: str, stdin: BinaryIO | None) -> bytes:
     if path == STDIN:
         if stdin is None:
             raise InvalidInput("no standard input to read the definition from")

@@ -15,7 +15,8 @@ import yaml
 from swscore.spec import ENV_MASK as MASK
 
 FORMATS = ("table", "json", "yaml")
-TABLE_COLUMNS = ("NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")
+TABLE_COLUMNS = ("NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")
+NONE = "-"  # a table cell for no stack, or no domain (a private service)
 LAST_LOG_WIDTH = 50  # the table's glance at the last line; `swsctl get` shows more
 
 
@@ -63,13 +64,14 @@ def render(data, fmt: str) -> str:
 
 
 def table(services: list[dict], now: datetime | None = None) -> str:
-    """The `ls` table: name, domain, image, status and how long, restarts, age, the last
-    log line (cut to fit); never any env."""
+    """The `ls` table: name, stack, domain, image, status and how long, restarts, age, the
+    last log line (cut to fit); never any env. `-` for no stack, no domain (private)."""
     now = now or datetime.now(UTC)
     rows = [TABLE_COLUMNS] + [
         (
             s.get("name", ""),
-            (s.get("spec") or {}).get("domain", ""),
+            s.get("stack") or NONE,
+            (s.get("spec") or {}).get("domain") or NONE,
             (s.get("spec") or {}).get("image", ""),
             s.get("status", ""),
             age(s.get("status_since"), now),
@@ -80,6 +82,26 @@ def table(services: list[dict], now: datetime | None = None) -> str:
         for s in services
     ]
     return aligned(rows)
+
+
+STACK_COLUMNS = ("SERVICE", "STATUS", "DOMAIN", "LAST LOG")
+
+
+def stack_table(stack: dict) -> str:
+    """The `stack` table: each service of the stack, its status, domain and last log line."""
+    rows = [STACK_COLUMNS] + [
+        (s.get("name", ""), _stack_status(s), s.get("domain") or NONE, glance(s.get("last_log")))
+        for s in stack.get("services") or []
+    ]
+    return aligned(rows)
+
+
+def _stack_status(service: dict) -> str:
+    """The status, and `stopping` while a stop waits for the agent."""
+    status = service.get("status") or ""
+    if service.get("stopped") and status != "stopped":
+        return f"{status} (stopping)"
+    return status
 
 
 def aligned(rows: list[tuple]) -> str:
@@ -211,7 +233,8 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     fields = [
         ("Name", service.get("name")),
         ("Owner", service.get("owner")),
-        ("Domain", spec.get("domain")),
+        ("Domain", spec.get("domain") or "(none: private)"),
+        ("Stack", service.get("stack") or "(none)"),
         ("Image", spec.get("image")),
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),

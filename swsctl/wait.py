@@ -21,11 +21,12 @@ Observer = Callable[[dict], None]
 # a few failed looks in a row are tolerated, more mean the API is really gone.
 TOLERATED_FAILED_LOOKS = 3
 
-RUNNING, FAILED, DELETING, PENDING = (
+RUNNING, FAILED, DELETING, PENDING, STOPPED = (
     ServiceStatus.RUNNING,
     ServiceStatus.FAILED,
     ServiceStatus.DELETING,
     ServiceStatus.PENDING,
+    ServiceStatus.STOPPED,
 )
 
 
@@ -55,7 +56,7 @@ class Follow:
 
 
 def apply_state(service: dict, generation: int) -> str:
-    """running, failed or pending for the generation we applied.
+    """running, failed, deleting, stopped or pending for the generation we applied.
 
     Running needs the agent to have applied our generation (or a later one): a `running`
     left over from the previous generation says nothing about ours.
@@ -63,6 +64,8 @@ def apply_state(service: dict, generation: int) -> str:
     status = service.get("status")
     if status == FAILED:
         return FAILED
+    if service.get("stopped") or status == STOPPED:
+        return STOPPED
     if status == DELETING:
         return DELETING
     if status == RUNNING and (service.get("applied_generation") or 0) >= generation:
@@ -85,6 +88,12 @@ def until_running(client: ApiClient, name: str, generation: int, follow: Follow)
             raise WaitFailed(_failure(service), service)
         if state == DELETING:
             raise WaitFailed(f"service {name} is being deleted, so it will not run", service)
+        if state == STOPPED:
+            raise WaitFailed(
+                f"service {name} is stopped, so it will not run; start it with "
+                f"`swsctl start {name}`",
+                service,
+            )
         _pause_or_give_up(follow, deadline, f"service {name} is not running yet", service)
 
 

@@ -9,7 +9,7 @@ import click
 from swsctl import output, wait
 from swsctl.client import ApiClient
 from swsctl.commands.certs import certificate_line
-from swsctl.definition import read_definition
+from swsctl.definitionset import read_definitions
 from swsctl.options import connection_options, output_options, pass_client, wait_options
 from swsctl.progress import Progress
 
@@ -35,11 +35,14 @@ from swsctl.progress import Progress
 def apply(
     client: ApiClient, file: str, validate: bool, force: bool, follow: wait.Follow | None
 ) -> None:
-    """Create or update the service described in FILE (YAML or JSON; - reads stdin).
+    """Create or update the services described in FILE (YAML or JSON; - reads stdin).
 
-    The definition is checked locally first, with the same schema the server uses, so a
-    typo is reported with its field and line before anything is sent. Prints whether the
-    service was created, updated or unchanged, and its generation.
+    FILE holds one definition, several YAML documents (--- between them) or a JSON list;
+    or it is a directory, whose *.yaml, *.yml and *.json files are read in name order.
+    Every definition is checked locally first, with the same schema the server uses, so a
+    typo is reported with its file, document, field and line before anything is sent.
+    Several definitions are stored all or none. Prints whether each service was created,
+    updated or unchanged, and its generation.
 
     With --wait, follows the service until the agent reports it running (exit 0) or
     failed (exit 1, with the agent's message). With --force, an unchanged spec becomes a
@@ -50,12 +53,22 @@ def apply(
       swsctl apply web.yaml
       swsctl apply web.yaml --wait --timeout 90
       swsctl apply web.yaml --force --wait
+      swsctl apply shop/ --wait
       cat web.json | swsctl apply -
     """
-    found = read_definition(file, stdin=sys.stdin.buffer, validate=validate)
-    service = client.apply(found.to_send(), source=found.source, locate=found.line, force=force)
-    click.echo(output.outcome(service))
-    wait_until_running(follow, client, service)
+    found = read_definitions(file, stdin=sys.stdin.buffer, validate=validate)
+    if len(found.files) == 1:
+        (one,) = found.files
+        service = client.apply(one.to_send(), source=one.source, locate=one.line, force=force)
+        click.echo(output.outcome(service))
+        wait_until_running(follow, client, service)
+        return
+    if force:
+        raise click.UsageError("--force takes one definition; restart each service instead")
+    services = client.apply_many(found.to_send(), locate=found.line, label=found.label)
+    for service in services:
+        click.echo(output.outcome(service))
+    wait_until_all_run(follow, client, services)
 
 
 @click.command()
@@ -90,8 +103,19 @@ def wait_until_running(follow: wait.Follow | None, client: ApiClient, service: d
     click.echo(f"service/{final['name']} running (generation {final['applied_generation']})")
 
 
+def wait_until_all_run(follow: wait.Follow | None, client: ApiClient, services: list) -> None:
+    """With --wait: follow each applied service in turn, all within the one --timeout."""
+    if follow is None:
+        return
+    deadline = follow.clock() + follow.timeout
+    for service in services:
+        follow.timeout = max(0.0, deadline - follow.clock())
+        wait_until_running(follow, client, service)
+
+
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--stack", metavar="STACK", help="Delete every service of the stack STACK.")
 @click.option(
     "--purge",
     is_flag=True,
@@ -100,8 +124,11 @@ def wait_until_running(follow: wait.Follow | None, client: ApiClient, service: d
 @wait_options
 @connection_options
 @pass_client
-def delete(client: ApiClient, name: str, purge: bool, follow: wait.Follow | None) -> None:
-    """Mark the service NAME for removal; the agent stops it and removes its route.
+def delete(
+    client: ApiClient, name: str | None, stack: str | None, purge: bool, follow: wait.Follow | None
+) -> None:
+    """Mark the service NAME (or every service of --stack) for removal; the agent stops it
+    and removes its route.
 
     Its volume NAME-volume is kept (apply the service again and it finds its data) unless
     --purge is given. With --wait, follows it until it is gone.
@@ -111,7 +138,12 @@ def delete(client: ApiClient, name: str, purge: bool, follow: wait.Follow | None
       swsctl delete web
       swsctl delete web --wait
       swsctl delete web --purge --wait
+      swsctl delete --stack shop --purge
     """
+    if stack is not None:
+        delete_stack(client, one_target(name, stack), purge, follow)
+        return
+    name = one_target(name, stack)
     client.delete(name, purge=purge)
     volume = f" (volume {name}-volume will be removed)" if purge else ""
     click.echo(f"service/{name} marked for deletion{volume}")
@@ -196,6 +228,26 @@ def get_service(client: ApiClient, name: str, output_format: str, show_secrets: 
         click.echo(certificate_line(client, name))
     else:
         click.echo(output.render(output.masked(service, show_secrets), output_format))
+
+
+def one_target(name: str | None, stack: str | None) -> str:
+    """NAME or --stack, exactly one of them."""
+    if (name is None) == (stack is None):
+        raise click.UsageError("give a service NAME or --stack STACK (one of them)")
+    return name if stack is None else stack
+
+
+def delete_stack(client: ApiClient, stack: str, purge: bool, follow: wait.Follow | None) -> None:
+    services = client.delete_stack(stack, purge=purge).get("services") or []
+    volumes = " (their volumes will be removed)" if purge else ""
+    click.echo(f"stack/{stack}: {len(services)} services marked for deletion{volumes}")
+    if follow is None:
+        return
+    deadline = follow.clock() + follow.timeout
+    for service in services:
+        follow.timeout = max(0.0, deadline - follow.clock())
+        follow_service(follow, wait.until_gone, client, service["name"])
+        click.echo(f"service/{service['name']} deleted")
 
 
 def follow_service(follow: wait.Follow, until, client: ApiClient, name: str, *args):

@@ -45,15 +45,37 @@ def test_table_has_the_columns_and_no_env():
     text = output.table([service(), service(name="api", status="running")], now=NOW)
     header, *rows = text.splitlines()
     assert header.split() == [
-        "NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
+        "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
     ]  # fmt: skip
     assert rows[0].split() == [
-        "web", "web.example.com", "nginx:1.25", "pending", "30s", "2", "5m", "listening", "on",
-        ":8080",
+        "web", "-", "web.example.com", "nginx:1.25", "pending", "30s", "2", "5m", "listening",
+        "on", ":8080",
     ]  # fmt: skip
     assert "hunter2" not in text and "DB_PASSWORD" not in text
     # Columns line up: every row starts its DOMAIN where the header does.
     assert all(row.index("web.example.com") == header.index("DOMAIN") for row in rows)
+
+
+def test_table_shows_the_stack_and_a_dash_for_a_private_service():
+    private = service(name="db", stack="shop", spec={"name": "db", "image": "postgres:16"})
+    row = output.table([private], now=NOW).splitlines()[1].split()
+    assert row[:4] == ["db", "shop", "-", "postgres:16"]
+
+
+def test_stack_table_names_each_service_its_status_domain_and_last_line():
+    stack = {
+        "name": "shop",
+        "services": [
+            {"name": "db", "status": "running", "stopped": True, "domain": None,
+             "last_log": "ready\x1b[2J"},
+            {"name": "front", "status": "stopped", "stopped": True, "domain": "shop.example.com",
+             "last_log": None},
+        ],
+    }  # fmt: skip
+    lines = output.stack_table(stack).splitlines()
+    assert lines[0].split() == ["SERVICE", "STATUS", "DOMAIN", "LAST", "LOG"]
+    assert lines[1].split() == ["db", "running", "(stopping)", "-", "ready", "[2J"]
+    assert lines[2].split() == ["front", "stopped", "shop.example.com"]
 
 
 def test_masked_hides_every_env_value_and_leaves_the_original_alone():
