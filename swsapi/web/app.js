@@ -87,6 +87,7 @@
   }
 
   function domainLink(domain) {
+    if (!domain) return element("span", "private (no domain)", "private");
     // Services are served by the same load balancer as this page: same scheme and port.
     const port = window.location.port ? `:${window.location.port}` : "";
     const link = element("a", domain);
@@ -109,17 +110,36 @@
     if (unchanged("services", services)) return;
     const list = $("service-list");
     list.replaceChildren();
+    // One heading a stack, in name order; the services in no stack under their own, last.
+    const groups = new Map();
     for (const service of services) {
-      const item = element("li");
-      item.dataset.service = service.name;
-      const name = element("a", service.name, "name");
-      name.href = `#/services/${encodeURIComponent(service.name)}`;
-      const line = element("div");
-      line.append(statusBadge(service.status), " ", domainLink(service.spec.domain));
-      item.append(name, line, element("p", service.last_log || "(no log line yet)", "last-log"));
-      list.append(item);
+      const stack = service.stack || "";
+      if (!groups.has(stack)) groups.set(stack, []);
+      groups.get(stack).push(service);
+    }
+    const stacks = [...groups.keys()].filter((stack) => stack).sort();
+    if (groups.has("")) stacks.push("");
+    for (const stack of stacks) {
+      const section = element("section", null, "stack");
+      section.dataset.stack = stack;
+      const heading = stack ? `Stack ${stack}` : "Not in a stack";
+      const cards = element("ul", null, "cards");
+      for (const service of groups.get(stack)) cards.append(serviceCard(service));
+      section.append(element("h3", heading), cards);
+      list.append(section);
     }
     $("no-services").hidden = services.length > 0;
+  }
+
+  function serviceCard(service) {
+    const item = element("li");
+    item.dataset.service = service.name;
+    const name = element("a", service.name, "name");
+    name.href = `#/services/${encodeURIComponent(service.name)}`;
+    const line = element("div");
+    line.append(statusBadge(service.status), " ", domainLink(service.spec.domain));
+    item.append(name, line, element("p", service.last_log || "(no log line yet)", "last-log"));
+    return item;
   }
 
   function unchanged(what, data) {

@@ -214,3 +214,39 @@ def test_a_wrong_token_is_refused_on_the_page(web_api, chromium):
     text_in(driver, "#notice", "That token was refused.")
     assert driver.get_cookie("sws_session") is None
     assert "sws_not-a-token" not in driver.current_url
+
+
+def test_the_list_groups_services_by_stack(web_api, chromium):
+    driver = chromium
+    driver.delete_all_cookies()
+    token = web_api.create_user("grace")
+    items = [
+        {"apiVersion": "v1", "spec": {"name": n, "port": 80, "image": "nginx:1.25", **more}}
+        for n, more in [
+            ("db", {"stack": "books"}),
+            ("front", {"stack": "books", "domain": "books.example.test"}),
+            ("solo", {"domain": "solo.example.test"}),
+        ]
+    ]
+    response = requests.post(
+        f"{web_api.url}/v1/apply",
+        json={"items": items},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    driver.get(web_api.url + "/")
+    visible(driver, "#token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
+    visible(driver, 'li[data-service="solo"]')
+    sections = driver.find_elements(By.CSS_SELECTOR, "#service-list section")
+    assert [s.find_element(By.TAG_NAME, "h3").text for s in sections] == [
+        "Stack books",
+        "Not in a stack",
+    ]
+    names = [
+        li.get_attribute("data-service") for li in sections[0].find_elements(By.TAG_NAME, "li")
+    ]
+    assert names == ["db", "front"]
+    db = sections[0].find_element(By.CSS_SELECTOR, 'li[data-service="db"] .private')
+    assert db.text == "private (no domain)"
