@@ -106,6 +106,10 @@ class AgentConfig:
     retry_failed: int = 3
     retry_backoff: float = 30.0
     passes_kept: int = 1000
+    # Stacks (issue 24): each stack's private network gets a subnet of this size from this
+    # range (stacks.py). A /16 of /28s holds 4,096 stacks; Docker's own pools stay untouched.
+    stack_subnets: str = "10.201.0.0/16"
+    stack_subnet_prefix: int = 28
     forks: int = 10
     names: Names = field(default_factory=Names)
     containment: Containment = field(default_factory=Containment)
@@ -167,6 +171,7 @@ _INT_KEYS = {
     "https_port",
     "acme_renew_days",
     "acme_backoff",
+    "stack_subnet_prefix",
 }
 _ACME_TEXT_KEYS = {
     "acme_directory",
@@ -222,6 +227,8 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     for key in _ACME_TEXT_KEYS & set(raw):
         if raw[key] is not None:
             values[key] = str(raw[key])
+    if raw.get("stack_subnets") is not None:
+        values["stack_subnets"] = _subnet_range(raw["stack_subnets"], source)
     if raw.get("acme_host_addresses"):
         values["acme_host_addresses"] = tuple(str(a) for a in raw["acme_host_addresses"])
     if "api_certificate" in raw:
@@ -232,6 +239,17 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
             )
         values["api_certificate"] = raw["api_certificate"]
     return AgentConfig(**values)
+
+
+def _subnet_range(value, source: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(str(value)))
+    except ValueError:
+        raise AgentConfigError(
+            f"{source}: stack_subnets must be a network such as 10.201.0.0/16, not {value!r}"
+        ) from None
 
 
 def _certificate_source(raw: dict, source: str) -> str:

@@ -23,7 +23,7 @@ class DesiredService:
     digest: str
     definition: Definition | None  # None when the stored spec does not validate
     problem: str | None = None  # why the stored spec was refused
-    domain: str = ""
+    domain: str | None = ""  # None: a private service
     purge_volume: bool = False  # deleted with purge: its volume goes with it
     owner: str = ""  # the owner's user name (labels the volume it makes)
     # The store vouches for a volume made before volumes carried an owner label (0005).
@@ -31,6 +31,7 @@ class DesiredService:
     # When the current generation was made (epoch seconds): a user's pending services deploy
     # oldest first (plan.share_deploys).
     updated: float = 0.0
+    stopped: bool = False  # stopped by its user (swsctl stop): no container, route answers 503
 
     @property
     def deleting(self) -> bool:
@@ -48,7 +49,7 @@ def container_name(service: str, generation: int) -> str:
 _QUERY = """
     SELECT s.name, s.domain, s.spec, s.spec_digest, s.generation, s.applied_generation,
            s.status, s.purge_volume, u.name, coalesce(v.adopted, false),
-           extract(epoch FROM coalesce(g.created_at, s.created_at))
+           extract(epoch FROM coalesce(g.created_at, s.created_at)), s.stopped
     FROM services s JOIN users u ON u.id = s.owner_id
     LEFT JOIN volumes v ON v.name = s.name || '-volume'
     LEFT JOIN service_generations g ON g.service_id = s.id AND g.generation = s.generation
@@ -102,6 +103,7 @@ def desired_from_row(
     owner="",
     volume_adopted=False,
     updated=0.0,
+    stopped=False,
 ) -> DesiredService:
     definition, problem = None, None
     try:
@@ -123,4 +125,5 @@ def desired_from_row(
         owner=owner or "",
         volume_adopted=bool(volume_adopted),
         updated=float(updated or 0.0),
+        stopped=bool(stopped),
     )

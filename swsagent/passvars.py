@@ -30,6 +30,7 @@ class PassVars:
     retire: list[str]  # service hosts whose old containers (or all, when deleted) go
     routes: dict  # render.RoutesPlan.as_vars(): header, slot, entries
     proxies: dict[str, ProxyView] = field(default_factory=dict)
+    deploy_first: list[str] = field(default_factory=list)  # of deploy: private, start first
     services_network: str = "sws-services"
     label_prefix: str = "sws"
     ready_timeout: float = 30.0

@@ -26,6 +26,9 @@ class Route:
     port: int
     http: HttpSettings | None = None  # the service's spec.http, None for the host's defaults
     tls: TlsSettings | None = None  # the service's spec.tls (issue 15), None: the host's default
+    # Held: no container may get requests now (stopped, or recreated: its old generation stops
+    # before the new one starts); the domain answers 503 with Retry-After (render.py).
+    held: bool = False
 
 
 @dataclass
@@ -66,7 +69,7 @@ def plan_deploys(
     plan = DeployPlan()
     grouped = by_service(containers)
     for service in desired:
-        if service.deleting:
+        if service.deleting or service.stopped:
             continue
         if service.definition is None:
             if service.status != ServiceStatus.FAILED:
@@ -124,7 +127,7 @@ def choose_serving(
     grouped = by_service(containers)
     serving: dict[str, RunningContainer] = {}
     for service in desired:
-        if service.deleting:
+        if service.deleting or service.stopped:
             continue
         mine = [c for c in grouped.get(service.name, []) if c.running and c.ip and c.port]
         current = current_container(service, mine)

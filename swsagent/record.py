@@ -19,8 +19,29 @@ def mark_running(conn, name: str, generation: int) -> None:
         conn,
         f"""UPDATE services SET status = '{S.RUNNING}', applied_generation = %s, message = NULL,
                last_log = NULL, served_domain = domain, updated_at = now()
-           WHERE name = %s AND generation = %s AND status <> '{S.DELETING}'""",
+           WHERE name = %s AND generation = %s AND status <> '{S.DELETING}' AND NOT stopped""",
         (generation, name, generation),
+    )
+
+
+def mark_stopped(conn, name: str) -> None:
+    """Stopped by its user and nothing of it runs any more (its spec, volume and history stay)."""
+    _update(
+        conn,
+        f"""UPDATE services SET status = '{S.STOPPED}', message = NULL, updated_at = now()
+           WHERE name = %s AND stopped AND status NOT IN ('{S.DELETING}', '{S.STOPPED}')""",
+        (name,),
+    )
+
+
+def mark_stopping(conn, name: str, message: str) -> None:
+    """Say where a stop is (a stack stops bottom-up; a stop runs in the background)."""
+    _update(
+        conn,
+        f"""UPDATE services SET message = %s, updated_at = now()
+           WHERE name = %s AND stopped AND status NOT IN ('{S.DELETING}', '{S.STOPPED}')
+             AND message IS DISTINCT FROM %s""",
+        (message, name, message),
     )
 
 

@@ -74,9 +74,13 @@ def service_vars(
     containment: Containment | None = None,
     retire: list[str] = (),
     image_present: bool | None = None,
+    stack_network: str = "",
+    fallback: str = "",
 ) -> dict:
     """The host variables of one service (role sws_service); retire: its containers to remove;
-    image_present: whether its image is here (None: the deploy looks itself)."""
+    image_present: whether its image is here (None: the deploy looks itself); stack_network:
+    the stack's network it joins (stacks.py); fallback: a recreate's older stopped container,
+    started again if the new one fails (holds.py)."""
     if service.deleting:
         return {
             "sws_service_name": service.name,
@@ -97,12 +101,12 @@ def service_vars(
         "sws_service_state": "present",
         "sws_service_generation": service.generation,
         "sws_service_container": service.container,
-        "sws_service_keep": keep or service.container,
+        "sws_service_keep": service.container if keep is None else keep,
         "sws_service_retire_containers": list(retire),
         "sws_service_digest": service.digest,
         "sws_service_image": d.image,
         "sws_service_port": d.port,
-        "sws_service_domain": d.domain,
+        "sws_service_domain": d.domain or "",
         "sws_service_volume_mount": d.volume_mount,
         "sws_service_env": {e.name: e.value for e in d.env},
         "sws_service_owner": service.owner,
@@ -111,6 +115,8 @@ def service_vars(
         **({"sws_service_health_path": d.health_path} if d.health_path else {}),
         **({"sws_service_init": True} if d.init else {}),
         **({} if image_present is None else {"sws_service_image_present": image_present}),
+        **({"sws_service_stack_network": stack_network} if stack_network else {}),
+        **({"sws_service_fallback": fallback} if fallback else {}),
     }
 
 
@@ -133,14 +139,17 @@ def inventory(
     images: dict[str, bool] | None = None,
     stop_only: set[str] = frozenset(),
     kill: set[str] = frozenset(),
+    joins: dict[str, str] | None = None,
+    fallbacks: dict[str, str] | None = None,
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
     containment: the agent's (config.containment); None: the defaults of Containment.
     retire: {service: its containers to remove} (CleanupPlan.containers); images: {image:
     whether it is on this host} (observe.images_present); stop_only: orphans to stop and keep;
-    kill: services whose earlier background stop ran out of time (killed now)."""
-    keep = keep or {}
+    kill: services whose earlier background stop ran out of time (killed now); joins: {service:
+    its stack's network}; fallbacks: {service: a recreate's older container}."""
+    keep, joins, fallbacks = keep or {}, joins or {}, fallbacks or {}
     retire = retire or {}
     images = images or {}
     hostvars: dict[str, dict] = {}
@@ -157,6 +166,8 @@ def inventory(
                 containment,
                 retire.get(service.name, []),
                 images.get(service.definition.image) if service.definition else None,
+                joins.get(service.name, ""),
+                fallbacks.get(service.name, ""),
             )
         )
         services.append(host)
@@ -262,10 +273,33 @@ def route_block(route: Route, names: Names, edge: EdgeTls | None = None) -> str:
     return _block(route, names.proxy_routes_socket, edge)
 
 
+# Seconds a held route's 503 asks clients to wait: about a stop and a start.
+RETRY_AFTER = 5
+
+
+def _held_block(route: Route, socket: str, edge: EdgeTls) -> str:
+    """A domain whose service must get no request now: 503 with Retry-After (never a 502, never
+    a half-started container); the ACME challenge still answers."""
+    https = https_server_lines(route.domain, route.tls, edge)
+    challenge = challenge_location(route.domain, route.tls, edge)
+    return f"""server {{
+    listen unix:{socket};
+    server_name {route.domain};
+{https}
+{challenge}    location / {{
+        add_header Retry-After {RETRY_AFTER} always;
+        return 503;
+    }}
+}}
+"""
+
+
 def _block(route: Route, socket: str, edge: EdgeTls | None = None) -> str:
     """Headers (Host, X-Forwarded-*, Upgrade and the Connection that keeps upstream keep-alive
     for plain requests) come from nginx.conf's http block: a block that set any
     proxy_set_header of its own would lose all of those."""
+    if route.held:
+        return _held_block(route, socket, edge or EdgeTls())
     upstream = f"sws_svc_{route.service.replace('-', '_')}"
     http = route.http or HttpSettings()
     server_extra = ""
@@ -326,21 +360,26 @@ def routes_plan(
     fallback: dict[str, Route],
     names: Names,
     edge: EdgeTls | None = None,
+    restarted: dict[str, Route] | None = None,
 ) -> dict:
     """The routes a pass hands its roll: per service, the block of its new generation (address
     slot) if it gets ready, and the block that serves otherwise (fixed: a service not deployed
     in this pass; fallback: the older generation of one that is). The roll picks and joins them
-    exactly as routes_conf does, so the text is the same as rendering what got ready."""
+    exactly as routes_conf does, so the text is the same as rendering what got ready.
+    restarted: a recreate's older generation (address slot), for when its new one failed and
+    the older one started again (the deploy reports its address as fallback_address)."""
+    restarted = restarted or {}
     entries = []
     for name in sorted({*fixed, *new}):
         old = fixed.get(name) or fallback.get(name)
-        entries.append(
-            {
-                "host": service_host(name) if name in new else None,
-                "new": _entry(new[name], names, edge) if name in new else None,
-                "old": _entry(old, names, edge) if old else None,
-            }
-        )
+        entry = {
+            "host": service_host(name) if name in new else None,
+            "new": _entry(new[name], names, edge) if name in new else None,
+            "old": _entry(old, names, edge) if old else None,
+        }
+        if name in restarted:
+            entry["restarted"] = _entry(restarted[name], names, edge)
+        entries.append(entry)
     return {"header": ROUTES_HEADER, "slot": ADDRESS_SLOT, "entries": entries}
 
 

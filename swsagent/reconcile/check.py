@@ -82,7 +82,21 @@ def _cleanup(config, plan: PassPlan, deploying, failed: set[str], report) -> Cle
     held = hold_orphans(cleanup, obs.containers, config.max_orphan_share)
     if held:
         report.problems.append(held)
+    _take_held(cleanup, plan)
     return cleanup
+
+
+def _take_held(cleanup: CleanupPlan, plan: PassPlan) -> None:
+    """A recreate's older generation stops (kept, for a failed new one to fall back to) and a
+    stopped service's containers go; both in the background, after the roll held the route."""
+    holds, under_way = plan.holds, plan.obs.stops.under_way()
+    for name, containers in {**holds.stop_first, **holds.stopping}.items():
+        cleanup.retire[name] = ""  # keep none
+        cleanup.containers[name] = [c for c in containers if c not in under_way]
+        waiting = [c for c in containers if c in under_way]
+        if waiting:
+            cleanup.waiting[name] = waiting
+    cleanup.stop_only |= set(holds.stop_first)
 
 
 def _orphans(config: AgentConfig, plan: PassPlan, cleanup: CleanupPlan) -> list[str]:

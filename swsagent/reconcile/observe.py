@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from swsagent import certs, orphans, removals, retries
+from swsagent import certs, orphans, removals, retries, stacks
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components
 from swsagent.desired import DesiredService, read_desired
@@ -41,6 +41,8 @@ class Observation:
     attempts: dict  # retries.load: failed generations' attempts
     orphans_seen: dict[str, float]  # orphans.load: when each orphan was first seen
     now: float
+    stack_networks: dict[str, stacks.StackNetwork]  # SWS's stack networks, by name
+    subnets_taken: list[str]  # every subnet a network on this host uses
 
 
 def observe(config: AgentConfig, conn) -> Observation:
@@ -55,6 +57,7 @@ def observe(config: AgentConfig, conn) -> Observation:
     running = {c.name for c in containers if c.running}
     purged = [f"{s.name}-volume" for s in desired if s.deleting and s.purge_volume]
     wanted_images = {s.definition.image for s in desired if s.definition and not s.deleting}
+    stack_networks, taken = stacks.observe(names.label_prefix)
     return Observation(
         desired=desired,
         plane=plane,
@@ -72,6 +75,8 @@ def observe(config: AgentConfig, conn) -> Observation:
         attempts=retries.load(config.state_dir),
         orphans_seen=orphans.load(config.state_dir),
         now=now,
+        stack_networks=stack_networks,
+        subnets_taken=taken,
     )
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from swsagent import retries, stale
+from swsagent import retries, stacks, stale
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Revival, plan_revival
 from swsagent.desired import DesiredService
+from swsagent.holds import HoldPlan, plan_holds
 from swsagent.observe import RunningContainer
 from swsagent.plan import (
     DeployPlan,
@@ -37,6 +38,8 @@ class PassPlan:
     routes: PassRoutes
     revival: Revival | None  # None: this agent has no proxies to look after
     stale: list[DesiredService]  # running services whose routes went stale (rerouted by the roll)
+    holds: HoldPlan  # stopped and recreated services: routes held, what stops first
+    stacks: stacks.StackPlan  # the stacks' networks: made before the deploys, removed after
 
 
 def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
@@ -48,6 +51,17 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
         containment=lambda s: containment_vars(s, config.containment)["sws_service_containment"],
     )
     deploys = share_deploys(deploys, config.deploys_per_user)
+    holds = plan_holds(desired, containers, deploys)
+    stack_plan = stacks.plan_stacks(
+        desired,
+        obs.stack_networks,
+        obs.subnets_taken,
+        config.names.label_prefix,
+        config.stack_subnets,
+        config.stack_subnet_prefix,
+    )
+    # A service whose stack has no network cannot start (the range is full): it says why.
+    deploys.deploy = [s for s in deploys.deploy if s.name not in stack_plan.problems]
     edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
     if obs.edge is not None:
         edge = dataclasses.replace(edge, certificates=obs.edge.fingerprints)
@@ -55,9 +69,11 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
     return PassPlan(
         obs=obs,
         deploys=deploys,
-        routes=PassRoutes(config, desired, containers, deploys, edge),
+        routes=PassRoutes(config, desired, containers, deploys, edge, holds),
         revival=plan_revival(names, obs.plane) if names.proxies else None,
         stale=stale.find(desired, containers, obs.proxies, names) if names.proxies else [],
+        holds=holds,
+        stacks=stack_plan,
     )
 
 
@@ -65,22 +81,27 @@ class PassRoutes:
     """The routes of a pass, rendered before the run: the new generations' (address slot) and
     what serves without them. The route check (check.py) tells which nginx refuses."""
 
-    def __init__(self, config, desired, containers, deploys: DeployPlan, edge: EdgeTls):
+    def __init__(self, config, desired, containers, deploys: DeployPlan, edge, holds: HoldPlan):
         self.config, self.desired, self.containers = config, desired, containers
         self.edge = edge  # the host's HTTPS: each route's TLS server lines (tlsroutes.py)
         self.fallback = {
             r.service: r for r in routes_for(choose_serving(desired, containers, set()), desired)
         }
+        # Stopped or recreated: the domain answers 503, whatever still runs.
+        for s in desired:
+            if s.name in holds.held and s.definition and s.definition.domain:
+                self.fallback[s.name] = _route(s, address="", held=True)
+        # A recreate's older container, should it have to serve again (its own labels).
+        older = {c.name: c for c in containers}
+        self.restarted = {
+            name: Route(c.domain, name, ADDRESS_SLOT, c.port, *_settings(desired, name))
+            for name, kept in holds.fallback.items()
+            if (c := older.get(kept)) and c.domain and c.port
+        }
         self.new = {
-            s.name: Route(
-                domain=s.definition.domain,
-                service=s.name,
-                address=ADDRESS_SLOT,
-                port=s.definition.port,
-                http=s.definition.http,
-                tls=s.definition.tls,
-            )
+            s.name: _route(s, address=ADDRESS_SLOT)
             for s in deploys.deploy
+            if s.definition.domain  # a private service has no route
         }
         self.dropped: set[str] = set()  # no route at all: refused, and its older one too
         # One domain, one service (plan.drop_shared_domains), among the routes as if every
@@ -108,8 +129,8 @@ class PassRoutes:
                 service=service.name,
                 generation=service.generation,
                 digest=service.digest,
-                domain=self.new[service.name].domain,
-                port=self.new[service.name].port,
+                domain=service.definition.domain or "",  # "": private, no route
+                port=service.definition.port,
                 running=True,
                 ip=None,
             )
@@ -120,4 +141,18 @@ class PassRoutes:
         fixed = {n: r for n, r in self.fallback.items() if n not in names and n not in self.dropped}
         fallback = {n: r for n, r in self.fallback.items() if n in names}
         new = {n: r for n, r in self.new.items() if n in names}
-        return routes_plan(fixed, new, fallback, self.config.names, self.edge)
+        restarted = {n: r for n, r in self.restarted.items() if n in names}
+        return routes_plan(fixed, new, fallback, self.config.names, self.edge, restarted)
+
+
+def _route(service: DesiredService, address: str, held: bool = False) -> Route:
+    d = service.definition
+    return Route(d.domain, service.name, address, d.port, d.http, d.tls, held=held)
+
+
+def _settings(desired: list[DesiredService], name: str) -> tuple:
+    """(http, tls) of the service's current spec: a route's settings are its spec's."""
+    for s in desired:
+        if s.name == name and s.definition is not None:
+            return s.definition.http, s.definition.tls
+    return None, None

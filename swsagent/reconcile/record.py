@@ -21,6 +21,7 @@ from swsagent.reconcile.report import PassReport
 from swsagent.reconcile.run import RunOutcome
 from swsagent.render import service_host
 from swsagent.runner import RunResult
+from swscore.contract import ServiceStatus
 
 # The names reconcile.yml's plays start with: a host's failure in one tells apart from another.
 REVIVE_PLAY = "Recreate"
@@ -42,6 +43,28 @@ def before_run(config: AgentConfig, conn, checked: CheckedPass, report: PassRepo
         if name in checked.cleanup.remove:
             record.mark_deleting_problem(conn, name, why)
     report.note("orphans_stopped", checked.orphans_stopping)
+    _holds(conn, checked, report)
+
+
+def _holds(conn, checked: CheckedPass, report: PassReport) -> None:
+    """Recreates waiting for their older generation to stop, stops under way, and services
+    whose stack could get no network say so."""
+    plan = checked.plan
+    holds, generations = plan.holds, {s.name: s.generation for s in plan.obs.desired}
+    for name, older in holds.stop_first.items():
+        why = (
+            f"recreating: {', '.join(older)} stops before generation {generations[name]}"
+            " starts on the volume (spec.update: recreate; the domain answers 503 meanwhile)"
+        )
+        record.mark_pending_reason(conn, name, generations[name], why)
+    for name, why in holds.waiting.items():
+        record.mark_stopping(conn, name, why)
+    for name in holds.stopping:
+        record.mark_stopping(conn, name, "stopping")
+    for name, why in plan.stacks.problems.items():
+        record.mark_pending_reason(conn, name, generations[name], why)
+    report.note("recreating", sorted(holds.stop_first))
+    report.note("stopping_services", sorted(holds.stopping))
 
 
 def _queued(conn, queued: dict, per_user: int, report: PassReport) -> None:
@@ -77,6 +100,16 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
         for service in checked.deploying:
             if service.name in ready:
                 record.mark_running(conn, service.name, service.generation)
+    for service in checked.deploying:
+        network = checked.plan.stacks.joins.get(service.name)
+        if network in out.networks_refused:
+            failed[service.name] = (out.networks_refused[network], None)
+    status = {s.name: s.status for s in checked.plan.obs.desired}
+    newly_stopped = [n for n in checked.plan.holds.stopped if status[n] != ServiceStatus.STOPPED]
+    for name in newly_stopped:
+        record.mark_stopped(conn, name)
+    report.note("stopped", sorted(newly_stopped))
+    report.note("networks_removed", out.networks_removed)
     _failures(config, conn, checked, failed)
     _explain_pending(conn, checked, ready if routes_ok else set(), failed, routable, report)
     conn.commit()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from swsagent import certs
+from swsagent import certs, stacks
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -32,6 +32,8 @@ class RunOutcome:
     problems: list[str] = field(default_factory=list)  # what could not be started
     certificates: dict = field(default_factory=dict)  # certificates_installed / _removed
     certificate_problems: list[str] = field(default_factory=list)
+    networks_refused: dict[str, str] = field(default_factory=dict)  # stack network -> why
+    networks_removed: list[str] = field(default_factory=list)
     what: PassVars | None = None  # None: nothing for the playbook to do
     result: RunResult | None = None
     plane: dict[str, Component] = field(default_factory=dict)  # after the run
@@ -48,22 +50,34 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.certificates, outcome.certificate_problems = certs.install(
             config.haproxy_tls_dir, config.haproxy_socket, edge
         )
-    what = pass_vars(config, checked)
+    stack_plan = checked.plan.stacks
+    if stack_plan.create:
+        guard.check("making the stacks' networks")
+        outcome.networks_refused = stacks.create(stack_plan, config.names.label_prefix)
+    what = pass_vars(config, checked, outcome.networks_refused)
     if what.hosts():
         guard.check("running the playbook")
         outcome.what = what
         outcome.result = _playbook(config, checked, what, guard)
+    if stack_plan.remove:
+        outcome.networks_removed = stacks.remove(stack_plan)
     if revival is not None:
         outcome.plane = observe_components(list(revival.before))
     return outcome
 
 
-def pass_vars(config: AgentConfig, checked: CheckedPass) -> PassVars:
+def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = None) -> PassVars:
+    """refused: stack networks the engine would not make (their services do not deploy)."""
     revival = checked.plan.revival
+    joins = checked.plan.stacks.joins
+    deploying = [s for s in checked.deploying if joins.get(s.name) not in (refused or {})]
     return PassVars.for_pass(
         config,
         revive=list(revival.missing) if revival else [],
-        deploy=[service_host(s.name) for s in checked.deploying],
+        deploy=[service_host(s.name) for s in deploying],
+        # A stack starts bottom-up: its private services first (reconcile.yml's first deploy
+        # play), so what serves a domain starts with what it needs already there.
+        deploy_first=[service_host(s.name) for s in deploying if not s.definition.domain],
         roll=checked.roll,
         retire=[service_host(n) for n in checked.cleanup.services()],
         routes=checked.plan.routes.plan(checked.deploying),
@@ -91,6 +105,8 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         },
         stop_only=cleanup.stop_only,
         kill=cleanup.kill,
+        joins=checked.plan.stacks.joins,
+        fallbacks=checked.plan.holds.fallback,
     )
     secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
     run = PlaybookRun(

@@ -23,8 +23,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         proxy = args["proxy"]
-        addresses = _ready_addresses(task_vars or {}, args.get("deployed") or [])
-        text = proxyroll.candidate(args["routes"], args["header"], args["slot"], addresses)
+        deployed = args.get("deployed") or []
+        addresses = _ready_addresses(task_vars or {}, deployed)
+        restarted = _ready_addresses(task_vars or {}, deployed, "fallback_address")
+        text = proxyroll.candidate(
+            args["routes"], args["header"], args["slot"], addresses, restarted
+        )
         result["addresses"] = addresses
         if proxyroll.digest(text) == args.get("applied_digest") and args.get("ready"):
             result.update(changed=False, rolled=False)
@@ -70,15 +74,16 @@ def _another_up(sock, backend: str, proxy: str) -> bool:
     )
 
 
-def _ready_addresses(task_vars: dict, hosts: list[str]) -> dict[str, str]:
-    """{service host: its new container's address} for the hosts whose deploy got ready."""
+def _ready_addresses(task_vars: dict, hosts: list[str], key: str = "address") -> dict[str, str]:
+    """{service host: its new container's address} for the hosts whose deploy got ready; with
+    key fallback_address: the older container a failed recreate started again."""
     hostvars = task_vars.get("hostvars") or {}
     found = {}
     for host in hosts:
         if host not in hostvars:
             continue
         readiness = hostvars[host].get("sws_service_readiness") or {}
-        address = readiness.get("address") if hasattr(readiness, "get") else None
-        if address and not readiness.get("failed"):
+        address = readiness.get(key) if hasattr(readiness, "get") else None
+        if address and (key != "address" or not readiness.get("failed")):
             found[host] = str(address)
     return found

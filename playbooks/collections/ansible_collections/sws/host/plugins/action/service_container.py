@@ -18,6 +18,7 @@ from ansible_collections.sws.host.plugins.module_utils.container import (
     DeployError,
     ServiceContainer,
     ensure_started,
+    start_again,
 )
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
@@ -33,6 +34,9 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         ready_timeout = float(args.pop("ready_timeout", 30))
         path = args.pop("path", None) or None
+        # A recreate (spec.update): the older generation's container, stopped before this one
+        # started; started again if this one fails.
+        fallback = args.pop("fallback", None) or None
         # Read here, never passed as an argument: no event or log line carries the values.
         env = (task_vars or {}).get(args.pop("env_from", ""), None) or {}
         unknown = set(args) - FIELDS
@@ -46,7 +50,10 @@ class ActionModule(ActionBase):
         try:
             result["container_state"] = ensure_started(engine, spec)
         except (DeployError, EngineError) as err:
-            return {**result, "failed": True, "msg": str(err)}
+            problem = str(err)
+            if fallback:  # nothing of the new generation runs: the older one may start
+                problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)
+            return {**result, "failed": True, "msg": problem}
         result["start_seconds"] = round(time.monotonic() - started, 3)
         problem, address = readiness.wait_ready(
             spec.container, spec.network, spec.port, ready_timeout, path
@@ -58,6 +65,25 @@ class ActionModule(ActionBase):
                 engine.remove(spec.container, force=True)
             except EngineError as err:
                 problem += f" (and the container could not be removed: {err})"
+                fallback = None  # never two containers on one volume
+            if fallback:
+                problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)
             return {**result, "failed": True, "msg": problem, "last_log": last_log}
         result.update(changed=result["container_state"] != "unchanged", address=address)
         return result
+
+
+def _fall_back(engine: Engine, container: str, spec: ServiceContainer, problem: str):
+    """(the failure's message, the older container's address once ready, or "")."""
+    detail = engine.inspect(container) or {}
+    labels = (detail.get("Config") or {}).get("Labels") or {}
+    generation = labels.get(f"{spec.label_prefix}.generation", "?")
+    port = int(labels.get(f"{spec.label_prefix}.port") or spec.port)
+    try:
+        start_again(engine, container)
+    except (DeployError, EngineError) as err:
+        return f"{problem}; generation {generation} could not start again: {err}", ""
+    trouble, address = readiness.wait_ready(container, spec.network, port, 30.0)
+    if trouble:
+        return f"{problem}; generation {generation} started again but {trouble}", ""
+    return f"{problem}; generation {generation} serves again", address

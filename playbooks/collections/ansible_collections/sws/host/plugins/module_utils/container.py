@@ -43,6 +43,9 @@ class ServiceContainer:
     pids: int = 256
     capabilities: tuple = ()
     init: bool = False
+    # The stack's private network (stacks.py in the agent): joined before the container starts,
+    # under the service's name, so the stack's other services reach it as <service>:<port>.
+    stack_network: str = ""
 
     @property
     def volume(self) -> str:
@@ -142,9 +145,21 @@ def ensure_started(engine: Engine, spec: ServiceContainer) -> str:
         did = "replaced"
     try:
         engine.create(spec.container, spec.create_body())
+        if spec.stack_network:
+            engine.connect(spec.stack_network, spec.container, [spec.service])
         engine.start(spec.container)
     except EngineError as err:
         # Nothing half-made stays: the old generation keeps serving alone.
         engine.remove(spec.container, force=True)
         raise DeployError(f"docker could not start the container: {err}") from None
     return did
+
+
+def start_again(engine: Engine, container: str) -> None:
+    """Start an older generation's stopped container again (a recreate whose new generation
+    failed: the new one is gone already, so the volume still has one writer)."""
+    try:
+        engine.start(container)
+    except EngineError as err:
+        if err.status != 304:  # 304: it runs already
+            raise DeployError(f"docker could not start {container} again: {err}") from None

@@ -138,6 +138,38 @@ class Engine:
                 return
             raise
 
+    # --- networks --------------------------------------------------------------------------
+    def networks(self) -> list[dict]:
+        """Every network on this engine (name, labels, IPAM subnets)."""
+        return self.call("GET", "/networks")
+
+    def create_network(self, name: str, subnet: str, labels: dict[str, str]) -> str:
+        """A bridge network of one subnet where containers reach each other, and nothing
+        else: internal (no route out; outbound goes through the services network)."""
+        body = {
+            "Name": name,
+            "Driver": "bridge",
+            "Internal": True,
+            "CheckDuplicate": True,
+            "Labels": labels,
+            "IPAM": {"Config": [{"Subnet": subnet}]},
+            "Options": {"com.docker.network.bridge.enable_icc": "true"},
+        }
+        return self.call("POST", "/networks/create", body=body)["Id"]
+
+    def remove_network(self, name: str) -> None:
+        """Remove it; gone already is no error (one still in use is: EngineError 403)."""
+        try:
+            self.call("DELETE", f"/networks/{quote(name)}")
+        except EngineError as err:
+            if err.status != 404:
+                raise
+
+    def connect(self, network: str, container: str, aliases: list[str]) -> None:
+        """Attach the container (before it starts) under these names on the network."""
+        body = {"Container": container, "EndpointConfig": {"Aliases": list(aliases)}}
+        self.call("POST", f"/networks/{quote(network)}/connect", body=body)
+
     # --- volumes and images ----------------------------------------------------------------
     def volume(self, name: str) -> dict | None:
         try:

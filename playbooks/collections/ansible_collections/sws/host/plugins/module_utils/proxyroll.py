@@ -27,16 +27,27 @@ class RollError(RuntimeError):
     """The roll stopped; the proxy keeps its last good routes."""
 
 
-def candidate(entries: list[dict], header: str, slot: str, addresses: dict[str, str]) -> str:
+def candidate(
+    entries: list[dict],
+    header: str,
+    slot: str,
+    addresses: dict[str, str],
+    restarted: dict[str, str] | None = None,
+) -> str:
     """The routes text for what got ready: each entry's new block (its address put in the
-    agent's slot) when its host reported an address, else its old block (or none), sorted by
+    agent's slot) when its host reported an address, its restarted block when a failed
+    recreate started the older generation again, else its old block (or none), sorted by
     the keys the agent gave (domain, service) and joined as the agent joins them."""
     chosen = []
+    restarted = restarted or {}
     for entry in entries:
-        address = addresses.get(entry.get("host") or "")
-        new, old = entry.get("new"), entry.get("old")
+        host = entry.get("host") or ""
+        address, again = addresses.get(host), restarted.get(host)
+        new, old, older = entry.get("new"), entry.get("old"), entry.get("restarted")
         if new and address:
             chosen.append((tuple(new["key"]), new["text"].replace(slot, address)))
+        elif older and again:
+            chosen.append((tuple(older["key"]), older["text"].replace(slot, again)))
         elif old:
             chosen.append((tuple(old["key"]), old["text"]))
     return "\n".join([header, *(block for _, block in sorted(chosen))])

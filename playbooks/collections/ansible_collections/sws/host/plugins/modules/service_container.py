@@ -21,7 +21,7 @@ options:
   service: {type: str, required: true, description: The service's name.}
   generation: {type: int, required: true, description: The generation.}
   digest: {type: str, required: true, description: The spec digest (label <prefix>.spec-digest).}
-  domain: {type: str, required: true, description: The domain routed to it.}
+  domain: {type: str, default: "", description: "The domain routed to it (none: private)."}
   port: {type: int, required: true, description: The port it listens on.}
   image: {type: str, required: true, description: The image (already on this host).}
   owner: {type: str, required: true, description: The owner (label <prefix>.owner of its volume).}
@@ -41,6 +41,8 @@ options:
   pids: {type: int, description: Most processes and threads.}
   capabilities: {type: list, elements: str, description: Capabilities kept (all others dropped).}
   init: {type: bool, default: false, description: "Docker's init as PID 1 (spec.init)."}
+  stack_network: {type: str, default: "", description: "The stack's network, joined as <service>."}
+  fallback: {type: str, description: "A recreate's older container, started on failure."}
   ready_timeout: {type: float, default: 30, description: Seconds to become ready.}
   path: {type: str, description: An HTTP path that must answer 2xx or 3xx.}
 """
