@@ -32,23 +32,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from swsagent.config import Names  # noqa: E402
+from swsagent.config import config_from_mapping  # noqa: E402
 from swsagent.passvars import PassVars  # noqa: E402
 from swsagent.render import inventory, inventory_yaml  # noqa: E402
 from swsagent.runner import PlaybookRun, _envvars, run_playbook  # noqa: E402
+from tests.fixtures.contract import in_repo, repo_names  # noqa: E402
 
 EMPTY = "- hosts: all\n  gather_facts: false\n  tasks: []\n"
 
 
 def pass_vars() -> dict:
-    what = PassVars(
-        revive=[], deploy=[], roll=[], retire=[], routes={"header": "", "slot": "", "entries": []}
+    config = config_from_mapping(in_repo({"database_url": "x"}))
+    what = PassVars.for_pass(
+        config,
+        revive=[],
+        deploy=[],
+        roll=[],
+        retire=[],
+        routes={"header": "", "slot": "", "entries": []},
     )
     return what.as_extravars()
 
 
 def timed_runner(home: Path, playbook: str) -> tuple[float, float]:
-    names = Names()
+    names = repo_names()
     run = PlaybookRun(
         playbook=playbook,
         inventory_text=inventory_yaml(inventory([], names)),
@@ -79,7 +86,7 @@ def timed_plain(playbook: Path, inventory_file: str = "localhost,", **env) -> tu
         [
             str(Path(sys.executable).parent / "ansible-playbook"),
             *("-i", inventory_file, "-e", f"@{extra}"),
-            *(("-l", Names().proxies[0]) if inventory_file.endswith(".yml") else ()),
+            *(("-l", repo_names().proxies[0]) if inventory_file.endswith(".yml") else ()),
             str(playbook),
         ],
         stdout=subprocess.PIPE,
@@ -96,13 +103,13 @@ def timed_plain(playbook: Path, inventory_file: str = "localhost,", **env) -> tu
 
 def pass_inventory(home: Path) -> str:
     path = home / "hosts.yml"
-    path.write_text(inventory_yaml(inventory([], Names())))
+    path.write_text(inventory_yaml(inventory([], repo_names())))
     return str(path)
 
 
 def profile(home: Path) -> None:
     """cProfile of ansible-playbook on reconcile.yml with nothing to do (as the agent runs it)."""
-    names = Names()
+    names = repo_names()
     with tempfile.TemporaryDirectory() as tmp:
         inv = Path(tmp) / "hosts.yml"
         inv.write_text(inventory_yaml(inventory([], names)))
@@ -134,7 +141,7 @@ def profile(home: Path) -> None:
 
 def make_home(home: Path, group_vars: bool) -> Path:
     """A project directory as the agent's (playbooks, roles, inventory), plus an empty play;
-    without group_vars the run's inventory gets none (runner._write_private_files)."""
+    without group_vars the run's inventory gets none (runner._write_private_inventory)."""
     (home / "playbooks").mkdir(parents=True)
     for entry in (REPO / "playbooks").iterdir():
         (home / "playbooks" / entry.name).symlink_to(entry)

@@ -33,6 +33,10 @@ from swsagent.collection import module_utils
 from tests.e2e.test_agent import domain, https_agent_settings
 from tests.e2e.test_https import PinnedHTTPSConnection
 from tests.fixtures.certs import TestCA
+from tests.fixtures.contract import repo_contract
+
+# Where each proxy's configuration volume is mounted (sws.yml's sws_proxy_conf_mount).
+CONF_DIR = repo_contract().proxy_conf_mount
 
 NAME = "karoll-0"
 
@@ -105,7 +109,9 @@ def main() -> None:
                 haproxy.set_state(host.socket, "proxies", proxy, "drain")
                 haproxy.wait_for_no_sessions(host.socket, "proxies", proxy, 0.5)
                 try:
-                    proxyroll.write_and_reload(proxy, live[proxy] + f"\n# bench roll {i}\n")
+                    proxyroll.write_and_reload(
+                        proxy, live[proxy] + f"\n# bench roll {i}\n", CONF_DIR
+                    )
                     proxyroll.healthy(os.path.join("/run/sws/proxies", proxy, "healthz.sock"))
                 finally:
                     haproxy.set_state(host.socket, "proxies", proxy, "ready")
@@ -139,7 +145,7 @@ def main() -> None:
             )
             print(f"  {label}: done", file=sys.stderr, flush=True)
         for proxy in host.proxies:
-            proxyroll.write_and_reload(proxy, live[proxy])
+            proxyroll.write_and_reload(proxy, live[proxy], CONF_DIR)
         remove_services(host, "karoll-")
     print(f"{args.clients} keep-alive clients, {args.rolls} rolls of both proxies")
     print(f"{'clients':52} {'requests':>9} {'failed':>7} {'closed by server':>17}")

@@ -32,6 +32,10 @@ from swsagent.collection import haproxy as runtime
 from swsagent.collection import module_utils
 from tests.e2e.test_agent import domain
 from tests.e2e.test_agent_zero_downtime import Load
+from tests.fixtures.contract import repo_contract
+
+# Where each proxy's configuration volume is mounted (sws.yml's sws_proxy_conf_mount).
+CONF_DIR = repo_contract().proxy_conf_mount
 
 NAME = "rolldrain-0"
 
@@ -58,7 +62,7 @@ def main() -> None:
             return os.path.join("/run/sws/proxies", proxy, "healthz.sock")
 
         def reload(proxy, i):
-            proxyroll.write_and_reload(proxy, live[proxy] + f"\n# bench roll {i}\n")
+            proxyroll.write_and_reload(proxy, live[proxy] + f"\n# bench roll {i}\n", CONF_DIR)
             proxyroll.healthy(health(proxy))
 
         def drained(state_on, state_off, wait=10.0):
@@ -128,7 +132,7 @@ def main() -> None:
             rows.append((label + cut, load.total, load.failed, seconds, load.errors[:2]))
             print(f"  {label}: done", file=sys.stderr, flush=True)
         for proxy in host.proxies:
-            proxyroll.write_and_reload(proxy, live[proxy])
+            proxyroll.write_and_reload(proxy, live[proxy], CONF_DIR)
         remove_services(host, "rolldrain-")
     print(f"{'strategy':72} {'requests':>9} {'failed':>7} {'roll p50':>9} {'worst':>7}")
     for label, total, failed, seconds, errors in rows:

@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from swsagent import certs
 from swsagent.controlplane import observe_components
-from swsagent.proxyfiles import CHALLENGES_DIR, CONF_DIR, on_host
+from swsagent.proxyfiles import ProxyFiles
 
-CHALLENGES_SUBDIR = on_host(CHALLENGES_DIR)
 USER_AGENT = "sws-agent"
 
 
@@ -32,6 +31,7 @@ class AcmeSettings:
     state_dir: Path  # the account key lives here, root-only
     tls_dir: Path  # the host's sealing key
     proxies: tuple[str, ...]
+    proxy_files: ProxyFiles  # where the challenges go in each proxy's configuration volume
     default_source: str = "none"
     ca_bundle: str | None = None  # a private CA's (pebble's) trust for the directory's HTTPS
     email: str | None = None
@@ -133,8 +133,9 @@ def issue(acme: client.ClientV2, domain: str, settings: AcmeSettings) -> tuple[s
             chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
             response, validation = chall.response_and_validation(acme.net.key)
             token = chall.chall.encode("token")
-            for conf in proxy_conf_dirs(settings.proxies):
-                path = conf / CHALLENGES_SUBDIR / token
+            files = settings.proxy_files
+            for conf in proxy_conf_dirs(settings.proxies, files.conf_dir):
+                path = conf / files.on_host(files.challenges_dir) / token
                 path.write_text(validation)
                 os.chmod(path, 0o644)  # nginx's workers serve it
                 written.append(path)
@@ -147,8 +148,8 @@ def issue(acme: client.ClientV2, domain: str, settings: AcmeSettings) -> tuple[s
     return order.fullchain_pem, key_pem
 
 
-def proxy_conf_dirs(proxies) -> list[Path]:
+def proxy_conf_dirs(proxies, conf_dir: str) -> list[Path]:
     """Each proxy's configuration volume on the host; a proxy that is missing has none (it
     is not served a challenge, and HAProxy sends it nothing until it is back)."""
     components = observe_components(list(proxies)).values()
-    return [Path(c.mounts[CONF_DIR]) for c in components if CONF_DIR in c.mounts]
+    return [Path(c.mounts[conf_dir]) for c in components if conf_dir in c.mounts]

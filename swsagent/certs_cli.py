@@ -19,6 +19,7 @@ def settings(config: AgentConfig) -> acme.AcmeSettings:
         state_dir=config.state_dir,
         tls_dir=config.tls_dir,
         proxies=config.names.proxies,
+        proxy_files=config.names.proxy_files,
         default_source=config.tls_default_certificate,
         ca_bundle=config.acme_ca_bundle,
         email=config.acme_email,

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import yaml
 
+from swsagent.proxyfiles import ProxyFiles
 from swscore.dburl import with_password
+from swscore.hostcontract import ContractError, HostContract, load_contract
 from swscore.spec import cpus_decimal, memory_bytes
 
 DEFAULT_CONFIG = "/etc/sws/agent.yml"
+# Where playbooks/, roles/ and inventory/ live when agent.yml does not say (the agent's install).
+DEFAULT_PROJECT_DIR = Path("/opt/sws/agent/project")
 
 
 class AgentConfigError(ValueError):
@@ -21,20 +25,41 @@ class AgentConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Names:
-    """The host's fixed names (containers, network, HAProxy backend)."""
+    """The host's fixed names (containers, network, HAProxy backend), from the host contract;
+    agent.yml's names: may override each (tests use their own network and proxies)."""
 
-    services_network: str = "sws-services"
-    proxies: tuple[str, ...] = ("sws-proxy-1", "sws-proxy-2")
-    loadbalancer: str = "sws-loadbalancer"
-    haproxy_backend: str = "proxies"
+    services_network: str
+    proxies: tuple[str, ...]
+    loadbalancer: str
+    haproxy_backend: str
     # The socket nginx's route server blocks listen on, inside the proxy containers.
-    proxy_routes_socket: str = "/run/sws/proxy/http.sock"
+    proxy_routes_socket: str
     # On the host: <proxy_socket_dir>/<proxy>/<proxy_health_socket> answers GET /healthz.
-    proxy_socket_dir: str = "/run/sws/proxies"
-    proxy_health_socket: str = "healthz.sock"
+    proxy_socket_dir: str
+    proxy_health_socket: str
     # Labels are <prefix>.service, <prefix>.generation, ...; the agent owns every container
     # that carries <prefix>.service (tests use their own prefix, so a live host is left alone).
-    label_prefix: str = "sws"
+    label_prefix: str
+    # Where each proxy's configuration volume is mounted inside it.
+    proxy_conf_dir: str
+
+    @classmethod
+    def from_contract(cls, contract: HostContract) -> Names:
+        return cls(
+            services_network=contract.services_network,
+            proxies=contract.proxy_containers,
+            loadbalancer=contract.loadbalancer_container,
+            haproxy_backend=contract.haproxy_backend,
+            proxy_routes_socket=contract.proxy_routes_socket,
+            proxy_socket_dir=contract.proxy_socket_dir,
+            proxy_health_socket=contract.proxy_health_socket,
+            label_prefix=contract.label_prefix,
+            proxy_conf_dir=contract.proxy_conf_mount,
+        )
+
+    @property
+    def proxy_files(self) -> ProxyFiles:
+        return ProxyFiles(self.proxy_conf_dir)
 
 
 # The capabilities a service container keeps (Docker's default set minus NET_RAW, MKNOD,
@@ -66,12 +91,16 @@ class Containment:
 @dataclass(frozen=True)
 class AgentConfig:
     database_url: str
+    # The names, paths and host settings of sws.yml (project_dir's), host_settings over it.
+    contract: HostContract
+    # The contract's names, with agent.yml's names: over them.
+    names: Names
     # Where playbooks/, roles/ and inventory/ live (the agent's install, or a checkout).
-    project_dir: Path = Path("/opt/sws/agent/project")
+    project_dir: Path = DEFAULT_PROJECT_DIR
     state_dir: Path = Path("/var/lib/sws/agent")
     haproxy_socket: Path = Path("/run/sws/haproxy/admin.sock")
-    # This host's inventory settings (images, ports), read by the playbook runs after
-    # project_dir's group_vars; None: the project's defaults.
+    # This host's settings (images, ports: sws_* keys), read over project_dir's sws.yml into
+    # the contract; None: sws.yml alone.
     host_settings: Path | None = None
     ready_timeout: float = 30.0  # seconds a new container has to accept connections
     # Seconds a drained proxy has to finish its requests in flight. HAProxy holds the clients'
@@ -111,7 +140,6 @@ class AgentConfig:
     stack_subnets: str = "10.201.0.0/16"
     stack_subnet_prefix: int = 28
     forks: int = 10
-    names: Names = field(default_factory=Names)
     containment: Containment = field(default_factory=Containment)
     # HTTPS (issue 15). tls_dir holds the key that opens certificates sealed in the store;
     # None (the default, so a test agent never touches a live host's proxies): no HTTPS.
@@ -202,7 +230,7 @@ def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
 
 
 def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
-    known = {f.name for f in fields(AgentConfig)} - {"containment"}
+    known = {f.name for f in fields(AgentConfig)} - {"containment", "contract"}
     known |= {"database_password_file"} | _CONTAINMENT_KEYS
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -218,8 +246,14 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
             values[key] = Path(raw[key])
     for key in (_FLOAT_KEYS | _INT_KEYS) & set(raw):
         values[key] = _number(raw[key], key, source, int if key in _INT_KEYS else float)
-    project = values.get("project_dir", AgentConfig.project_dir)
-    names = load_names(Path(project) / "inventory" / "group_vars" / "all" / "sws.yml")
+    try:
+        contract = load_contract(
+            values.get("project_dir", DEFAULT_PROJECT_DIR), values.get("host_settings")
+        )
+    except ContractError as err:
+        raise AgentConfigError(f"{source}: {err}") from None
+    values["contract"] = contract
+    names = Names.from_contract(contract)
     values["names"] = _override_names(names, raw.get("names") or {}, source)
     values["containment"] = _containment(raw, source)
     if "tls_default_certificate" in raw:
@@ -293,39 +327,6 @@ def _override_names(names: Names, overrides: dict, source: str) -> Names:
     if "proxies" in overrides:
         overrides = {**overrides, "proxies": tuple(overrides["proxies"] or ())}
     return replace(names, **overrides)
-
-
-def load_names(path: Path) -> Names:
-    """The names the bootstrap defined; the defaults match ARCHITECTURE.md when it is absent."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return Names()
-    defaults = Names()
-
-    def literal(key: str, default):
-        # A value that is itself a Jinja template cannot be read outside Ansible: keep ours.
-        value = raw.get(key, default)
-        return default if isinstance(value, str) and "{{" in value else value
-
-    proxies = raw.get("sws_proxy_containers") or raw.get("sws_proxies")
-    if isinstance(proxies, list) and all(isinstance(p, str) for p in proxies):
-        proxies = tuple(proxies)
-    else:
-        proxies = defaults.proxies
-    return Names(
-        services_network=literal("sws_services_network", defaults.services_network),
-        proxies=proxies,
-        loadbalancer=literal("sws_loadbalancer_container", defaults.loadbalancer),
-        haproxy_backend=literal("sws_haproxy_backend", defaults.haproxy_backend),
-        proxy_routes_socket=(
-            f"{literal('sws_proxy_socket_mount', '/run/sws/proxy')}/"
-            f"{literal('sws_proxy_http_socket', 'http.sock')}"
-        ),
-        proxy_socket_dir=literal("sws_proxy_socket_dir", defaults.proxy_socket_dir),
-        proxy_health_socket=literal("sws_proxy_health_socket", defaults.proxy_health_socket),
-        label_prefix=str(literal("sws_service_label", "sws.service")).removesuffix(".service"),
-    )
 
 
 def _number(value, key: str, source: str, kind):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swsagent import collection
-from swsagent.proxyfiles import APPLIED_ROUTES, LIVE_ROUTES, on_host
+from swsagent.proxyfiles import ProxyFiles
 
 
 class ObserveError(RuntimeError):
@@ -116,24 +116,31 @@ def volumes_present(volumes) -> set[str]:
 
 
 def observe_proxies(
-    proxies: tuple[str, ...], haproxy_socket, backend: str, conf_dirs: dict | None = None
+    proxies: tuple[str, ...],
+    haproxy_socket,
+    backend: str,
+    files: ProxyFiles,
+    conf_dirs: dict | None = None,
 ) -> list[ProxyState]:
-    """conf_dirs: {proxy: the host path of its /etc/nginx/sws} (controlplane's inspect), read
-    directly; a proxy without one is read through docker exec (about 0.1 s each)."""
+    """conf_dirs: {proxy: the host path of its configuration volume} (controlplane's inspect),
+    read directly; a proxy without one is read through docker exec (about 0.1 s each)."""
     states = haproxy_server_states(haproxy_socket, backend)
     conf_dirs = conf_dirs or {}
     return [
         ProxyState(
-            name=p, applied_routes=applied_routes(p, conf_dirs.get(p)), haproxy_state=states.get(p)
+            name=p,
+            applied_routes=applied_routes(p, files, conf_dirs.get(p)),
+            haproxy_state=states.get(p),
         )
         for p in proxies
     ]
 
 
-def applied_routes(proxy: str, conf_dir: str | None = None) -> str | None:
+def applied_routes(proxy: str, files: ProxyFiles, conf_dir: str | None = None) -> str | None:
     """The routes the proxy last applied, while live/routes.conf is that same text."""
+    live_in, applied_in = files.live_routes, files.applied_routes
     if conf_dir is not None:
-        live, applied = (Path(conf_dir) / on_host(p) for p in (LIVE_ROUTES, APPLIED_ROUTES))
+        live, applied = (Path(conf_dir) / files.on_host(p) for p in (live_in, applied_in))
         try:
             text = applied.read_bytes()
             return text.decode() if live.read_bytes() == text else None
@@ -146,7 +153,7 @@ def applied_routes(proxy: str, conf_dir: str | None = None) -> str | None:
             proxy,
             "sh",
             "-c",
-            f"cmp -s {LIVE_ROUTES} {APPLIED_ROUTES} && cat {APPLIED_ROUTES}",
+            f"cmp -s {live_in} {applied_in} && cat {applied_in}",
         ],
         capture_output=True,
         text=True,

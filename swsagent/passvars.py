@@ -1,9 +1,11 @@
 """The one set of variables a pass hands its playbook run: what to do on which host, the
-rendered routes, and the names and settings the plays need (extravar `sws_pass`).
+rendered routes, and the names, paths and timeouts the plays need (extravar `sws_pass`).
 
-reconcile.yml reads nothing else from the agent; playbooks/vars/pass.yml maps these onto the
-roles' own variables. Typed here, so a missing or misspelt field fails in the agent, not in a
-play half-way through a pass.
+reconcile.yml reads nothing else from the agent, and its run inventory has no group_vars:
+playbooks/vars/pass.yml maps these onto the roles' own variables. Typed here, so a missing or
+misspelt field fails in the agent, not in a play half-way through a pass. Every value comes
+from the agent's config (its timeouts) or the host contract (sws.yml and the host's settings);
+none has a default of its own.
 """
 
 from __future__ import annotations
@@ -23,35 +25,80 @@ class ProxyView:
 
 
 @dataclass(frozen=True)
+class PlaneVars:
+    """What reconcile.yml's first play needs to recreate a missing proxy or load balancer
+    (roles/sws_proxy and roles/sws_loadbalancer, tasks_from: container): the contract's keys
+    those tasks and the role defaults they use read, named as in sws.yml without `sws_`.
+    The roles derive the rest (the apiserver's socket, HAProxy's config directory) as the
+    bootstrap does, so each derivation stays in one place."""
+
+    images: dict[str, str]  # the base image of each component in this host's mode
+    proxy_conf_volume_suffix: str
+    proxy_conf_mount: str
+    proxy_socket_dir: str
+    proxy_socket_mount: str
+    apiserver_socket_dir: str
+    apiserver_socket: str
+    loadbalancer_container: str
+    etc_dir: str
+    haproxy_run_dir: str
+    haproxy_tls_dir: str
+
+    @classmethod
+    def from_config(cls, config: AgentConfig) -> PlaneVars:
+        contract, names = config.contract, config.names
+        return cls(
+            images=dict(contract.images),
+            proxy_conf_volume_suffix=contract.proxy_conf_volume_suffix,
+            proxy_conf_mount=names.proxy_conf_dir,
+            # agent.yml's names win over the contract's (tests run their own proxies).
+            proxy_socket_dir=names.proxy_socket_dir,
+            proxy_socket_mount=contract.proxy_socket_mount,
+            apiserver_socket_dir=contract.apiserver_socket_dir,
+            apiserver_socket=contract.apiserver_socket,
+            loadbalancer_container=names.loadbalancer,
+            etc_dir=contract.etc_dir,
+            haproxy_run_dir=contract.haproxy_run_dir,
+            haproxy_tls_dir=str(config.haproxy_tls_dir),
+        )
+
+
+@dataclass(frozen=True)
 class PassVars:
     revive: list[str]  # missing proxies / load balancer to recreate
     deploy: list[str]  # service hosts whose current generation starts
     roll: list[str]  # proxies to bring to this pass's routes
     retire: list[str]  # service hosts whose old containers (or all, when deleted) go
     routes: dict  # render.RoutesPlan.as_vars(): header, slot, entries
+    plane: PlaneVars  # what recreating a missing proxy or load balancer needs
+    services_network: str
+    label_prefix: str
+    ready_timeout: float
+    stop_timeout: int
+    haproxy_socket: str
+    haproxy_backend: str
+    roll_drain: str  # drain or reload (sws_roll_drain)
+    drain_timeout: float
+    proxy_conf_dir: str  # inside each proxy: where the roll writes the routes
+    proxy_socket_dir: str
+    proxy_health_socket: str
     proxies: dict[str, ProxyView] = field(default_factory=dict)
     deploy_first: list[str] = field(default_factory=list)  # of deploy: private, start first
-    services_network: str = "sws-services"
-    label_prefix: str = "sws"
-    ready_timeout: float = 30.0
-    stop_timeout: int = 10
-    haproxy_socket: str = "/run/sws/haproxy/admin.sock"
-    haproxy_backend: str = "proxies"
-    drain_timeout: float = 0.5
-    proxy_socket_dir: str = "/run/sws/proxies"
-    proxy_health_socket: str = "healthz.sock"
 
     @classmethod
     def for_pass(cls, config: AgentConfig, **what) -> PassVars:
         names = config.names
         return cls(
+            plane=PlaneVars.from_config(config),
             services_network=names.services_network,
             label_prefix=names.label_prefix,
             ready_timeout=config.ready_timeout,
             stop_timeout=config.stop_timeout,
             haproxy_socket=str(config.haproxy_socket),
             haproxy_backend=names.haproxy_backend,
+            roll_drain=config.contract.roll_drain,
             drain_timeout=config.drain_timeout,
+            proxy_conf_dir=names.proxy_conf_dir,
             proxy_socket_dir=names.proxy_socket_dir,
             proxy_health_socket=names.proxy_health_socket,
             **what,

@@ -18,7 +18,7 @@ import yaml
 from swsagent.config import Containment, Names
 from swsagent.desired import DesiredService
 from swsagent.plan import Route
-from swsagent.proxyfiles import UPGRADE_DEFAULTS
+from swsagent.proxyfiles import ProxyFiles
 from swsagent.tlsroutes import (
     EdgeTls,
     challenge_location,
@@ -270,18 +270,18 @@ def routes_conf(routes: list[Route], names: Names, edge: EdgeTls | None = None) 
 def route_block(route: Route, names: Names, edge: EdgeTls | None = None) -> str:
     """One route's upstream and server blocks (what the agent tests alone when nginx refuses
     the whole set). edge: the host's HTTPS (tlsroutes.py); None renders HTTP only."""
-    return _block(route, names.proxy_routes_socket, edge)
+    return _block(route, names.proxy_routes_socket, names.proxy_files, edge)
 
 
 # Seconds a held route's 503 asks clients to wait: about a stop and a start.
 RETRY_AFTER = 5
 
 
-def _held_block(route: Route, socket: str, edge: EdgeTls) -> str:
+def _held_block(route: Route, socket: str, files: ProxyFiles, edge: EdgeTls) -> str:
     """A domain whose service must get no request now: 503 with Retry-After (never a 502, never
     a half-started container); the ACME challenge still answers."""
     https = https_server_lines(route.domain, route.tls, edge)
-    challenge = challenge_location(route.domain, route.tls, edge)
+    challenge = challenge_location(route.domain, route.tls, edge, files.challenges_dir)
     return f"""server {{
     listen unix:{socket};
     server_name {route.domain};
@@ -294,12 +294,12 @@ def _held_block(route: Route, socket: str, edge: EdgeTls) -> str:
 """
 
 
-def _block(route: Route, socket: str, edge: EdgeTls | None = None) -> str:
+def _block(route: Route, socket: str, files: ProxyFiles, edge: EdgeTls | None = None) -> str:
     """Headers (Host, X-Forwarded-*, Upgrade and the Connection that keeps upstream keep-alive
     for plain requests) come from nginx.conf's http block: a block that set any
     proxy_set_header of its own would lose all of those."""
     if route.held:
-        return _held_block(route, socket, edge or EdgeTls())
+        return _held_block(route, socket, files, edge or EdgeTls())
     upstream = f"sws_svc_{route.service.replace('-', '_')}"
     http = route.http or HttpSettings()
     server_extra = ""
@@ -316,11 +316,11 @@ def _block(route: Route, socket: str, edge: EdgeTls | None = None) -> str:
             f"        proxy_send_timeout {http.upgrade_seconds}s;\n"
         )
     else:
-        tunnel = f"        include {UPGRADE_DEFAULTS};\n"
+        tunnel = f"        include {files.upgrade_defaults};\n"
     # HTTPS (issue 15): empty strings when the route has none.
     edge = edge or EdgeTls()
     https = https_server_lines(route.domain, route.tls, edge)
-    challenge = challenge_location(route.domain, route.tls, edge)
+    challenge = challenge_location(route.domain, route.tls, edge, files.challenges_dir)
     redirect = redirect_lines(route.domain, route.tls, edge)
     return f"""upstream {upstream} {{
     server {route.address}:{route.port};

@@ -18,7 +18,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-from swsagent.proxyfiles import CANDIDATE_INCLUDE, TEST_CONF
+from swsagent.proxyfiles import ProxyFiles
 
 _MARK = "SWS-ROUTECHECK"
 _EOF = "SWS_ROUTECHECK_BLOCK_END"
@@ -37,7 +37,7 @@ class Block:
 def refused_blocks(
     blocks: list[Block],
     exec_prefix: list[str],
-    test_conf: str = TEST_CONF,
+    files: ProxyFiles,
     one_by_one: bool = False,
     timeout: float = 120,
 ) -> dict[str, str]:
@@ -49,7 +49,7 @@ def refused_blocks(
     """
     if not blocks:
         return {}
-    script = _script(blocks, test_conf, one_by_one)
+    script = _script(blocks, files, one_by_one)
     try:
         result = subprocess.run(
             [*exec_prefix, "sh", "-s"],
@@ -63,7 +63,8 @@ def refused_blocks(
     return _parse(result, blocks)
 
 
-def _script(blocks: list[Block], test_conf: str, one_by_one: bool = False) -> str:
+def _script(blocks: list[Block], files: ProxyFiles, one_by_one: bool = False) -> str:
+    test_conf = files.test_conf
     # Block texts are rendered by render.py from validated input: no line equals _EOF, and the
     # quoted here-document delimiter keeps the shell from expanding anything in them.
     lines = [
@@ -74,7 +75,7 @@ def _script(blocks: list[Block], test_conf: str, one_by_one: bool = False) -> st
     ]
     for i, block in enumerate(blocks):
         lines += [f"cat > \"$d/{i}.conf\" <<'{_EOF}'", block.text.rstrip("\n"), _EOF]
-    include = CANDIDATE_INCLUDE.replace("*", r"\*")
+    include = files.candidate_include.replace("*", r"\*")
     stop = "" if one_by_one else "exit 0; "
     lines += [
         # t FILE: nginx -t of the candidate configuration with only FILE's routes.

@@ -62,7 +62,6 @@ class PlaybookRun:
     limit: list[str]
     extravars: dict = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
-    host_settings: Path | None = None  # read after the project's group_vars/all
 
 
 def run_playbook(
@@ -84,7 +83,7 @@ def run_playbook(
     private = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     ident = uuid.uuid4().hex[:12]
     try:
-        inventory = _write_private_files(private, run, home)
+        inventory = _write_private_inventory(private, run)
         extravars = dict(run.extravars)
         events: list[dict] = []
         stop = []
@@ -126,27 +125,12 @@ def run_playbook(
         scrub_secrets(artifacts / ident, run.secrets)
 
 
-def _write_private_files(private: Path, run: PlaybookRun, home: Path) -> Path:
+def _write_private_inventory(private: Path, run: PlaybookRun) -> Path:
+    # The inventory alone: no group_vars. Names, paths and timeouts reach the plays only
+    # inside sws_pass (swsagent/passvars.py, mapped by playbooks/vars/pass.yml).
     os.chmod(private, 0o700)
     inv_dir = private / "inventory"
     inv_dir.mkdir()
-    group_vars = Path(home) / "inventory" / "group_vars"
-    if group_vars.is_dir():
-        # The names the bootstrap defines once apply to our generated inventory too, then
-        # this host's own settings (later files in group_vars/all win).
-        (inv_dir / "group_vars").mkdir()
-        for group in group_vars.iterdir():
-            mine = inv_dir / "group_vars" / group.name
-            if not group.is_dir():
-                mine.symlink_to(group.resolve())
-                continue
-            mine.mkdir()
-            for source in group.iterdir():
-                (mine / source.name).symlink_to(source.resolve())
-        if run.host_settings and Path(run.host_settings).is_file():
-            all_dir = inv_dir / "group_vars" / "all"
-            all_dir.mkdir(parents=True, exist_ok=True)
-            (all_dir / "zz-host-settings.yml").symlink_to(Path(run.host_settings).resolve())
     inventory = inv_dir / "hosts.yml"
     inventory.write_text(run.inventory_text)
     return inventory

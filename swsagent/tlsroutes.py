@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from swsagent.proxyfiles import CHALLENGES_DIR
 from swscore.spec import TlsSettings
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
@@ -50,13 +49,16 @@ def https_server_lines(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> s
     return text
 
 
-def challenge_location(domain: str, tls: TlsSettings | None, edge: EdgeTls) -> str:
-    """HTTP-01 answers, on both schemes and before any redirect: the CA may ask either way."""
+def challenge_location(
+    domain: str, tls: TlsSettings | None, edge: EdgeTls, challenges_dir: str
+) -> str:
+    """HTTP-01 answers, on both schemes and before any redirect: the CA may ask either way.
+    challenges_dir: ProxyFiles.challenges_dir, inside the proxy."""
     if source(tls, edge) != "acme":
         return ""
     return (
         f"    location ^~ {CHALLENGE_PREFIX} {{\n"
-        f"        alias {CHALLENGES_DIR}/;\n"
+        f"        alias {challenges_dir}/;\n"
         "        default_type text/plain;\n"
         "    }\n\n"
     )

@@ -147,7 +147,9 @@ def refuse(config: AgentConfig, plan: PassPlan, up: list[str], report) -> dict[s
             for r in order
         ]
         try:
-            found = refused_blocks(blocks, ["docker", "exec", "-i", up[0]])
+            found = refused_blocks(
+                blocks, ["docker", "exec", "-i", up[0]], config.names.proxy_files
+            )
         except RouteCheckError as err:
             report.notices.append(str(err))
             break

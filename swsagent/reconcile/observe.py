@@ -23,7 +23,6 @@ from swsagent.observe import (
     observe_proxies,
     volumes_present,
 )
-from swsagent.proxyfiles import CONF_DIR
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,8 @@ def observe(config: AgentConfig, conn) -> Observation:
             tuple(up),
             config.haproxy_socket,
             names.haproxy_backend,
-            {p: plane[p].mounts.get(CONF_DIR) for p in up if plane[p].mounts},
+            names.proxy_files,
+            {p: plane[p].mounts.get(names.proxy_conf_dir) for p in up if plane[p].mounts},
         ),
         stops=removals.observe(config.state_dir, running, config.stop_timeout, now),
         volumes=volumes_present(purged) if purged else set(),

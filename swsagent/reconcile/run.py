@@ -115,7 +115,6 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         limit=what.hosts(),
         extravars=what.as_extravars(),
         secrets=secrets,
-        host_settings=config.host_settings,
     )
     aborted: list[str] = []
 

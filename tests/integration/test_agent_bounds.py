@@ -18,6 +18,7 @@ from swsagent.cli import one_pass
 from swsagent.config import config_from_mapping
 from swsagent.lock import LockLost, check_held, pass_lock
 from swsagent.reconcile import reconcile_once
+from tests.fixtures.contract import in_repo
 from tests.integration.conftest import dispose, migrated_app
 
 
@@ -26,12 +27,14 @@ def config(database_url, tmp_path):
     app = migrated_app(database_url)
     dispose(app)
     return config_from_mapping(
-        {
-            "database_url": database_url,
-            "state_dir": str(tmp_path / "state"),
-            "store_timeout": 1,
-            "names": {"proxies": [], "label_prefix": "swsboundstest"},
-        }
+        in_repo(
+            {
+                "database_url": database_url,
+                "state_dir": str(tmp_path / "state"),
+                "store_timeout": 1,
+                "names": {"proxies": [], "label_prefix": "swsboundstest"},
+            }
+        )
     )
 
 

@@ -12,6 +12,7 @@ from swsapi.app import create_app
 from swscore import sealing
 from tests.fixtures.apiserver import TestConfig, dispose
 from tests.fixtures.certs import TestCA
+from tests.fixtures.contract import repo_names
 from tests.integration.test_api_services import apply, definition, error
 
 HOST_KEY = X25519PrivateKey.generate()
@@ -194,6 +195,7 @@ def test_an_acme_certificate_starts_over_when_its_service_moves_to_another_domai
         state_dir=tmp_path,
         tls_dir=tmp_path,
         proxies=(),
+        proxy_files=repo_names().proxy_files,
         host_addresses=("192.0.2.1",),
     )
     # The agent's records: issued for web.example.com, then two renewals that failed (backing

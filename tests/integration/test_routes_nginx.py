@@ -21,16 +21,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swsagent.config import Names
 from swsagent.plan import Route
 from swsagent.render import route_block
 from swsagent.routecheck import Block, refused_blocks
 from swscore.spec import load_definition
+from tests.fixtures.contract import repo_names
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "sws_proxy"
 IMAGE = "sws-local/nginx:1.22-1"
-NAMES = Names()
+NAMES = repo_names()
 
 LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63).filter(
     lambda s: s[0] != "-" and s[-1] != "-"
@@ -132,7 +132,10 @@ def blocks_of(routes: list[Route]) -> list[Block]:
 @given(routes=route_sets())
 def test_nginx_accepts_every_route_the_api_accepts(tmp_path, routes):
     conf = render_test_conf(tmp_path / "conf")
-    assert refused_blocks(blocks_of(routes), in_proxy_image(conf), one_by_one=True) == {}
+    assert (
+        refused_blocks(blocks_of(routes), in_proxy_image(conf), NAMES.proxy_files, one_by_one=True)
+        == {}
+    )
 
 
 def test_many_routes_with_the_longest_domains_pass_together(tmp_path):
@@ -143,7 +146,7 @@ def test_many_routes_with_the_longest_domains_pass_together(tmp_path):
         assert len(domain) == 253
         routes.append(Route(domain, f"svc-{i}", "172.30.0.2", 65535))
     conf = render_test_conf(tmp_path / "conf")
-    assert refused_blocks(blocks_of(routes), in_proxy_image(conf)) == {}
+    assert refused_blocks(blocks_of(routes), in_proxy_image(conf), NAMES.proxy_files) == {}
 
 
 def test_a_refused_block_is_named_with_nginx_s_emerg_line(tmp_path):
@@ -155,7 +158,7 @@ def test_a_refused_block_is_named_with_nginx_s_emerg_line(tmp_path):
     )
     short = [Route(f"s{i}.example.com", f"short-{i}", "172.30.0.2", 80) for i in range(3)]
     long = Route("x" * 63 + "." + "y" * 63 + ".example.com", "long", "172.30.0.3", 80)
-    refused = refused_blocks(blocks_of([*short, long]), in_proxy_image(conf))
+    refused = refused_blocks(blocks_of([*short, long]), in_proxy_image(conf), NAMES.proxy_files)
     assert list(refused) == ["long"]
     assert refused["long"].startswith("[emerg] could not build server_names_hash")
     assert "/tmp/" not in refused["long"]
@@ -171,6 +174,6 @@ def test_a_block_that_breaks_only_the_set_it_joins_is_the_one_refused(tmp_path):
         Block("other", route_block(other, NAMES)),
         Block("second", route_block(second, NAMES)),
     ]
-    refused = refused_blocks(blocks, in_proxy_image(conf))
+    refused = refused_blocks(blocks, in_proxy_image(conf), NAMES.proxy_files)
     assert list(refused) == ["second"]
     assert refused["second"].startswith('[emerg] duplicate upstream "sws_svc_same"')

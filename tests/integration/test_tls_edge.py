@@ -36,13 +36,13 @@ import requests
 import yaml
 
 from swsagent import acme, acmeorder, certs, collection
-from swsagent.config import Names
 from swsagent.plan import Route
 from swsagent.render import routes_conf
 from swsagent.tlsroutes import EdgeTls
 from swscore.certificates import check
 from swscore.spec import TlsSettings
 from tests.fixtures.certs import TestCA
+from tests.fixtures.contract import repo_names
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX, HAPROXY, PYTHON = (
@@ -120,7 +120,7 @@ class Edge:
             Route(ISSUED, "issued", self.address, 8080, tls=TlsSettings(certificate="acme")),
         ]
         edge = EdgeTls(default_source="uploaded", certificates=dict(self.fingerprints))
-        (self.conf / "live" / "routes.conf").write_text(routes_conf(routes, Names(), edge))
+        (self.conf / "live" / "routes.conf").write_text(routes_conf(routes, repo_names(), edge))
 
     def admin(self, command: str) -> str:
         return collection.haproxy().command(str(self.root / "run" / "admin.sock"), command)
@@ -334,6 +334,7 @@ def pebble(edge, tmp_path_factory):
                 state_dir=work / "state",
                 tls_dir=work,
                 proxies=PROXIES,
+                proxy_files=repo_names().proxy_files,
                 ca_bundle=bundle,
                 dns_server=f"127.0.0.1:{dns}",
             ),

@@ -16,6 +16,7 @@ from swsagent.acme import (
 )
 from swsagent.acmeorder import resolves_here
 from swsagent.config import AgentConfigError, config_from_mapping
+from tests.fixtures.contract import in_repo, repo_names
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -47,6 +48,7 @@ def offline(tmp_path, **more) -> AcmeSettings:
         state_dir=tmp_path,
         tls_dir=tmp_path,
         proxies=(),
+        proxy_files=repo_names().proxy_files,
         host_addresses=("192.0.2.1",),
         **more,
     )
@@ -62,33 +64,35 @@ def test_a_domain_that_does_not_resolve_here_is_not_ordered(tmp_path):
 
 def test_agent_yml_reads_the_https_and_acme_keys():
     config = config_from_mapping(
-        {
-            "database_url": "postgresql://x@127.0.0.1/sws",
-            "tls_dir": "/etc/sws/tls",
-            "https_port": 8443,
-            "tls_default_certificate": "acme",
-            "acme_directory": "https://ca.example/dir",
-            "acme_dns_server": "127.0.0.1:8053",
-            "acme_host_addresses": ["192.0.2.1"],
-            "acme_renew_days": 20,
-        }
+        in_repo(
+            {
+                "database_url": "postgresql://x@127.0.0.1/sws",
+                "tls_dir": "/etc/sws/tls",
+                "https_port": 8443,
+                "tls_default_certificate": "acme",
+                "acme_directory": "https://ca.example/dir",
+                "acme_dns_server": "127.0.0.1:8053",
+                "acme_host_addresses": ["192.0.2.1"],
+                "acme_renew_days": 20,
+            }
+        )
     )
     assert (config.https_port, config.tls_default_certificate) == (8443, "acme")
     assert config.acme_host_addresses == ("192.0.2.1",) and config.acme_renew_days == 20
-    assert config_from_mapping({"database_url": "postgresql://x@h/sws"}).tls_dir is None
+    assert config_from_mapping(in_repo({"database_url": "postgresql://x@h/sws"})).tls_dir is None
     with pytest.raises(AgentConfigError, match="tls_default_certificate"):
         config_from_mapping(
-            {"database_url": "postgresql://x@h/sws", "tls_default_certificate": "x"}
+            in_repo({"database_url": "postgresql://x@h/sws", "tls_default_certificate": "x"})
         )
 
 
 def test_agent_yml_reads_the_api_certificate_source():
     base = {"database_url": "postgresql://x@h/sws", "api_domain": "api.example.com"}
-    config = config_from_mapping({**base, "api_certificate": "acme"})
+    config = config_from_mapping(in_repo({**base, "api_certificate": "acme"}))
     assert (config.api_domain, config.api_certificate) == ("api.example.com", "acme")
-    assert config_from_mapping(base).api_certificate == "local"
+    assert config_from_mapping(in_repo(base)).api_certificate == "local"
     with pytest.raises(AgentConfigError, match="api_certificate must be one of local, acme"):
-        config_from_mapping({**base, "api_certificate": "letsencrypt"})
+        config_from_mapping(in_repo({**base, "api_certificate": "letsencrypt"}))
 
 
 @pytest.mark.parametrize(

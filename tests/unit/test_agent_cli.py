@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from swsagent.cli import main_group
 from swsagent.config import AgentConfigError, config_from_mapping, load_config
+from tests.fixtures.contract import REPO, in_repo
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,7 @@ def test_config_reads_the_settings_and_the_names(tmp_path):
         f"database_password_file: {password}\n"
         "ready_timeout: 5\n"
         "names: {proxies: [p1], label_prefix: t}\n"
+        f"project_dir: {REPO}\n"
     )
     config = load_config(path)
     assert config.database_url == "postgresql://sws:s3cret%2F%2B@127.0.0.1:5432/sws"
@@ -57,16 +59,23 @@ def test_config_reads_the_settings_and_the_names(tmp_path):
 )
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(AgentConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        config_from_mapping(raw)
+        config_from_mapping(in_repo(raw))
 
 
 def test_config_reads_the_containment_of_service_containers():
     config = config_from_mapping(
-        {"database_url": "x", "service_memory": "512Mi", "service_cpus": 1.50, "service_pids": 99}
+        in_repo(
+            {
+                "database_url": "x",
+                "service_memory": "512Mi",
+                "service_cpus": 1.50,
+                "service_pids": 99,
+            }
+        )
     )
     assert (config.containment.memory, config.containment.cpus) == (512 * 2**20, "1.5")
     assert config.containment.pids == 99
-    default = config_from_mapping({"database_url": "x"}).containment
+    default = config_from_mapping(in_repo({"database_url": "x"})).containment
     assert (default.memory, default.cpus, default.pids) == (256 * 2**20, "0.5", 256)
 
 
@@ -88,7 +97,7 @@ def test_the_agents_default_containment_is_the_bootstraps():
         "service_cpus": sws["sws_default_service_cpus"],
         "service_pids": sws["sws_default_service_pids"],
     }
-    assert config_from_mapping(raw).containment == Containment()
+    assert config_from_mapping(in_repo(raw)).containment == Containment()
     config = Config(
         {
             "SWS_MAX_MEMORY": sws["sws_max_service_memory"],

@@ -8,15 +8,15 @@ import time
 import pytest
 
 from swsagent import orphans, stale
-from swsagent.config import Names
 from swsagent.observe import ProxyState
 from swsagent.plan import choose_serving, routes_for
 from swsagent.render import route_block, service_vars
 from swsapi.hostnotice import describe
 from swscore.spec import SpecError, load_definition
+from tests.fixtures.contract import repo_names
 from tests.unit.test_agent_plan import container, service
 
-NAMES = Names()
+NAMES = repo_names()
 
 
 def applied(*containers_, desired) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from swsagent.collection import haproxy as runtime
-from swsagent.config import Names
 from swsagent.desired import desired_from_row
 from swsagent.observe import RunningContainer, container_from_inspect
 from swsagent.plan import (
@@ -17,6 +16,7 @@ from swsagent.plan import (
     share_deploys,
 )
 from swsagent.render import routes_conf
+from tests.fixtures.contract import repo_names
 
 
 def service(name, generation=1, status="pending", applied=0, digest=None, purge=False):
@@ -291,7 +291,7 @@ def test_two_services_claiming_one_domain_keep_only_the_one_live_on_it():
         "newcomer": "domain live.test is served by service live; this route is left out"
     }
     # What is kept renders (routes_conf refuses a shared domain outright).
-    routes_conf(routes_for(kept, [live, newcomer]), Names())
+    routes_conf(routes_for(kept, [live, newcomer]), repo_names())
 
 
 def test_applied_routes_are_read_from_the_proxys_volume_on_the_host(tmp_path):
@@ -299,9 +299,13 @@ def test_applied_routes_are_read_from_the_proxys_volume_on_the_host(tmp_path):
 
     live = tmp_path / "live"
     live.mkdir()
-    assert applied_routes("sws-proxy-1", str(tmp_path)) is None  # never rolled
+    assert (
+        applied_routes("sws-proxy-1", repo_names().proxy_files, str(tmp_path)) is None
+    )  # never rolled
     (live / "routes.conf").write_text("server {}\n")
     (live / "routes.applied").write_text("server {}\n")
-    assert applied_routes("sws-proxy-1", str(tmp_path)) == "server {}\n"
+    assert applied_routes("sws-proxy-1", repo_names().proxy_files, str(tmp_path)) == "server {}\n"
     (live / "routes.conf").write_text("edited by hand\n")
-    assert applied_routes("sws-proxy-1", str(tmp_path)) is None  # the next roll writes it again
+    assert (
+        applied_routes("sws-proxy-1", repo_names().proxy_files, str(tmp_path)) is None
+    )  # the next roll writes it again

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 
 from swsagent import collection
-from swsagent.config import Names
 from swsagent.plan import Route
 from swsagent.render import ADDRESS_SLOT, routes_conf, routes_plan, service_host
+from tests.fixtures.contract import repo_names
 
-NAMES = Names()
+NAMES = repo_names()
 
 
 @pytest.fixture(scope="module")

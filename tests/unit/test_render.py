@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from swsagent.config import Names
 from swsagent.desired import desired_from_row
 from swsagent.plan import Route
 from swsagent.render import (
@@ -21,9 +20,10 @@ from swsagent.render import (
     routes_conf,
     service_host,
 )
+from tests.fixtures.contract import repo_names
 
 GOLDEN = Path(__file__).parent / "golden"
-NAMES = Names()
+NAMES = repo_names()
 TEMPLATE_IN_ENV = "{{ lookup('pipe','id') }}"
 
 
@@ -98,7 +98,7 @@ def test_routes_do_not_depend_on_order():
 
 def test_routes_listen_on_the_proxy_socket_without_a_proxy_header():
     # HAProxy sends the client's address in X-SWS-Client on this socket (nginx.conf's map).
-    names = Names(proxy_routes_socket="/run/test/http.sock")
+    names = repo_names(proxy_routes_socket="/run/test/http.sock")
     text = routes_conf([Route("a.example.com", "a", "10.0.0.2", 80)], names)
     assert "listen unix:/run/test/http.sock;" in text and "proxy_protocol" not in text
 
@@ -199,6 +199,7 @@ def test_spec_init_reaches_the_container_only_when_asked():
     fields = dict(
         container="sws-svc-b-1", service="b", generation=1, digest="d", domain="b.test",
         port=8080, image="x:1", owner="u", containment="c", network="sws-services",
+        label_prefix="sws", stop_timeout=10,
     )  # fmt: skip
     assert "Init" not in container.ServiceContainer(**fields).create_body()["HostConfig"]
     body = container.ServiceContainer(**fields, init=True).create_body()

@@ -19,12 +19,12 @@ from ansible.template import is_trusted_as_template, trust_as_template
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsagent.config import Names
 from swsagent.desired import desired_from_row
 from swsagent.render import inventory, inventory_json, inventory_yaml
 from swscore.spec import NAME_RE, load_definition
+from tests.fixtures.contract import repo_names
 
-NAMES = Names()
+NAMES = repo_names()
 # Values that YAML 1.1, Jinja, a shell or printf would each read as something else.
 NASTY = [
     "4",

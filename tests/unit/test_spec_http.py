@@ -5,11 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsagent.config import Names
 from swsagent.plan import Route
-from swsagent.proxyfiles import UPGRADE_DEFAULTS
 from swsagent.render import routes_conf
 from swscore.spec import HttpSettings, SpecError, load_definition
+from tests.fixtures.contract import repo_names
+
+UPGRADE_DEFAULTS = repo_names().proxy_files.upgrade_defaults
 
 BASE = {"name": "web", "port": 8080, "domain": "web.example.com", "image": "web:1"}
 
@@ -79,7 +80,7 @@ def test_http_must_be_a_mapping():
 
 
 def route(http=None) -> str:
-    return routes_conf([Route("web.example.com", "web", "10.0.0.2", 8080, http)], Names())
+    return routes_conf([Route("web.example.com", "web", "10.0.0.2", 8080, http)], repo_names())
 
 
 def test_a_route_without_settings_uses_the_hosts_defaults_and_passes_upgrades():

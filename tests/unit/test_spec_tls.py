@@ -7,12 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsagent.config import Names
 from swsagent.plan import Route
-from swsagent.proxyfiles import CHALLENGES_DIR
 from swsagent.render import routes_conf
 from swsagent.tlsroutes import EdgeTls
 from swscore.spec import SpecError, TlsSettings, load_definition
+from tests.fixtures.contract import repo_names
+
+CHALLENGES_DIR = repo_names().proxy_files.challenges_dir
 
 BASE = {"name": "web", "port": 8080, "domain": "web.example.com", "image": "web:1"}
 FINGERPRINT = "ab" * 32
@@ -30,7 +31,9 @@ def refused(tls) -> dict:
 
 
 def render(tls: TlsSettings | None, edge: EdgeTls | None = WITH_CERT) -> str:
-    return routes_conf([Route("web.example.com", "web", "10.0.0.2", 8080, tls=tls)], Names(), edge)
+    return routes_conf(
+        [Route("web.example.com", "web", "10.0.0.2", 8080, tls=tls)], repo_names(), edge
+    )
 
 
 def test_every_field_is_optional_and_an_old_spec_keeps_its_digest():
@@ -39,7 +42,7 @@ def test_every_field_is_optional_and_an_old_spec_keeps_its_digest():
     for empty in (None, {}):
         assert load(empty).digest() == old.digest()
     assert render(None, None) == routes_conf(
-        [Route("web.example.com", "web", "10.0.0.2", 8080)], Names()
+        [Route("web.example.com", "web", "10.0.0.2", 8080)], repo_names()
     )
 
 

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsagent.config import Names
 from swsagent.desired import desired_from_row
 from swsagent.holds import plan_holds
 from swsagent.observe import RunningContainer
 from swsagent.plan import Route, plan_deploys
 from swsagent.render import routes_conf
 from swsagent.stacks import StackError, StackNetwork, allot, network_name, plan_stacks
+from tests.fixtures.contract import repo_names
 
 
 def service(name, generation=1, status="pending", applied=0, owner="alice", stopped=False, **spec):
@@ -140,6 +140,6 @@ def test_a_stack_stops_bottom_up_and_a_stopped_service_is_recorded_once_nothing_
 
 
 def test_a_held_route_answers_503_with_retry_after_and_never_reaches_a_container():
-    text = routes_conf([Route("shop.test", "web", "", 0, held=True)], Names())
+    text = routes_conf([Route("shop.test", "web", "", 0, held=True)], repo_names())
     assert "return 503;" in text and "add_header Retry-After" in text
     assert "proxy_pass" not in text and "upstream" not in text

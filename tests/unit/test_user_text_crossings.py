@@ -23,10 +23,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swsagent.config import Names
 from swsagent.plan import Route
 from swsagent.render import routes_conf
 from swscore.spec import SpecError, load_definition
+from tests.fixtures.contract import repo_names
 
 REPO = Path(__file__).resolve().parents[2]
 # Characters that mean something to nginx, a shell, Jinja or YAML, mixed with valid ones.
@@ -58,7 +58,7 @@ def test_domain_and_name_reach_nginx_only_as_inert_tokens(domain, name):
         return
     assert re.fullmatch(r"[a-z0-9.-]+", accepted.domain)
     assert re.fullmatch(r"[a-z0-9-]+", accepted.name)
-    text = routes_conf([Route(accepted.domain, accepted.name, "10.0.0.2", 8080)], Names())
+    text = routes_conf([Route(accepted.domain, accepted.name, "10.0.0.2", 8080)], repo_names())
     assert f"server_name {accepted.domain};" in text
     upstream = "sws_svc_" + accepted.name.replace("-", "_")
     assert f"upstream {upstream} {{" in text and f"proxy_pass http://{upstream};" in text

@@ -2,9 +2,10 @@
 
 Runs on the controller (every host is this machine): it reads which new containers got ready
 from the service hosts' registered readiness, picks each service's block, and rolls the proxy
-only when that differs from what it serves or when HAProxy does not have it `ready`: drain (per
-sws_roll_drain), write + test + reload in one exec, wait for health, ready again. A refused or
-failed roll leaves the last good routes live and the proxy back in HAProxy, and fails the host.
+only when that differs from what it serves or when HAProxy does not have it `ready`: drain
+(per sws.yml's sws_roll_drain), write + test + reload in one exec, wait for health, ready again.
+A refused or failed roll leaves the last good routes live and the proxy back in HAProxy, and
+fails the host.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ActionModule(ActionBase):
             result.update(changed=False, rolled=False)
             return result
         sock, backend = args["haproxy_socket"], args["haproxy_backend"]
-        mode = args.get("drain", "drain")
+        mode = args["drain"]
         if mode not in proxyroll.DRAIN_MODES:
             why = f"sws_roll_drain must be one of {', '.join(proxyroll.DRAIN_MODES)}, not {mode!r}"
             return {**result, "failed": True, "msg": why}
@@ -47,9 +48,9 @@ class ActionModule(ActionBase):
             if mode == "drain" and not alone:
                 haproxy.set_state(sock, backend, proxy, "drain")
                 result["sessions_left"], result["drained"] = haproxy.wait_for_no_sessions(
-                    sock, backend, proxy, float(args.get("drain_timeout", 10))
+                    sock, backend, proxy, float(args["drain_timeout"])
                 )
-            proxyroll.write_and_reload(proxy, text)
+            proxyroll.write_and_reload(proxy, text, args["conf_dir"])
             health = os.path.join(args["socket_dir"], proxy, args["health_socket"])
             result["health_waited"] = proxyroll.healthy(health)
         except proxyroll.RollError as err:

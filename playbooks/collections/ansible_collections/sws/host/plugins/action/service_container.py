@@ -23,6 +23,8 @@ from ansible_collections.sws.host.plugins.module_utils.container import (
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
 FIELDS = {f for f in ServiceContainer.__dataclass_fields__}
+# The pass always gives these (sws_pass), so they have no default here.
+REQUIRED = {"label_prefix", "stop_timeout", "ready_timeout"}
 
 
 class ActionModule(ActionBase):
@@ -32,7 +34,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
-        ready_timeout = float(args.pop("ready_timeout", 30))
+        missing = sorted(REQUIRED - set(args))
+        if missing:
+            return {**result, "failed": True, "msg": f"missing required options: {missing}"}
+        ready_timeout = float(args.pop("ready_timeout"))
         path = args.pop("path", None) or None
         # A recreate (spec.update): the older generation's container, stopped before this one
         # started; started again if this one fails.

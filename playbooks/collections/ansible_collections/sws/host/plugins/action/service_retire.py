@@ -29,10 +29,10 @@ class ActionModule(ActionBase):
         job = RetireJob(
             service=str(args["service"]),
             containers=[str(c) for c in args.get("containers") or []],
-            stop_timeout=int(args.get("stop_timeout", 10)),
+            stop_timeout=int(args["stop_timeout"]),
             stop_only=bool(args.get("stop_only", False)),
             purge_volume=str(args.get("purge_volume") or ""),
-            label_prefix=str(args.get("label_prefix", "sws")),
+            label_prefix=str(args["label_prefix"]),
             kill=bool(args.get("kill", False)),
         )
         outcome = retire_now(Engine(), job)

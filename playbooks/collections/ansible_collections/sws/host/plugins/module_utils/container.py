@@ -32,12 +32,13 @@ class ServiceContainer:
     owner: str
     containment: str
     network: str
-    label_prefix: str = "sws"
+    # The pass always gives these (sws_pass): no second default here.
+    label_prefix: str
+    stop_timeout: int
     env: dict = field(default_factory=dict)
     volume_mount: str = ""
     volume_adopted: bool = False
     restart_policy: str = "unless-stopped"
-    stop_timeout: int = 10
     memory: int = 268435456
     cpus: str = "0.5"
     pids: int = 256

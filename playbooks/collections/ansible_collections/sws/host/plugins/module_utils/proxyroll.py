@@ -14,8 +14,7 @@ import socket
 import subprocess
 import time
 
-CONF_DIR = "/etc/nginx/sws"
-# Drain strategies (group var sws_roll_drain, ARCHITECTURE.md "Proxy roll"):
+# Drain strategies (sws.yml's sws_roll_drain, given by the pass; ARCHITECTURE.md "Proxy roll"):
 #   drain:  HAProxy drains the proxy and the roll waits for its sessions to end (at most
 #           drain_timeout), then reloads and readies it;
 #   reload: reload without draining: nginx's graceful reload finishes the requests in flight,
@@ -67,21 +66,25 @@ def emerg_line(stderr: str) -> str:
 
 # One exec writes the candidate, tests it, makes it live, reloads and records what is applied
 # (each exec costs ~0.1 s). routes.applied is written only after the reload signal went out.
-_ROLL_SCRIPT = f"""
-cat > {CONF_DIR}/candidate/routes.conf || exit 4
-nginx -t -q -c {CONF_DIR}/test.conf || exit 3
-cp {CONF_DIR}/candidate/routes.conf {CONF_DIR}/live/routes.conf.new \\
-  && mv {CONF_DIR}/live/routes.conf.new {CONF_DIR}/live/routes.conf \\
-  && nginx -s reload -c {CONF_DIR}/nginx.conf \\
-  && cp {CONF_DIR}/live/routes.conf {CONF_DIR}/live/routes.applied
+# $1 is the proxy's configuration directory (sws.yml's sws_proxy_conf_mount, from the pass).
+_ROLL_SCRIPT = """
+c=$1
+cat > "$c/candidate/routes.conf" || exit 4
+nginx -t -q -c "$c/test.conf" || exit 3
+cp "$c/candidate/routes.conf" "$c/live/routes.conf.new" \\
+  && mv "$c/live/routes.conf.new" "$c/live/routes.conf" \\
+  && nginx -s reload -c "$c/nginx.conf" \\
+  && cp "$c/live/routes.conf" "$c/live/routes.applied"
 """
 
 
-def write_and_reload(proxy: str, text: str, timeout: float = 60) -> None:
-    """Write, test, make live, reload. Raises RollError with nginx's [emerg] line on refusal."""
+def write_and_reload(proxy: str, text: str, conf_dir: str, timeout: float = 60) -> None:
+    """Write, test, make live, reload. Raises RollError with nginx's [emerg] line on refusal.
+
+    conf_dir: where the proxy's configuration volume is mounted inside it."""
     try:
         result = subprocess.run(
-            ["docker", "exec", "-i", proxy, "sh", "-c", _ROLL_SCRIPT],
+            ["docker", "exec", "-i", proxy, "sh", "-c", _ROLL_SCRIPT, "roll", conf_dir],
             input=text,
             capture_output=True,
             text=True,

@@ -31,10 +31,11 @@ class RetireJob:
 
     service: str
     containers: list[str]
-    stop_timeout: int = 10
+    # The pass always gives these (sws_pass): no second default here.
+    stop_timeout: int
+    label_prefix: str
     stop_only: bool = False  # an orphan in its grace: stopped, kept
     purge_volume: str = ""
-    label_prefix: str = "sws"
     kill: bool = False  # an earlier try did not take it away in time: no grace now
 
 

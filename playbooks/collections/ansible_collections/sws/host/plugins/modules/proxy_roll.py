@@ -11,7 +11,8 @@ description:
   - Picks each service's block (its new generation's when the service host's readiness
     reported an address, else the one that keeps serving), and rolls the proxy only when that
     differs from what it serves or HAProxy does not have it ready.
-  - drain (per sws_roll_drain), write + nginx -t + make live + reload in one exec, health, ready.
+  - drain (per sws.yml's sws_roll_drain), write + nginx -t + make live + reload in one exec,
+    health, ready.
 author: [SWS]
 options:
   proxy: {type: str, required: true, description: The proxy container (and HAProxy server).}
@@ -21,8 +22,9 @@ options:
   deployed: {type: list, elements: str, default: [], description: Hosts deployed.}
   applied_digest: {type: str, default: "", description: sha256 of its applied routes.}
   ready: {type: bool, default: false, description: Whether HAProxy had the proxy ready.}
-  drain: {type: str, choices: [drain, reload], default: drain, description: How HAProxy is told.}
-  drain_timeout: {type: float, default: 10, description: Seconds a drain waits for 0 sessions.}
+  drain: {type: str, choices: [drain, reload], required: true, description: sws_roll_drain.}
+  drain_timeout: {type: float, required: true, description: Seconds a drain waits for 0 sessions.}
+  conf_dir: {type: path, required: true, description: "The conf volume's mount (in the proxy)."}
   haproxy_socket: {type: path, required: true, description: HAProxy's admin socket.}
   haproxy_backend: {type: str, required: true, description: The proxies' backend.}
   socket_dir: {type: path, required: true, description: "<socket_dir>/<proxy>/<health_socket>."}

@@ -27,7 +27,7 @@ options:
   owner: {type: str, required: true, description: The owner (label <prefix>.owner of its volume).}
   containment: {type: str, required: true, description: Digest of the containment.}
   network: {type: str, required: true, description: The services network.}
-  label_prefix: {type: str, default: sws, description: Label prefix.}
+  label_prefix: {type: str, required: true, description: Label prefix.}
   env_from:
     type: str
     description: The host variable holding the environment (a dict); read by the plugin, so the
@@ -35,7 +35,7 @@ options:
   volume_mount: {type: str, default: "", description: Where <service>-volume is mounted.}
   volume_adopted: {type: bool, default: false, description: The store vouches for it.}
   restart_policy: {type: str, default: unless-stopped, description: Docker restart policy.}
-  stop_timeout: {type: int, default: 10, description: Seconds a stop waits before SIGKILL.}
+  stop_timeout: {type: int, required: true, description: Seconds a stop waits before SIGKILL.}
   memory: {type: int, description: Memory limit in bytes (no swap beyond it).}
   cpus: {type: str, description: CPU limit (Docker's --cpus).}
   pids: {type: int, description: Most processes and threads.}
@@ -43,6 +43,6 @@ options:
   init: {type: bool, default: false, description: "Docker's init as PID 1 (spec.init)."}
   stack_network: {type: str, default: "", description: "The stack's network, joined as <service>."}
   fallback: {type: str, description: "A recreate's older container, started on failure."}
-  ready_timeout: {type: float, default: 30, description: Seconds to become ready.}
+  ready_timeout: {type: float, required: true, description: Seconds to become ready.}
   path: {type: str, description: An HTTP path that must answer 2xx or 3xx.}
 """

@@ -17,9 +17,9 @@ author: [SWS]
 options:
   service: {type: str, required: true, description: The service's name.}
   containers: {type: list, elements: str, required: true, description: The containers to take.}
-  stop_timeout: {type: int, default: 10, description: Seconds a stop waits before SIGKILL.}
+  stop_timeout: {type: int, required: true, description: Seconds a stop waits before SIGKILL.}
   stop_only: {type: bool, default: false, description: Stop but keep them (an orphan's grace).}
   purge_volume: {type: str, default: "", description: The volume to remove after them.}
-  label_prefix: {type: str, default: sws, description: Label prefix.}
+  label_prefix: {type: str, required: true, description: Label prefix.}
   kill: {type: bool, default: false, description: "An earlier try ran out of time: kill now."}
 """
