@@ -363,20 +363,21 @@ def two_services(user, tmp_path):
     return [user.service_name("api"), user.service_name("web")]
 
 
-def test_ls_table_has_name_domain_image_status_age_and_no_env(user, two_services):
+def test_ls_table_has_name_stack_domain_image_status_age_and_no_env(user, two_services):
     result = swsctl(["ls"], user.env)
     assert result.exit_code == 0, result.output
     header, *rows = result.output.strip().splitlines()
     assert header.split() == [
-        "NAME", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
+        "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
     ]  # fmt: skip
-    assert [row.split()[:4] for row in rows] == [
-        [two_services[0], user.domain("api"), "registry.example.com/team/web:1.0", "pending"],
-        [two_services[1], user.domain("web"), "registry.example.com/team/web:1.0", "pending"],
+    image = "registry.example.com/team/web:1.0"
+    assert [row.split()[:5] for row in rows] == [
+        [two_services[0], "-", user.domain("api"), image, "pending"],
+        [two_services[1], "-", user.domain("web"), image, "pending"],
     ]
-    assert rows[0].split()[4].endswith("s")  # in its status for seconds
-    assert rows[0].split()[5] == "0"  # restarts
-    assert rows[0].split()[6].endswith("s")  # age: created seconds ago
+    assert rows[0].split()[5].endswith("s")  # in its status for seconds
+    assert rows[0].split()[6] == "0"  # restarts
+    assert rows[0].split()[7].endswith("s")  # age: created seconds ago
     assert "hunter2" not in result.output and "DB_PASSWORD" not in result.output
 
 
