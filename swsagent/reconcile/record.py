@@ -118,7 +118,7 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
         _explain_stuck_deletes(conn, checked.cleanup, result)
     _forget_deleted(conn, checked.cleanup, result if out.what else None, report)
     _state_files(config, checked, result)
-    report.note("stopping", stopping(checked))
+    report.note("stopping", stopping(checked, result))
     _check_health(config, conn, checked, report)
     report.conclude()
 
@@ -266,9 +266,14 @@ def _state_files(config: AgentConfig, checked: CheckedPass, result: RunResult) -
     removals.handed_over(config.state_dir, obs.stops, background, time.time())
 
 
-def stopping(checked: CheckedPass) -> list[str]:
-    """The containers still stopping in the background after this pass (watch mode polls)."""
-    return sorted(checked.plan.obs.stops.under_way())
+def stopping(checked: CheckedPass, result: RunResult | None = None) -> list[str]:
+    """The containers still stopping in the background after this pass: those an earlier pass
+    handed over and this run's (watch mode polls the engine until one is gone, so a recreate's
+    new generation starts as soon as its old one has stopped)."""
+    handed = [
+        c for r in (result.retired if result else {}).values() for c in r.get("background") or []
+    ]
+    return sorted({*checked.plan.obs.stops.under_way(), *handed})
 
 
 def health_due(stamp: Path, interval: float, now: float) -> bool:

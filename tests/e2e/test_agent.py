@@ -336,10 +336,13 @@ def test_apply_update_delete_through_the_load_balancer(agent_host):
     env = json.loads(docker("inspect", f"sws-svc-{name}-1"))[0]["Config"]["Env"]
     assert f"TRAP={trap}" in env, "user env must reach the container verbatim"
 
+    # A service with a volume is recreated (issue 24): one pass holds its route and stops the
+    # old generation, the next starts the new one once the old one is gone.
     agent_host.apply(
         name, env={"GREETING": "second", "TOKEN": secret, "TRAP": trap}, volume="/data"
     )
     agent_host.run_pass()
+    agent_host.settle()
     assert json.loads(agent_host.get(name).text)["greeting"] == "second"
     assert containers_become(name, [f"sws-svc-{name}-2"]) == [f"sws-svc-{name}-2"]
     assert agent_host.service(name)["applied_generation"] == 2
