@@ -25,7 +25,7 @@ from swsagent.plan import Route
 from swsagent.render import route_block
 from swsagent.routecheck import Block, refused_blocks
 from swscore.spec import load_definition
-from tests.fixtures.contract import repo_names
+from tests.fixtures.contract import repo_contract, repo_names
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "sws_proxy"
@@ -83,6 +83,8 @@ def render_test_conf(directory: Path, **overrides) -> Path:
     values = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
     values.update(
         ansible_managed="test",
+        # The role takes it from sws.yml's sws_proxy_conf_mount (the host contract).
+        sws_proxy_conf_dir=repo_contract().proxy_conf_mount,
         sws_proxy_routes_set="candidate",
         sws_proxy_routes_socket="/run/sws/proxy/http.sock",
         sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",

@@ -42,7 +42,7 @@ from swsagent.tlsroutes import EdgeTls
 from swscore.certificates import check
 from swscore.spec import TlsSettings
 from tests.fixtures.certs import TestCA
-from tests.fixtures.contract import repo_names
+from tests.fixtures.contract import repo_contract, repo_names
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX, HAPROXY, PYTHON = (
@@ -75,7 +75,9 @@ def free_port() -> int:
 def role_values(role: str, **overrides) -> dict:
     defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
     values = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
-    return {**values, "ansible_managed": "test", **overrides}
+    # sws_proxy_conf_dir comes from sws.yml's sws_proxy_conf_mount (the host contract).
+    conf = {"sws_proxy_conf_dir": repo_contract().proxy_conf_mount}
+    return {**values, **conf, "ansible_managed": "test", **overrides}
 
 
 def render(role: str, template: str, values: dict) -> str:
