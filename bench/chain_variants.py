@@ -397,16 +397,16 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
     (etc / "haproxy.cfg").write_text(haproxy_cfg)
     base_nginx = edit_nginx(render("sws_proxy/templates/nginx.conf.j2", values), variant.nginx)
     upgrade = render("sws_proxy/templates/upgrade.conf.j2", values)
-    from swsagent.config import Names
     from swsagent.plan import Route
     from swsagent.render import route_block
+    from tests.fixtures.contract import repo_names
 
+    names = repo_names()
     route = route_block(
-        Route(domain=DOMAIN, service="chainv", address=service_address, port=SERVICE_PORT),
-        Names(),
+        Route(domain=DOMAIN, service="chainv", address=service_address, port=SERVICE_PORT), names
     )
     conf_dir, mount = values["sws_proxy_conf_dir"], values["sws_proxy_sockets_mount"]
-    assert values["sws_proxy_routes_socket"] == Names().proxy_routes_socket
+    assert values["sws_proxy_routes_socket"] == names.proxy_routes_socket
     proxies, configs = [], {"haproxy.cfg": haproxy_cfg}
     for proxy in PROXIES:
         conf = root / f"conf-{proxy}"

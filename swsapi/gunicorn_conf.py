@@ -29,6 +29,10 @@ def write_json_error(sock, status_int, reason, mesg):
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+# The unix socket is made under this umask: 0770, nobody:nogroup. The proxies' nginx workers run
+# with group nogroup to reach it; no other local user can skip the proxies (issue 25).
+umask = 0o007
+
 # gunicorn's workers call util.write_error for these answers; there is no setting for it.
 util.write_error = write_json_error
 

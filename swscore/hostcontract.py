@@ -76,6 +76,7 @@ class HostContract:
     haproxy_run_dir: str
     haproxy_socket: str
     proxy_socket_dir: str
+    edge_gid: int
     apiserver_socket_dir: str
     agent_home: str
     agent_project_dir: str

@@ -352,6 +352,7 @@ def test_port_80_gives_the_clients_address_and_a_roll_keeps_https_keepalive(
                 "X-Forwarded-For": "192.0.2.7",
                 "X-SWS-Client": "192.0.2.99",
                 "X-Real-IP": "192.0.2.98",
+                "Forwarded": "for=6.6.6.6;proto=https",
             },
             timeout=10,
         )
@@ -360,6 +361,8 @@ def test_port_80_gives_the_clients_address_and_a_roll_keeps_https_keepalive(
         assert seen["X-Real-IP"] == "127.0.0.1", seen
         assert seen["X-Forwarded-For"] == "192.0.2.7, 127.0.0.1", seen
         assert seen["X-SWS-Client"] is None and seen["X-Forwarded-Proto"] == "http", seen
+        # Forwarded is the edge's too (issue 25): a client's forged one never passes.
+        assert seen["Forwarded"] == "for=127.0.0.1;proto=http", seen
     finally:
         tls_host.delete(name)
         tls_host.run_pass()

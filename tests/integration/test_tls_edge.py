@@ -76,7 +76,11 @@ def role_values(role: str, **overrides) -> dict:
     defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
     values = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
     # sws_proxy_conf_dir comes from sws.yml's sws_proxy_conf_mount (the host contract).
-    conf = {"sws_proxy_conf_dir": repo_contract().proxy_conf_mount}
+    contract = repo_contract()
+    conf = {
+        "sws_proxy_conf_dir": contract.proxy_conf_mount,
+        "sws_loadbalancer_gid": contract.edge_gid,
+    }
     return {**values, **conf, "ansible_managed": "test", **overrides}
 
 
