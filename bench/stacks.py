@@ -87,7 +87,8 @@ def recreate_gaps(host, runs: int) -> list[tuple[float, float, float, int]]:
     name = f"{PREFIX}vol-{uuid.uuid4().hex[:4]}"
     spec = {"name": name, "port": 8080, "domain": domain(name), "image": HELLO}
     apply(host, **spec, volumeMount="/data", env=[{"name": "GREETING", "value": "v0"}])
-    until(lambda: host.get(name).status_code == 200)
+    # Running: both proxies route it (the first 200 may come while the second is rolled).
+    until(lambda: _status(host, name) == "running")
     results = []
     for run in range(1, runs + 1):
         since = time.time()
@@ -103,14 +104,15 @@ def recreate_gaps(host, runs: int) -> list[tuple[float, float, float, int]]:
             time.sleep(0.02)
         held = [t for t, status, _ in seen if status == 503]
         served = [t for t, status, new in seen if status == 200 and new]
-        other = sum(1 for _, status, _ in seen if status not in (200, 503))
+        odd = [status for _, status, _ in seen if status not in (200, 503)]
+        other = len(odd)
         gap = served[0] - held[0] if held and served else float("nan")
         events = container_events(name, since - 1)
         stop = _stop_seconds(events, f"sws-svc-{name}-{run}")
         start = _start_seconds(events, f"sws-svc-{name}-{run + 1}", served[0] if served else 0)
         print(
             f"  recreate {run}: gap {gap:.2f} s, stop {stop:.2f} s, start {start:.2f} s,"
-            f" other answers {other}",
+            f" other answers {other} {sorted(set(odd))}",
             flush=True,
         )
         results.append((gap, stop, start, other))
