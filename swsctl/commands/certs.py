@@ -45,8 +45,9 @@ def cert() -> None:
 def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
     """Upload the certificate and key of the service NAME.
 
-    The server refuses an expired certificate, one that does not cover the service's domain
-    and a key that is not the certificate's, naming which. The agent puts it live on the
+    The server refuses an expired certificate, one that does not cover the service's domain,
+    a key that is not the certificate's or not RSA 2048-4096 / ECDSA P-256 or P-384, and a
+    chain and key over 12 KiB, naming which. The agent puts it live on the
     next pass, with no request dropped.
 
     \b
