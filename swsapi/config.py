@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -115,6 +116,15 @@ def _seal_key(env: Mapping[str, str], name: str):
         raise ConfigError(f"{name}: {err}") from None
 
 
+def reserved_domains(env: Mapping[str, str]) -> frozenset[str]:
+    """Domains no service may claim (409): SWS_RESERVED_DOMAINS, by default the host's own
+    names. `localhost` and IP addresses need no listing: the v1 schema refuses them."""
+    raw = env.get("SWS_RESERVED_DOMAINS")
+    if raw is None:
+        raw = f"{socket.gethostname()},{socket.getfqdn()}"
+    return frozenset(d.strip().lower().rstrip(".") for d in raw.split(",") if d.strip())
+
+
 class Config:
     """Flask settings built from the environment when the object is made."""
 
@@ -143,11 +153,7 @@ class Config:
             },
         }
         self.MAX_CONTENT_LENGTH = _int(env, "SWS_MAX_BODY_BYTES", 64 * 1024)
-        self.SWS_RESERVED_DOMAINS = frozenset(
-            d.strip().lower().rstrip(".")
-            for d in env.get("SWS_RESERVED_DOMAINS", "").split(",")
-            if d.strip()
-        )
+        self.SWS_RESERVED_DOMAINS = reserved_domains(env)
         # Generations whose spec each service keeps for history and rollback.
         self.SWS_HISTORY_KEPT = _int(env, "SWS_HISTORY_KEPT", 10)
         # Web sign-in: without a key there is no session cookie, only bearer tokens.

@@ -1,5 +1,7 @@
 """Config: the SWS_* environment variables and what a bad value says."""
 
+import socket
+
 import pytest
 
 from swsapi.config import Config, ConfigError
@@ -11,7 +13,8 @@ def test_defaults():
     assert config.SWS_BIND == "0.0.0.0:8000"
     assert config.SWS_WORKERS == 2
     assert config.MAX_CONTENT_LENGTH == 65536
-    assert config.SWS_RESERVED_DOMAINS == frozenset()
+    # Unset, the host's own names are reserved (set, only what it lists).
+    assert config.SWS_RESERVED_DOMAINS == {socket.gethostname().lower(), socket.getfqdn().lower()}
     assert config.SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is True
     assert config.SWS_SERVICE_QUOTA == 20
     assert (config.SWS_MAX_MEMORY, str(config.SWS_MAX_CPUS)) == (2**30, "1")
