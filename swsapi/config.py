@@ -162,7 +162,10 @@ class Config:
         self.SESSION_COOKIE_NAME = "sws_session"
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Strict"
+        # Secure always; without it the cookie is Secure over HTTPS only (swsapi/edge.py).
         self.SESSION_COOKIE_SECURE = _flag(env, "SWS_COOKIE_SECURE")
+        # Strict-Transport-Security's max-age on answers over HTTPS (0: none).
+        self.SWS_HSTS_SECONDS = _int(env, "SWS_HSTS_SECONDS", 365 * 86400, minimum=0)
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
         # Fair share: services a user may have (an administrator raises it per user).
         self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
