@@ -164,6 +164,11 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Strict"
         # Secure always; without it the cookie is Secure over HTTPS only (swsapi/edge.py).
         self.SESSION_COOKIE_SECURE = _flag(env, "SWS_COOKIE_SECURE")
+        # Token guesses: this many wrong tokens from one address within the window block it
+        # for the block's length (per worker: swsapi/guesses.py).
+        self.SWS_AUTH_FAILURES = _int(env, "SWS_AUTH_FAILURES", 10)
+        self.SWS_AUTH_WINDOW_SECONDS = _int(env, "SWS_AUTH_WINDOW_SECONDS", 60)
+        self.SWS_AUTH_BLOCK_SECONDS = _int(env, "SWS_AUTH_BLOCK_SECONDS", 60)
         # Strict-Transport-Security's max-age on answers over HTTPS (0: none).
         self.SWS_HSTS_SECONDS = _int(env, "SWS_HSTS_SECONDS", 365 * 86400, minimum=0)
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
