@@ -26,6 +26,21 @@ def test_the_fair_share_settings():
     assert (config.SWS_MAX_MEMORY, str(config.SWS_MAX_CPUS)) == (2 * 10**9, "1.5")
 
 
+@pytest.mark.parametrize(
+    "env, per_user",
+    [
+        ({}, 2),  # 2 workers x 4 stream slots: a quarter of 8
+        ({"SWS_MAX_STREAMS_PER_USER": "3"}, 2),  # the bootstrap's old 3 is cut to the share
+        ({"SWS_MAX_STREAMS_PER_USER": "1"}, 1),
+        ({"SWS_WORKERS": "4", "SWS_THREADS": "16"}, 8),
+        ({"SWS_WORKERS": "4", "SWS_THREADS": "16", "SWS_MAX_STREAMS_PER_USER": "3"}, 3),
+        ({"SWS_WORKERS": "1", "SWS_THREADS": "2"}, 1),  # one slot: still one stream
+    ],
+)
+def test_no_user_holds_more_than_a_quarter_of_the_stream_slots(env, per_user):
+    assert Config(env).SWS_MAX_STREAMS_PER_USER == per_user
+
+
 def test_values_from_the_environment():
     config = Config(
         {
