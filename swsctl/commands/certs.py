@@ -55,7 +55,7 @@ def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
       swsctl cert set web --cert fullchain.pem --key privkey.pem
     """
     shown = client.set_certificate(name, chain_file.read(), key_file.read())
-    click.echo(
+    output.echo(
         f"certificate/{name} set for {shown.get('domain')} "
         f"(valid until {shown.get('not_after')}, sha256 {shown.get('fingerprint')})"
     )
@@ -75,7 +75,7 @@ def get_cert(client: ApiClient, name: str, output_format: str) -> None:
     """
     shown = client.certificate(name)
     if output_format == "table":
-        click.echo(output.describe_certificate(shown))
+        output.echo(output.describe_certificate(shown))
     else:
         click.echo(output.render(shown, output_format))
 
@@ -93,7 +93,7 @@ def delete_cert(client: ApiClient, name: str) -> None:
       swsctl cert delete web
     """
     client.delete_certificate(name)
-    click.echo(f"certificate/{name} deleted")
+    output.echo(f"certificate/{name} deleted")
 
 
 def certificate_line(client: ApiClient, name: str) -> str:
