@@ -174,13 +174,7 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Strict"
         # Secure always; without it the cookie is Secure over HTTPS only (swsapi/edge.py).
         self.SESSION_COOKIE_SECURE = _flag(env, "SWS_COOKIE_SECURE")
-        # Token guesses: this many wrong tokens from one address within the window block it
-        # for the block's length (per worker: swsapi/guesses.py).
-        self.SWS_AUTH_FAILURES = _int(env, "SWS_AUTH_FAILURES", 10)
-        self.SWS_AUTH_WINDOW_SECONDS = _int(env, "SWS_AUTH_WINDOW_SECONDS", 60)
-        self.SWS_AUTH_BLOCK_SECONDS = _int(env, "SWS_AUTH_BLOCK_SECONDS", 60)
-        # Strict-Transport-Security's max-age on answers over HTTPS (0: none).
-        self.SWS_HSTS_SECONDS = _int(env, "SWS_HSTS_SECONDS", 365 * 86400, minimum=0)
+        self._edge_settings(env)
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
         # Fair share: services a user may have (an administrator raises it per user).
         self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
@@ -202,3 +196,13 @@ class Config:
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
         # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
         self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")
+
+    def _edge_settings(self, env: Mapping[str, str]) -> None:
+        """What the apiserver does about strangers at the edge (issue 25)."""
+        # Token guesses: this many wrong tokens from one address within the window block it
+        # for the block's length (per worker: swsapi/guesses.py).
+        self.SWS_AUTH_FAILURES = _int(env, "SWS_AUTH_FAILURES", 10)
+        self.SWS_AUTH_WINDOW_SECONDS = _int(env, "SWS_AUTH_WINDOW_SECONDS", 60)
+        self.SWS_AUTH_BLOCK_SECONDS = _int(env, "SWS_AUTH_BLOCK_SECONDS", 60)
+        # Strict-Transport-Security's max-age on answers over HTTPS (0: none).
+        self.SWS_HSTS_SECONDS = _int(env, "SWS_HSTS_SECONDS", 365 * 86400, minimum=0)

@@ -86,6 +86,9 @@ def test_a_missing_password_file_is_named(tmp_path):
     [
         ("SWS_WORKERS", "two", "SWS_WORKERS must be a whole number, not 'two'"),
         ("SWS_WORKERS", "0", "SWS_WORKERS must be at least 1, not 0"),
+        ("SWS_HSTS_SECONDS", "-1", "SWS_HSTS_SECONDS must be at least 0, not -1"),
+        ("SWS_AUTH_FAILURES", "many", "SWS_AUTH_FAILURES must be a whole number"),
+        ("SWS_AUTH_BLOCK_SECONDS", "0", "SWS_AUTH_BLOCK_SECONDS must be at least 1, not 0"),
         ("SWS_MAX_BODY_BYTES", "1e6", "SWS_MAX_BODY_BYTES must be a whole number"),
         ("SWS_DB_POOL_SIZE", "-3", "SWS_DB_POOL_SIZE must be at least 1"),
         ("SWS_SERVICE_QUOTA", "lots", "SWS_SERVICE_QUOTA must be a whole number"),
