@@ -20,12 +20,14 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
 
-    from swsapi import models  # noqa: F401  (tables known to the metadata for migrations)
+    from swsapi import edge, guesses, models  # noqa: F401  (models: tables for migrations)
     from swsapi.errors import register_error_handlers
     from swsapi.routes import agent, health, history, logs, services, session, users, volumes, web
     from swsapi.servicelogs import StreamSlots
 
     register_error_handlers(app)
+    edge.init_app(app)
+    guesses.init_app(app)
     blueprints = (health.bp, users.bp, services.bp, logs.bp, history.bp, session.bp, web.bp)
     from swsapi.routes import certificates, stacks
 

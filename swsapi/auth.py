@@ -10,7 +10,7 @@ from flask import g, request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from swsapi import sessions
+from swsapi import guesses, sessions
 from swsapi.errors import conflict, invalid_request, not_found, unauthorized
 from swsapi.extensions import db
 from swsapi.models import Token, User
@@ -85,7 +85,9 @@ def _bearer_token() -> str:
 
 
 def token_owner(token: str) -> tuple[Token, User]:
-    """The live token and its user, or 401; notes when the token was last used."""
+    """The live token and its user, or 401 (429 after too many wrong ones from the client's
+    address: swsapi/guesses.py); notes when the token was last used."""
+    guesses.refuse_if_blocked()
     token_hash = hash_token(token)
     row = db.session.execute(
         select(Token, User)
@@ -93,6 +95,7 @@ def token_owner(token: str) -> tuple[Token, User]:
         .where(Token.token_hash == token_hash, Token.revoked_at.is_(None))
     ).first()
     if row is None:
+        guesses.note_failure()
         raise unauthorized("invalid or revoked token")
     token_row, user = row
     now = datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -115,6 +116,25 @@ def _seal_key(env: Mapping[str, str], name: str):
         raise ConfigError(f"{name}: {err}") from None
 
 
+def reserved_domains(env: Mapping[str, str]) -> frozenset[str]:
+    """Domains no service may claim (409): SWS_RESERVED_DOMAINS, by default the host's own
+    names. `localhost` and IP addresses need no listing: the v1 schema refuses them."""
+    raw = env.get("SWS_RESERVED_DOMAINS")
+    if raw is None:
+        raw = f"{socket.gethostname()},{socket.getfqdn()}"
+    return frozenset(d.strip().lower().rstrip(".") for d in raw.split(",") if d.strip())
+
+
+def streams_per_user(env: Mapping[str, str], total_slots: int) -> int:
+    """Log streams one user may hold: SWS_MAX_STREAMS_PER_USER, never more than a quarter of
+    the apiserver's stream slots (workers x half their threads: 2 x 4 = 8 gives 2), so at
+    least four users can follow at once (issue 25: three users at 3 streams each took all 8
+    and everyone else got 503). A larger setting is cut to that, not refused, so raising the
+    workers or threads later raises the cap with it."""
+    fair_share = max(1, total_slots // 4)
+    return min(_int(env, "SWS_MAX_STREAMS_PER_USER", fair_share), fair_share)
+
+
 class Config:
     """Flask settings built from the environment when the object is made."""
 
@@ -143,11 +163,7 @@ class Config:
             },
         }
         self.MAX_CONTENT_LENGTH = _int(env, "SWS_MAX_BODY_BYTES", 64 * 1024)
-        self.SWS_RESERVED_DOMAINS = frozenset(
-            d.strip().lower().rstrip(".")
-            for d in env.get("SWS_RESERVED_DOMAINS", "").split(",")
-            if d.strip()
-        )
+        self.SWS_RESERVED_DOMAINS = reserved_domains(env)
         # Generations whose spec each service keeps for history and rollback.
         self.SWS_HISTORY_KEPT = _int(env, "SWS_HISTORY_KEPT", 10)
         # Web sign-in: without a key there is no session cookie, only bearer tokens.
@@ -156,7 +172,9 @@ class Config:
         self.SESSION_COOKIE_NAME = "sws_session"
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Strict"
+        # Secure always; without it the cookie is Secure over HTTPS only (swsapi/edge.py).
         self.SESSION_COOKIE_SECURE = _flag(env, "SWS_COOKIE_SECURE")
+        self._edge_settings(env)
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
         # Fair share: services a user may have (an administrator raises it per user).
         self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
@@ -170,9 +188,21 @@ class Config:
         self.SWS_THREADS = _int(env, "SWS_THREADS", 8)
         # Streams may take half of a worker's threads; the rest stay for plain requests.
         self.SWS_STREAM_SLOTS = max(1, self.SWS_THREADS // 2)
-        self.SWS_MAX_STREAMS_PER_USER = _int(env, "SWS_MAX_STREAMS_PER_USER", 3)
+        self.SWS_MAX_STREAMS_PER_USER = streams_per_user(
+            env, self.SWS_WORKERS * self.SWS_STREAM_SLOTS
+        )
         self.SWS_STREAM_MAX_SECONDS = _int(env, "SWS_STREAM_MAX_SECONDS", 600)
         self.SWS_STREAM_POLL_SECONDS = _float(env, "SWS_STREAM_POLL_SECONDS", 1.0, 0.05)
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
         # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
         self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")
+
+    def _edge_settings(self, env: Mapping[str, str]) -> None:
+        """What the apiserver does about strangers at the edge (issue 25)."""
+        # Token guesses: this many wrong tokens from one address within the window block it
+        # for the block's length (per worker: swsapi/guesses.py).
+        self.SWS_AUTH_FAILURES = _int(env, "SWS_AUTH_FAILURES", 10)
+        self.SWS_AUTH_WINDOW_SECONDS = _int(env, "SWS_AUTH_WINDOW_SECONDS", 60)
+        self.SWS_AUTH_BLOCK_SECONDS = _int(env, "SWS_AUTH_BLOCK_SECONDS", 60)
+        # Strict-Transport-Security's max-age on answers over HTTPS (0: none).
+        self.SWS_HSTS_SECONDS = _int(env, "SWS_HSTS_SECONDS", 365 * 86400, minimum=0)

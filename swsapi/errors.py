@@ -36,12 +36,20 @@ UNIQUE_MESSAGES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.headers = headers or {}  # e.g. Retry-After
 
 
 def invalid_request(message: str, fields: dict | None = None) -> ApiError:
@@ -86,6 +94,7 @@ def error_response(err: ApiError, headers: dict | None = None):
     response.status_code = err.status
     if err.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="sws"'
+    response.headers.update(err.headers)
     response.headers.update(headers or {})
     return response
 

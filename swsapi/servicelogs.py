@@ -218,7 +218,8 @@ def open_stream(user_id: int) -> int:
                 429,
                 "too_many_streams",
                 f"you already follow {count} log stream(s), the most allowed "
-                f"(SWS_MAX_STREAMS_PER_USER={limit}); end one and try again",
+                f"(SWS_MAX_STREAMS_PER_USER={limit}, at most a quarter of the apiserver's "
+                "stream slots); end one and try again",
             )
         return conn.execute(
             insert(LogStream).values(user_id=user_id).returning(LogStream.id)

@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import ValidationError, fields
 
+from swscore.hostnames import host_registry_problem, own_domain_problem
+
 # Patterns end in \Z, not $: Python's $ also matches before a trailing newline.
 # A DNS label: it names the container, the volume (<name>-volume) and the route file.
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -95,6 +97,9 @@ def check_domain(value: str) -> None:
             "must be a hostname (RFC 1123): labels of lowercase letters, digits and '-', "
             "separated by dots"
         )
+    problem = own_domain_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 def check_image(value: str) -> None:
@@ -112,6 +117,9 @@ def check_image(value: str) -> None:
             "must be a Docker image reference such as registry.example.com/team/app:1.2 "
             "or app@sha256:<digest>"
         )
+    problem = host_registry_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 def check_volume_mount(value: str) -> None:

@@ -32,6 +32,7 @@ from swsctl.errors import (
     WaitTimedOut,
 )
 from swsctl.options import CONFIG_PATH_KEY
+from swsctl.output import shown_lines
 
 OK, FAILED, INVALID, AUTH, UNREACHABLE, NOT_FOUND, CONFLICT = range(7)
 
@@ -80,7 +81,9 @@ class Failure(click.ClickException):
 
 def failure(err: SwsError) -> Failure:
     code = next((code for kind, code in EXIT_CODES if isinstance(err, kind)), FAILED)
-    return Failure(err.message, code)
+    # The message may quote the server (an agent's message, a service's name): shown, never
+    # obeyed by the terminal, like everything else swsctl prints.
+    return Failure(shown_lines(err.message), code)
 
 
 class SwsGroup(click.Group):

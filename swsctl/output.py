@@ -1,7 +1,10 @@
 """How services are shown: a table, a description, JSON or YAML, with env values masked.
 
 Env values are where users put passwords and API keys, and terminals end up in screenshots
-and CI logs, so every format masks them unless the caller asks for them explicitly.
+and CI logs, so every format masks them unless the caller asks for them explicitly. Text from
+the server (a service's output, the agent's messages, names) is shown, never obeyed by the
+terminal: `shown` escapes control characters in every text format; JSON and YAML escape them
+themselves and stay exact.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import copy
 import json
 from datetime import UTC, datetime
 
+import click
 import yaml
 
 from swscore.spec import ENV_MASK as MASK
@@ -18,6 +22,38 @@ FORMATS = ("table", "json", "yaml")
 TABLE_COLUMNS = ("NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")
 NONE = "-"  # a table cell for no stack, or no domain (a private service)
 LAST_LOG_WIDTH = 50  # the table's glance at the last line; `swsctl get` shows more
+
+
+# How a character the terminal would act on is shown: C0 and C1 controls, DEL, and other
+# non-printing characters (bidi overrides, line separators). ESC would start a CSI or OSC
+# sequence (colours, cursor moves, window titles, hyperlinks), CR would let a line overwrite
+# what came before it on screen. A tab is kept: it only moves to the next column.
+_NAMED = {"\r": "\\r", "\n": "\\n"}
+
+
+def shown(value) -> str:
+    r"""`value` as text the terminal shows as it is: `\x1b[31m` instead of red, `\r` for CR."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\t" else _visible(c) for c in text)
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown_lines(text: str) -> str:
+    """Lines of our own making, each shown: their newlines stay, nothing else is obeyed."""
+    return "\n".join(shown(line) for line in str(text).split("\n"))
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print text made for the terminal (our own lines, the server's text inside them)."""
+    click.echo(shown_lines(text), err=err)
 
 
 def masked(service: dict, show_secrets: bool = False) -> dict:
@@ -106,8 +142,9 @@ def _stack_status(service: dict) -> str:
 
 def aligned(rows: list[tuple]) -> str:
     """Columns padded to their widest cell, three spaces apart, like kubectl's tables."""
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    lines = ("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    rows = [tuple(shown(c) for c in row) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -148,11 +185,11 @@ def _short(value) -> str:
 
 
 def glance(line: str | None, width: int = LAST_LOG_WIDTH) -> str:
-    """One line of a service's output, fit for a table cell: no control characters (a line
-    is user data and must not move the terminal's cursor), cut to width."""
+    """One line of a service's output, fit for a table cell: control characters shown, not
+    obeyed (a line is user data and must not move the terminal's cursor), cut to width."""
     if not line:
         return ""
-    text = "".join(c if c.isprintable() else " " for c in line).strip()
+    text = shown(line.strip())
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -258,10 +295,12 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Updated", _when(service.get("updated_at"), now)),
     ]
     width = max(len(label) for label, _ in fields) + 2
-    lines = [f"{label + ':':<{width}}{'' if value is None else value}" for label, value in fields]
+    lines = [
+        f"{label + ':':<{width}}{'' if value is None else shown(value)}" for label, value in fields
+    ]
     lines.append(f"{'Env:':<{width}}(none)" if not env else "Env:")
     for variable in masked(service, show_secrets).get("spec", {}).get("env") or []:
-        lines.append(f"  {variable.get('name')}={variable.get('value')}")
+        lines.append(f"  {shown(variable.get('name'))}={shown(variable.get('value'))}")
     if env and not show_secrets:
         lines.append("  (values hidden; add --show-secrets to show them)")
     return "\n".join(lines)
@@ -291,7 +330,7 @@ def _when(timestamp: str | None, now: datetime) -> str:
 def outcome(service: dict) -> str:
     """One line on what an apply did: `service/web created (generation 1)`."""
     result = service.get("result", "applied")
-    return f"service/{service.get('name')} {result} (generation {service.get('generation')})"
+    return shown(f"service/{service.get('name')} {result} (generation {service.get('generation')})")
 
 
 def progress(service: dict) -> str:
@@ -303,7 +342,7 @@ def progress(service: dict) -> str:
     )
     if service.get("message"):
         text += f": {service['message']}"
-    return text
+    return shown(text)
 
 
 def log_line(item: dict, timestamps: bool = False, prefix: bool = False) -> str:
@@ -315,7 +354,7 @@ def log_line(item: dict, timestamps: bool = False, prefix: bool = False) -> str:
     if prefix:
         parts.append(f"{item.get('container', '')} |")
     parts.append(str(item.get("line", "")))
-    return " ".join(parts)
+    return shown(" ".join(parts))
 
 
 def describe_certificate(cert: dict) -> str:
@@ -331,4 +370,4 @@ def describe_certificate(cert: dict) -> str:
     if cert.get("next_attempt_at"):
         fields.append(("Next attempt", cert["next_attempt_at"]))
     width = max(len(label) for label, _ in fields) + 2
-    return "\n".join(f"{label + ':':<{width}}{value}" for label, value in fields)
+    return "\n".join(f"{label + ':':<{width}}{shown(value)}" for label, value in fields)

@@ -29,6 +29,6 @@ def agent(client: ApiClient, limit: int, output_format: str, show_secrets: bool)
     """
     found = client.agent_passes(limit)
     if output_format == "table":
-        click.echo(output.passes_table(found["passes"]))
+        output.echo(output.passes_table(found["passes"]))
     else:
         click.echo(output.render(found, output_format))

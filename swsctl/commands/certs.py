@@ -45,8 +45,9 @@ def cert() -> None:
 def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
     """Upload the certificate and key of the service NAME.
 
-    The server refuses an expired certificate, one that does not cover the service's domain
-    and a key that is not the certificate's, naming which. The agent puts it live on the
+    The server refuses an expired certificate, one that does not cover the service's domain,
+    a key that is not the certificate's or not RSA 2048-4096 / ECDSA P-256 or P-384, and a
+    chain and key over 12 KiB, naming which. The agent puts it live on the
     next pass, with no request dropped.
 
     \b
@@ -54,7 +55,7 @@ def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
       swsctl cert set web --cert fullchain.pem --key privkey.pem
     """
     shown = client.set_certificate(name, chain_file.read(), key_file.read())
-    click.echo(
+    output.echo(
         f"certificate/{name} set for {shown.get('domain')} "
         f"(valid until {shown.get('not_after')}, sha256 {shown.get('fingerprint')})"
     )
@@ -74,7 +75,7 @@ def get_cert(client: ApiClient, name: str, output_format: str) -> None:
     """
     shown = client.certificate(name)
     if output_format == "table":
-        click.echo(output.describe_certificate(shown))
+        output.echo(output.describe_certificate(shown))
     else:
         click.echo(output.render(shown, output_format))
 
@@ -92,7 +93,7 @@ def delete_cert(client: ApiClient, name: str) -> None:
       swsctl cert delete web
     """
     client.delete_certificate(name)
-    click.echo(f"certificate/{name} deleted")
+    output.echo(f"certificate/{name} deleted")
 
 
 def certificate_line(client: ApiClient, name: str) -> str:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from swsctl import config
+from swsctl import config, output
 from swsctl.client import ApiClient
 from swsctl.config import Settings
 from swsctl.errors import InvalidInput
@@ -44,7 +44,7 @@ def configure(
     try:
         saved = config.load(path)
     except InvalidInput as err:  # configure is how a broken file gets fixed
-        click.echo(f"Warning: {err.message}", err=True)
+        output.echo(f"Warning: {err.message}", err=True)
         saved = Settings()
     url = url or click.prompt("SWS API address", default=saved.url, value_proc=_checked_url)
     token = token or _prompt_token(saved.token)
@@ -54,16 +54,16 @@ def configure(
     client.use(settings)
     who = client.whoami()
     config.save(path, settings)
-    click.echo(f"Signed in to {settings.url} as {who.get('name')}. Saved in {path} (mode 0600).")
+    output.echo(f"Signed in to {settings.url} as {who.get('name')}. Saved in {path} (mode 0600).")
     if config.sends_token_in_clear(settings.url):
-        click.echo(
+        output.echo(
             "Warning: an http:// address sends the token unencrypted; "
             "prefer https:// outside a trusted network.",
             err=True,
         )
     for variable in ("SWS_URL", "SWS_TOKEN", "SWS_CA_CERT"):
         if os.environ.get(variable):
-            click.echo(f"Note: {variable} is set and overrides the saved value.", err=True)
+            output.echo(f"Note: {variable} is set and overrides the saved value.", err=True)
 
 
 @click.command()
@@ -77,7 +77,7 @@ def whoami(client: ApiClient) -> None:
       swsctl whoami
     """
     who = client.whoami()
-    click.echo(f"{who.get('name')}{' (admin)' if who.get('admin') else ''} at {client.base_url}")
+    output.echo(f"{who.get('name')}{' (admin)' if who.get('admin') else ''} at {client.base_url}")
 
 
 def _checked_url(value: str) -> str:
@@ -95,7 +95,7 @@ def _prompt_token(saved: str | None) -> str:
         typed = click.prompt(label, hide_input=True, default="", show_default=False).strip()
         if typed or saved:
             return typed or saved
-        click.echo(
+        output.echo(
             "A token is needed; an administrator creates one with "
             "`sws-apiserver users create NAME`.",
             err=True,

@@ -30,7 +30,7 @@ def history(client: ApiClient, name: str, output_format: str, show_secrets: bool
     """
     found = client.history(name, show_secrets=show_secrets)
     if output_format == "table":
-        click.echo(output.history_table(found))
+        output.echo(output.history_table(found))
     else:
         click.echo(output.render(found, output_format))
 
@@ -65,12 +65,12 @@ def rollback(
     service = client.rollback(name, generation)
     target = service.get("rolled_back_to")
     if service.get("result") == "unchanged":
-        click.echo(
+        output.echo(
             f"service/{name} unchanged: generation {target}'s spec is the current one "
             f"(generation {service.get('generation')})"
         )
     else:
-        click.echo(
+        output.echo(
             f"service/{name} rolled back to the spec of generation {target} "
             f"(generation {service.get('generation')})"
         )

@@ -60,8 +60,8 @@ def logs(
             _print(item, timestamps, prefix)
     except KeyboardInterrupt:
         return  # Ctrl-C is how a follow ends
-    click.echo(f"service/{name} was deleted; its log ends here.", err=True)
+    output.echo(f"service/{name} was deleted; its log ends here.", err=True)
 
 
 def _print(item: dict, timestamps: bool, prefix: bool) -> None:
-    click.echo(output.log_line(item, timestamps, prefix), err=item.get("stream") == "stderr")
+    output.echo(output.log_line(item, timestamps, prefix), err=item.get("stream") == "stderr")

@@ -60,14 +60,14 @@ def apply(
     if len(found.files) == 1:
         (one,) = found.files
         service = client.apply(one.to_send(), source=one.source, locate=one.line, force=force)
-        click.echo(output.outcome(service))
+        output.echo(output.outcome(service))
         wait_until_running(follow, client, service)
         return
     if force:
         raise click.UsageError("--force takes one definition; restart each service instead")
     services = client.apply_many(found.to_send(), locate=found.line, label=found.label)
     for service in services:
-        click.echo(output.outcome(service))
+        output.echo(output.outcome(service))
     wait_until_all_run(follow, client, services)
 
 
@@ -89,7 +89,7 @@ def restart(client: ApiClient, name: str, follow: wait.Follow | None) -> None:
       swsctl restart web --wait
     """
     service = client.restart(name)
-    click.echo(output.outcome(service))
+    output.echo(output.outcome(service))
     wait_until_running(follow, client, service)
 
 
@@ -100,7 +100,7 @@ def wait_until_running(follow: wait.Follow | None, client: ApiClient, service: d
     final = follow_service(
         follow, wait.until_running, client, service["name"], service["generation"]
     )
-    click.echo(f"service/{final['name']} running (generation {final['applied_generation']})")
+    output.echo(f"service/{final['name']} running (generation {final['applied_generation']})")
 
 
 def wait_until_all_run(follow: wait.Follow | None, client: ApiClient, services: list) -> None:
@@ -146,11 +146,11 @@ def delete(
     name = one_target(name, stack)
     client.delete(name, purge=purge)
     volume = f" (volume {name}-volume will be removed)" if purge else ""
-    click.echo(f"service/{name} marked for deletion{volume}")
+    output.echo(f"service/{name} marked for deletion{volume}")
     if follow is not None:
         follow_service(follow, wait.until_gone, client, name)
         volume = f" (volume {name}-volume removed)" if purge else ""
-        click.echo(f"service/{name} deleted{volume}")
+        output.echo(f"service/{name} deleted{volume}")
 
 
 @click.command(name="ls")
@@ -201,9 +201,9 @@ def _show_services(services: list[dict], output_format: str, show_secrets: bool)
         shown = [output.masked(s, show_secrets) for s in services]
         click.echo(output.render(shown, output_format))
     elif services:
-        click.echo(output.table(services))
+        output.echo(output.table(services))
     else:
-        click.echo("No services yet. Create one with: swsctl apply FILE", err=True)
+        output.echo("No services yet. Create one with: swsctl apply FILE", err=True)
 
 
 @click.command(name="get")
@@ -224,8 +224,8 @@ def get_service(client: ApiClient, name: str, output_format: str, show_secrets: 
     """
     service = client.get_service(name)
     if output_format == "table":
-        click.echo(output.describe(service, show_secrets))
-        click.echo(certificate_line(client, name))
+        output.echo(output.describe(service, show_secrets))
+        output.echo(certificate_line(client, name))
     else:
         click.echo(output.render(output.masked(service, show_secrets), output_format))
 
@@ -240,14 +240,14 @@ def one_target(name: str | None, stack: str | None) -> str:
 def delete_stack(client: ApiClient, stack: str, purge: bool, follow: wait.Follow | None) -> None:
     services = client.delete_stack(stack, purge=purge).get("services") or []
     volumes = " (their volumes will be removed)" if purge else ""
-    click.echo(f"stack/{stack}: {len(services)} services marked for deletion{volumes}")
+    output.echo(f"stack/{stack}: {len(services)} services marked for deletion{volumes}")
     if follow is None:
         return
     deadline = follow.clock() + follow.timeout
     for service in services:
         follow.timeout = max(0.0, deadline - follow.clock())
         follow_service(follow, wait.until_gone, client, service["name"])
-        click.echo(f"service/{service['name']} deleted")
+        output.echo(f"service/{service['name']} deleted")
 
 
 def follow_service(follow: wait.Follow, until, client: ApiClient, name: str, *args):
@@ -258,7 +258,7 @@ def follow_service(follow: wait.Follow, until, client: ApiClient, name: str, *ar
     except KeyboardInterrupt:
         progress.close()
         # The change is already recorded: say so, or Ctrl-C reads like an undo.
-        click.echo(
+        output.echo(
             f"Stopped waiting. The change to service/{name} stands and the agent will still "
             f"act on it; follow it with `swsctl get {name}`.",
             err=True,

@@ -40,7 +40,7 @@ def stop(client: ApiClient, name: str | None, stack: str | None) -> None:
     """
     target = one_target(name, stack)
     if stack is None:
-        click.echo(_changed(client.stop(target)))
+        output.echo(_changed(client.stop(target)))
     else:
         _show_stack(client.stop_stack(target), "stopping")
 
@@ -61,7 +61,7 @@ def start(client: ApiClient, name: str | None, stack: str | None) -> None:
     """
     target = one_target(name, stack)
     if stack is None:
-        click.echo(_changed(client.start(target)))
+        output.echo(_changed(client.start(target)))
     else:
         _show_stack(client.start_stack(target), "starting")
 
@@ -89,7 +89,7 @@ def show_stack(client: ApiClient, name: str, output_format: str) -> None:
     """
     stack = client.stack(name)
     if output_format == "table":
-        click.echo(output.stack_table(stack))
+        output.echo(output.stack_table(stack))
     else:
         click.echo(output.render(stack, output_format))
 
@@ -103,5 +103,5 @@ def _changed(service: dict) -> str:
 
 
 def _show_stack(stack: dict, doing: str) -> None:
-    click.echo(f"stack/{stack.get('name')}: {doing}")
-    click.echo(output.stack_table(stack))
+    output.echo(f"stack/{stack.get('name')}: {doing}")
+    output.echo(output.stack_table(stack))

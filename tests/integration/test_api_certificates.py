@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from swsapi.app import create_app
 from swscore import sealing
 from tests.fixtures.apiserver import TestConfig, dispose
-from tests.fixtures.certs import TestCA
+from tests.fixtures.certs import TestCA, rsa_key
 from tests.fixtures.contract import repo_names
 from tests.integration.test_api_services import apply, definition, error
 
@@ -137,6 +137,29 @@ def test_bad_uploads_are_refused_naming_the_field(client, alice, web, ca, case, 
     assert words in err["fields"][field], err
     # The key's own text is never echoed back.
     assert good.key_pem.splitlines()[1] not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "case, field, words",
+    [
+        ("rsa-6144", "key", "RSA key of 2048 to 4096 bits"),
+        ("oversized", "certificate", "at most 12288 bytes of PEM"),
+        ("duplicate-san", "certificate", "more than once"),
+        ("unknown-key", "certificate", "an algorithm this host does not know"),
+    ],
+)
+def test_uploads_past_the_ceilings_are_400_never_500(client, alice, web, ca, case, field, words):
+    """Issue 25: what HAProxy should not serve, or cannot take, and what cannot be read."""
+    if case in ("duplicate-san", "unknown-key"):
+        issued = ca.issue_altered("web.example.com", case)
+    else:
+        issued = ca.issue("web.example.com", key=rsa_key(6144 if case == "rsa-6144" else 4096))
+    chain = issued.chain_pem * (6 if case == "oversized" else 1)  # 13 KiB
+    response = client.put(web, json={"certificate": chain, "key": issued.key_pem}, headers=alice)
+    assert response.status_code == 400, response.data
+    assert error(response)["code"] == "invalid_certificate"
+    assert words in error(response)["fields"][field]
+    assert client.get(web, headers=alice).status_code == 404  # nothing was stored
 
 
 def test_body_fields_are_checked(client, alice, web):

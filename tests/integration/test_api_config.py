@@ -1,5 +1,7 @@
 """Config: the SWS_* environment variables and what a bad value says."""
 
+import socket
+
 import pytest
 
 from swsapi.config import Config, ConfigError
@@ -11,7 +13,8 @@ def test_defaults():
     assert config.SWS_BIND == "0.0.0.0:8000"
     assert config.SWS_WORKERS == 2
     assert config.MAX_CONTENT_LENGTH == 65536
-    assert config.SWS_RESERVED_DOMAINS == frozenset()
+    # Unset, the host's own names are reserved (set, only what it lists).
+    assert config.SWS_RESERVED_DOMAINS == {socket.gethostname().lower(), socket.getfqdn().lower()}
     assert config.SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is True
     assert config.SWS_SERVICE_QUOTA == 20
     assert (config.SWS_MAX_MEMORY, str(config.SWS_MAX_CPUS)) == (2**30, "1")
@@ -21,6 +24,21 @@ def test_the_fair_share_settings():
     config = Config({"SWS_SERVICE_QUOTA": "0", "SWS_MAX_MEMORY": "2G", "SWS_MAX_CPUS": "1.5"})
     assert config.SWS_SERVICE_QUOTA == 0  # no user may create a service
     assert (config.SWS_MAX_MEMORY, str(config.SWS_MAX_CPUS)) == (2 * 10**9, "1.5")
+
+
+@pytest.mark.parametrize(
+    "env, per_user",
+    [
+        ({}, 2),  # 2 workers x 4 stream slots: a quarter of 8
+        ({"SWS_MAX_STREAMS_PER_USER": "3"}, 2),  # the bootstrap's old 3 is cut to the share
+        ({"SWS_MAX_STREAMS_PER_USER": "1"}, 1),
+        ({"SWS_WORKERS": "4", "SWS_THREADS": "16"}, 8),
+        ({"SWS_WORKERS": "4", "SWS_THREADS": "16", "SWS_MAX_STREAMS_PER_USER": "3"}, 3),
+        ({"SWS_WORKERS": "1", "SWS_THREADS": "2"}, 1),  # one slot: still one stream
+    ],
+)
+def test_no_user_holds_more_than_a_quarter_of_the_stream_slots(env, per_user):
+    assert Config(env).SWS_MAX_STREAMS_PER_USER == per_user
 
 
 def test_values_from_the_environment():
@@ -68,6 +86,9 @@ def test_a_missing_password_file_is_named(tmp_path):
     [
         ("SWS_WORKERS", "two", "SWS_WORKERS must be a whole number, not 'two'"),
         ("SWS_WORKERS", "0", "SWS_WORKERS must be at least 1, not 0"),
+        ("SWS_HSTS_SECONDS", "-1", "SWS_HSTS_SECONDS must be at least 0, not -1"),
+        ("SWS_AUTH_FAILURES", "many", "SWS_AUTH_FAILURES must be a whole number"),
+        ("SWS_AUTH_BLOCK_SECONDS", "0", "SWS_AUTH_BLOCK_SECONDS must be at least 1, not 0"),
         ("SWS_MAX_BODY_BYTES", "1e6", "SWS_MAX_BODY_BYTES must be a whole number"),
         ("SWS_DB_POOL_SIZE", "-3", "SWS_DB_POOL_SIZE must be at least 1"),
         ("SWS_SERVICE_QUOTA", "lots", "SWS_SERVICE_QUOTA must be a whole number"),

@@ -19,8 +19,10 @@ import requests
 
 from swsagent.loglines import LogLine
 from swsagent.logstore import insert_lines, refresh_last_log
+from swsapi import auth
+from swsapi.app import create_app
 from swsapi.servicelogs import StreamSlots
-from tests.integration.conftest import start_live_api, stop_live_api
+from tests.integration.conftest import TestConfig, dispose, start_live_api, stop_live_api
 
 WAIT = 30  # seconds an eventual state may take (not a timing assertion)
 
@@ -166,6 +168,32 @@ def test_streams_never_take_every_thread_of_a_worker(app, client, make_user, web
     again = client.get("/v1/services/other/logs?follow=true", headers=carol)
     assert again.status_code == 200
     again.close()
+
+
+@pytest.fixture
+def one_worker_app(migrated_database_url):
+    """One worker of 8 threads: 4 stream slots in all, so each user may hold 1."""
+    app = create_app(TestConfig(migrated_database_url, SWS_WORKERS="1", SWS_THREADS="8"))
+    yield app
+    dispose(app)
+
+
+def test_a_fourth_user_still_gets_a_slot_while_three_hold_their_most(one_worker_app):
+    client = one_worker_app.test_client()
+    assert one_worker_app.config["SWS_MAX_STREAMS_PER_USER"] == 1
+    held = []
+    for name in ("ann", "ben", "cat", "dan"):
+        with one_worker_app.app_context():
+            headers = {"Authorization": f"Bearer {auth.create_user(name)}"}
+        service = f"{name}-web"
+        assert client.put(f"/v1/services/{service}", json=definition(service), headers=headers)
+        stream = client.get(f"/v1/services/{service}/logs?follow=true", headers=headers)
+        assert stream.status_code == 200, f"{name}: {stream.data}"  # dan too: the fourth slot
+        held.append(stream)
+        more = client.get(f"/v1/services/{service}/logs?follow=true", headers=headers)
+        assert more.status_code == 429  # each at their most
+    for stream in reversed(held):  # each holds a request context: the last one goes first
+        stream.close()
 
 
 # --- Through a live gunicorn -------------------------------------------------------------------

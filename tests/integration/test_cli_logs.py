@@ -6,6 +6,7 @@ test_logship.py); the service is applied through swsctl as a user would.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -45,6 +46,22 @@ def test_logs_prints_every_kept_line_or_the_tail(user, other_user, tmp_path):
     bad = swsctl(["logs", name, "--since", "yesterday"], user.env)
     assert bad.exit_code == 2 and "--since" in bad.output
     assert swsctl(["logs", name, "--since", "10m", "--tail", "1"], user.env).stderr == "an error\n"
+
+
+def test_escapes_in_a_services_output_are_shown_not_obeyed(user, tmp_path):
+    """Issue 25: OSC and CSI sequences and CR in lines reach the terminal visibly in logs, get
+    and ls; -o json keeps the line exact."""
+    name = applied(user, tmp_path)
+    hostile = "\x1b]0;owned\x07\x1b[2Jrm -rf /\rall good\tend"
+    add_lines(user.api.database_url, [hostile], name=name)
+    shown = "\\x1b]0;owned\\x07\\x1b[2Jrm -rf /\\rall good\tend"
+    assert swsctl(["logs", name], user.env).stdout == shown + "\n"
+    described = swsctl(["get", name], user.env).stdout
+    assert f"Last log line:      {shown}" in described and "\x1b" not in described
+    listed = swsctl(["ls"], user.env).stdout
+    assert "\\x1b]0;owned" in listed and "\x1b" not in listed and "\r" not in listed
+    exact = swsctl(["get", name, "-o", "json"], user.env).stdout
+    assert json.loads(exact)["last_log"] == hostile
 
 
 def test_logs_follow_prints_new_lines_until_the_service_is_deleted(user, tmp_path):

@@ -148,7 +148,8 @@ def test_port_is_a_strict_whole_number_from_1_to_65535(port):
 
 
 @pytest.mark.parametrize(
-    "domain", ["example.com", "a.b.c.example.com", "localhost", "xn--bcher-kva.example", "1.2.3.4"]
+    "domain",
+    ["example.com", "a.b.c.example.com", "hello.sws.localhost", "xn--bcher-kva.example", "1.2.a4"],
 )
 def test_domain_accepts_lowercase_hostnames(domain):
     assert load_definition(definition(domain=domain)).domain == domain
@@ -188,7 +189,7 @@ def test_domain_must_be_a_bare_lowercase_hostname(domain, says):
         "library/nginx:latest",
         "my-repo/my-image:somve-version",
         "registry.example.com/team/app:1.2",
-        "localhost:5000/app",
+        "registry.local:5000/app",
         "sws-local/nginx:bookworm",
         "app@sha256:" + "a" * 64,
         "registry.example.com:5000/team/app:v1@sha256:" + "0" * 64,
