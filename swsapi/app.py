@@ -16,6 +16,9 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config if config is not None else Config())
     app.json.sort_keys = False
+    # A path with '//' (a name holding an encoded '/') is no resource: 404, not a redirect
+    # to another path the client never asked for.
+    app.url_map.merge_slashes = False
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
