@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +80,23 @@ def bench_host(**agent_settings) -> Iterator[AgentHost]:
             proxies=list(settings["sws_proxy_containers"]),
             socket=installed["haproxy_socket"],
         )
+
+
+@contextlib.contextmanager
+def watching_agent(host: AgentHost) -> Iterator[None]:
+    """`sws-agent watch` of this bench's config for the block's time (after its first full
+    pass), stopped as the installed one stops: SIGTERM, then SIGKILL if it does not end."""
+    watcher = host.start_agent("watch")
+    try:
+        time.sleep(3)  # its first full pass
+        yield
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.communicate(timeout=120)
+        except Exception:
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.communicate()
 
 
 def remove_services(host: AgentHost, prefix: str) -> None:

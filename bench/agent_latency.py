@@ -17,14 +17,12 @@ Prints median and worst against the targets of issue 23.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
 import sys
 import time
 import uuid
 
-from agent_host import REPO, bench_host, remove_services
+from agent_host import REPO, bench_host, remove_services, watching_agent
 from fair_share import User, _apiserver
 
 sys.path.insert(0, str(REPO))
@@ -41,17 +39,8 @@ def main() -> None:
     image = sigterm_ignoring_image()
     with bench_host() as host:
         remove_services(host, PREFIX)
-        watcher = host.start_agent("watch")
-        try:
-            time.sleep(3)  # its first full pass
+        with watching_agent(host):
             results = measure(host, image, args.runs, args.burst)
-        finally:
-            watcher.send_signal(signal.SIGTERM)
-            try:
-                watcher.communicate(timeout=120)
-            except Exception:
-                os.killpg(watcher.pid, signal.SIGKILL)
-                watcher.communicate()
         remove_services(host, PREFIX)
     new, update, delete, after, burst = results
     print(f"watch mode, image {image} (PID 1 ignores SIGTERM); target in brackets:")

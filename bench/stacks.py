@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +24,7 @@ import time
 import uuid
 
 import requests
-from agent_host import REPO, bench_host, remove_services
+from agent_host import REPO, bench_host, remove_services, watching_agent
 
 sys.path.insert(0, str(REPO))
 from tests.e2e.conftest import fixture_image  # noqa: E402
@@ -42,19 +40,10 @@ def main() -> None:
     args = parser.parse_args()
     with bench_host() as host:
         remove_services(host, PREFIX)
-        watcher = host.start_agent("watch")
-        try:
-            time.sleep(3)  # its first full pass
+        with watching_agent(host):
             gaps = recreate_gaps(host, args.runs)
             writes = database_writes(host, args.runs)
             together, alone = stack_at_once(host, args.runs)
-        finally:
-            watcher.send_signal(signal.SIGTERM)
-            try:
-                watcher.communicate(timeout=120)
-            except Exception:
-                os.killpg(watcher.pid, signal.SIGKILL)
-                watcher.communicate()
         remove_services(host, PREFIX)
     print("watch mode; target in brackets:")
     slack = [g - (s + b) for g, s, b, _ in gaps]

@@ -19,18 +19,23 @@ from tests.e2e.test_agent import HELLO, agent_host, docker, domain  # noqa: F401
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "sws-apiserver")
 
 
+def create_user(host, name: str) -> str:
+    """A real user of the host, made as an administrator does; their token."""
+    made = subprocess.run(
+        [SCRIPT, "users", "create", name],
+        env={**os.environ, "SWS_DATABASE_URL": host.database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
 class User:
     def __init__(self, host, name: str):
         self.host, self.name = host, name
-        made = subprocess.run(
-            [SCRIPT, "users", "create", name],
-            env={**os.environ, "SWS_DATABASE_URL": host.database_url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert made.returncode == 0, made.stderr
-        self.token = made.stdout.strip()
+        self.token = create_user(host, name)
 
     def request(self, method: str, name: str, **kwargs) -> requests.Response:
         """This user's call on one of their services, with their own token."""

@@ -11,9 +11,7 @@ with its data.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,11 +23,11 @@ import requests
 from tests.e2e import test_agent
 from tests.e2e.conftest import fixture_image
 from tests.e2e.test_agent import docker, domain
+from tests.e2e.test_fair_share import create_user
 
 pytestmark = pytest.mark.e2e
 
 APP_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "stackapp"
-SCRIPT = os.path.join(os.path.dirname(sys.executable), "sws-apiserver")
 PGDATA = "/var/lib/postgresql/data"
 
 agent_host = test_agent.agent_host
@@ -40,15 +38,7 @@ class Tenant:
 
     def __init__(self, host, name: str):
         self.host = host
-        made = subprocess.run(
-            [SCRIPT, "users", "create", name],
-            env={**os.environ, "SWS_DATABASE_URL": host.database_url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert made.returncode == 0, made.stderr
-        self.token = made.stdout.strip()
+        self.token = create_user(host, name)
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"Host": self.host.api_domain, "Authorization": f"Bearer {self.token}"}
