@@ -34,6 +34,8 @@ import jinja2
 import pytest
 import requests
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from swsagent import acme, acmeorder, certs, collection
 from swsagent.plan import Route
@@ -287,6 +289,29 @@ def test_only_tls_12_and_13_and_no_handshake_for_an_unknown_name(edge):
     assert curl.returncode != 0 and "protocol version" in curl.stderr
     with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
         get(edge, "nobody.edge.test", context(edge.ca.pem))
+
+
+def test_a_certificate_haproxy_refuses_wedges_no_domain(edge):
+    """HAProxy refuses a PEM over its buffer (about 16 KB) in `set ssl cert`; the store made for
+    it goes again, and an empty store left from before is filled, so the domain's next valid
+    certificate is served (issue 25: 'already exists!' for 8 passes)."""
+    haproxy, sock = collection.haproxy(), str(edge.root / "run" / "admin.sock")
+    issued = edge.ca.issue("wedge.edge.test")
+    good = issued.chain_pem + issued.key_pem
+    oversized = good + "".join(
+        f"# padding line {i:05d} outside any PEM block\n" for i in range(600)
+    )
+    for leftover in (False, True):
+        path = str(edge.tls / certs.SERVICES_SUBDIR / f"wedge-{leftover}.pem")
+        if leftover:  # what a refused upload left before this fix
+            edge.admin(f"new ssl cert {path}")
+        else:
+            with pytest.raises((ValueError, OSError)):
+                haproxy.put_cert(sock, path, oversized, new=True)
+        haproxy.put_cert(sock, path, good, new=True)
+        leaf = x509.load_pem_x509_certificate(issued.chain_pem.encode())
+        assert haproxy.cert_sha1(sock, path) == leaf.fingerprint(hashes.SHA1()).hex().upper()
+        edge.admin(f"del ssl cert {path}")
 
 
 @pytest.fixture(scope="module")

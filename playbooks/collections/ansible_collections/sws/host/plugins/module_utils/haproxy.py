@@ -134,14 +134,24 @@ def cert_sha1(path, cert: str):
 
 
 def put_cert(path, cert: str, pem: str, new: bool) -> None:
-    """Stage and commit a certificate's PEM (chain then key); new: make it first."""
+    """Stage and commit a certificate's PEM (chain then key); new: make it first.
+
+    A store made here for a PEM HAProxy then refuses is taken away again, and an empty one an
+    earlier refusal left (HAProxy keeps it until it restarts, and `new ssl cert` then answers
+    "already exists!") is filled rather than made: no domain is wedged (issue 25)."""
+    made = False
     if new:
-        _ok(command(path, f"new ssl cert {cert}"), "New empty certificate store")
+        answer = command(path, f"new ssl cert {cert}")
+        if "already exists" not in answer:
+            _ok(answer, "New empty certificate store")
+            made = True
     try:
         _ok(command(path, f"set ssl cert {cert} <<\n{pem.strip()}\n"), "Transaction")
         _ok(command(path, f"commit ssl cert {cert}"), "Success")
     except (OSError, ValueError):
         command(path, f"abort ssl cert {cert}")
+        if made:
+            command(path, f"del ssl cert {cert}")
         raise
 
 
