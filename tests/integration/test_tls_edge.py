@@ -22,6 +22,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -211,7 +212,9 @@ def edge(tmp_path_factory):
     )
     # Root workers here: the test's directories are not the haproxy user's.
     cfg = render("sws_loadbalancer", "haproxy.cfg.j2", lb)
-    (edge.root / "haproxy.cfg").write_text(cfg.replace("    user haproxy\n    group haproxy\n", ""))
+    root_workers = re.sub(r"(?m)^    (user|group|gid) .*\n", "", cfg)
+    assert root_workers != cfg, "the workers' user and group lines moved"
+    (edge.root / "haproxy.cfg").write_text(root_workers)
     remove_containers()
     try:
         docker("run", "-d", "--name", "tls-edge-app", echo_image())
