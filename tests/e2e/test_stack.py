@@ -8,6 +8,7 @@ off for the whole e2e session (see test_agent.agent_host).
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 import requests
@@ -23,6 +24,17 @@ def shipper_runs(lock: str) -> bool:
     return subprocess.run(["flock", "--nonblock", lock, "true"]).returncode != 0
 
 
+def shipper_starts(lock: str, seconds: float = 20.0) -> bool:
+    """The bootstrap starts the shipper in the background (setsid): it takes its lock once its
+    interpreter has started, a moment after the bootstrap returns."""
+    deadline = time.monotonic() + seconds
+    while not shipper_runs(lock):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_down_then_up_keeps_every_service_and_its_data(agent_host, bootstrapped_host):
     name = test_agent.unique("keep")
     lock = bootstrapped_host.settings["sws_logship_lock"]
@@ -31,14 +43,14 @@ def test_down_then_up_keeps_every_service_and_its_data(agent_host, bootstrapped_
         agent_host.run_pass()
         container = f"sws-svc-{name}-1"
         test_agent.docker("exec", "-u", "root", container, "sh", "-c", "echo kept > /data/f")
-        assert shipper_runs(lock)
+        assert shipper_starts(lock)
 
         bootstrapped_host.run_playbook("teardown.yml").check()
         assert not test_agent.containers_of(name)
         assert not shipper_runs(lock)
 
         bootstrapped_host.run_playbook("bootstrap.yml").check()
-        assert shipper_runs(lock)
+        assert shipper_starts(lock)
         agent_host.run_pass()
         answer = requests.get(
             agent_host.http + "/", headers={"Host": test_agent.domain(name)}, timeout=10
