@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from swsapi.errors import not_found
 from swsapi.extensions import db
 from swsapi.models import Service, User
-from swsapi.store import mark_deleting, set_stopped
+from swsapi.stopping import set_stopped
+from swsapi.store import mark_deleting
 from swscore.contract import ServiceStatus
 from swscore.spec import STACK_RE
 

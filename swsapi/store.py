@@ -23,13 +23,11 @@ from swsapi.errors import (
     UNIQUE_MESSAGES,
     ApiError,
     conflict,
-    forbidden,
     in_item,
-    invalid_request,
     not_found,
 )
 from swsapi.extensions import db
-from swsapi.models import AgentPass, Service, User, Volume
+from swsapi.models import Service, User, Volume
 from swscore.channel import NOTIFY_CHANNEL
 from swscore.contract import ServiceStatus
 from swscore.spec import API_VERSION, NAME_RE, Definition, SpecError, load_definition
@@ -104,43 +102,6 @@ def mark_deleting(service: Service, purge: bool) -> None:
     service.purge_volume = service.purge_volume or purge
     if changed:
         notify(service.name, "delete")
-
-
-def stop_service(owner: User, name: str) -> tuple[Service, str]:
-    """Ask the agent to stop the service's containers, keeping its spec, volume and history."""
-    service = get_service(owner, name, for_update=True)
-    result = set_stopped(service, True)
-    db.session.commit()
-    return service, result
-
-
-def start_service(owner: User, name: str) -> tuple[Service, str]:
-    """Run a stopped service again: its current generation, as pending."""
-    service = get_service(owner, name, for_update=True)
-    result = set_stopped(service, False)
-    db.session.commit()
-    return service, result
-
-
-def set_stopped(service: Service, stopped: bool) -> str:
-    """Set the desired state inside the caller's transaction: stopped, started or unchanged.
-
-    A stop leaves the status alone until the agent reports `stopped` (the containers are gone);
-    a start makes the service pending at once, as an apply does, so --wait follows it.
-    """
-    if service.status == ServiceStatus.DELETING:
-        what = "stopped" if stopped else "started"
-        raise conflict(
-            f"service {service.name} is being deleted; it cannot be {what}",
-            {"name": f"{service.name} is being deleted"},
-        )
-    if service.stopped == stopped:
-        return "unchanged"
-    service.stopped = stopped
-    if not stopped:
-        service.status = ServiceStatus.PENDING
-    notify(service.name, "stop" if stopped else "start")
-    return "stopped" if stopped else "started"
 
 
 def apply_service(
@@ -399,51 +360,6 @@ def _reserve_volume(owner: User, service: str) -> None:
         db.session.add(Volume(name=volume_name(service), owner_id=owner.id))
     elif volume.owner_id is None:
         volume.owner_id = owner.id  # an administrator claims a volume of unknown owner
-
-
-def agent_passes(user: User, limit: int) -> list[AgentPass]:
-    """The agent's last passes, newest first: the host's state is for administrators."""
-    if not user.is_admin:
-        raise forbidden("only an administrator can read the agent's passes")
-    return list(db.session.scalars(select(AgentPass).order_by(AgentPass.id.desc()).limit(limit)))
-
-
-def purge_volume(admin: User, name: str) -> Volume:
-    """An administrator's purge of any service volume: with its service deleting, as a delete
-    with purge; with no service, marked for the agent to remove. A volume in use stays."""
-    if not admin.is_admin:
-        raise forbidden("only an administrator can purge a volume")
-    if not name.endswith(VOLUME_SUFFIX) or not NAME_RE.match(name.removesuffix(VOLUME_SUFFIX)):
-        raise invalid_request(
-            f"{name!r} is not a service volume name (<service name>-volume)",
-            {"name": "must be <service name>-volume"},
-        )
-    service_name = name.removesuffix(VOLUME_SUFFIX)
-    service = db.session.scalar(
-        select(Service).where(Service.name == service_name).with_for_update()
-    )
-    if service is not None and service.status != ServiceStatus.DELETING:
-        raise conflict(
-            f"volume {name} belongs to service {service_name}, which is not deleted; "
-            "it must be deleted first",
-            {"name": f"in use by service {service_name}"},
-        )
-    volume = db.session.get(Volume, name, with_for_update=True)
-    if volume is None:
-        # Not in the store: a volume kept from before ownership was recorded, or none at all
-        # (then the agent finds nothing to remove and only the record goes).
-        volume = Volume(name=name, owner_id=None)
-        db.session.add(volume)
-    changed = not volume.purge_requested
-    volume.purge_requested = True
-    if service is not None and not service.purge_volume:
-        service.purge_volume = True
-        changed = True
-    db.session.flush()
-    if changed:
-        notify(service_name, "purge")
-    db.session.commit()
-    return volume
 
 
 def set_quota(name: str, quota: int | None) -> User:

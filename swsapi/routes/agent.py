@@ -4,7 +4,7 @@ host shows the same, with the pause switch)."""
 
 from flask import Blueprint, g, request
 
-from swsapi import store
+from swsapi import administration
 from swsapi.auth import authenticate
 from swsapi.errors import invalid_request
 from swsapi.queryargs import whole_number
@@ -26,5 +26,5 @@ def passes():
             f"limit must be a whole number from 1 to {PASSES_MAX}",
             {"limit": f"must be from 1 to {PASSES_MAX}"},
         )
-    found = store.agent_passes(g.user, limit)
+    found = administration.agent_passes(g.user, limit)
     return {"passes": agent_pass_schema.dump(found, many=True)}

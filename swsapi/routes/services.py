@@ -4,7 +4,7 @@ caller's services."""
 from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from swsapi import store
+from swsapi import stopping, store
 from swsapi.auth import authenticate
 from swsapi.errors import ApiError, invalid_request
 from swsapi.queryargs import whole_number
@@ -88,13 +88,13 @@ def restart(name):
 @bp.post("/<name>/stop")
 def stop(name):
     """Stop the service: the agent removes its containers; spec, volume and history stay."""
-    return applied(*store.stop_service(g.user, name))
+    return applied(*stopping.stop_service(g.user, name))
 
 
 @bp.post("/<name>/start")
 def start(name):
     """Start a stopped service again: its current generation, as pending."""
-    return applied(*store.start_service(g.user, name))
+    return applied(*stopping.start_service(g.user, name))
 
 
 def applied(service, result: str, **extra):

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from swsapi import store
+from swsapi import administration
 from swsapi.auth import authenticate
 from swsapi.schemas import volume_schema
 
@@ -13,4 +13,4 @@ bp.before_request(authenticate)
 @bp.delete("/<name>")
 def purge(name):
     """Mark a service volume (<service>-volume) for removal with its data (administrators)."""
-    return volume_schema.dump(store.purge_volume(g.user, name)), 202
+    return volume_schema.dump(administration.purge_volume(g.user, name)), 202
