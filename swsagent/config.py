@@ -7,11 +7,9 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-import yaml
-
 from swsagent.proxyfiles import ProxyFiles
 from swscore.dburl import with_password
-from swscore.hostcontract import ContractError, HostContract, load_contract
+from swscore.hostcontract import ContractError, HostContract, load_contract, read_mapping
 from swscore.spec import cpus_decimal, memory_bytes
 
 DEFAULT_CONFIG = "/etc/sws/agent.yml"
@@ -218,14 +216,7 @@ def config_path(explicit: str | None = None) -> Path:
 def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
     """Read agent.yml; every key but database_url has a default."""
     path = config_path(str(path) if path else None)
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as err:
-        raise AgentConfigError(f"cannot read the agent config {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise AgentConfigError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise AgentConfigError(f"{path} must be a mapping of settings")
+    raw = read_mapping(path, AgentConfigError, f"the agent config {path}", "settings")
     return config_from_mapping(raw, source=str(path))
 
 

@@ -124,16 +124,23 @@ def load_contract(project_dir: str | Path, host_settings: str | Path | None = No
     return HostContract(**values)
 
 
+def read_mapping(path, error: type[Exception], named: str, holding: str) -> dict:
+    """A YAML file that must be one mapping (sws.yml, the host settings, agent.yml); every
+    problem is `error` naming the file: `named` in the read error, `holding` what it maps."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as err:
+        raise error(f"cannot read {named}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise error(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{path} must be a mapping of {holding}")
+    return raw
+
+
 def _read(path: Path) -> dict:
     """{field: typed value} of one file; every key known and of its field's type."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as err:
-        raise ContractError(f"cannot read {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ContractError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ContractError(f"{path} must be a mapping of sws_* settings")
+    raw = read_mapping(path, ContractError, str(path), "sws_* settings")
     values = {}
     for key, value in raw.items():
         name = str(key).removeprefix(PREFIX)
