@@ -109,6 +109,11 @@ class AgentConfig:
     # 0 failed requests either way (ARCHITECTURE.md, "Proxy roll").
     drain_timeout: float = 0.5
     stop_timeout: int = 10  # seconds docker stop waits before it kills an old container
+    # Seconds a recreate's deploy waits for the older generation to stop before it starts the
+    # new one in the same pass (holds.py). A longer stop goes on in the background and the next
+    # pass starts the new one: no pass waits for a stop timeout, and the 503 gap of a quick
+    # stop is not a second pass longer.
+    recreate_stop_wait: float = 2.0
     full_pass_interval: float = 60.0  # watch mode: the safety-net full pass
     debounce: float = 0.3  # watch mode: quiet time after a change before a pass
     # Serving containers' spec.healthCheck is probed by a pass at most this often (seconds; 0:
@@ -178,6 +183,7 @@ _PATH_KEYS = {
 }
 _FLOAT_KEYS = {
     "ready_timeout",
+    "recreate_stop_wait",
     "drain_timeout",
     "full_pass_interval",
     "debounce",

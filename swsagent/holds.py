@@ -1,13 +1,17 @@
 """Services that must get no request for a while: stopped by their user, or being recreated.
 
 A recreate (spec.update, the default for a service with a volume) never puts two containers on
-one volume. It takes two passes, and no pass waits for a stop (issue 23):
-  1. its route answers 503 with Retry-After (render.py), the proxies roll to that, and the older
-     generation is stopped in the background and kept (the retire step's stop_only);
-  2. once nothing of it runs (the watching agent polls the engine while a stop is under way),
-     the new generation starts on the volume; the route comes back when it is ready. If it
-     fails, it is removed and the kept older container starts again and serves
-     (sws.host.service_container's fallback).
+one volume, and usually takes one pass:
+  1. its route answers 503 with Retry-After (render.py): reconcile.yml's hold play rolls both
+     proxies to that at once, before any deploy;
+  2. the deploy stops the older generation (kept) and waits for it at most the agent's
+     recreate_stop_wait (2 s), then starts the new generation on the volume; the final roll
+     routes to it once it is ready. If it fails, it is removed and the kept older container
+     starts again and serves (sws.host.service_container's fallback).
+A stop that outlasts that wait is not waited for (no pass waits for a stop, issue 23): the
+deploy says it is deferred, the retire step finishes the stop in the background, and the
+next pass (the watching agent polls the engine while a stop is under way) starts the new
+generation with the kept older container as its fallback.
 A stopped service's route answers 503 too, and its containers go; its spec, volume and history
 stay. A stack stops bottom-up: a private service stops only once the services of its stack
 that have a domain have stopped (the start goes the other way: reconcile.yml starts private
@@ -28,35 +32,43 @@ from swsagent.plan import DeployPlan, by_service
 @dataclass
 class HoldPlan:
     held: set[str] = field(default_factory=set)  # routes that answer 503 in this pass
-    # Recreates, first pass: service -> running older containers to stop (kept) before it starts.
+    # Recreates: service -> running older containers its deploy stops (kept) before it starts.
     stop_first: dict[str, list[str]] = field(default_factory=dict)
-    # Recreates, second pass: service -> its older stopped container (started again on failure).
+    # Recreates: service -> its older container, stopped by now (started again on failure).
     fallback: dict[str, str] = field(default_factory=dict)
+    # Recreates whose older generation's stop (handed over by an earlier pass) is still under
+    # way: they do not deploy in this pass.
+    wait_for_stop: dict[str, list[str]] = field(default_factory=dict)
     stopping: dict[str, list[str]] = field(default_factory=dict)  # stopped by user: take these
     stopped: list[str] = field(default_factory=list)  # stopped by user, nothing left: 'stopped'
     waiting: dict[str, str] = field(default_factory=dict)  # service -> why its stop waits
 
 
 def plan_holds(
-    desired: list[DesiredService], containers: list[RunningContainer], deploys: DeployPlan
+    desired: list[DesiredService],
+    containers: list[RunningContainer],
+    deploys: DeployPlan,
+    under_way: frozenset[str] | set[str] = frozenset(),
 ) -> HoldPlan:
-    """Which routes are held and what stops first; recreates that must wait for a stop leave
-    `deploys` (they deploy in a later pass)."""
+    """Which routes are held and what stops first. under_way: containers whose background stop
+    is running; a recreate waiting for one is in `wait_for_stop` (the caller leaves it out of
+    this pass's deploys)."""
     plan = HoldPlan()
     grouped = by_service(containers)
     for service in desired:
         if service.stopped and not service.deleting:
             _stop(plan, service, grouped.get(service.name, []), desired, grouped)
-    for service in list(deploys.deploy):
+    for service in deploys.deploy:
         if service.definition is None or service.definition.update_strategy != "recreate":
             continue
         older = [c for c in grouped.get(service.name, []) if c.name != service.container]
         running = [c.name for c in older if c.running]
         plan.held.add(service.name)
+        if set(running) & set(under_way):
+            plan.wait_for_stop[service.name] = running
+            continue
         if running:
             plan.stop_first[service.name] = running
-            deploys.deploy.remove(service)
-            continue
         kept = [c for c in older if c.generation == service.applied_generation] or older
         if kept:
             plan.fallback[service.name] = kept[-1].name

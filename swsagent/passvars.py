@@ -84,6 +84,9 @@ class PassVars:
     proxy_health_socket: str
     proxies: dict[str, ProxyView] = field(default_factory=dict)
     deploy_first: list[str] = field(default_factory=list)  # of deploy: private, start first
+    # Proxies rolled, both at once, to hold recreated services' routes before any deploy.
+    hold: list[str] = field(default_factory=list)
+    recreate_stop_wait: float = 0.0  # seconds a recreate's deploy waits for the older to stop
 
     @classmethod
     def for_pass(cls, config: AgentConfig, **what) -> PassVars:
@@ -94,6 +97,7 @@ class PassVars:
             label_prefix=names.label_prefix,
             ready_timeout=config.ready_timeout,
             stop_timeout=config.stop_timeout,
+            recreate_stop_wait=config.recreate_stop_wait,
             haproxy_socket=str(config.haproxy_socket),
             haproxy_backend=names.haproxy_backend,
             roll_drain=config.contract.roll_drain,

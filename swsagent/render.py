@@ -141,6 +141,7 @@ def inventory(
     kill: set[str] = frozenset(),
     joins: dict[str, str] | None = None,
     fallbacks: dict[str, str] | None = None,
+    stop_first: dict[str, list[str]] | None = None,
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
@@ -148,7 +149,8 @@ def inventory(
     retire: {service: its containers to remove} (CleanupPlan.containers); images: {image:
     whether it is on this host} (observe.images_present); stop_only: orphans to stop and keep;
     kill: services whose earlier background stop ran out of time (killed now); joins: {service:
-    its stack's network}; fallbacks: {service: a recreate's older container}."""
+    its stack's network}; fallbacks: {service: a recreate's older container}; stop_first:
+    {service: a recreate's older running containers, stopped by its deploy first}."""
     keep, joins, fallbacks = keep or {}, joins or {}, fallbacks or {}
     retire = retire or {}
     images = images or {}
@@ -177,6 +179,9 @@ def inventory(
         if host not in services:
             services.append(host)
     _mark_stops(hostvars, stop_only, kill)
+    for name, containers in (stop_first or {}).items():
+        if service_host(name) in hostvars:
+            hostvars[service_host(name)]["sws_service_stop_first"] = list(containers)
     return {
         "_meta": {"hostvars": hostvars},
         "all": {

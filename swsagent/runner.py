@@ -51,6 +51,9 @@ class RunResult:
     # host -> what its retire task did (sws.host.service_retire: gone, stopped, background,
     # volume_removed, problems)
     retired: dict[str, dict] = field(default_factory=dict)
+    # host -> why its deploy started nothing yet (sws.host.service_container's `deferred`: a
+    # recreate whose older generation is still stopping)
+    deferred: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,8 @@ def result_from_events(
             last_logs[host] = str(res["last_log"])
         if str(data.get("task_action", "")).endswith("service_retire") and "gone" in res:
             result.retired[host] = res
+        if str(data.get("task_action", "")).endswith("service_container") and res.get("deferred"):
+            result.deferred[host] = str(res["deferred"])
         if event.get("event") == "runner_on_failed" and not data.get("ignore_errors"):
             failures[host] = HostFailure(_short(res.get("msg") or "task failed"), play=play)
         elif event.get("event") == "runner_on_unreachable":

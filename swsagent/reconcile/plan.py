@@ -51,7 +51,8 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
         containment=lambda s: containment_vars(s, config.containment)["sws_service_containment"],
     )
     deploys = share_deploys(deploys, config.deploys_per_user)
-    holds = plan_holds(desired, containers, deploys)
+    holds = plan_holds(desired, containers, deploys, obs.stops.under_way())
+    deploys.deploy = [s for s in deploys.deploy if s.name not in holds.wait_for_stop]
     stack_plan = stacks.plan_stacks(
         desired,
         obs.stack_networks,

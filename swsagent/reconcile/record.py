@@ -51,7 +51,7 @@ def _holds(conn, checked: CheckedPass, report: PassReport) -> None:
     whose stack could get no network say so."""
     plan = checked.plan
     holds, generations = plan.holds, {s.name: s.generation for s in plan.obs.desired}
-    for name, older in holds.stop_first.items():
+    for name, older in {**holds.stop_first, **holds.wait_for_stop}.items():
         why = (
             f"recreating: {', '.join(older)} stops before generation {generations[name]}"
             " starts on the volume (spec.update: recreate; the domain answers 503 meanwhile)"
@@ -63,7 +63,7 @@ def _holds(conn, checked: CheckedPass, report: PassReport) -> None:
         record.mark_stopping(conn, name, "stopping")
     for name, why in plan.stacks.problems.items():
         record.mark_pending_reason(conn, name, generations[name], why)
-    report.note("recreating", sorted(holds.stop_first))
+    report.note("recreating", sorted({*holds.stop_first, *holds.wait_for_stop}))
     report.note("stopping_services", sorted(holds.stopping))
 
 
@@ -87,8 +87,8 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
     # HAProxy refusing one certificate is that domain's problem, not every tenant's deploy's.
     report.notices.extend(out.certificate_problems)
     result = out.result or RunResult(rc=0, status="successful")
-    failed = dict(checked.failed)
-    ready = _deploy_outcomes(checked, result, failed, report)
+    failed, deferred = dict(checked.failed), {}
+    ready = _deploy_outcomes(checked, result, failed, deferred, report)
     routes_ok = _roll_outcome(checked, out, result, report)
     up = _control_plane(config, checked, out, report)
     # A service runs once every proxy that is up serves it; with no proxy up, nothing does.
@@ -111,7 +111,11 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
     report.note("stopped", sorted(newly_stopped))
     report.note("networks_removed", out.networks_removed)
     _failures(config, conn, checked, failed)
-    _explain_pending(conn, checked, ready if routes_ok else set(), failed, routable, report)
+    generations = {s.name: s.generation for s in checked.deploying}
+    for name, why in deferred.items():
+        record.mark_pending_reason(conn, name, generations[name], why[:500])
+    waiting = {**failed, **deferred}
+    _explain_pending(conn, checked, ready if routes_ok else set(), waiting, routable, report)
     conn.commit()
     if out.what is not None:
         _retire_outcomes(checked.cleanup, result, report)
@@ -123,18 +127,25 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
     report.conclude()
 
 
-def _deploy_outcomes(checked: CheckedPass, result: RunResult, failed: dict, report) -> set[str]:
+def _deploy_outcomes(
+    checked: CheckedPass, result: RunResult, failed: dict, deferred: dict, report
+) -> set[str]:
+    """The services that got ready; failed and deferred (a recreate still stopping its older
+    generation: the next pass deploys it) are filled in."""
     ready = set()
     for service in checked.deploying:
         host = service_host(service.name)
         if host in result.failed:
             failure = result.failed[host]
             failed[service.name] = (failure.message, failure.last_log)
+        elif host in result.deferred:
+            deferred[service.name] = result.deferred[host]
         elif host in result.ok:
             ready.add(service.name)
         # Neither: the run itself broke (a playbook error, a killed ansible-playbook). That
         # is the agent's problem, not the service's: it stays pending, the next pass retries.
     report.note("deployed", sorted(ready))
+    report.note("deferred", sorted(deferred))
     report.note("failed", {n: m for n, (m, _) in failed.items()})
     return ready
 

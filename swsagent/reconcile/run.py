@@ -4,8 +4,9 @@
    again (controlplane.revive).
 2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
 3. One ansible-runner run of reconcile.yml, limited to the hosts it concerns: recreate what is
-   missing, start the new generations, roll the proxies one at a time, retire what no longer
-   serves (stops in the background). Its deadline and lock are checked as each play starts.
+   missing, hold the routes of recreates, start the new generations (a recreate stops its
+   older one first), roll the proxies one at a time, retire what no longer serves (stops in
+   the background). Its deadline and lock are checked as each play starts.
 4. What the run left of the control plane, observed again for the record.
 """
 
@@ -71,6 +72,11 @@ def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = 
     revival = checked.plan.revival
     joins = checked.plan.stacks.joins
     deploying = [s for s in checked.deploying if joins.get(s.name) not in (refused or {})]
+    holds = checked.plan.holds
+    # A recreate's route is held on every proxy before its deploy stops the older generation
+    # (reconcile.yml's hold play): no request reaches a container that is stopping.
+    up = {p.name for p in checked.plan.obs.proxies}
+    recreating = [s for s in deploying if s.name in holds.stop_first and s.definition.domain]
     return PassVars.for_pass(
         config,
         revive=list(revival.missing) if revival else [],
@@ -79,6 +85,7 @@ def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = 
         # play), so what serves a domain starts with what it needs already there.
         deploy_first=[service_host(s.name) for s in deploying if not s.definition.domain],
         roll=checked.roll,
+        hold=[p for p in checked.roll if p in up] if recreating else [],
         retire=[service_host(n) for n in checked.cleanup.services()],
         routes=checked.plan.routes.plan(checked.deploying),
         proxies={
@@ -107,6 +114,7 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         kill=cleanup.kill,
         joins=checked.plan.stacks.joins,
         fallbacks=checked.plan.holds.fallback,
+        stop_first=checked.plan.holds.stop_first,
     )
     secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
     run = PlaybookRun(

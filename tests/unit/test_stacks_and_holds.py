@@ -108,7 +108,13 @@ def test_a_volume_service_update_stops_the_old_generation_first_and_holds_its_ro
     running = [container("db", 1)]
     deploys = plan_deploys([db], running)
     holds = plan_holds([db], running, deploys)
-    assert deploys.deploy == [] and holds.stop_first == {"db": ["sws-svc-db-1"]}
+    # One pass: the deploy stops the running older one first, kept to fall back to.
+    assert [s.name for s in deploys.deploy] == ["db"] and "db" in holds.held
+    assert holds.stop_first == {"db": ["sws-svc-db-1"]}
+    assert holds.fallback == {"db": "sws-svc-db-1"} and not holds.wait_for_stop
+    # A stop an earlier pass handed to the background is still under way: wait for it.
+    holds = plan_holds([db], running, deploys, under_way={"sws-svc-db-1"})
+    assert holds.wait_for_stop == {"db": ["sws-svc-db-1"]} and not holds.stop_first
     assert "db" in holds.held
     # The next pass: nothing of it runs; the new one starts, the old one kept to fall back to.
     stopped = [container("db", 1, running=False)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import haproxy, proxyroll
 
@@ -31,7 +32,8 @@ class ActionModule(ActionBase):
             args["routes"], args["header"], args["slot"], addresses, restarted
         )
         result["addresses"] = addresses
-        if proxyroll.digest(text) == args.get("applied_digest") and args.get("ready"):
+        ready = boolean(args.get("ready") or False, strict=False)
+        if proxyroll.digest(text) == str(args.get("applied_digest") or "").strip() and ready:
             result.update(changed=False, rolled=False)
             return result
         sock, backend = args["haproxy_socket"], args["haproxy_backend"]
@@ -64,6 +66,9 @@ class ActionModule(ActionBase):
                 if not result.get("failed"):
                     result.update(failed=True, msg=f"HAProxy on {sock}: {err}")
         result.update(changed=True, rolled=not result.get("failed"))
+        if result["rolled"]:
+            # What it serves now: a later roll in the same run compares with this.
+            result["applied_digest"] = proxyroll.digest(text)
         return result
 
 

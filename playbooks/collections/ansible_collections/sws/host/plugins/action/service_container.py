@@ -19,6 +19,7 @@ from ansible_collections.sws.host.plugins.module_utils.container import (
     ServiceContainer,
     ensure_started,
     start_again,
+    stop_within,
 )
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
@@ -40,8 +41,11 @@ class ActionModule(ActionBase):
         ready_timeout = float(args.pop("ready_timeout"))
         path = args.pop("path", None) or None
         # A recreate (spec.update): the older generation's container, stopped before this one
-        # started; started again if this one fails.
+        # starts (stop_first: still running, stopped here within stop_wait seconds); started
+        # again if this one fails.
         fallback = args.pop("fallback", None) or None
+        stop_first = list(args.pop("stop_first", None) or [])
+        stop_wait = float(args.pop("stop_wait", 0) or 0)
         # Read here, never passed as an argument: no event or log line carries the values.
         env = (task_vars or {}).get(args.pop("env_from", ""), None) or {}
         unknown = set(args) - FIELDS
@@ -53,6 +57,17 @@ class ActionModule(ActionBase):
         engine = Engine()
         started = time.monotonic()
         try:
+            if stop_first:
+                still = stop_within(engine, stop_first, spec.stop_timeout, stop_wait)
+                result["stop_seconds"] = round(time.monotonic() - started, 3)
+                if still:
+                    # Never two containers on one volume, and no pass waits for a slow stop:
+                    # the retire step finishes it, the next pass starts this generation.
+                    result["deferred"] = (
+                        f"recreating: {', '.join(still)} is still stopping after"
+                        f" {stop_wait:g} s; generation {spec.generation} starts once it stopped"
+                    )
+                    return result
             result["container_state"] = ensure_started(engine, spec)
         except (DeployError, EngineError) as err:
             problem = str(err)

@@ -10,6 +10,7 @@ owner first: a volume the store does not give this user is never mounted.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
@@ -164,3 +165,24 @@ def start_again(engine: Engine, container: str) -> None:
     except EngineError as err:
         if err.status != 304:  # 304: it runs already
             raise DeployError(f"docker could not start {container} again: {err}") from None
+
+
+def stop_within(engine: Engine, containers: list[str], stop_timeout: int, wait: float) -> list[str]:
+    """Stop a recreate's older containers (kept), each within its stop timeout, waiting for
+    them at most `wait` seconds in all; returns those still running then. Their stop goes on in
+    the engine (dockerd finishes a stop whose caller left) and the retire step stops them again
+    in the background, so nothing waits for a slow one's timeout here."""
+    deadline = time.monotonic() + max(wait, 0.0)
+    still = []
+    for name in containers:
+        left = deadline - time.monotonic()
+        try:
+            if left > 0.05:
+                engine.stop(name, stop_timeout, wait=left)
+        except EngineError as err:
+            if err.status is not None:  # an answer, not our own wait running out
+                raise DeployError(f"docker could not stop {name}: {err}") from None
+        detail = engine.inspect(name)
+        if detail is not None and (detail.get("State") or {}).get("Running"):
+            still.append(name)
+    return still

@@ -113,15 +113,16 @@ class Engine:
     def start(self, container: str) -> None:
         self.call("POST", f"/containers/{quote(container)}/start")
 
-    def stop(self, container: str, timeout: int) -> None:
+    def stop(self, container: str, timeout: int, wait: float | None = None) -> None:
         """SIGTERM (or the image's stop signal), SIGKILL after `timeout` seconds; a container
-        already stopped or gone is not an error."""
+        already stopped or gone is not an error. wait: give up waiting for the answer after so
+        many seconds (EngineError with no status; the engine goes on with the stop)."""
         try:
             self.call(
                 "POST",
                 f"/containers/{quote(container)}/stop",
                 params={"t": int(timeout)},
-                timeout=int(timeout) + 30,
+                timeout=int(timeout) + 30 if wait is None else wait,
             )
         except EngineError as err:
             if err.status not in (304, 404):

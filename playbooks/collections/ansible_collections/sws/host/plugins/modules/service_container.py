@@ -43,6 +43,14 @@ options:
   init: {type: bool, default: false, description: "Docker's init as PID 1 (spec.init)."}
   stack_network: {type: str, default: "", description: "The stack's network, joined as <service>."}
   fallback: {type: str, description: "A recreate's older container, started on failure."}
+  stop_first:
+    type: list
+    elements: str
+    description: "A recreate's older running containers: stopped (kept) before this one starts."
+  stop_wait:
+    type: float
+    default: 0
+    description: "Seconds to wait for stop_first; past that: `deferred`, nothing starts."
   ready_timeout: {type: float, required: true, description: Seconds to become ready.}
   path: {type: str, description: An HTTP path that must answer 2xx or 3xx.}
 """
