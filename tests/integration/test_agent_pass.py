@@ -519,3 +519,49 @@ def test_a_container_that_restarted_once_and_then_serves_is_healthy(
     assert report.changed.get("deployed") == ["flaky"], report.summary()
     assert row(store, "flaky")["status"] == "running"
     assert inspect("sws-svc-flaky-1")["RestartCount"] >= 1
+
+
+def test_a_recreate_stops_the_older_generation_first_and_defers_a_slow_stop(
+    config, store, hello_image, network
+):
+    """spec.update recreate (a volume): never two containers on one volume. A quick stop is
+    waited for in the same pass; one longer than recreate_stop_wait is left to the background
+    and the next pass starts the new generation."""
+    docker("volume", "rm", "-f", "delta-volume", check=False)
+    # PID 1 ignores SIGTERM: its stop takes the whole stop timeout (2 s here).
+    noterm = "sws-agenttest/hello-noterm:1"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", noterm, "-"],
+        input=f'FROM {hello_image}\nSTOPSIGNAL SIGTERM\nCMD ["python3", "-c", "import runpy, signal;'
+        " signal.signal = lambda *a: None; runpy.run_path('/app/hello.py',"
+        " run_name='__main__')\"]\n",
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    slow = dataclasses.replace(config, recreate_stop_wait=0.5)
+    try:
+        apply(store, "delta", noterm, env={"GREETING": "one"}, volume="/data")
+        one_pass(slow, store.conn)
+        apply(store, "delta", hello_image, env={"GREETING": "two"}, volume="/data")
+        report = one_pass(slow, store.conn)
+        assert report.changed.get("deferred") == ["delta"], report.changed
+        delta = row(store, "delta")
+        assert delta["status"] == "pending" and "still stopping" in delta["message"], delta
+        assert not docker("ps", "-aq", "--filter", "name=^sws-svc-delta-2$").strip()
+        passes_until_settled(slow, store.conn)
+        one_pass(slow, store.conn)
+        assert row(store, "delta")["status"] == "running", row(store, "delta")
+        assert "two" in body_of("sws-svc-delta-2", network)
+        assert not docker("ps", "-q", "--filter", "name=^sws-svc-delta-1$").strip()
+        # A quick stop (hello.py ends on SIGTERM): stopped and started in one pass.
+        apply(store, "delta", hello_image, env={"GREETING": "three"}, volume="/data")
+        report = one_pass(slow, store.conn)
+        assert report.changed["deployed"] == ["delta"], report.changed
+        assert "three" in body_of("sws-svc-delta-3", network)
+        # Kept stopped, for a failed update to fall back to.
+        assert inspect("sws-svc-delta-2")["State"]["Running"] is False
+    finally:
+        for cid in docker("ps", "-aq", "--filter", "name=^sws-svc-delta-").split():
+            docker("rm", "-f", cid, check=False)
+        docker("volume", "rm", "-f", "delta-volume", check=False)
