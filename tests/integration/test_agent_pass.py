@@ -532,7 +532,8 @@ def test_a_recreate_stops_the_older_generation_first_and_defers_a_slow_stop(
     noterm = "sws-agenttest/hello-noterm:1"
     subprocess.run(
         ["docker", "build", "-q", "-t", noterm, "-"],
-        input=f'FROM {hello_image}\nSTOPSIGNAL SIGTERM\nCMD ["python3", "-c", "import runpy, signal;'
+        input=f"FROM {hello_image}\nSTOPSIGNAL SIGTERM\n"
+        'CMD ["python3", "-c", "import runpy, signal;'
         " signal.signal = lambda *a: None; runpy.run_path('/app/hello.py',"
         " run_name='__main__')\"]\n",
         text=True,
