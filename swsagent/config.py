@@ -169,6 +169,10 @@ class AgentConfig:
     # until then).
     api_domain: str | None = None
     api_certificate: str = "local"
+    # The services' firewall (firewall.py): every pass checks SWS's iptables rules and puts
+    # back what is gone. Off unless set (the bootstrap's agent.yml sets it), so a test agent
+    # never touches the host's tables.
+    firewall: bool = False
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
@@ -260,6 +264,10 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
             values[key] = str(raw[key])
     if raw.get("stack_subnets") is not None:
         values["stack_subnets"] = _subnet_range(raw["stack_subnets"], source)
+    if "firewall" in raw:
+        if not isinstance(raw["firewall"], bool):
+            raise AgentConfigError(f"{source}: firewall must be true or false")
+        values["firewall"] = raw["firewall"]
     if raw.get("acme_host_addresses"):
         values["acme_host_addresses"] = tuple(str(a) for a in raw["acme_host_addresses"])
     if "api_certificate" in raw:

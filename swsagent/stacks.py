@@ -14,6 +14,7 @@ end, which talk to the Engine API.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,16 @@ class StackPlan:
     # service -> the network it joins (under its name), for every service with a stack.
     joins: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # service -> why it has none
+
+
+def bridge_name(bridge_prefix: str, subnet: str) -> str:
+    """The Linux bridge of a stack's network: the prefix and 8 hex digits of its subnet's
+    address (at most 15 characters; no two stacks share a subnet, so no two share a name).
+    The host's firewall rules match every stack's bridge by the prefix (firewall.py)."""
+    network = ipaddress.ip_network(subnet)
+    if network.version == 4:
+        return f"{bridge_prefix}{int(network.network_address):08x}"
+    return bridge_prefix + hashlib.sha256(subnet.encode()).hexdigest()[:8]
 
 
 def network_name(prefix: str, owner: str, stack: str) -> str:
@@ -116,14 +127,22 @@ def plan_stacks(
 # --- the Engine API side: what exists, and the changes ----------------------------------------
 
 
-def observe(prefix: str) -> tuple[dict[str, StackNetwork], list[str]]:
-    """SWS's stack networks by name, and every subnet any network on the host uses."""
+def engine_networks() -> list[dict]:
+    """Every network on the engine, as GET /networks reports them (one call a pass)."""
     engine_mod = collection.engine()
     try:
-        networks = engine_mod.Engine().networks()
+        return engine_mod.Engine().networks()
     except engine_mod.EngineError as err:
         raise ObserveError(f"the Docker engine could not be asked: {err}") from None
-    stacks, taken = {}, []
+
+
+def observe(prefix: str, networks: list[dict] | None = None):
+    """SWS's stack networks by name, and every subnet any network on the host uses
+    (networks: engine_networks(), when the caller has it already)."""
+    if networks is None:
+        networks = engine_networks()
+    stacks: dict[str, StackNetwork] = {}
+    taken: list[str] = []
     for net in networks:
         subnets = [c.get("Subnet") for c in ((net.get("IPAM") or {}).get("Config") or [])]
         taken += [s for s in subnets if s]
@@ -138,15 +157,18 @@ def observe(prefix: str) -> tuple[dict[str, StackNetwork], list[str]]:
     return stacks, taken
 
 
-def create(plan: StackPlan, prefix: str) -> dict[str, str]:
-    """Make the missing networks; {network: why} for those the engine refused."""
+def create(plan: StackPlan, prefix: str, bridge_prefix: str) -> dict[str, str]:
+    """Make the missing networks, each on a bridge named bridge_name(bridge_prefix, subnet);
+    {network: why} for those the engine refused."""
     engine_mod = collection.engine()
     engine = engine_mod.Engine()
     refused = {}
     for net in plan.create:
         labels = {f"{prefix}.stack": net.stack, f"{prefix}.owner": net.owner}
         try:
-            engine.create_network(net.name, net.subnet, labels)
+            engine.create_network(
+                net.name, net.subnet, labels, bridge_name(bridge_prefix, net.subnet)
+            )
         except engine_mod.EngineError as err:
             refused[net.name] = f"docker could not make the stack's network: {err}"
     return refused

@@ -10,6 +10,7 @@ derived here as properties, the same way.
 
 from __future__ import annotations
 
+import ipaddress
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -54,6 +55,8 @@ class HostContract:
     # Names.
     control_network: str
     services_network: str
+    services_bridge: str
+    stack_bridge_prefix: str
     confdb_container: str
     confdb_volume: str
     confdb_database: str
@@ -71,6 +74,10 @@ class HostContract:
     haproxy_backend: str
     service_label: str
     roll_drain: str
+    # The host's firewall for the services (issue 25).
+    input_chain: str
+    forward_chain: str
+    blocked_ranges: tuple[str, ...]
     # Host paths.
     etc_dir: str
     haproxy_run_dir: str
@@ -152,7 +159,50 @@ def _read(path: Path) -> dict:
             f"{path}: {PREFIX}roll_drain must be one of {', '.join(ROLL_DRAIN_MODES)}, "
             f"not {values['roll_drain']!r}"
         )
+    _check_bridges(values, path)
+    if "blocked_ranges" in values:
+        values["blocked_ranges"] = _networks(values["blocked_ranges"], path)
     return values
+
+
+# Linux keeps an interface's name in 16 bytes, the last a NUL; a stack's bridge is the prefix
+# and 8 hex digits (stacks.bridge_name).
+_IFNAME_MAX = 15
+_STACK_BRIDGE_SUFFIX = 8
+
+
+def _check_bridges(values: dict, path: Path) -> None:
+    limits = {
+        "services_bridge": _IFNAME_MAX,
+        "stack_bridge_prefix": _IFNAME_MAX - _STACK_BRIDGE_SUFFIX,
+    }
+    for key, most in limits.items():
+        name = values.get(key)
+        if name is not None and not (0 < len(name) <= most and name.isascii()):
+            raise ContractError(
+                f"{path}: {PREFIX}{key} must be 1 to {most} ASCII characters, not {name!r}"
+            )
+        if name is not None and any(c in name for c in " /+:!"):
+            # iptables reads a trailing + as a wildcard and ! as negation.
+            raise ContractError(f"{path}: {PREFIX}{key} must not contain ' /+:!': {name!r}")
+
+
+def _networks(ranges: tuple[str, ...], path: Path) -> tuple[str, ...]:
+    """Each an IPv4 network in CIDR form (iptables' own spelling: 10.0.0.0/8)."""
+    found = []
+    for text in ranges:
+        try:
+            network = ipaddress.ip_network(text)
+        except ValueError:
+            raise ContractError(
+                f"{path}: {PREFIX}blocked_ranges: {text!r} is not a network such as "
+                "10.0.0.0/8 (host bits must be zero)"
+            ) from None
+        if network.version != 4:
+            # Service containers have no IPv6 (README.md, "Isolation"): nothing to block.
+            raise ContractError(f"{path}: {PREFIX}blocked_ranges: {text!r} is not IPv4")
+        found.append(str(network))
+    return tuple(found)
 
 
 def _typed(value, kind, where: str):

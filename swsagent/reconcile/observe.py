@@ -1,8 +1,9 @@
 """The pass's first stage: read everything it decides from, and change nothing.
 
 The store (services, certificates), the engine (the control plane, the service containers, the
-purged volumes, the images), each proxy's applied routes and HAProxy's view of the proxies and
-of the certificates, and the agent's own state files (retries, orphans, background stops). A
+purged volumes, the images, the networks), each proxy's applied routes and HAProxy's view of
+the proxies and of the certificates, the host's firewall (one `iptables -S`), and the agent's
+own state files (retries, orphans, background stops). A
 proxy that is down is observed as it is: starting it again is the run's job, planned first.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from swsagent import certs, orphans, removals, retries, stacks
+from swsagent import certs, firewall, orphans, removals, retries, stacks
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components
 from swsagent.desired import DesiredService, read_desired
@@ -42,6 +43,7 @@ class Observation:
     now: float
     stack_networks: dict[str, stacks.StackNetwork]  # SWS's stack networks, by name
     subnets_taken: list[str]  # every subnet a network on this host uses
+    firewall: firewall.Observed | None = None  # None: this agent leaves the firewall alone
 
 
 def observe(config: AgentConfig, conn) -> Observation:
@@ -56,7 +58,8 @@ def observe(config: AgentConfig, conn) -> Observation:
     running = {c.name for c in containers if c.running}
     purged = [f"{s.name}-volume" for s in desired if s.deleting and s.purge_volume]
     wanted_images = {s.definition.image for s in desired if s.definition and not s.deleting}
-    stack_networks, taken = stacks.observe(names.label_prefix)
+    networks = stacks.engine_networks()
+    stack_networks, taken = stacks.observe(names.label_prefix, networks)
     return Observation(
         desired=desired,
         plane=plane,
@@ -77,6 +80,7 @@ def observe(config: AgentConfig, conn) -> Observation:
         now=now,
         stack_networks=stack_networks,
         subnets_taken=taken,
+        firewall=firewall.observe(networks, names) if config.firewall else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from swsagent import retries, stacks, stale
+from swsagent import firewall, retries, stacks, stale
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Revival, plan_revival
 from swsagent.desired import DesiredService
@@ -40,6 +40,7 @@ class PassPlan:
     stale: list[DesiredService]  # running services whose routes went stale (rerouted by the roll)
     holds: HoldPlan  # stopped and recreated services: routes held, what stops first
     stacks: stacks.StackPlan  # the stacks' networks: made before the deploys, removed after
+    firewall: firewall.Repair | None = None  # the services' firewall rules to put back first
 
 
 def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
@@ -75,6 +76,7 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
         stale=stale.find(desired, containers, obs.proxies, names) if names.proxies else [],
         holds=holds,
         stacks=stack_plan,
+        firewall=firewall.plan(config.contract, obs.firewall) if obs.firewall else None,
     )
 
 

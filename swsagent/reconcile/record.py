@@ -82,6 +82,7 @@ def _queued(conn, queued: dict, per_user: int, report: PassReport) -> None:
 
 
 def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, report) -> None:
+    _firewall(checked, out, report)
     report.note("certificates_installed", out.certificates.get("certificates_installed"))
     report.note("certificates_removed", out.certificates.get("certificates_removed"))
     # HAProxy refusing one certificate is that domain's problem, not every tenant's deploy's.
@@ -125,6 +126,23 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
     report.note("stopping", stopping(checked, result))
     _check_health(config, conn, checked, report)
     report.conclude()
+
+
+def _firewall(checked: CheckedPass, out: RunOutcome, report) -> None:
+    """The bootstrap made the rules, so one missing means something removed it (a reboot, a
+    hand, another tool): worth a line in the pass's message. Rules that cannot be read or
+    restored fail the pass: the host is not protected."""
+    seen = checked.plan.obs.firewall
+    if seen is not None and seen.tables is None:
+        report.problems.append(f"the services' firewall could not be read: {seen.problem}")
+    if out.firewall_problem:
+        report.problems.append(out.firewall_problem)
+    if out.firewall_restored:
+        report.note("firewall_restored", list(out.firewall_restored))
+        report.notices.append(
+            "the services' firewall was not all in place and was put back: "
+            + ", ".join(out.firewall_restored)
+        )
 
 
 def _deploy_outcomes(

@@ -1,5 +1,7 @@
 """The pass's fourth stage: every change to the host, in this order.
 
+0. The services' firewall rules, when some are missing (firewall.restore): before anything
+   starts a service.
 1. The control plane: proxies not up go to maintenance in HAProxy, what is stopped starts
    again (controlplane.revive).
 2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from swsagent import certs, stacks
+from swsagent import certs, firewall, stacks
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -35,6 +37,8 @@ class RunOutcome:
     certificate_problems: list[str] = field(default_factory=list)
     networks_refused: dict[str, str] = field(default_factory=dict)  # stack network -> why
     networks_removed: list[str] = field(default_factory=list)
+    firewall_restored: tuple[str, ...] = ()  # what of the firewall was missing and put back
+    firewall_problem: str = ""
     what: PassVars | None = None  # None: nothing for the playbook to do
     result: RunResult | None = None
     plane: dict[str, Component] = field(default_factory=dict)  # after the run
@@ -42,6 +46,13 @@ class RunOutcome:
 
 def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutcome:
     outcome = RunOutcome()
+    if checked.plan.firewall is not None:
+        guard.check("restoring the firewall")
+        try:
+            firewall.restore(checked.plan.firewall.script)
+            outcome.firewall_restored = checked.plan.firewall.missing
+        except firewall.FirewallError as err:
+            outcome.firewall_problem = f"the services' firewall could not be restored: {err}"
     revival = checked.plan.revival
     if revival and (revival.start or revival.maint):
         guard.check("starting the control plane")
@@ -54,7 +65,9 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
     stack_plan = checked.plan.stacks
     if stack_plan.create:
         guard.check("making the stacks' networks")
-        outcome.networks_refused = stacks.create(stack_plan, config.names.label_prefix)
+        outcome.networks_refused = stacks.create(
+            stack_plan, config.names.label_prefix, config.contract.stack_bridge_prefix
+        )
     what = pass_vars(config, checked, outcome.networks_refused)
     if what.hosts():
         guard.check("running the playbook")

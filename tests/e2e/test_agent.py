@@ -297,6 +297,9 @@ def agent_host(bootstrapped_host, tmp_path_factory):
                 # Every pass probes health checks: the tests look right after one.
                 "health_interval": 0,
                 "names": installed.get("names", {}),
+                # The installed agent's firewall setting: this session's passes check the
+                # services' firewall rules as its passes do (test_firewall.py).
+                "firewall": installed.get("firewall", False),
             }
         )
     )

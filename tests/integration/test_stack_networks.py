@@ -15,6 +15,7 @@ from tests.integration.test_agent_pass import docker, engine_lock  # noqa: F401
 
 PREFIX = "swsstacktest"
 RANGE = "10.209.0.0/24"  # 16 subnets of /28
+BRIDGES = "swsxt"  # not the live host's sws-st: its firewall rules are not this test's
 
 
 def service(name: str, owner: str, stack: str):
@@ -29,13 +30,15 @@ def test_a_sample_of_allotted_networks_is_made_by_the_engine_and_released(engine
     plan = stacks.plan_stacks(desired, existing, taken, PREFIX, RANGE, 28)
     assert len(plan.create) == 12 and not plan.problems
     try:
-        assert stacks.create(plan, PREFIX) == {}
+        assert stacks.create(plan, PREFIX, BRIDGES) == {}
         made, taken_now = stacks.observe(PREFIX)
         assert {n.name: n.subnet for n in plan.create} == {n: made[n].subnet for n in made}
         for name in made:
             detail = json.loads(docker("network", "inspect", name))[0]
             assert detail["Internal"] is True
             assert detail["Options"]["com.docker.network.bridge.enable_icc"] == "true"
+            bridge = detail["Options"]["com.docker.network.bridge.name"]
+            assert bridge == stacks.bridge_name(BRIDGES, made[name].subnet)
             net = ipaddress.ip_network(made[name].subnet)
             others = [ipaddress.ip_network(t) for t in taken]
             assert not any(net.overlaps(o) for o in others)

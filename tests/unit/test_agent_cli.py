@@ -11,7 +11,8 @@ from tests.fixtures.contract import REPO, in_repo
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["run"], ["watch"], ["pause"], ["resume"], ["status"], ["logship"]]
+    "command",
+    [[], ["run"], ["watch"], ["pause"], ["resume"], ["status"], ["logship"], ["firewall"]],
 )
 def test_every_command_has_help_with_an_example(command):
     result = CliRunner().invoke(main_group, [*command, "--help"])

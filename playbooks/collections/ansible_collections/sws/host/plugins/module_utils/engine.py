@@ -144,9 +144,15 @@ class Engine:
         """Every network on this engine (name, labels, IPAM subnets)."""
         return self.call("GET", "/networks")
 
-    def create_network(self, name: str, subnet: str, labels: dict[str, str]) -> str:
+    def create_network(
+        self, name: str, subnet: str, labels: dict[str, str], bridge: str | None = None
+    ) -> str:
         """A bridge network of one subnet where containers reach each other, and nothing
-        else: internal (no route out; outbound goes through the services network)."""
+        else: internal (no route out; outbound goes through the services network). bridge: the
+        Linux bridge's name (the host's firewall rules match it; None: Docker's br-<id>)."""
+        options = {"com.docker.network.bridge.enable_icc": "true"}
+        if bridge:
+            options["com.docker.network.bridge.name"] = bridge
         body = {
             "Name": name,
             "Driver": "bridge",
@@ -154,7 +160,7 @@ class Engine:
             "CheckDuplicate": True,
             "Labels": labels,
             "IPAM": {"Config": [{"Subnet": subnet}]},
-            "Options": {"com.docker.network.bridge.enable_icc": "true"},
+            "Options": options,
         }
         return self.call("POST", "/networks/create", body=body)["Id"]
 
