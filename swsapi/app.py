@@ -26,7 +26,7 @@ def create_app(config: Config | None = None) -> Flask:
     from swsapi import edge, guesses, models  # noqa: F401  (models: tables for migrations)
     from swsapi.errors import register_error_handlers
     from swsapi.routes import agent, health, history, logs, services, session, users, volumes, web
-    from swsapi.servicelogs import StreamSlots
+    from swsapi.streamslots import WorkerThreads
 
     register_error_handlers(app)
     edge.init_app(app)
@@ -36,5 +36,5 @@ def create_app(config: Config | None = None) -> Flask:
 
     for blueprint in (*blueprints, volumes.bp, agent.bp, certificates.bp, stacks.bp):
         app.register_blueprint(blueprint)
-    app.extensions["sws_stream_slots"] = StreamSlots(app.config["SWS_STREAM_SLOTS"])
+    app.extensions["sws_stream_threads"] = WorkerThreads(app.config["SWS_WORKER_STREAM_THREADS"])
     return app

@@ -126,12 +126,12 @@ def reserved_domains(env: Mapping[str, str]) -> frozenset[str]:
 
 
 def streams_per_user(env: Mapping[str, str], total_slots: int) -> int:
-    """Log streams one user may hold: SWS_MAX_STREAMS_PER_USER, never more than a quarter of
-    the apiserver's stream slots (workers x half their threads: 2 x 4 = 8 gives 2), so at
-    least four users can follow at once (issue 25: three users at 3 streams each took all 8
-    and everyone else got 503). A larger setting is cut to that, not refused, so raising the
+    """Log streams one user may hold: SWS_MAX_STREAMS_PER_USER, never more than 3 nor more
+    than a quarter of the host's stream slots (workers x half their threads: 2 x 4 = 8 gives
+    2), so no three users can hold them all (issue 25: three users at 3 streams each took all
+    8 and everyone else got 503). A larger setting is cut to that, not refused, so raising the
     workers or threads later raises the cap with it."""
-    fair_share = max(1, total_slots // 4)
+    fair_share = max(1, min(3, total_slots // 4))
     return min(_int(env, "SWS_MAX_STREAMS_PER_USER", fair_share), fair_share)
 
 
@@ -186,11 +186,15 @@ class Config:
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         # gthread workers: a log stream holds a thread, never the whole worker.
         self.SWS_THREADS = _int(env, "SWS_THREADS", 8)
-        # Streams may take half of a worker's threads; the rest stay for plain requests.
+        # The host's log stream slots: half of every worker's threads, counted across workers
+        # (swsapi/streamslots.py). One worker may lend streams more than its half, when they
+        # happen to land there, but never its last quarter: plain requests need those.
         self.SWS_STREAM_SLOTS = max(1, self.SWS_THREADS // 2)
-        self.SWS_MAX_STREAMS_PER_USER = streams_per_user(
-            env, self.SWS_WORKERS * self.SWS_STREAM_SLOTS
+        self.SWS_STREAM_SLOTS_TOTAL = self.SWS_WORKERS * self.SWS_STREAM_SLOTS
+        self.SWS_WORKER_STREAM_THREADS = max(
+            self.SWS_STREAM_SLOTS, self.SWS_THREADS - max(1, self.SWS_THREADS // 4)
         )
+        self.SWS_MAX_STREAMS_PER_USER = streams_per_user(env, self.SWS_STREAM_SLOTS_TOTAL)
         self.SWS_STREAM_MAX_SECONDS = _int(env, "SWS_STREAM_MAX_SECONDS", 600)
         self.SWS_STREAM_POLL_SECONDS = _float(env, "SWS_STREAM_POLL_SECONDS", 1.0, 0.05)
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()

@@ -1,36 +1,33 @@
-"""Reading a service's logs from the store: pages by cursor, and the follow stream's slots.
+"""Reading a service's logs from the store: pages by cursor, and the follow stream.
 
 The log shipper on the host writes the lines (service_logs, trimmed per service); the
 apiserver only reads them, so it needs neither the Docker socket nor Docker's container
 directories. A page is one indexed query of at most MAX_PAGE lines; nothing loads a log whole.
 A stream polls for lines past its cursor, checking a database connection out per poll only,
-so open streams hold threads but never a pooled connection.
+so open streams hold threads but never a pooled connection. Who may hold a stream is
+streamslots.py's.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, select, update
 
-from swsapi.errors import ApiError, invalid_request
+from swsapi.errors import invalid_request
 from swsapi.extensions import db
-from swsapi.models import LogStream, Service, ServiceLog, User
+from swsapi.models import LogStream, Service, ServiceLog
 from swsapi.queryargs import whole_number
+from swsapi.streamslots import STREAM_REFRESH, still_held
 from swscore.contract import ServiceStatus
 
 MAX_PAGE = 1000
 DEFAULT_TAIL = 100
-# A stream's row counts for its user while it is refreshed; a worker killed mid-stream leaves
-# a row that stops counting after STREAM_STALE.
-STREAM_REFRESH = timedelta(seconds=10)
-STREAM_STALE = timedelta(seconds=30)
 KEEPALIVE_SECONDS = 15  # a blank line when nothing else was sent: proxies keep the stream open
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -179,61 +176,10 @@ def latest_cursor(conn, service_id: int) -> int:
 # --- Streams ---------------------------------------------------------------------------------
 
 
-class StreamSlots:
-    """This worker's stream slots: streams may take only part of its threads, so plain
-    requests always find one free."""
-
-    def __init__(self, slots: int):
-        self.slots = threading.BoundedSemaphore(slots)
-
-    def take(self) -> None:
-        if not self.slots.acquire(blocking=False):
-            raise ApiError(
-                503,
-                "busy",
-                "this apiserver holds as many log streams as it can; try again shortly",
-            )
-
-    def give_back(self) -> None:
-        self.slots.release()
-
-
-def open_stream(user_id: int) -> int:
-    """Register a stream for the user, or 429 past SWS_MAX_STREAMS_PER_USER (every worker's
-    streams count: the rows are in the store)."""
-    limit = current_app.config["SWS_MAX_STREAMS_PER_USER"]
-    with db.engine.begin() as conn:
-        # The user's row lock serialises two streams opening at once for the same user.
-        conn.execute(select(User.id).where(User.id == user_id).with_for_update())
-        conn.execute(
-            delete(LogStream).where(
-                LogStream.user_id == user_id, LogStream.seen_at < func.now() - STREAM_STALE
-            )
-        )
-        count = conn.execute(
-            select(func.count()).select_from(LogStream).where(LogStream.user_id == user_id)
-        ).scalar_one()
-        if count >= limit:
-            raise ApiError(
-                429,
-                "too_many_streams",
-                f"you already follow {count} log stream(s), the most allowed "
-                f"(SWS_MAX_STREAMS_PER_USER={limit}, at most a quarter of the apiserver's "
-                "stream slots); end one and try again",
-            )
-        return conn.execute(
-            insert(LogStream).values(user_id=user_id).returning(LogStream.id)
-        ).scalar_one()
-
-
-def close_stream(stream_id: int) -> None:
-    with db.engine.begin() as conn:
-        conn.execute(delete(LogStream).where(LogStream.id == stream_id))
-
-
 def follow(service_id: int, owner_id: int, query: LogQuery, stream_id: int) -> Iterator[str]:
     """The stream's text: one JSON object per line, then lines as they come, until the
-    service is deleted or SWS_STREAM_MAX_SECONDS pass ({"end": reason, "cursor": n} last)."""
+    service is deleted, its slot goes to another user or SWS_STREAM_MAX_SECONDS pass
+    ({"end": reason, "cursor": n} last)."""
     config = current_app.config
     poll = config["SWS_STREAM_POLL_SECONDS"]
     started = last_sent = last_refresh = time.monotonic()
@@ -255,6 +201,10 @@ def follow(service_id: int, owner_id: int, query: LogQuery, stream_id: int) -> I
         with db.engine.connect() as conn:
             if not service_exists(conn, service_id, owner_id):
                 yield json.dumps({"end": "deleted", "cursor": cursor}) + "\n"
+                return
+            if not still_held(conn, stream_id):  # its slot went to a user who had none
+                conn.rollback()
+                yield json.dumps({"end": "evicted", "cursor": cursor}) + "\n"
                 return
             page = read_page(conn, service_id, LogQuery(after=cursor, limit=MAX_PAGE))
             if time.monotonic() - last_refresh >= STREAM_REFRESH.total_seconds():

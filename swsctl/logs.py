@@ -59,15 +59,18 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     pause: float = 1.0,
 ) -> Iterator[dict]:
-    """Every line after the cursor, as it comes, until the service is deleted."""
+    """Every line after the cursor, as it comes, until the service is deleted (or the server
+    gives the stream's slot to another user: ServerError)."""
     failures = 0
-    while True:
+    evicted = False
+    while not evicted:
         try:
             for item in client.follow_logs(name, after=cursor):
                 if "end" in item:
                     cursor = item.get("cursor", cursor)
                     if item["end"] == "deleted":
                         return
+                    evicted = item["end"] == "evicted"
                     break  # the server's longest stream, or a restart: go on from the cursor
                 cursor = item["cursor"]
                 failures = 0
@@ -77,3 +80,8 @@ def follow(
             if failures >= TOLERATED_FAILED_STREAMS:
                 raise
             sleep(pause)
+    # Following again would only take the slot back from the user it was given to.
+    raise ServerError(
+        "the server ended this log stream to give its slot to a user who had none (every "
+        "log stream slot of the host is taken): follow fewer services at once, or try later"
+    )

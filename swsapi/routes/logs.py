@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
-from swsapi import servicelogs, store
+from swsapi import servicelogs, store, streamslots
 from swsapi.auth import authenticate
 from swsapi.extensions import db
 
@@ -17,12 +17,12 @@ def logs(name):
     service = store.get_service(g.user, name)
     if not query.follow:
         return servicelogs.read_page(db.session.connection(), service.id, query)
-    stream_id = servicelogs.open_stream(g.user.id)  # 429 past the user's limit
-    slots = current_app.extensions["sws_stream_slots"]
+    threads = current_app.extensions["sws_stream_threads"]
+    threads.take()  # 503 when this worker lends streams no more of its threads
     try:
-        slots.take()  # 503 when this worker's stream threads are all taken
+        stream_id = streamslots.open_stream(g.user.id)  # 429 past the share, 503 host full
     except Exception:
-        servicelogs.close_stream(stream_id)
+        threads.give_back()
         raise
     service_id, owner_id = service.id, g.user.id
     # A stream lasts minutes: give the request's connection back to the pool now.
@@ -33,9 +33,9 @@ def logs(name):
             yield from servicelogs.follow(service_id, owner_id, query, stream_id)
         finally:
             try:
-                servicelogs.close_stream(stream_id)
+                streamslots.close_stream(stream_id)
             finally:
-                slots.give_back()
+                threads.give_back()
 
     return Response(
         stream_with_context(lines()),

@@ -32,13 +32,25 @@ def test_the_fair_share_settings():
         ({}, 2),  # 2 workers x 4 stream slots: a quarter of 8
         ({"SWS_MAX_STREAMS_PER_USER": "3"}, 2),  # the bootstrap's old 3 is cut to the share
         ({"SWS_MAX_STREAMS_PER_USER": "1"}, 1),
-        ({"SWS_WORKERS": "4", "SWS_THREADS": "16"}, 8),
-        ({"SWS_WORKERS": "4", "SWS_THREADS": "16", "SWS_MAX_STREAMS_PER_USER": "3"}, 3),
+        ({"SWS_WORKERS": "4", "SWS_THREADS": "16"}, 3),  # a quarter of 32, but never over 3
+        ({"SWS_WORKERS": "4", "SWS_THREADS": "16", "SWS_MAX_STREAMS_PER_USER": "2"}, 2),
         ({"SWS_WORKERS": "1", "SWS_THREADS": "2"}, 1),  # one slot: still one stream
     ],
 )
 def test_no_user_holds_more_than_a_quarter_of_the_stream_slots(env, per_user):
     assert Config(env).SWS_MAX_STREAMS_PER_USER == per_user
+
+
+@pytest.mark.parametrize(
+    "threads, host_slots, worker_threads",
+    [("8", 8, 6), ("4", 4, 3), ("2", 2, 1), ("1", 2, 1), ("16", 16, 12)],
+)
+def test_the_slots_are_the_hosts_and_a_worker_keeps_a_quarter_of_its_threads(
+    threads, host_slots, worker_threads
+):
+    config = Config({"SWS_WORKERS": "2", "SWS_THREADS": threads})
+    assert config.SWS_STREAM_SLOTS_TOTAL == host_slots
+    assert config.SWS_WORKER_STREAM_THREADS == worker_threads
 
 
 def test_values_from_the_environment():

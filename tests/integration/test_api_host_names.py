@@ -11,6 +11,7 @@ from swsapi.app import create_app
 from swscore.spec import SpecError, load_definition
 from tests.fixtures.apiserver import TestConfig, dispose
 from tests.integration.test_api_services import apply, definition, error
+from tests.unit.test_bootstrap_reserved_names import bootstrap_reserved
 
 
 @pytest.mark.parametrize("domain", ["localhost", "127.0.0.1", "10.0.0.1"])
@@ -63,3 +64,27 @@ def test_the_hosts_own_names_are_reserved_by_default(host_named_app):
         assert error(response)["fields"] == {
             "spec.domain": f"{name} is reserved (SWS_RESERVED_DOMAINS)"
         }
+
+
+@pytest.fixture
+def bootstrapped_names_app(migrated_database_url):
+    """The apiserver as the bootstrap starts it on a host named build-7.example.net."""
+    reserved = bootstrap_reserved("build-7", "build-7.example.net", "build-7")
+    app = create_app(TestConfig(migrated_database_url, SWS_RESERVED_DOMAINS=reserved))
+    yield app
+    dispose(app)
+
+
+@pytest.mark.parametrize("domain", ["build-7.example.net", "api.sws.localhost"])
+def test_the_bootstrap_reserves_the_hosts_own_names(bootstrapped_names_app, domain):
+    with bootstrapped_names_app.app_context():
+        headers = {"Authorization": f"Bearer {auth.create_user('dora')}"}
+    client = bootstrapped_names_app.test_client()
+    response = apply(client, headers, definition(domain=domain))
+    assert response.status_code == 409, response.data
+    body = error(response)
+    assert body["code"] == "conflict" and domain in body["message"]
+    assert body["fields"] == {"spec.domain": f"{domain} is reserved (SWS_RESERVED_DOMAINS)"}
+    # A subdomain of the host's name is a tenant's like any other.
+    other = apply(client, headers, definition(domain=f"shop.{domain}"))
+    assert other.status_code == 201, other.data

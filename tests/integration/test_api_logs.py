@@ -21,7 +21,7 @@ from swsagent.loglines import LogLine
 from swsagent.logstore import insert_lines, refresh_last_log
 from swsapi import auth
 from swsapi.app import create_app
-from swsapi.servicelogs import StreamSlots
+from swsapi.streamslots import WorkerThreads
 from tests.integration.conftest import TestConfig, dispose, start_live_api, stop_live_api
 
 WAIT = 30  # seconds an eventual state may take (not a timing assertion)
@@ -158,7 +158,7 @@ def test_streams_per_user_are_limited_and_freed_when_a_stream_ends(
 
 
 def test_streams_never_take_every_thread_of_a_worker(app, client, make_user, web):
-    app.extensions["sws_stream_slots"] = StreamSlots(1)  # as with SWS_THREADS=2 or 3
+    app.extensions["sws_stream_threads"] = WorkerThreads(1)  # as with SWS_THREADS=2
     carol = make_user("carol")
     client.put("/v1/services/other", json=definition("other"), headers=carol)
     first = client.get("/v1/services/other/logs?follow=true", headers=carol)
@@ -192,6 +192,13 @@ def test_a_fourth_user_still_gets_a_slot_while_three_hold_their_most(one_worker_
         held.append(stream)
         more = client.get(f"/v1/services/{service}/logs?follow=true", headers=headers)
         assert more.status_code == 429  # each at their most
+    # Every slot of the host held, one each: no one has a stream to spare, so a fifth waits.
+    with one_worker_app.app_context():
+        eve = {"Authorization": f"Bearer {auth.create_user('eve')}"}
+    assert client.put("/v1/services/eve-web", json=definition("eve-web"), headers=eve)
+    full = client.get("/v1/services/eve-web/logs?follow=true", headers=eve)
+    assert full.status_code == 503
+    assert full.get_json()["error"]["message"].startswith("all 4 log stream slots of this host")
     for stream in reversed(held):  # each holds a request context: the last one goes first
         stream.close()
 

@@ -100,6 +100,9 @@ def render_test_conf(directory: Path, **overrides) -> Path:
         sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",
         sws_proxy_https_socket_path="/run/sws/proxy/https.sock",
         sws_proxy_api_domain="api.sws.test",
+        # As on a host whose API certificate is the local CA's (no redirect of plain HTTP).
+        sws_proxy_api_redirects=False,
+        sws_proxy_api_https_port=443,
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
         **overrides,
@@ -157,7 +160,10 @@ def test_many_routes_with_the_longest_domains_pass_together(tmp_path):
         domain = ".".join([label, "b" * 63, "c" * 63, "d" * 61])
         assert len(domain) == 253
         routes.append(Route(domain, f"svc-{i}", "172.30.0.2", 65535))
-    conf = render_test_conf(tmp_path / "conf")
+    # With the API's redirect to HTTPS on another port, as a host with ACME's certificate has.
+    conf = render_test_conf(
+        tmp_path / "conf", sws_proxy_api_redirects=True, sws_proxy_api_https_port=8443
+    )
     assert refused_blocks(blocks_of(routes), in_proxy_image(conf), NAMES.proxy_files) == {}
 
 

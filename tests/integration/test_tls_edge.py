@@ -191,6 +191,9 @@ def edge(tmp_path_factory):
         sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",
         sws_proxy_https_socket_path="/run/sws/proxy/https.sock",
         sws_proxy_api_domain="api.edge.test",
+        # The API's plain HTTP redirected, as on a host whose API certificate is ACME's.
+        sws_proxy_api_redirects=True,
+        sws_proxy_api_https_port=edge.https,
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
     )
@@ -277,6 +280,28 @@ def test_https_reaches_the_service_with_its_scheme_and_address(edge):
         f"http://127.0.0.1:{edge.http}/a/b?c=d", headers={"Host": WEB}, allow_redirects=False
     )
     assert plain.status_code == 308 and plain.headers["Location"] == f"https://{WEB}/a/b?c=d"
+
+
+def test_the_apis_plain_http_is_redirected_but_its_acme_answers_are_not(edge):
+    """Issue 25: the API domain on plain HTTP answers 308 (a POST stays a POST, with its
+    path and query) once its certificate is one clients trust; HTTP-01 answers do not move."""
+    api = f"http://127.0.0.1:{edge.http}"
+    moved = requests.post(
+        f"{api}/v1/session?next=%2Fui", headers={"Host": "api.edge.test"}, json={"token": "x"},
+        allow_redirects=False,
+    )  # fmt: skip
+    assert moved.status_code == 308, moved.text
+    assert moved.headers["Location"] == f"https://api.edge.test:{edge.https}/v1/session?next=%2Fui"
+    token = edge.conf / "acme-challenge" / "api-token"
+    token.write_text("api-token.thumbprint")
+    try:
+        answer = requests.get(
+            f"{api}/.well-known/acme-challenge/api-token", headers={"Host": "api.edge.test"},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert answer.status_code == 200 and answer.text == "api-token.thumbprint"
+    finally:
+        token.unlink()
 
 
 def test_only_tls_12_and_13_and_no_handshake_for_an_unknown_name(edge):

@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 from swsapi.errors import ApiError
 from swsapi.servicelogs import DEFAULT_TAIL, parse_query, parse_since
 from swsctl import logs
-from swsctl.errors import InvalidInput, NotFound, Unreachable
+from swsctl.errors import InvalidInput, NotFound, ServerError, Unreachable
 
 NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 
@@ -86,3 +86,12 @@ def test_follow_gives_up_after_failing_again_and_again_and_says_not_found_at_onc
         list(logs.follow(failing, "web", 0, sleep=lambda s: None))
     with pytest.raises(NotFound):
         list(logs.follow(FakeClient(NotFound("gone")), "web", 0, sleep=lambda s: None))
+
+
+def test_follow_stops_with_a_reason_when_its_slot_went_to_another_user():
+    client = FakeClient([line(5), {"end": "evicted", "cursor": 5}], [line(6)])
+    got = []
+    with pytest.raises(ServerError, match="give its slot to a user who had none"):
+        for item in logs.follow(client, "web", 4, sleep=lambda s: None):
+            got.append(item)
+    assert [x["cursor"] for x in got] == [5] and client.afters == [4]  # not followed again
