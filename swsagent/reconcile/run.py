@@ -3,6 +3,8 @@
 1. The control plane: proxies not up go to maintenance in HAProxy, what is stopped starts
    again (controlplane.revive).
 2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
+   The files routes read at request time (htpasswd, pages: sitefiles.py) written to every
+   proxy's volume; those no service wants are removed after the run.
 3. One ansible-runner run of reconcile.yml, limited to the hosts it concerns: recreate what is
    missing, start the new generations, roll the proxies one at a time, retire what no longer
    serves (stops in the background). Its deadline and lock are checked as each play starts.
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from swsagent import certs, stacks
+from swsagent import certs, sitefiles, stacks
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -34,6 +37,7 @@ class RunOutcome:
     certificate_problems: list[str] = field(default_factory=list)
     networks_refused: dict[str, str] = field(default_factory=dict)  # stack network -> why
     networks_removed: list[str] = field(default_factory=list)
+    site_files: list[str] = field(default_factory=list)  # services whose files were written
     what: PassVars | None = None  # None: nothing for the playbook to do
     result: RunResult | None = None
     plane: dict[str, Component] = field(default_factory=dict)  # after the run
@@ -50,6 +54,15 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.certificates, outcome.certificate_problems = certs.install(
             config.haproxy_tls_dir, config.haproxy_socket, edge
         )
+    site_dirs, wanted = (
+        _site_conf_dirs(config, checked),
+        sitefiles.wanted_files(checked.plan.obs.desired),
+    )
+    files = config.names.proxy_files
+    try:
+        outcome.site_files = sitefiles.write_files(site_dirs, files, wanted)
+    except OSError as err:
+        outcome.problems.append(f"site files: {err.strerror or err}")
     stack_plan = checked.plan.stacks
     if stack_plan.create:
         guard.check("making the stacks' networks")
@@ -61,9 +74,21 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.result = _playbook(config, checked, what, guard)
     if stack_plan.remove:
         outcome.networks_removed = stacks.remove(stack_plan)
+    try:
+        sitefiles.remove_stale(site_dirs, files, wanted)
+    except OSError as err:
+        outcome.problems.append(f"site files: {err.strerror or err}")
     if revival is not None:
         outcome.plane = observe_components(list(revival.before))
     return outcome
+
+
+def _site_conf_dirs(config: AgentConfig, checked: CheckedPass) -> list[Path]:
+    """Each proxy's configuration volume on the host, as observed (a proxy missing now gets
+    its files at the next pass)."""
+    conf_dir, plane = config.names.proxy_conf_dir, checked.plan.obs.plane
+    mounts = [plane[p].mounts for p in config.names.proxies if p in plane and plane[p].mounts]
+    return [Path(m[conf_dir]) for m in mounts if conf_dir in m]
 
 
 def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = None) -> PassVars:
