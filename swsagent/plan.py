@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from swsagent.desired import DesiredService
 from swsagent.observe import RunningContainer
 from swscore.contract import ServiceStatus
-from swscore.spec import HttpSettings, TlsSettings
+from swscore.spec import HttpSettings, SiteSettings, TlsSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Route:
     # Held: no container may get requests now (stopped, or recreated: its old generation stops
     # before the new one starts); the domain answers 503 with Retry-After (render.py).
     held: bool = False
+    # Aliases, redirects, access and pages (issue 27): the current spec's, like http and tls.
+    site: SiteSettings | None = None
 
 
 @dataclass
@@ -186,8 +188,17 @@ def routes_for(
     from the current spec, also while an older generation still serves."""
     http = {s.name: s.definition.http for s in desired if s.definition is not None}
     tls = {s.name: s.definition.tls for s in desired if s.definition is not None}
+    site = {s.name: s.definition.site for s in desired if s.definition is not None}
     routes = [
-        Route(c.domain, name, c.ip, c.port, http=http.get(name), tls=tls.get(name))
+        Route(
+            c.domain,
+            name,
+            c.ip,
+            c.port,
+            http=http.get(name),
+            tls=tls.get(name),
+            site=site.get(name),
+        )
         for name, c in serving.items()
         if c.domain and c.ip and c.port
     ]

@@ -48,6 +48,18 @@ class ProxyFiles:
         """HTTPS: the ACME HTTP-01 answers, one file a token (HAProxy holds the certificates)."""
         return f"{self.conf_dir}/acme-challenge"
 
+    @property
+    def sites_dir(self) -> str:
+        """Issue 27: what a route reads at request time, one directory a service (sitefiles.py):
+        its htpasswd and its pages, never in the route's own text."""
+        return f"{self.conf_dir}/sites"
+
+    def site_dir(self, service: str) -> str:
+        return f"{self.sites_dir}/{service}"
+
+    def site_file(self, service: str, name: str) -> str:
+        return f"{self.site_dir(service)}/{name}"
+
     def on_host(self, path: str) -> str:
         """A path inside the proxy, relative to its volume (join it to the volume's host path)."""
         return path.removeprefix(self.conf_dir + "/")

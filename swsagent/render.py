@@ -18,19 +18,11 @@ import yaml
 from swsagent.config import Containment, Names
 from swsagent.desired import DesiredService
 from swsagent.plan import Route
-from swsagent.proxyfiles import ProxyFiles
-from swsagent.tlsroutes import (
-    EdgeTls,
-    challenge_location,
-    https_server_lines,
-    redirect_lines,
-)
-from swscore.spec import HttpSettings
+from swsagent.serverblocks import route_text
+from swsagent.siteroutes import redirect_names, served_names
+from swsagent.tlsroutes import EdgeTls
 
 ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites it.\n"
-# Idle keep-alive connections each nginx worker keeps open to a service container: the chain
-# HAProxy -> nginx -> service is four times faster with them than with a connection a request.
-UPSTREAM_KEEPALIVE = 32
 
 
 class RoutesError(ValueError):
@@ -259,7 +251,10 @@ def routes_conf(routes: list[Route], names: Names, edge: EdgeTls | None = None) 
     one service's traffic could reach another's container."""
     owners: dict[str, set[str]] = {}
     for route in routes:
-        owners.setdefault(route.domain, set()).add(route.service)
+        # Aliases and redirects too (issue 27): each is a server_name like the domain.
+        site = route.site
+        for name in (*served_names(route.domain, site), *redirect_names(route.domain, site)):
+            owners.setdefault(name, set()).add(route.service)
     shared = {domain: names for domain, names in owners.items() if len(names) > 1}
     if shared:
         raise RoutesError(
@@ -275,81 +270,7 @@ def routes_conf(routes: list[Route], names: Names, edge: EdgeTls | None = None) 
 def route_block(route: Route, names: Names, edge: EdgeTls | None = None) -> str:
     """One route's upstream and server blocks (what the agent tests alone when nginx refuses
     the whole set). edge: the host's HTTPS (tlsroutes.py); None renders HTTP only."""
-    return _block(route, names.proxy_routes_socket, names.proxy_files, edge)
-
-
-# Seconds a held route's 503 asks clients to wait: about a stop and a start.
-RETRY_AFTER = 5
-
-
-def _held_block(route: Route, socket: str, files: ProxyFiles, edge: EdgeTls) -> str:
-    """A domain whose service must get no request now: 503 with Retry-After (never a 502, never
-    a half-started container); the ACME challenge still answers."""
-    https = https_server_lines(route.domain, route.tls, edge)
-    challenge = challenge_location(route.domain, route.tls, edge, files.challenges_dir)
-    return f"""server {{
-    listen unix:{socket};
-    server_name {route.domain};
-{https}
-{challenge}    location / {{
-        add_header Retry-After {RETRY_AFTER} always;
-        return 503;
-    }}
-}}
-"""
-
-
-def _block(route: Route, socket: str, files: ProxyFiles, edge: EdgeTls | None = None) -> str:
-    """Headers (Host, X-Forwarded-*, Upgrade and the Connection that keeps upstream keep-alive
-    for plain requests) come from nginx.conf's http block: a block that set any
-    proxy_set_header of its own would lose all of those."""
-    if route.held:
-        return _held_block(route, socket, files, edge or EdgeTls())
-    upstream = f"sws_svc_{route.service.replace('-', '_')}"
-    http = route.http or HttpSettings()
-    server_extra = ""
-    if http.body_bytes is not None:
-        server_extra += f"    client_max_body_size {http.body_bytes};\n"
-    location_extra = ""
-    if http.read_seconds is not None:
-        location_extra += f"        proxy_read_timeout {http.read_seconds}s;\n"
-    if http.buffering is False:
-        location_extra += "        proxy_buffering off;\n"
-    if http.upgrade_seconds is not None:
-        tunnel = (
-            f"        proxy_read_timeout {http.upgrade_seconds}s;\n"
-            f"        proxy_send_timeout {http.upgrade_seconds}s;\n"
-        )
-    else:
-        tunnel = f"        include {files.upgrade_defaults};\n"
-    # HTTPS (issue 15): empty strings when the route has none.
-    edge = edge or EdgeTls()
-    https = https_server_lines(route.domain, route.tls, edge)
-    challenge = challenge_location(route.domain, route.tls, edge, files.challenges_dir)
-    redirect = redirect_lines(route.domain, route.tls, edge)
-    return f"""upstream {upstream} {{
-    server {route.address}:{route.port};
-    keepalive {UPSTREAM_KEEPALIVE};
-}}
-
-server {{
-    listen unix:{socket};
-    server_name {route.domain};
-{https}{server_extra}
-{challenge}    location / {{
-{redirect}        proxy_pass http://{upstream};
-{location_extra}        # An upgrade (websocket) goes on in @upgrade, with tunnel timeouts.
-        error_page 418 = @upgrade;
-        if ($http_upgrade) {{
-            return 418;
-        }}
-    }}
-
-    location @upgrade {{
-        proxy_pass http://{upstream};
-{tunnel}    }}
-}}
-"""
+    return route_text(route, names.proxy_routes_socket, names.proxy_files, edge)
 
 
 # Where a new container's address goes in a route rendered before the container exists; the

@@ -32,6 +32,7 @@ UNIQUE_MESSAGES = {
     "uq_services_domain": "that domain is already used by another service",
     "uq_users_name": "that user name is already taken",
     "pk_volumes": "that service name is held by a kept volume",
+    "pk_service_domains": "that domain is already used by another service",
 }
 
 

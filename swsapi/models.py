@@ -103,6 +103,20 @@ class Service(db.Model):
     owner: Mapped[User] = relationship()
 
 
+class ServiceDomain(db.Model):
+    """A domain one service answers on (issue 27): its spec's domain, an alias or a redirect.
+    The primary key keeps each name one service's across the three (migration 0008)."""
+
+    __tablename__ = "service_domains"
+    __table_args__ = (CheckConstraint("role IN ('domain', 'alias', 'redirect')", name="role"),)
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(8))
+
+
 class ServiceGeneration(db.Model):
     """The spec one generation of a service was applied with: its history, for rollback.
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from swsapi import history
+from swsapi import domainclaims, history
 from swsapi.errors import (
     UNIQUE_MESSAGES,
     ApiError,
@@ -127,12 +127,12 @@ def _apply_in_one_transaction(
 ) -> list[tuple[Service, str]]:
     for index, definition in enumerate(definitions):
         with _item(index if numbered else None, definition.name):
-            _check_reserved(definition.domain)
+            domainclaims.check_reserved(definition)
             _check_resources(definition)
     try:
         return _apply_all(owner, definitions, force, change, numbered)
     except IntegrityError:
-        # A concurrent apply won the race for a name or domain: look again, now that its
+        # A concurrent apply won the race for a name or a domain: look again, now that its
         # row is committed, and answer as if we had come second (update, unchanged or 409).
         db.session.rollback()
     try:
@@ -203,14 +203,6 @@ def _stored_definition(spec: dict, what: str) -> Definition:
         ) from None
 
 
-def _check_reserved(domain: str | None) -> None:
-    if domain is not None and domain in current_app.config["SWS_RESERVED_DOMAINS"]:
-        raise conflict(
-            f"domain {domain} is reserved on this host",
-            {"spec.domain": f"{domain} is reserved (SWS_RESERVED_DOMAINS)"},
-        )
-
-
 def _check_resources(definition: Definition) -> None:
     """The spec's resources within the operator's caps (their shape is spec.py's)."""
     if definition.resources is None:
@@ -248,7 +240,7 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
             f"service {definition.name} is being deleted; apply it again once it is gone",
             {"spec.name": f"{definition.name} is being deleted"},
         )
-    _check_domain_free(owner, definition)
+    domainclaims.check_free(owner, definition)
     if service is None:
         # Only a new service can meet a kept volume: an existing one's is its owner's.
         _check_volume_free(owner, definition)
@@ -273,38 +265,12 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     if definition.volume_mount:
         _reserve_volume(owner, definition.name)
     db.session.flush()
+    domainclaims.claim(service, definition)
     # A forced apply of an unchanged spec is a restart, whichever endpoint asked for it.
     cause = "restart" if result == "restarted" else change.cause
     history.record(service, cause, change.rolled_back_to)
     notify(service.name, "apply")
     return service, result
-
-
-def _check_domain_free(owner: User, definition: Definition) -> None:
-    """A domain is one service's: the one that names it, or the one that still serves it
-    (an update to another domain that has not gone live keeps the old one routed)."""
-    if definition.domain is None:
-        return  # a private service claims no domain
-    holder = db.session.execute(
-        select(Service.name, Service.owner_id, Service.domain).where(
-            or_(Service.domain == definition.domain, Service.served_domain == definition.domain),
-            Service.name != definition.name,
-        )
-    ).first()
-    if holder is None:
-        return
-    if holder.owner_id == owner.id:
-        whose = f"your service {holder.name}"
-    else:
-        whose = "another user's service"
-    if holder.domain == definition.domain:
-        how = "already used"
-    else:
-        how = "still served (until its update goes live)"
-    raise conflict(
-        f"domain {definition.domain} is {how} by {whose}",
-        {"spec.domain": f"{definition.domain} is {how} by {whose}"},
-    )
 
 
 def _check_quota(owner: User) -> None:

@@ -23,6 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from swscore.specerrors import flatten_errors
 from swscore.specfields import (
     CPUS_RE,
     DOMAIN_LABEL_RE,
@@ -85,6 +86,15 @@ from swscore.specsections import (
     ResourcesSchema,
     TlsSchema,
     TlsSettings,
+)
+from swscore.specsite import (
+    MAX_ALIASES,
+    MAX_REDIRECTS,
+    AccessSchema,
+    DomainList,
+    PagesSchema,
+    SiteSettings,
+    check_site_names,
 )
 
 # What moved to specfields and specsections is re-exported: swscore.spec stays the one import
@@ -159,6 +169,8 @@ __all__ = [
     "ResourcesSchema",
     "TlsSchema",
     "TlsSettings",
+    # specsite
+    "SiteSettings",
 ]
 
 API_VERSION = "v1"
@@ -204,12 +216,18 @@ class ServiceSpecSchema(Schema):
     # then switch: no gap) or recreate (stop the old one first: never two containers on one
     # volume). Absent: recreate when the service has a volumeMount, else rolling.
     update = StrictString(validate=check_update, allow_none=True)
+    # Issue 27 (specsite.py): more domains, redirected domains, who may reach it, its pages.
+    aliases = DomainList(MAX_ALIASES)
+    redirects = DomainList(MAX_REDIRECTS)
+    access = fields.Nested(AccessSchema, allow_none=True)
+    pages = fields.Nested(PagesSchema, allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
     def _private(self, data, **kwargs):
         tls = data.get("tls") or {}
         if not data.get("domain") and tls.get("certificate") not in (None, "none"):
             raise ValidationError("a service without a domain has no certificate", "tls")
+        check_site_names(data)
 
     @validates("port")
     def _port(self, value, **kwargs):
@@ -269,6 +287,7 @@ class Definition:
     init: bool | None = None  # spec.init as written; None when absent (digest unchanged)
     stack: str | None = None  # spec.stack; None: the service reaches no other service
     update: str | None = None  # spec.update as written; see update_strategy
+    site: SiteSettings | None = None  # aliases, redirects, access, pages; None: none set
 
     @property
     def update_strategy(self) -> str:
@@ -292,6 +311,7 @@ class Definition:
             init=spec.get("init"),
             stack=spec.get("stack"),
             update=spec.get("update"),
+            site=SiteSettings.from_loaded(spec),
         )
 
     def spec_dict(self) -> dict:
@@ -324,7 +344,15 @@ class Definition:
             spec["stack"] = self.stack
         if self.update:
             spec["update"] = self.update
+        if self.site:
+            spec.update(self.site.spec_items())
         return spec
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every domain the service answers on: its domain, aliases and redirects."""
+        site = self.site or SiteSettings()
+        return (*((self.domain,) if self.domain else ()), *site.aliases, *site.redirects)
 
     def document(self) -> dict:
         return {"apiVersion": API_VERSION, "spec": self.spec_dict()}
@@ -333,43 +361,6 @@ class Definition:
         """A stable hash of the spec: equal specs, equal digests (used to skip no-op applies)."""
         canonical = json.dumps(self.spec_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def flatten_errors(messages, prefix: str = "") -> dict[str, str]:
-    """Turn marshmallow's nested messages into {'spec.env[1].bar': 'unknown field'}."""
-    flat: dict[str, str] = {}
-    if isinstance(messages, list):
-        flat[prefix or "(document)"] = "; ".join(_humanise(m) for m in messages)
-        return flat
-    if isinstance(messages, str):
-        flat[prefix or "(document)"] = _humanise(messages)
-        return flat
-    for key, value in messages.items():
-        if isinstance(key, int):
-            path = f"{prefix}[{key}]"
-        elif key == "_schema":
-            path = prefix
-        else:
-            path = f"{prefix}.{key}" if prefix else str(key)
-        flat.update(flatten_errors(value, path))
-    return flat
-
-
-_MESSAGES = {
-    "Unknown field.": "unknown field",
-    "Missing data for required field.": "required field is missing",
-    "Not a valid integer.": "must be a whole number",
-    "Not a valid string.": "must be a string",
-    "Not a valid list.": "must be a list",
-    "Invalid input type.": "must be a mapping",
-    "Field may not be null.": "must not be null",
-}
-
-
-def _humanise(message) -> str:
-    if isinstance(message, dict):  # nested errors in a list position
-        return json.dumps(message)
-    return _MESSAGES.get(message, message)
 
 
 def load_definition(document) -> Definition:

@@ -276,6 +276,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
         ("Port", spec.get("port")),
         ("Volume mount", spec.get("volumeMount") or "(none)"),
         ("HTTP", _http(spec.get("http"))),
+        *_site(spec),
         ("Resources", _resources(spec.get("resources"))),
         (
             "Health check",
@@ -304,6 +305,25 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
     if env and not show_secrets:
         lines.append("  (values hidden; add --show-secrets to show them)")
     return "\n".join(lines)
+
+
+def _site(spec: dict) -> list[tuple[str, str]]:
+    """Issue 27's fields, each only when set: users by name (never a hash), pages by size."""
+    rows = [(label, ", ".join(spec[key])) for label, key in SITE_LISTS if spec.get(key)]
+    access = spec.get("access") if isinstance(spec.get("access"), dict) else {}
+    if access.get("basicAuth"):
+        users = ", ".join(str(u.get("user")) for u in access["basicAuth"])
+        rows.append(("Basic auth", f"users {users}"))
+    if access.get("allow"):
+        rows.append(("Allow", ", ".join(access["allow"])))
+    pages = spec.get("pages") if isinstance(spec.get("pages"), dict) else {}
+    shown_pages = [f"{kind} ({len(str(page).encode())} bytes)" for kind, page in pages.items()]
+    if shown_pages:
+        rows.append(("Pages", ", ".join(shown_pages)))
+    return rows
+
+
+SITE_LISTS = (("Aliases", "aliases"), ("Redirects", "redirects"))
 
 
 def _status(service: dict, now: datetime) -> str:

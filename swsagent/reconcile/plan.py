@@ -97,7 +97,7 @@ class PassRoutes:
         # A recreate's older container, should it have to serve again (its own labels).
         older = {c.name: c for c in containers}
         self.restarted = {
-            name: Route(c.domain, name, ADDRESS_SLOT, c.port, *_settings(desired, name))
+            name: _older_route(c.domain, name, c.port, desired)
             for name, kept in holds.fallback.items()
             if (c := older.get(kept)) and c.domain and c.port
         }
@@ -150,12 +150,14 @@ class PassRoutes:
 
 def _route(service: DesiredService, address: str, held: bool = False) -> Route:
     d = service.definition
-    return Route(d.domain, service.name, address, d.port, d.http, d.tls, held=held)
+    return Route(d.domain, service.name, address, d.port, d.http, d.tls, held=held, site=d.site)
 
 
-def _settings(desired: list[DesiredService], name: str) -> tuple:
-    """(http, tls) of the service's current spec: a route's settings are its spec's."""
+def _older_route(domain: str, name: str, port: int, desired: list[DesiredService]) -> Route:
+    """An older container's route (its own domain and port, the address slot), with the
+    service's current spec's settings: a route's settings are its spec's."""
     for s in desired:
         if s.name == name and s.definition is not None:
-            return s.definition.http, s.definition.tls
-    return None, None
+            d = s.definition
+            return Route(domain, name, ADDRESS_SLOT, port, d.http, d.tls, site=d.site)
+    return Route(domain, name, ADDRESS_SLOT, port)

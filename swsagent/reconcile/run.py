@@ -5,6 +5,8 @@
 1. The control plane: proxies not up go to maintenance in HAProxy, what is stopped starts
    again (controlplane.revive).
 2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
+   The files routes read at request time (htpasswd, pages: sitefiles.py) written to every
+   proxy's volume; those no service wants are removed after the run.
 3. One ansible-runner run of reconcile.yml, limited to the hosts it concerns: recreate what is
    missing, hold the routes of recreates, start the new generations (a recreate stops its
    older one first), roll the proxies one at a time, retire what no longer serves (stops in
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from swsagent import certs, firewall, stacks
+from swsagent import certs, firewall, sitefiles, stacks
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -39,6 +42,7 @@ class RunOutcome:
     networks_removed: list[str] = field(default_factory=list)
     firewall_restored: tuple[str, ...] = ()  # what of the firewall was missing and put back
     firewall_problem: str = ""
+    site_files: list[str] = field(default_factory=list)  # services whose files were written
     what: PassVars | None = None  # None: nothing for the playbook to do
     result: RunResult | None = None
     plane: dict[str, Component] = field(default_factory=dict)  # after the run
@@ -62,6 +66,15 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.certificates, outcome.certificate_problems = certs.install(
             config.haproxy_tls_dir, config.haproxy_socket, edge
         )
+    site_dirs, wanted = (
+        _site_conf_dirs(config, checked),
+        sitefiles.wanted_files(checked.plan.obs.desired),
+    )
+    files = config.names.proxy_files
+    try:
+        outcome.site_files = sitefiles.write_files(site_dirs, files, wanted)
+    except OSError as err:
+        outcome.problems.append(f"site files: {err.strerror or err}")
     stack_plan = checked.plan.stacks
     if stack_plan.create:
         guard.check("making the stacks' networks")
@@ -75,9 +88,21 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.result = _playbook(config, checked, what, guard)
     if stack_plan.remove:
         outcome.networks_removed = stacks.remove(stack_plan)
+    try:
+        sitefiles.remove_stale(site_dirs, files, wanted)
+    except OSError as err:
+        outcome.problems.append(f"site files: {err.strerror or err}")
     if revival is not None:
         outcome.plane = observe_components(list(revival.before))
     return outcome
+
+
+def _site_conf_dirs(config: AgentConfig, checked: CheckedPass) -> list[Path]:
+    """Each proxy's configuration volume on the host, as observed (a proxy missing now gets
+    its files at the next pass)."""
+    conf_dir, plane = config.names.proxy_conf_dir, checked.plan.obs.plane
+    mounts = [plane[p].mounts for p in config.names.proxies if p in plane and plane[p].mounts]
+    return [Path(m[conf_dir]) for m in mounts if conf_dir in m]
 
 
 def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = None) -> PassVars:

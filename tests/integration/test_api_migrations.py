@@ -4,6 +4,7 @@ from importlib import resources
 
 import flask_migrate
 import psycopg2
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -31,6 +32,7 @@ TABLES = {
         "service_id", "source", "domain", "chain_pem", "key_sealed", "fingerprint", "not_after",
         "state", "message", "attempts", "next_attempt_at", "created_at", "updated_at",
     ],
+    "service_domains": ["domain", "service_id", "role"],
 }  # fmt: skip
 
 
@@ -240,5 +242,43 @@ def test_0005_gives_existing_volumes_their_owner_and_serving_domains_their_servi
             cur.execute("SELECT service_quota FROM users")
             assert cur.fetchall() == [(None,), (None,)]
         conn.close()
+    finally:
+        dispose(app)
+
+
+def test_0008_claims_every_stored_domain_and_refuses_to_drop_aliases(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0007")
+            db.engine.dispose()
+            assert "service_domains" not in columns(database_url)
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice')")
+                for name, domain in (("web", "web.test"), ("private", None)):
+                    cur.execute(
+                        "INSERT INTO services (name, domain, owner_id, spec, spec_digest)"
+                        " SELECT %s, %s, id, '{}', 'x' FROM users",
+                        (name, domain),
+                    )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute(
+                    "SELECT d.domain, s.name, d.role FROM service_domains d"
+                    " JOIN services s ON s.id = d.service_id"
+                )
+                assert cur.fetchall() == [("web.test", "web", "domain")]
+                cur.execute(
+                    "INSERT INTO service_domains SELECT 'www.web.test', id, 'alias'"
+                    " FROM services WHERE name = 'web'"
+                )
+            conn.close()
+            # Flask-Migrate logs the migration's RuntimeError and exits.
+            with pytest.raises(SystemExit):
+                flask_migrate.downgrade(revision="0007")
+            db.engine.dispose()
+            assert "service_domains" in columns(database_url)
     finally:
         dispose(app)
