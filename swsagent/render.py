@@ -68,6 +68,22 @@ def containment_vars(service: DesiredService, containment: Containment) -> dict:
     return values
 
 
+def volume_vars(service: DesiredService, default_size: int) -> dict:
+    """The size of the service's volume (a filesystem of its own): the spec's resources.disk,
+    else the operator's default; asked: the spec's (a smaller one than the volume has is
+    refused, where the default is not: an operator lowering it shrinks nothing)."""
+    d = service.definition
+    if d is None or not d.volume_mount or service.deleting:
+        return {}
+    asked = d.resources.disk_bytes if d.resources else None
+    if not (asked or default_size):
+        return {}
+    return {
+        "sws_service_volume_size": asked or default_size,
+        "sws_service_volume_size_asked": asked is not None,
+    }
+
+
 def service_vars(
     service: DesiredService,
     keep: str | None = None,
@@ -142,6 +158,7 @@ def inventory(
     joins: dict[str, str] | None = None,
     fallbacks: dict[str, str] | None = None,
     stop_first: dict[str, list[str]] | None = None,
+    volume_size: int = 0,
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
@@ -150,7 +167,8 @@ def inventory(
     whether it is on this host} (observe.images_present); stop_only: orphans to stop and keep;
     kill: services whose earlier background stop ran out of time (killed now); joins: {service:
     its stack's network}; fallbacks: {service: a recreate's older container}; stop_first:
-    {service: a recreate's older running containers, stopped by its deploy first}."""
+    {service: a recreate's older running containers, stopped by its deploy first};
+    volume_size: the operator's size of a volume whose spec sets none (0: unsized)."""
     keep, joins, fallbacks = keep or {}, joins or {}, fallbacks or {}
     retire = retire or {}
     images = images or {}
@@ -172,6 +190,7 @@ def inventory(
                 fallbacks.get(service.name, ""),
             )
         )
+        hostvars[host].update(volume_vars(service, volume_size))
         services.append(host)
     for name in orphans:
         host = service_host(name)

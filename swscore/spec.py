@@ -41,6 +41,7 @@ from swscore.specfields import (
     MEMORY_RE,
     MEMORY_UNITS,
     MIN_CPUS,
+    MIN_DISK,
     MIN_MEMORY,
     NAME_RE,
     PATH_SEGMENT_RE,
@@ -51,6 +52,7 @@ from swscore.specfields import (
     UPDATE_STRATEGIES,
     CertificateSource,
     CpuCount,
+    DiskSize,
     Duration,
     EnvValue,
     Hsts,
@@ -116,6 +118,7 @@ __all__ = [
     "MEMORY_RE",
     "MEMORY_UNITS",
     "MIN_CPUS",
+    "MIN_DISK",
     "MIN_MEMORY",
     "NAME_RE",
     "PATH_SEGMENT_RE",
@@ -126,6 +129,7 @@ __all__ = [
     "UPDATE_STRATEGIES",
     "CertificateSource",
     "CpuCount",
+    "DiskSize",
     "Duration",
     "EnvValue",
     "Hsts",
@@ -210,6 +214,11 @@ class ServiceSpecSchema(Schema):
         tls = data.get("tls") or {}
         if not data.get("domain") and tls.get("certificate") not in (None, "none"):
             raise ValidationError("a service without a domain has no certificate", "tls")
+        resources = data.get("resources") or {}
+        if resources.get("disk") and not data.get("volumeMount"):
+            raise ValidationError(
+                {"disk": ["sizes the service's volume: it needs a volumeMount"]}, "resources"
+            )
 
     @validates("port")
     def _port(self, value, **kwargs):

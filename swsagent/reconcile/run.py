@@ -115,6 +115,7 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         joins=checked.plan.stacks.joins,
         fallbacks=checked.plan.holds.fallback,
         stop_first=checked.plan.holds.stop_first,
+        volume_size=config.disk.volume_size,
     )
     secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
     run = PlaybookRun(
