@@ -2,7 +2,8 @@
 
 1. The control plane: proxies not up go to maintenance in HAProxy, what is stopped starts
    again (controlplane.revive).
-2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
+2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install);
+   volumes whose filesystem a reboot unmounted mounted again (volumemounts.py).
 3. One ansible-runner run of reconcile.yml, limited to the hosts it concerns: recreate what is
    missing, hold the routes of recreates, start the new generations (a recreate stops its
    older one first), roll the proxies one at a time, retire what no longer serves (stops in
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from swsagent import certs, stacks
+from swsagent import certs, stacks, volumemounts
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -35,6 +36,8 @@ class RunOutcome:
     certificate_problems: list[str] = field(default_factory=list)
     networks_refused: dict[str, str] = field(default_factory=dict)  # stack network -> why
     networks_removed: list[str] = field(default_factory=list)
+    volumes_mounted: list[str] = field(default_factory=list)  # after a reboot: services
+    volume_problems: list[str] = field(default_factory=list)
     what: PassVars | None = None  # None: nothing for the playbook to do
     result: RunResult | None = None
     plane: dict[str, Component] = field(default_factory=dict)  # after the run
@@ -50,6 +53,12 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
     if edge is not None:
         outcome.certificates, outcome.certificate_problems = certs.install(
             config.haproxy_tls_dir, config.haproxy_socket, edge
+        )
+    unmounted = checked.plan.obs.unmounted
+    if unmounted and config.disk.volumes_dir is not None:
+        guard.check("mounting volumes again")
+        outcome.volumes_mounted, outcome.volume_problems = volumemounts.remount(
+            config.disk.volumes_dir, unmounted, checked.plan.obs.containers, config.stop_timeout
         )
     stack_plan = checked.plan.stacks
     if stack_plan.create:
