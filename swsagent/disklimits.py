@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from swsagent.desired import DesiredService
 from swscore.spec import memory_bytes
 
 GiB = 2**30
@@ -68,3 +69,19 @@ def shown(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{size} bytes"
+
+
+def volume_vars(service: DesiredService, default_size: int) -> dict:
+    """The size of the service's volume (a filesystem of its own): the spec's resources.disk,
+    else the operator's default; asked: the spec's (a smaller one than the volume has is
+    refused, where the default is not: an operator lowering it shrinks nothing)."""
+    d = service.definition
+    if d is None or not d.volume_mount or service.deleting:
+        return {}
+    asked = d.resources.disk_bytes if d.resources else None
+    if not (asked or default_size):
+        return {}
+    return {
+        "sws_service_volume_size": asked or default_size,
+        "sws_service_volume_size_asked": asked is not None,
+    }

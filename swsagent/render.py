@@ -17,6 +17,7 @@ import yaml
 
 from swsagent.config import Containment, Names
 from swsagent.desired import DesiredService
+from swsagent.disklimits import volume_vars
 from swsagent.plan import Route
 from swsagent.proxyfiles import ProxyFiles
 from swsagent.tlsroutes import (
@@ -66,22 +67,6 @@ def containment_vars(service: DesiredService, containment: Containment) -> dict:
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     values["sws_service_containment"] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return values
-
-
-def volume_vars(service: DesiredService, default_size: int) -> dict:
-    """The size of the service's volume (a filesystem of its own): the spec's resources.disk,
-    else the operator's default; asked: the spec's (a smaller one than the volume has is
-    refused, where the default is not: an operator lowering it shrinks nothing)."""
-    d = service.definition
-    if d is None or not d.volume_mount or service.deleting:
-        return {}
-    asked = d.resources.disk_bytes if d.resources else None
-    if not (asked or default_size):
-        return {}
-    return {
-        "sws_service_volume_size": asked or default_size,
-        "sws_service_volume_size_asked": asked is not None,
-    }
 
 
 def service_vars(

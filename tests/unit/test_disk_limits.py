@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from swsagent import diskspace, layerwatch
 from swsagent.config import AgentConfigError, config_from_mapping
 from swsagent.desired import DesiredService
-from swsagent.disklimits import DiskLimits, shown
+from swsagent.disklimits import DiskLimits, shown, volume_vars
 from swsagent.observe import RunningContainer
-from swsagent.render import volume_vars
 from swscore.spec import MEMORY_UNITS, MIN_DISK, SpecError, load_definition
 from tests.fixtures.contract import REPO, in_repo
 
