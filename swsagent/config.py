@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from swsagent.disklimits import DISK_KEYS, DiskLimits, DiskSettingError, disk_limits
 from swsagent.proxyfiles import ProxyFiles
 from swscore.dburl import with_password
 from swscore.hostcontract import ContractError, HostContract, load_contract, read_mapping
@@ -144,6 +145,8 @@ class AgentConfig:
     stack_subnet_prefix: int = 28
     forks: int = 10
     containment: Containment = field(default_factory=Containment)
+    # Volume sizes and their directory, the free-space floor, the writable layers' watch.
+    disk: DiskLimits = field(default_factory=DiskLimits)
     # HTTPS (issue 15). tls_dir holds the key that opens certificates sealed in the store;
     # None (the default, so a test agent never touches a live host's proxies): no HTTPS.
     tls_dir: Path | None = None
@@ -231,8 +234,8 @@ def load_config(path: str | os.PathLike | None = None) -> AgentConfig:
 
 
 def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
-    known = {f.name for f in fields(AgentConfig)} - {"containment", "contract"}
-    known |= {"database_password_file"} | _CONTAINMENT_KEYS
+    known = {f.name for f in fields(AgentConfig)} - {"containment", "contract", "disk"}
+    known |= {"database_password_file"} | _CONTAINMENT_KEYS | DISK_KEYS
     unknown = sorted(set(raw) - known)
     if unknown:
         raise AgentConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -257,6 +260,10 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     names = Names.from_contract(contract)
     values["names"] = _override_names(names, raw.get("names") or {}, source)
     values["containment"] = _containment(raw, source)
+    try:
+        values["disk"] = disk_limits(raw, source)
+    except DiskSettingError as err:
+        raise AgentConfigError(str(err)) from None
     if "tls_default_certificate" in raw:
         values["tls_default_certificate"] = _certificate_source(raw, source)
     for key in _ACME_TEXT_KEYS & set(raw):

@@ -87,6 +87,8 @@ class PassVars:
     # Proxies rolled, both at once, to hold recreated services' routes before any deploy.
     hold: list[str] = field(default_factory=list)
     recreate_stop_wait: float = 0.0  # seconds a recreate's deploy waits for the older to stop
+    # Where the volumes' filesystems live (agent.yml volumes_dir); "": plain Docker volumes.
+    volumes_dir: str = ""
 
     @classmethod
     def for_pass(cls, config: AgentConfig, **what) -> PassVars:
@@ -98,6 +100,7 @@ class PassVars:
             ready_timeout=config.ready_timeout,
             stop_timeout=config.stop_timeout,
             recreate_stop_wait=config.recreate_stop_wait,
+            volumes_dir=str(config.disk.volumes_dir or ""),
             haproxy_socket=str(config.haproxy_socket),
             haproxy_backend=names.haproxy_backend,
             roll_drain=config.contract.roll_drain,

@@ -17,6 +17,7 @@ import yaml
 
 from swsagent.config import Containment, Names
 from swsagent.desired import DesiredService
+from swsagent.disklimits import volume_vars
 from swsagent.plan import Route
 from swsagent.serverblocks import route_text
 from swsagent.siteroutes import redirect_names, served_names
@@ -134,6 +135,7 @@ def inventory(
     joins: dict[str, str] | None = None,
     fallbacks: dict[str, str] | None = None,
     stop_first: dict[str, list[str]] | None = None,
+    volume_size: int = 0,
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
@@ -142,7 +144,8 @@ def inventory(
     whether it is on this host} (observe.images_present); stop_only: orphans to stop and keep;
     kill: services whose earlier background stop ran out of time (killed now); joins: {service:
     its stack's network}; fallbacks: {service: a recreate's older container}; stop_first:
-    {service: a recreate's older running containers, stopped by its deploy first}."""
+    {service: a recreate's older running containers, stopped by its deploy first};
+    volume_size: the operator's size of a volume whose spec sets none (0: unsized)."""
     keep, joins, fallbacks = keep or {}, joins or {}, fallbacks or {}
     retire = retire or {}
     images = images or {}
@@ -164,6 +167,7 @@ def inventory(
                 fallbacks.get(service.name, ""),
             )
         )
+        hostvars[host].update(volume_vars(service, volume_size))
         services.append(host)
     for name in orphans:
         host = service_host(name)

@@ -179,9 +179,11 @@ class Config:
         # Fair share: services a user may have (an administrator raises it per user).
         self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
         # The most a spec's resources may ask for (the operator's caps; the bootstrap sets
-        # them from sws_service_max_memory / sws_service_max_cpus).
+        # them from sws_max_service_memory / sws_max_service_cpus).
         self.SWS_MAX_MEMORY = _memory(env, "SWS_MAX_MEMORY", "1Gi")
         self.SWS_MAX_CPUS = _cpus(env, "SWS_MAX_CPUS", "1")
+        # The largest volume a spec's resources.disk may ask for (sws_max_service_disk).
+        self.SWS_MAX_DISK = _memory(env, "SWS_MAX_DISK", "10Gi")
         self.SWS_BIND = env.get("SWS_BIND") or "0.0.0.0:8000"
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         # gthread workers: a log stream holds a thread, never the whole worker.

@@ -219,6 +219,11 @@ def _check_resources(definition: Definition) -> None:
         problems["spec.resources.cpus"] = (
             f"must be at most {config['SWS_MAX_CPUS']} on this host (SWS_MAX_CPUS)"
         )
+    disk = definition.resources.disk_bytes
+    if disk is not None and disk > config["SWS_MAX_DISK"]:
+        problems["spec.resources.disk"] = (
+            f"must be at most {config['SWS_MAX_DISK']} bytes on this host (SWS_MAX_DISK)"
+        )
     if problems:
         raise SpecError(problems)
 

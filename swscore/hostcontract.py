@@ -52,6 +52,13 @@ class HostContract:
     max_service_memory: str
     max_service_cpus: str
     service_quota: int
+    # Disk (issue 25): volume sizes, where the volumes live, the free-space floor, the watch
+    # of containers' writable layers.
+    default_service_disk: str
+    max_service_disk: str
+    volumes_dir: str
+    min_free_disk: str
+    writable_layer_max: str
     # Names.
     control_network: str
     services_network: str

@@ -42,6 +42,7 @@ from swscore.specfields import (
     MEMORY_RE,
     MEMORY_UNITS,
     MIN_CPUS,
+    MIN_DISK,
     MIN_MEMORY,
     NAME_RE,
     PATH_SEGMENT_RE,
@@ -52,6 +53,7 @@ from swscore.specfields import (
     UPDATE_STRATEGIES,
     CertificateSource,
     CpuCount,
+    DiskSize,
     Duration,
     EnvValue,
     Hsts,
@@ -126,6 +128,7 @@ __all__ = [
     "MEMORY_RE",
     "MEMORY_UNITS",
     "MIN_CPUS",
+    "MIN_DISK",
     "MIN_MEMORY",
     "NAME_RE",
     "PATH_SEGMENT_RE",
@@ -136,6 +139,7 @@ __all__ = [
     "UPDATE_STRATEGIES",
     "CertificateSource",
     "CpuCount",
+    "DiskSize",
     "Duration",
     "EnvValue",
     "Hsts",
@@ -228,6 +232,11 @@ class ServiceSpecSchema(Schema):
         if not data.get("domain") and tls.get("certificate") not in (None, "none"):
             raise ValidationError("a service without a domain has no certificate", "tls")
         check_site_names(data)
+        resources = data.get("resources") or {}
+        if resources.get("disk") and not data.get("volumeMount"):
+            raise ValidationError(
+                {"disk": ["sizes the service's volume: it needs a volumeMount"]}, "resources"
+            )
 
     @validates("port")
     def _port(self, value, **kwargs):

@@ -48,6 +48,9 @@ MAX_TIMEOUT = 24 * 3600
 MEMORY_RE = re.compile(r"^([0-9]{1,15})(k|M|G|Ki|Mi|Gi)?\Z")
 MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 MIN_MEMORY = 8 * 2**20
+# resources.disk: the size of the service's volume, its own filesystem (units as memory's). An
+# ext4 filesystem smaller than this keeps too little room beside its journal to be of use.
+MIN_DISK = 16 * 2**20
 # resources.cpus: a number of CPUs with at most 3 decimals (Docker's --cpus), at least 0.01.
 CPUS_RE = re.compile(r"^[0-9]{1,4}(\.[0-9]{1,3})?\Z")
 MIN_CPUS = Decimal("0.01")
@@ -163,6 +166,22 @@ class MemorySize(fields.Field):
             raise ValidationError(str(err)) from None
         if size < MIN_MEMORY:
             raise ValidationError("must be at least 8Mi")
+        return value
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class DiskSize(fields.Field):
+    """A volume size kept as the user wrote it (so the digest is stable), checked for shape."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            size = memory_bytes(value)
+        except ValueError as err:
+            raise ValidationError(str(err).replace("memory size", "disk size")) from None
+        if size < MIN_DISK:
+            raise ValidationError("must be at least 16Mi")
         return value
 
     def _serialize(self, value, attr, obj, **kwargs):

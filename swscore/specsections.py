@@ -11,6 +11,7 @@ from swscore.specfields import (
     ENV_NAME_RE,
     CertificateSource,
     CpuCount,
+    DiskSize,
     Duration,
     EnvValue,
     Hsts,
@@ -68,6 +69,8 @@ class ResourcesSchema(Schema):
 
     memory = MemorySize()
     cpus = CpuCount()
+    # The size of the service's volume (its own filesystem); needs a volumeMount (spec.py).
+    disk = DiskSize()
 
 
 class TlsSchema(Schema):
@@ -131,18 +134,26 @@ class Resources:
 
     memory: str | None = None  # as written, e.g. "256Mi"
     cpus: str | None = None  # normalised, e.g. "0.5"
+    disk: str | None = None  # as written, e.g. "1Gi": the volume's size
+
+    KEYS = ("memory", "cpus", "disk")
 
     @classmethod
     def from_loaded(cls, data: dict | None) -> Resources | None:
-        resources = cls(memory=(data or {}).get("memory"), cpus=(data or {}).get("cpus"))
+        resources = cls(**{key: (data or {}).get(key) for key in cls.KEYS})
         return resources if resources.as_dict() else None
 
     @property
     def memory_bytes(self) -> int | None:
         return memory_bytes(self.memory) if self.memory else None
 
+    @property
+    def disk_bytes(self) -> int | None:
+        return memory_bytes(self.disk) if self.disk else None
+
     def as_dict(self) -> dict:
-        return {k: v for k, v in (("memory", self.memory), ("cpus", self.cpus)) if v}
+        # Only the keys given: a spec without disk keeps the digest it had before the field.
+        return {key: getattr(self, key) for key in self.KEYS if getattr(self, key)}
 
 
 @dataclass(frozen=True)

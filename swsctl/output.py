@@ -338,7 +338,9 @@ def _resources(resources) -> str:
     resources = resources if isinstance(resources, dict) else {}
     memory = resources.get("memory") or "host default"
     cpus = resources.get("cpus") or "host default"
-    return f"memory {memory}, cpus {cpus}"
+    # The volume's size only when the spec sets one: most services have no volume.
+    disk = f", disk {resources['disk']}" if resources.get("disk") else ""
+    return f"memory {memory}, cpus {cpus}{disk}"
 
 
 def _when(timestamp: str | None, now: datetime) -> str:

@@ -12,7 +12,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from swsagent import certs, firewall, orphans, removals, retries, stacks
+from swsagent import (
+    certs,
+    diskspace,
+    firewall,
+    orphans,
+    removals,
+    retries,
+    stacks,
+    volumemounts,
+)
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components
 from swsagent.desired import DesiredService, read_desired
@@ -43,6 +52,8 @@ class Observation:
     now: float
     stack_networks: dict[str, stacks.StackNetwork]  # SWS's stack networks, by name
     subnets_taken: list[str]  # every subnet a network on this host uses
+    disk: diskspace.DiskSpace  # free space where new deploys write, the volumes made
+    unmounted: list[str]  # services whose volume's filesystem is not mounted (a reboot)
     firewall: firewall.Observed | None = None  # None: this agent leaves the firewall alone
 
 
@@ -81,6 +92,8 @@ def observe(config: AgentConfig, conn) -> Observation:
         stack_networks=stack_networks,
         subnets_taken=taken,
         firewall=firewall.observe(networks, names) if config.firewall else None,
+        disk=diskspace.observe_space(config.disk, desired),
+        unmounted=volumemounts.unmounted(config.disk.volumes_dir, desired),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from swsagent import firewall, retries, stacks, stale
+from swsagent import diskspace, firewall, retries, stacks, stale
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Revival, plan_revival
 from swsagent.desired import DesiredService
@@ -41,6 +41,8 @@ class PassPlan:
     holds: HoldPlan  # stopped and recreated services: routes held, what stops first
     stacks: stacks.StackPlan  # the stacks' networks: made before the deploys, removed after
     firewall: firewall.Repair | None = None  # the services' firewall rules to put back first
+    # New services and volumes held back below the free-disk floor: service -> why.
+    disk_refused: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
@@ -64,6 +66,15 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
     )
     # A service whose stack has no network cannot start (the range is full): it says why.
     deploys.deploy = [s for s in deploys.deploy if s.name not in stack_plan.problems]
+    # Below the free-disk floor nothing new is added to the disk; what runs goes on.
+    disk_refused = diskspace.refuse_new(
+        deploys.deploy,
+        containers,
+        obs.disk,
+        config.disk.min_free,
+        sized=config.disk.volumes_dir is not None,
+    )
+    deploys.deploy = [s for s in deploys.deploy if s.name not in disk_refused]
     edge = EdgeTls(https_port=config.https_port, default_source=config.tls_default_certificate)
     if obs.edge is not None:
         edge = dataclasses.replace(edge, certificates=obs.edge.fingerprints)
@@ -77,6 +88,7 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
         holds=holds,
         stacks=stack_plan,
         firewall=firewall.plan(config.contract, obs.firewall) if obs.firewall else None,
+        disk_refused=disk_refused,
     )
 
 

@@ -13,7 +13,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from swsagent import health, orphans, record, removals, retries, stale
+from swsagent import collection, health, layerwatch, orphans, record, removals, retries, stale
 from swsagent.config import AgentConfig
 from swsagent.plan import CleanupPlan, choose_serving
 from swsagent.reconcile.check import CheckedPass
@@ -27,8 +27,10 @@ from swscore.contract import ServiceStatus
 REVIVE_PLAY = "Recreate"
 ROLL_PLAY = "Roll"
 RETIRE_PLAY = "Retire"
-# In the state dir: touched at each health check (health_interval).
+# In the state dir: touched at each health check and each look at the writable layers
+# (both at most every health_interval).
 HEALTH_STAMP = "health.checked"
+LAYERS_STAMP = "layers.checked"
 
 
 def before_run(config: AgentConfig, conn, checked: CheckedPass, report: PassReport) -> None:
@@ -61,8 +63,9 @@ def _holds(conn, checked: CheckedPass, report: PassReport) -> None:
         record.mark_stopping(conn, name, why)
     for name in holds.stopping:
         record.mark_stopping(conn, name, "stopping")
-    for name, why in plan.stacks.problems.items():
+    for name, why in {**plan.stacks.problems, **plan.disk_refused}.items():
         record.mark_pending_reason(conn, name, generations[name], why)
+    report.note("waiting_for_disk", sorted(plan.disk_refused))
     report.note("recreating", sorted({*holds.stop_first, *holds.wait_for_stop}))
     report.note("stopping_services", sorted(holds.stopping))
 
@@ -87,6 +90,8 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
     report.note("certificates_removed", out.certificates.get("certificates_removed"))
     # HAProxy refusing one certificate is that domain's problem, not every tenant's deploy's.
     report.notices.extend(out.certificate_problems)
+    report.note("volumes_mounted", out.volumes_mounted)
+    report.notices.extend(out.volume_problems)
     result = out.result or RunResult(rc=0, status="successful")
     failed, deferred = dict(checked.failed), {}
     ready = _deploy_outcomes(checked, result, failed, deferred, report)
@@ -125,6 +130,7 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
     _state_files(config, checked, result)
     report.note("stopping", stopping(checked, result))
     _check_health(config, conn, checked, report)
+    _check_layers(config, conn, checked, report)
     report.conclude()
 
 
@@ -325,3 +331,24 @@ def _check_health(config: AgentConfig, conn, checked: CheckedPass, report) -> No
         stamp.touch()
     if unhealthy:
         report.notices.append("failing their health check: " + ", ".join(unhealthy))
+
+
+def _check_layers(config: AgentConfig, conn, checked: CheckedPass, report) -> None:
+    """A container that wrote more than writable_layer_max to its own filesystem is stopped
+    and its service failed (layerwatch.py), looked at most every health_interval."""
+    cap = config.disk.writable_layer_max
+    stamp = Path(config.state_dir) / LAYERS_STAMP
+    if cap <= 0 or not health_due(stamp, config.health_interval, time.time()):
+        return
+    obs = checked.plan.obs
+    try:
+        sizes = layerwatch.layer_sizes(config.names.label_prefix)
+    except collection.engine().EngineError as err:  # said, not fatal: the next look retries
+        report.notices.append(f"the writable layers could not be measured: {err}")
+        return
+    services = {c.name: c.service for c in obs.containers}
+    found = layerwatch.over_cap(obs.desired, services, sizes, cap)
+    layerwatch.enforce(conn, found, cap, config.stop_timeout)
+    with contextlib.suppress(OSError):
+        stamp.touch()
+    report.note("over_writable_layer", sorted(found))

@@ -6,7 +6,8 @@
    again (controlplane.revive).
 2. The edge's certificates: PEMs and crt-list written, HAProxy told what changed (certs.install).
    The files routes read at request time (htpasswd, pages: sitefiles.py) written to every
-   proxy's volume; those no service wants are removed after the run.
+   proxy's volume; those no service wants are removed after the run. Volumes whose
+   filesystem a reboot unmounted mounted again (volumemounts.py).
 3. One ansible-runner run of reconcile.yml, limited to the hosts it concerns: recreate what is
    missing, hold the routes of recreates, start the new generations (a recreate stops its
    older one first), roll the proxies one at a time, retire what no longer serves (stops in
@@ -20,7 +21,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swsagent import certs, firewall, sitefiles, stacks
+from swsagent import certs, firewall, sitefiles, stacks, volumemounts
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -43,6 +44,8 @@ class RunOutcome:
     firewall_restored: tuple[str, ...] = ()  # what of the firewall was missing and put back
     firewall_problem: str = ""
     site_files: list[str] = field(default_factory=list)  # services whose files were written
+    volumes_mounted: list[str] = field(default_factory=list)  # after a reboot: services
+    volume_problems: list[str] = field(default_factory=list)
     what: PassVars | None = None  # None: nothing for the playbook to do
     result: RunResult | None = None
     plane: dict[str, Component] = field(default_factory=dict)  # after the run
@@ -75,6 +78,12 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.site_files = sitefiles.write_files(site_dirs, files, wanted)
     except OSError as err:
         outcome.problems.append(f"site files: {err.strerror or err}")
+    unmounted = checked.plan.obs.unmounted
+    if unmounted and config.disk.volumes_dir is not None:
+        guard.check("mounting volumes again")
+        outcome.volumes_mounted, outcome.volume_problems = volumemounts.remount(
+            config.disk.volumes_dir, unmounted, checked.plan.obs.containers, config.stop_timeout
+        )
     stack_plan = checked.plan.stacks
     if stack_plan.create:
         guard.check("making the stacks' networks")
@@ -153,6 +162,7 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         joins=checked.plan.stacks.joins,
         fallbacks=checked.plan.holds.fallback,
         stop_first=checked.plan.holds.stop_first,
+        volume_size=config.disk.volume_size,
     )
     secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
     run = PlaybookRun(

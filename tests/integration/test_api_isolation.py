@@ -16,13 +16,15 @@ from tests.integration.test_api_services import apply, definition, error
 
 @pytest.fixture
 def small_app(migrated_database_url):
-    """The app with a quota of 3 services a user and caps of 512Mi and 1.5 CPUs."""
+    """The app with a quota of 3 services a user and caps of 512Mi, 1.5 CPUs and 64Mi of
+    disk."""
     app = create_app(
         TestConfig(
             migrated_database_url,
             SWS_SERVICE_QUOTA="3",
             SWS_MAX_MEMORY="512Mi",
             SWS_MAX_CPUS="1.5",
+            SWS_MAX_DISK="64Mi",
         )
     )
     yield app
@@ -255,4 +257,20 @@ def test_resources_within_the_caps_are_stored_and_beyond_them_refused(small, use
     assert err["fields"] == {
         "spec.resources.memory": "must be at most 536870912 bytes on this host (SWS_MAX_MEMORY)",
         "spec.resources.cpus": "must be at most 1.5 on this host (SWS_MAX_CPUS)",
+    }
+
+
+def test_a_volume_size_beyond_the_cap_is_refused_naming_the_field(small, users):
+    ok = apply(
+        small,
+        users["alice"],
+        definition("db", volumeMount="/data", resources={"disk": "64Mi"}),
+    )
+    assert ok.status_code == 201, ok.get_json()
+    assert ok.get_json()["spec"]["resources"] == {"disk": "64Mi"}
+    bigger = definition("db", volumeMount="/data", resources={"disk": "65Mi"})
+    response = apply(small, users["alice"], bigger)
+    assert response.status_code == 400
+    assert error(response)["fields"] == {
+        "spec.resources.disk": "must be at most 67108864 bytes on this host (SWS_MAX_DISK)"
     }

@@ -200,6 +200,9 @@ def test_describe_shows_the_specs_resources_and_the_hosts_defaults():
     limited["spec"] = {**limited["spec"], "resources": {"memory": "256Mi"}}
     text = output.describe(limited, now=NOW)
     assert "Resources:          memory 256Mi, cpus host default" in text.splitlines()
+    limited["spec"]["resources"] = {"disk": "32Mi"}
+    text = output.describe(limited, now=NOW)
+    assert "Resources:          memory host default, cpus host default, disk 32Mi" in text
 
 
 @settings(max_examples=300, deadline=None)

@@ -385,7 +385,8 @@ def test_resources_are_kept_as_written_and_cpus_normalised(given, stored, memory
         ({"cpus": "half"}, "spec.resources.cpus", "must be a number of CPUs"),
         ({"cpus": True}, "spec.resources.cpus", "must be a number of CPUs"),
         ({"cpus": "0.1234"}, "spec.resources.cpus", "at most 3 decimals"),
-        ({"disk": "1Gi"}, "spec.resources.disk", "unknown field"),
+        ({"disk": "1Gi"}, "spec.resources.disk", "it needs a volumeMount"),
+        ({"swap": "1Gi"}, "spec.resources.swap", "unknown field"),
     ],
 )
 def test_bad_resources_are_refused_naming_the_field(given, field, says):

@@ -17,6 +17,7 @@ from ansible_collections.sws.host.plugins.module_utils import readiness
 from ansible_collections.sws.host.plugins.module_utils.container import (
     DeployError,
     ServiceContainer,
+    check_volume,
     ensure_started,
     start_again,
     stop_within,
@@ -52,6 +53,8 @@ class ActionModule(ActionBase):
         if unknown:
             return {**result, "failed": True, "msg": f"unknown options: {sorted(unknown)}"}
         args["capabilities"] = tuple(args.get("capabilities") or ())
+        args["volume_size"] = int(args.get("volume_size") or 0)
+        args["volume_size_asked"] = _flag(args.get("volume_size_asked"))
         args["env"] = {str(k): str(v) for k, v in env.items()}
         spec = ServiceContainer(**args)
         engine = Engine()
@@ -68,6 +71,10 @@ class ActionModule(ActionBase):
                         f" {stop_wait:g} s; generation {spec.generation} starts once it stopped"
                     )
                     return result
+            if spec.volume_mount:
+                # Owner, filesystem mounted and sized, before any container of this
+                # generation exists: a refused volume starts nothing.
+                result["volume_state"] = check_volume(engine, spec)
             result["container_state"] = ensure_started(engine, spec)
         except (DeployError, EngineError) as err:
             problem = str(err)
@@ -91,6 +98,11 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": problem, "last_log": last_log}
         result.update(changed=result["container_state"] != "unchanged", address=address)
         return result
+
+
+def _flag(value) -> bool:
+    """A boolean option as the template may hand it over ("True", "false", True)."""
+    return value is True or str(value).lower() in ("true", "yes", "1")
 
 
 def _fall_back(engine: Engine, container: str, spec: ServiceContainer, problem: str):

@@ -10,9 +10,11 @@ owner first: a volume the store does not give this user is never mounted.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
+from ansible_collections.sws.host.plugins.module_utils import volumefs
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
 # The log driver of every service container: bounded, and what the log shipper reads.
@@ -48,6 +50,12 @@ class ServiceContainer:
     # The stack's private network (stacks.py in the agent): joined before the container starts,
     # under the service's name, so the stack's other services reach it as <service>:<port>.
     stack_network: str = ""
+    # Sized volumes (volumefs.py): where their filesystems live ("": plain Docker volumes),
+    # the size this deploy wants, and whether the spec asked for it (resources.disk: a smaller
+    # size than the volume has is refused) or it is the operator's default (kept as it is).
+    volumes_dir: str = ""
+    volume_size: int = 0
+    volume_size_asked: bool = False
 
     @property
     def volume(self) -> str:
@@ -101,8 +109,11 @@ class DeployError(RuntimeError):
     """Why the container could not be started (a short reason for the service's message)."""
 
 
-def check_volume(engine: Engine, spec: ServiceContainer) -> bool:
-    """Make sure <service>-volume is this owner's, creating it if absent; True when created.
+def check_volume(engine: Engine, spec: ServiceContainer) -> str:
+    """Make sure <service>-volume is this owner's, creating it if absent, its filesystem
+    mounted and as large as asked; returns created, sized, grown, mounted, or unsized (a
+    plain Docker volume, made before volumes had sizes or by an agent without volumes_dir:
+    used as it is).
 
     The store gives the name to one user (the API refuses it to anyone else); the volume's own
     owner label is checked too, so a volume the store does not know (kept from before
@@ -111,26 +122,71 @@ def check_volume(engine: Engine, spec: ServiceContainer) -> bool:
     if found is None:
         labels = {f"{spec.label_prefix}.service": spec.service}
         labels[f"{spec.label_prefix}.owner"] = spec.owner
-        engine.create_volume(spec.volume, labels)
-        return True
+        if not (spec.volumes_dir and spec.volume_size):
+            engine.create_volume(spec.volume, labels)
+            return "created"
+        fs = volumefs.VolumeFs.in_dir(spec.volumes_dir, spec.volume)
+        # The Docker volume first: a pass cut short leaves a sized volume without its image,
+        # which the next deploy makes (below), never an image nobody knows.
+        engine.create_volume(spec.volume, labels, fs.driver_opts())
+        return _volume_fs(engine, fs, spec)
     owner = (found.get("Labels") or {}).get(f"{spec.label_prefix}.owner", "")
-    if owner == spec.owner or (not owner and spec.volume_adopted):
-        return False
-    if owner:
-        raise DeployError(f"volume {spec.volume} belongs to another user")
-    raise DeployError(
-        f"volume {spec.volume} was kept from before volumes had owners; its owner is unknown,"
-        f" so only an administrator can purge it (DELETE /v1/volumes/{spec.volume})"
-    )
+    if owner != spec.owner and not (not owner and spec.volume_adopted):
+        if owner:
+            raise DeployError(f"volume {spec.volume} belongs to another user")
+        raise DeployError(
+            f"volume {spec.volume} was kept from before volumes had owners; its owner is"
+            f" unknown, so only an administrator can purge it (DELETE /v1/volumes/{spec.volume})"
+        )
+    fs = volumefs.VolumeFs.of_volume(found)
+    return "unsized" if fs is None else _volume_fs(engine, fs, spec)
+
+
+def _volume_fs(engine: Engine, fs: volumefs.VolumeFs, spec: ServiceContainer) -> str:
+    """The sized volume's filesystem made (absent), mounted (after a reboot) and grown."""
+    try:
+        if not fs.exists():
+            volumefs.make(fs, spec.volume_size)
+            return "created"
+        did = "mounted" if volumefs.mount(fs) else "sized"
+        have = fs.size()
+        if spec.volume_size_asked and spec.volume_size < have:
+            raise DeployError(
+                f"spec.resources.disk asks for {spec.volume_size} bytes but volume"
+                f" {spec.volume} has {have} already, and a volume never shrinks: ask for at"
+                f" least {have}, or delete the service with --purge to start again"
+            )
+        return "grown" if _grow(engine, fs, spec) else did
+    except volumefs.VolumeFsError as err:
+        raise DeployError(f"volume {spec.volume}: {err}") from None
+
+
+def _grow(engine: Engine, fs: volumefs.VolumeFs, spec: ServiceContainer) -> bool:
+    try:
+        return volumefs.grow(fs, spec.volume_size)
+    except volumefs.OnlineGrowRefused:
+        # Unmounted, then: only while nothing runs on it (a recreate's older generation is
+        # stopped by now; a rolling update's still serves from it).
+        users = engine.call(
+            "GET", "/containers/json", params={"filters": json.dumps({"volume": [spec.volume]})}
+        )
+        if users:
+            names = ", ".join(n.lstrip("/") for u in users for n in u.get("Names", [])[:1])
+            raise DeployError(
+                f"volume {spec.volume} can grow only while no container runs on it (this"
+                f" host's kernel cannot grow a mounted filesystem) and {names} does:"
+                " use spec.update: recreate"
+            ) from None
+        volumefs.grow_offline(fs)
+        return True
 
 
 def ensure_started(engine: Engine, spec: ServiceContainer) -> str:
-    """Start the container; returns what was done: created, replaced, started or unchanged."""
+    """Start the container (its volume checked first: check_volume); returns what was done:
+    created, replaced, started or unchanged."""
     image = engine.image(spec.image)
     if image is None:
         raise DeployError(f"image {spec.image} is not on this host")
-    if spec.volume_mount:
-        check_volume(engine, spec)
     existing = engine.inspect(spec.container)
     did = "created"
     if existing is not None:

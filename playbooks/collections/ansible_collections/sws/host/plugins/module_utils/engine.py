@@ -186,8 +186,14 @@ class Engine:
                 return None
             raise
 
-    def create_volume(self, name: str, labels: dict[str, str]) -> dict:
-        return self.call("POST", "/volumes/create", body={"Name": name, "Labels": labels})
+    def create_volume(
+        self, name: str, labels: dict[str, str], driver_opts: dict[str, str] | None = None
+    ) -> dict:
+        """A local volume; driver_opts: the local driver's (a bind of a mounted filesystem)."""
+        body = {"Name": name, "Labels": labels}
+        if driver_opts:
+            body.update(Driver="local", DriverOpts=driver_opts)
+        return self.call("POST", "/volumes/create", body=body)
 
     def remove_volume(self, name: str) -> None:
         try:

@@ -17,6 +17,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ansible_collections.sws.host.plugins.module_utils import volumefs
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
 # The directory that holds ansible_collections/: the child imports this package from it.
@@ -96,10 +97,17 @@ def _purge(engine: Engine, job: RetireJob, out: Outcome) -> None:
         # Only a volume labelled as this service's: one of the same name made by someone else
         # (or for another label prefix) is not ours to remove.
         if volume is not None and owner == job.service:
+            # The Docker volume first (the engine refuses one still in use), then the
+            # filesystem it bound (volumefs.py): unmounted, image and mountpoint deleted.
+            fs = volumefs.VolumeFs.of_volume(volume)
             engine.remove_volume(job.purge_volume)
+            if fs is not None:
+                volumefs.remove(fs)
         out.volume_removed = True
     except EngineError as err:
         out.problems.append(f"volume {job.purge_volume} could not be removed: {err}")
+    except volumefs.VolumeFsError as err:
+        out.problems.append(f"volume {job.purge_volume}: {err}")
 
 
 def launch(job: RetireJob, names: list[str]) -> int:
