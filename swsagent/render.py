@@ -174,10 +174,11 @@ def inventory(
         hostvars.setdefault(host, ServiceVars(orphan_vars(name, retire.get(name, []))))
         if host not in services:
             services.append(host)
-    _mark_stops(hostvars, stop_only, kill)
-    for name, containers in (stop_first or {}).items():
-        if service_host(name) in hostvars:
-            hostvars[service_host(name)]["sws_service_stop_first"] = list(containers)
+    _mark_stops(hostvars, stop_only, kill, stop_first or {})
+    return _grouped(names, hostvars, services)
+
+
+def _grouped(names: Names, hostvars: dict[str, dict], services: list[str]) -> dict:
     return {
         "_meta": {"hostvars": hostvars},
         "all": {
@@ -195,9 +196,15 @@ def inventory(
     }
 
 
-def _mark_stops(hostvars: dict[str, dict], stop_only: set[str], kill: set[str]) -> None:
+def _mark_stops(
+    hostvars: dict[str, dict], stop_only: set[str], kill: set[str], stop_first: dict
+) -> None:
     """Flag the service hosts whose containers are stopped and kept (stop_only) or killed
-    (kill); a name with no host in this inventory has nothing to stop."""
+    (kill), and a recreate's older containers its deploy stops first (stop_first); a name
+    with no host in this inventory has nothing to stop."""
+    for name, containers in stop_first.items():
+        if service_host(name) in hostvars:
+            hostvars[service_host(name)]["sws_service_stop_first"] = list(containers)
     for name in {*stop_only, *kill}:
         host = service_host(name)
         if host in hostvars:

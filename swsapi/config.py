@@ -188,9 +188,15 @@ class Config:
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         # gthread workers: a log stream holds a thread, never the whole worker.
         self.SWS_THREADS = _int(env, "SWS_THREADS", 8)
-        # The host's log stream slots: half of every worker's threads, counted across workers
-        # (swsapi/streamslots.py). One worker may lend streams more than its half, when they
-        # happen to land there, but never its last quarter: plain requests need those.
+        self._stream_settings(env)
+        self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
+        # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
+        self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")
+
+    def _stream_settings(self, env: Mapping[str, str]) -> None:
+        """The host's log stream slots: half of every worker's threads, counted across workers
+        (swsapi/streamslots.py). One worker may lend streams more than its half, when they
+        happen to land there, but never its last quarter: plain requests need those."""
         self.SWS_STREAM_SLOTS = max(1, self.SWS_THREADS // 2)
         self.SWS_STREAM_SLOTS_TOTAL = self.SWS_WORKERS * self.SWS_STREAM_SLOTS
         self.SWS_WORKER_STREAM_THREADS = max(
@@ -199,9 +205,6 @@ class Config:
         self.SWS_MAX_STREAMS_PER_USER = streams_per_user(env, self.SWS_STREAM_SLOTS_TOTAL)
         self.SWS_STREAM_MAX_SECONDS = _int(env, "SWS_STREAM_MAX_SECONDS", 600)
         self.SWS_STREAM_POLL_SECONDS = _float(env, "SWS_STREAM_POLL_SECONDS", 1.0, 0.05)
-        self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
-        # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
-        self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")
 
     def _edge_settings(self, env: Mapping[str, str]) -> None:
         """What the apiserver does about strangers at the edge (issue 25)."""

@@ -60,17 +60,8 @@ class ActionModule(ActionBase):
         engine = Engine()
         started = time.monotonic()
         try:
-            if stop_first:
-                still = stop_within(engine, stop_first, spec.stop_timeout, stop_wait)
-                result["stop_seconds"] = round(time.monotonic() - started, 3)
-                if still:
-                    # Never two containers on one volume, and no pass waits for a slow stop:
-                    # the retire step finishes it, the next pass starts this generation.
-                    result["deferred"] = (
-                        f"recreating: {', '.join(still)} is still stopping after"
-                        f" {stop_wait:g} s; generation {spec.generation} starts once it stopped"
-                    )
-                    return result
+            if stop_first and _deferred(engine, spec, stop_first, stop_wait, result):
+                return result
             if spec.volume_mount:
                 # Owner, filesystem mounted and sized, before any container of this
                 # generation exists: a refused volume starts nothing.
@@ -98,6 +89,21 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": problem, "last_log": last_log}
         result.update(changed=result["container_state"] != "unchanged", address=address)
         return result
+
+
+def _deferred(engine: Engine, spec, stop_first: list[str], wait: float, result: dict) -> bool:
+    """Stop a recreate's older containers first; True when one still runs after `wait` s.
+    Never two containers on one volume, and no pass waits for a slow stop: the retire step
+    finishes it, the next pass starts this generation (result's `deferred` says so)."""
+    started = time.monotonic()
+    still = stop_within(engine, stop_first, spec.stop_timeout, wait)
+    result["stop_seconds"] = round(time.monotonic() - started, 3)
+    if still:
+        result["deferred"] = (
+            f"recreating: {', '.join(still)} is still stopping after {wait:g} s;"
+            f" generation {spec.generation} starts once it stopped"
+        )
+    return bool(still)
 
 
 def _flag(value) -> bool:
