@@ -4,10 +4,11 @@ A recreate (spec.update, the default for a service with a volume) never puts two
 one volume, and usually takes one pass:
   1. its route answers 503 with Retry-After (render.py): reconcile.yml's hold play rolls both
      proxies to that at once, before any deploy;
-  2. the deploy stops the older generation (kept) and waits for it at most the agent's
+  2. the deploy stops the older generation and waits for it at most the agent's
      recreate_stop_wait (2 s), then starts the new generation on the volume; the final roll
-     routes to it once it is ready. If it fails, it is removed and the kept older container
-     starts again and serves (sws.host.service_container's fallback).
+     routes to it once it is ready, and the retire step removes the older container. If the
+     new one fails, it is removed and the stopped older container starts again and serves
+     (sws.host.service_container's fallback).
 A stop that outlasts that wait is not waited for (no pass waits for a stop, issue 23): the
 deploy says it is deferred, the retire step finishes the stop in the background, and the
 next pass (the watching agent polls the engine while a stop is under way) starts the new

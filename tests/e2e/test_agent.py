@@ -339,8 +339,8 @@ def test_apply_update_delete_through_the_load_balancer(agent_host):
     env = json.loads(docker("inspect", f"sws-svc-{name}-1"))[0]["Config"]["Env"]
     assert f"TRAP={trap}" in env, "user env must reach the container verbatim"
 
-    # A service with a volume is recreated (issue 24): one pass holds its route and stops the
-    # old generation, the next starts the new one once the old one is gone.
+    # A service with a volume is recreated (issue 24): the pass holds its route, stops the
+    # old generation, starts the new one, and removes the old one once the new one is ready.
     agent_host.apply(
         name, env={"GREETING": "second", "TOKEN": secret, "TRAP": trap}, volume="/data"
     )

@@ -560,8 +560,8 @@ def test_a_recreate_stops_the_older_generation_first_and_defers_a_slow_stop(
         report = one_pass(slow, store.conn)
         assert report.changed["deployed"] == ["delta"], report.changed
         assert "three" in body_of("sws-svc-delta-3", network)
-        # Kept stopped, for a failed update to fall back to.
-        assert inspect("sws-svc-delta-2")["State"]["Running"] is False
+        # Stopped before the new one started, then removed once it got ready.
+        assert gone("sws-svc-delta-2")
     finally:
         for cid in docker("ps", "-aq", "--filter", "name=^sws-svc-delta-").split():
             docker("rm", "-f", cid, check=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine
 from ansible_collections.sws.host.plugins.module_utils.retire import (
@@ -30,10 +31,10 @@ class ActionModule(ActionBase):
             service=str(args["service"]),
             containers=[str(c) for c in args.get("containers") or []],
             stop_timeout=int(args["stop_timeout"]),
-            stop_only=bool(args.get("stop_only", False)),
+            stop_only=boolean(args.get("stop_only") or False, strict=False),
             purge_volume=str(args.get("purge_volume") or ""),
             label_prefix=str(args["label_prefix"]),
-            kill=bool(args.get("kill", False)),
+            kill=boolean(args.get("kill") or False, strict=False),
         )
         outcome = retire_now(Engine(), job)
         if outcome.background:
