@@ -79,12 +79,14 @@ def _refuse(owner: User, named: dict, domain: str, holder: str, holder_owner: in
     raise conflict(f"domain {domain} is {how} by {whose}", {path: f"{domain} is {how} by {whose}"})
 
 
-def claim(service: Service, definition: Definition) -> None:
+def claim(service: Service, definition: Definition, fresh: bool = False) -> None:
     """Make the service's claims exactly its spec's domains (after check_free, in the apply's
     transaction; the service's row is flushed). Its old claims go first, so a name moving from
     one field to another, or given up, is never held twice; a name another service took in the
-    meantime makes the insert fail (IntegrityError on pk_service_domains)."""
-    db.session.execute(delete(ServiceDomain).where(ServiceDomain.service_id == service.id))
+    meantime makes the insert fail (IntegrityError on pk_service_domains). fresh: the service
+    was created in this transaction, so it has no claims to clear."""
+    if not fresh:
+        db.session.execute(delete(ServiceDomain).where(ServiceDomain.service_id == service.id))
     rows = [
         {"domain": domain, "service_id": service.id, "role": role}
         for domain, (_, role) in named_fields(definition).items()

@@ -245,13 +245,13 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
             f"service {definition.name} is being deleted; apply it again once it is gone",
             {"spec.name": f"{definition.name} is being deleted"},
         )
+    digest = definition.digest()
+    if service is not None and service.spec_digest == digest and not force:
+        return service, "unchanged"  # its domains are its own already; the commit unlocks
     domainclaims.check_free(owner, definition)
     if service is None:
         # Only a new service can meet a kept volume: an existing one's is its owner's.
         _check_volume_free(owner, definition)
-    digest = definition.digest()
-    if service is not None and service.spec_digest == digest and not force:
-        return service, "unchanged"  # the caller's commit releases the row lock
     if service is None:
         _check_quota(owner)
         service = Service(name=definition.name, owner=owner, generation=1)
@@ -270,7 +270,7 @@ def _apply(owner: User, definition: Definition, force: bool, change: Change) -> 
     if definition.volume_mount:
         _reserve_volume(owner, definition.name)
     db.session.flush()
-    domainclaims.claim(service, definition)
+    domainclaims.claim(service, definition, fresh=result == "created")
     # A forced apply of an unchanged spec is a restart, whichever endpoint asked for it.
     cause = "restart" if result == "restarted" else change.cause
     history.record(service, cause, change.rolled_back_to)

@@ -67,21 +67,23 @@ def test_get_and_apply_take_a_few_queries(client, alice, count_queries):
         "apiVersion": "v1",
         "spec": {"name": "web", "port": 80, "domain": "web.example.com", "image": "nginx"},
     }
-    # token, service (locked), domain holder, kept volume, the user (locked) and the count of
-    # their services (the quota), INSERT ... RETURNING, its history row, pg_notify; every
-    # answer with a service reads the agent's last pass once more (host_notice)
+    # token, service (locked), the domains' claims and the domains still served by another
+    # (swsapi/domainclaims.py), kept volume, the user (locked) and the count of their services
+    # (the quota), INSERT ... RETURNING, its domains' claims, its history row, pg_notify;
+    # every answer with a service reads the agent's last pass once more (host_notice)
     assert client.put("/v1/services/web", json=doc, headers=alice).status_code == 201
-    assert len(count_queries) == 10, count_queries
+    assert len(count_queries) == 12, count_queries
     count_queries.clear()
-    # token, service (locked), domain holder
+    # token, service (locked), the agent's last pass: an unchanged spec's domains are its own
     assert client.put("/v1/services/web", json=doc, headers=alice).status_code == 200
-    assert len(count_queries) == 4, count_queries
+    assert len(count_queries) == 3, count_queries
     count_queries.clear()
-    # token, service, domain holder, UPDATE ... RETURNING, history row, pg_notify (the
-    # history is trimmed only once a service has more generations than it keeps)
+    # token, service, the domains' claims and those still served, UPDATE ... RETURNING, its
+    # claims made again (delete, insert), history row, pg_notify (the history is trimmed only
+    # once a service has more generations than it keeps), the agent's last pass
     doc["spec"]["port"] = 81
     assert client.put("/v1/services/web", json=doc, headers=alice).get_json()["generation"] == 2
-    assert len(count_queries) == 7, count_queries
+    assert len(count_queries) == 10, count_queries
     count_queries.clear()
     client.get("/v1/services/web", headers=alice)  # token, service, the agent's last pass
     assert len(count_queries) == 3, count_queries

@@ -66,6 +66,10 @@ def run_role_network(name: str) -> None:
     playbook.write_text(
         "- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: sws_network\n"
         f"      sws_network_control: {name}-ctl\n      sws_network_services: {name}\n"
+        # Its own Linux bridge name (at most 15 characters), never the host's sws-services.
+        "      sws_network_services_options:\n"
+        '        com.docker.network.bridge.enable_icc: "false"\n'
+        f"        com.docker.network.bridge.name: swsiso{uuid.uuid4().hex[:6]}\n"
     )
     try:
         subprocess.run(

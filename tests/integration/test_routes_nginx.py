@@ -105,8 +105,8 @@ def render_test_conf(directory: Path, **overrides) -> Path:
         sws_proxy_api_https_port=443,
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
-        **overrides,
     )
+    values.update(overrides)
     template = (ROLE / "templates" / "nginx.conf.j2").read_text()
     # Strict: a value the role sets from a template (left out above) must be given here.
     text = jinja2.Template(template, undefined=jinja2.StrictUndefined).render(values)
