@@ -58,6 +58,8 @@ def chosen_domain(service: Service, domain: str | None) -> str:
 
 def get_certificate(owner: User, name: str, domain: str | None = None) -> Certificate:
     service = get_service(owner, name)
+    if domain is None and service.domain is None:
+        raise not_found(f"service {name!r} has no certificate (it is private)")
     chosen = chosen_domain(service, domain)
     cert = db.session.get(Certificate, (service.id, chosen))
     if cert is None:
@@ -128,10 +130,10 @@ def delete_certificate(owner: User, name: str, domain: str | None = None) -> Non
     A domain the service no longer holds may be named too: its certificate is kept, unserved,
     until deleted."""
     service = get_service(owner, name, for_update=True)
-    chosen = domain.strip().lower() if domain is not None else chosen_domain(service, None)
-    cert = db.session.get(Certificate, (service.id, chosen))
+    chosen = domain.strip().lower() if domain is not None else service.domain
+    cert = chosen and db.session.get(Certificate, (service.id, chosen))
     if cert is None:
-        raise not_found(f"service {name!r} has no certificate for {chosen}")
+        raise not_found(f"service {name!r} has no certificate for {chosen or 'a domain'}")
     db.session.delete(cert)
     notify(service.name, "certificate")
     db.session.commit()
