@@ -4,17 +4,24 @@ pass: an order takes seconds to minutes and a pass must not wait for a CA. This 
 what to order and records the outcome; acmeorder.py talks to the CA.
 
 For each service whose certificate is acme (its spec's tls.certificate, or the host's
-default), not being deleted, with no uploaded certificate:
-- nothing is asked while its domain does not resolve to one of this host's addresses;
+default), not being deleted, each domain it holds (issue 27: its domain, each alias and each
+redirect, as service_domains records them) has a certificate of its own, ordered, renewed and
+backed off on its own; a domain with an uploaded certificate is left to it:
+- nothing is asked while the domain does not resolve to one of this host's addresses;
 - a certificate is ordered when there is none, or when it is within `renew_days` of its end;
 - the challenge answer is written into every proxy's volume (acme-challenge/), so whichever
-  proxy HAProxy picks answers the CA; the route of such a service serves that directory;
+  proxy HAProxy picks answers the CA; every server block of such a service (domain, aliases,
+  redirects) serves that directory;
 - the new certificate's key is sealed to the host's key like an upload's and stored; a NOTIFY
-  wakes the agent, whose pass writes it to the proxies and rolls them (nothing dropped);
-- a failure is recorded on the certificate (state failed, the message, attempts) and retried
-  after 1, 2, 4 ... hours, at most a day apart: a real CA's rate limits are respected;
-- a service whose domain changed starts over: its certificate for the old domain is dropped and
-  one for the new domain is ordered at once.
+  wakes the agent, whose pass gives it to HAProxy (nothing dropped);
+- a failure is recorded on the domain's certificate (state failed, the message, attempts) and
+  retried after 1, 2, 4 ... hours, at most a day apart: a real CA's rate limits are respected;
+- a domain the service gave up (its domain changed, an alias or redirect removed) loses its
+  ACME certificate; a new domain is due at once, with no backoff of the old one's.
+
+Redirect domains get one too: https://old.example.com must reach its 308 without a warning
+(a link or bookmark over HTTPS, a browser that upgrades by itself), and the redirect's server
+block already answers the challenge and listens on HTTPS once its name has a certificate.
 
 The API domain's certificate comes from here too when the host says so (agent.yml
 `api_certificate: acme`). It is the host's, not a user's: it lives beside the bootstrap's
@@ -50,6 +57,8 @@ BACKOFF_MOST = 86400
 
 @dataclass
 class Wanted:
+    """One domain of a service (its domain, an alias or a redirect) and its certificate."""
+
     service_id: int
     name: str
     domain: str
@@ -58,47 +67,55 @@ class Wanted:
     not_after: datetime | None
     next_attempt_at: datetime | None
     attempts: int
-    cert_domain: str | None = None  # the domain the row was ordered for
+    role: str = "domain"  # service_domains.role
+
+    @property
+    def label(self) -> str:
+        """What the outcome and --renew call it: the service, or service/domain for an alias
+        or a redirect."""
+        return self.name if self.role == "domain" else f"{self.name}/{self.domain}"
 
 
 _WANTED = f"""
-SELECT s.id, s.name, s.domain, s.spec, c.state, c.source, c.not_after, c.next_attempt_at,
-       coalesce(c.attempts, 0), c.domain
-FROM services s LEFT JOIN certificates c ON c.service_id = s.id
+SELECT s.id, s.name, d.domain, s.spec, c.state, c.source, c.not_after, c.next_attempt_at,
+       coalesce(c.attempts, 0), d.role
+FROM services s JOIN service_domains d ON d.service_id = s.id
+LEFT JOIN certificates c ON c.service_id = s.id AND c.domain = d.domain
 WHERE s.status <> '{ServiceStatus.DELETING}'
-ORDER BY s.name
+ORDER BY s.name, CASE d.role WHEN 'domain' THEN 0 WHEN 'alias' THEN 1 ELSE 2 END, d.domain
 """
 
 
 def wanted(conn, default_source: str) -> list[Wanted]:
-    """The services whose certificate comes from ACME."""
+    """The domains whose certificate comes from ACME: each a service that asks for it holds,
+    but for those with an uploaded certificate."""
     with conn.cursor() as cur:
         cur.execute(_WANTED)
         rows = cur.fetchall()
     conn.commit()
     found = []
-    for sid, name, domain, spec, state, source, not_after, next_at, attempts, cdom in rows:
+    for sid, name, domain, spec, state, source, not_after, next_at, attempts, role in rows:
         tls = TlsSettings.from_loaded((spec or {}).get("tls"))
         if ((tls and tls.certificate) or default_source) != "acme" or source == "uploaded":
             continue
-        found.append(Wanted(sid, name, domain, state, source, not_after, next_at, attempts, cdom))
+        found.append(Wanted(sid, name, domain, state, source, not_after, next_at, attempts, role))
     return found
 
 
-def start_over(conn, item: Wanted) -> Wanted:
-    """The service's domain changed: its certificate (for the old domain) goes, and the new
-    domain is due now, backoff and all forgotten (the old domain's failures say nothing of it)."""
+def forget_given_up(conn) -> list[str]:
+    """ACME certificates of domains their service no longer holds go (the domain changed, an
+    alias or a redirect was removed): never served again, and a domain taken up anew starts
+    with no backoff. An uploaded one stays (the user's, unserved) until the user deletes it."""
     with conn.cursor() as cur:
         cur.execute(
-            """UPDATE certificates SET domain = %s, chain_pem = NULL, key_sealed = NULL,
-                   fingerprint = NULL, not_after = NULL, state = 'pending', message = NULL,
-                   attempts = 0, next_attempt_at = NULL, updated_at = now()
-               WHERE service_id = %s AND source <> 'uploaded'""",
-            (item.domain, item.service_id),
+            """DELETE FROM certificates c WHERE c.source <> 'uploaded' AND NOT EXISTS
+                   (SELECT 1 FROM service_domains d
+                    WHERE d.service_id = c.service_id AND d.domain = c.domain)
+               RETURNING c.domain"""
         )
+        gone = sorted(row[0] for row in cur.fetchall())
     conn.commit()
-    return Wanted(item.service_id, item.name, item.domain, "pending", item.source, None, None, 0,
-                  item.domain)  # fmt: skip
+    return gone
 
 
 def due(item: Wanted, now: datetime, renew_days: int, force: bool = False) -> bool:
@@ -117,7 +134,7 @@ def record_issued(conn, item: Wanted, chain_pem: str, key_pem: bytes, public_key
             """INSERT INTO certificates (service_id, source, domain, chain_pem, key_sealed,
                    fingerprint, not_after, state, message, attempts, next_attempt_at, updated_at)
                VALUES (%s, 'acme', %s, %s, %s, %s, %s, 'issued', NULL, 0, NULL, now())
-               ON CONFLICT (service_id) DO UPDATE SET source = 'acme', domain = EXCLUDED.domain,
+               ON CONFLICT (service_id, domain) DO UPDATE SET source = 'acme',
                    chain_pem = EXCLUDED.chain_pem, key_sealed = EXCLUDED.key_sealed,
                    fingerprint = EXCLUDED.fingerprint, not_after = EXCLUDED.not_after,
                    state = 'issued', message = NULL, attempts = 0, next_attempt_at = NULL,
@@ -155,7 +172,7 @@ def record_failure(conn, item: Wanted, message: str, settings: AcmeSettings) -> 
             """INSERT INTO certificates (service_id, source, domain, state, message, attempts,
                    next_attempt_at, updated_at)
                VALUES (%s, 'acme', %s, %s, %s, %s, now() + %s * interval '1 second', now())
-               ON CONFLICT (service_id) DO UPDATE SET state = EXCLUDED.state,
+               ON CONFLICT (service_id, domain) DO UPDATE SET state = EXCLUDED.state,
                    message = EXCLUDED.message, attempts = EXCLUDED.attempts,
                    next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()
                WHERE certificates.source <> 'uploaded'""",
@@ -165,18 +182,24 @@ def record_failure(conn, item: Wanted, message: str, settings: AcmeSettings) -> 
     return wait
 
 
+def forced(item: Wanted, force: set[str]) -> bool:
+    """--renew names a service (all its domains), one domain, or service/domain."""
+    return bool({item.name, item.domain, item.label} & set(force))
+
+
 def run_once(conn, settings: AcmeSettings, force: set[str] = frozenset()) -> dict:
-    """One round over the services that want ACME; what was issued, failed or skipped."""
+    """One round over the domains that want ACME, one order each: what was issued, failed or
+    skipped, each by its label (the service; service/domain for an alias or a redirect)."""
     private = certs.load_private_key(settings.tls_dir)
     if private is None:
         return {"skipped": "no sealing key (bootstrap the host first)"}
     now = datetime.now(UTC)
     outcome: dict = {"issued": [], "failed": {}, "not_here": {}}
-    items = [
-        start_over(conn, w) if w.cert_domain and w.cert_domain != w.domain else w
-        for w in wanted(conn, settings.default_source)
-    ]
-    todo = [w for w in items if due(w, now, settings.renew_days, w.name in force)]
+    dropped = forget_given_up(conn)
+    if dropped:
+        outcome["dropped"] = dropped
+    items = wanted(conn, settings.default_source)
+    todo = [w for w in items if due(w, now, settings.renew_days, forced(w, force))]
     acme = None
     if settings.api_domain:
         outcome["api"], acme = api_round(conn, settings, acme, now, API_NAME in force)
@@ -184,17 +207,17 @@ def run_once(conn, settings: AcmeSettings, force: set[str] = frozenset()) -> dic
         here, why = resolves_here(item.domain, settings)
         if not here:
             record_failure(conn, item, f"not requested: {why}", settings)
-            outcome["not_here"][item.name] = why
+            outcome["not_here"][item.label] = why
             continue
         try:
             acme = acme or account_client(settings)
             chain_pem, key_pem = issue(acme, item.domain, settings)
         except (errors.Error, messages.Error, OSError, ValueError, StopIteration) as err:
             wait = record_failure(conn, item, f"ACME: {err}", settings)
-            outcome["failed"][item.name] = f"{err} (next attempt in {wait} s)"
+            outcome["failed"][item.label] = f"{err} (next attempt in {wait} s)"
             continue
         record_issued(conn, item, chain_pem, key_pem, private.public_key())
-        outcome["issued"].append(item.name)
+        outcome["issued"].append(item.label)
     return outcome
 
 

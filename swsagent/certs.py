@@ -37,13 +37,17 @@ CRT_LIST = "crt-list"
 API_PEM = "api.pem"
 SERVICES_SUBDIR = "services"
 
-# A certificate for a domain its service no longer has is not served (acme.py orders anew).
+# One certificate a domain a service holds (issue 27: its domain, aliases and redirects, as
+# service_domains records them; its primary key makes each domain one service's, so one PEM
+# a name). A certificate for a domain its service no longer holds is not served (acme.py
+# orders anew for the new one), even when another service has taken that domain since.
 _QUERY = f"""
 SELECT c.domain, c.chain_pem, c.key_sealed, c.fingerprint
 FROM certificates c JOIN services s ON s.id = c.service_id
+JOIN service_domains d ON d.service_id = c.service_id AND d.domain = c.domain
 WHERE s.status <> '{ServiceStatus.DELETING}'
   AND c.chain_pem IS NOT NULL AND c.key_sealed IS NOT NULL
-  AND c.not_after > now() AND c.domain = s.domain
+  AND c.not_after > now()
 ORDER BY c.domain
 """
 

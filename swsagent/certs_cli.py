@@ -38,13 +38,15 @@ def settings(config: AgentConfig) -> acme.AcmeSettings:
     "--renew",
     "renew",
     multiple=True,
-    metavar="SERVICE",
-    help="Order a new certificate for this service now, whatever its expiry and backoff "
+    metavar="SERVICE|DOMAIN",
+    help="Order new certificates now, whatever their expiry and backoff: a service's (each of "
+    "its domains, aliases and redirects), or one domain's "
     "(`api`: the API domain's, when it comes from ACME).",
 )
 def certs_command(config_path: str | None, interval: float | None, renew: tuple[str, ...]):
-    """Order and renew ACME certificates (HTTP-01) for the services that ask for them, and for
-    the API domain when agent.yml says api_certificate: acme.
+    """Order and renew ACME certificates (HTTP-01) for the services that ask for them, one
+    for each domain, alias and redirect, and for the API domain when agent.yml says
+    api_certificate: acme.
 
     Prints what it did as JSON. Cron runs it every few minutes; it orders nothing for a
     domain that does not resolve to this host, and backs off after a failure.

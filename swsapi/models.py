@@ -158,7 +158,8 @@ class Volume(db.Model):
 
 
 class Certificate(db.Model):
-    """A service's HTTPS certificate (issue 15): uploaded, or issued by ACME on the host.
+    """The HTTPS certificate of one of a service's domains (issue 15; one a domain, alias or
+    redirect since issue 27): uploaded, or issued by ACME on the host.
 
     The chain is public; the key is stored only sealed to the host's key (swscore/sealing.py).
     """
@@ -170,7 +171,7 @@ class Certificate(db.Model):
         ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
     )
     source: Mapped[str] = mapped_column(String(16))  # uploaded or acme
-    domain: Mapped[str] = mapped_column(String(253))
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
     chain_pem: Mapped[str | None] = mapped_column(Text)
     key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     fingerprint: Mapped[str | None] = mapped_column(String(64))  # sha256 of the leaf, hex

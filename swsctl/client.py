@@ -212,28 +212,25 @@ class ApiClient:
             hint=f"`swsctl history {name}` lists the kept generations",
         )
 
-    # Certificates (issue 15) -----------------------------------------------------
+    # Certificates (issue 15; one a domain, alias or redirect since issue 27) ------
 
-    def certificate(self, name: str) -> dict:
-        """The service's certificate: source, domain, state, fingerprint, expiry (no key)."""
-        return self._request(
-            "GET", _service_path(name) + "/certificate", about_service=True, hint=CERT_HINT
-        )
+    def certificate(self, name: str, domain: str | None = None) -> dict:
+        """A certificate of the service: source, domain, state, fingerprint, expiry (no key)."""
+        path = _cert_path(name, domain)
+        return self._request("GET", path, about_service=True, hint=CERT_HINT)
 
-    def set_certificate(self, name: str, chain_pem: str, key_pem: str) -> dict:
-        """Upload the service's own certificate chain and key (the key never comes back)."""
-        return self._request(
-            "PUT",
-            _service_path(name) + "/certificate",
-            body={"certificate": chain_pem, "key": key_pem},
-            about_service=True,
-            source="the certificate",
-        )
+    def certificates(self, name: str) -> dict:
+        """Each of the service's domains with its certificate (or None)."""
+        return self._request("GET", _service_path(name) + "/certificates", about_service=True)
 
-    def delete_certificate(self, name: str) -> None:
-        self._request(
-            "DELETE", _service_path(name) + "/certificate", about_service=True, hint=CERT_HINT
-        )
+    def set_certificate(self, name: str, chain_pem: str, key_pem: str, domain=None) -> dict:
+        """Upload a domain's own certificate chain and key (the key never comes back)."""
+        body = {"certificate": chain_pem, "key": key_pem}
+        path = _cert_path(name, domain)
+        return self._request("PUT", path, body=body, about_service=True, source="the certificate")
+
+    def delete_certificate(self, name: str, domain: str | None = None) -> None:
+        self._request("DELETE", _cert_path(name, domain), about_service=True, hint=CERT_HINT)
 
     # The transport ---------------------------------------------------------------
 
@@ -374,6 +371,11 @@ STACK_HINT = "`swsctl ls` shows your services' stacks"
 def _service_path(name: str) -> str:
     # Quoted whole, so a name typed with / or .. cannot address another endpoint.
     return "/v1/services/" + quote(name, safe="")
+
+
+def _cert_path(name: str, domain: str | None) -> str:
+    query = "?" + urlencode({"domain": domain}) if domain else ""
+    return _service_path(name) + "/certificate" + query
 
 
 def _stack_path(name: str) -> str:

@@ -1,5 +1,6 @@
-"""swsctl cert: a service's own HTTPS certificate (issue 15). The key goes up once and is
-never printed: the server keeps it sealed to the host and shows only public facts."""
+"""swsctl cert: a service's HTTPS certificates (issue 15), one a domain, alias or redirect
+(issue 27; --domain, the service's domain without it). The key goes up once and is never
+printed: the server keeps it sealed to the host and shows only public facts."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ from swsctl.errors import NotFound
 from swsctl.options import connection_options, pass_client
 
 FORMATS = ("table", "json", "yaml")
+DOMAIN_HELP = "Which of the service's domains (an alias or a redirect); default its domain."
+
+
+def domain_option(command):
+    return click.option("--domain", default=None, metavar="DOMAIN", help=DOMAIN_HELP)(command)
 
 
 @click.group()
 def cert() -> None:
-    """A service's own HTTPS certificate: set, get, delete.
+    """A service's HTTPS certificates, one a domain: set, get, list, delete.
 
     \b
     Examples:
       swsctl cert set web --cert fullchain.pem --key privkey.pem
+      swsctl cert set web --domain www.example.com --cert www.pem --key www.key
+      swsctl cert list web
       swsctl cert get web
     """
 
@@ -40,9 +48,10 @@ def cert() -> None:
     required=True,
     help="PEM file: the certificate's private key, without a passphrase.",
 )
+@domain_option
 @connection_options
 @pass_client
-def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
+def set_cert(client: ApiClient, name: str, chain_file, key_file, domain) -> None:
     """Upload the certificate and key of the service NAME.
 
     The server refuses an expired certificate, one that does not cover the service's domain,
@@ -54,7 +63,7 @@ def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
     Example:
       swsctl cert set web --cert fullchain.pem --key privkey.pem
     """
-    shown = client.set_certificate(name, chain_file.read(), key_file.read())
+    shown = client.set_certificate(name, chain_file.read(), key_file.read(), domain)
     output.echo(
         f"certificate/{name} set for {shown.get('domain')} "
         f"(valid until {shown.get('not_after')}, sha256 {shown.get('fingerprint')})"
@@ -64,36 +73,74 @@ def set_cert(client: ApiClient, name: str, chain_file, key_file) -> None:
 @cert.command(name="get")
 @click.argument("name")
 @click.option("-o", "--output", "output_format", type=click.Choice(FORMATS), default="table")
+@domain_option
 @connection_options
 @pass_client
-def get_cert(client: ApiClient, name: str, output_format: str) -> None:
-    """Show the certificate of the service NAME: source, state, expiry; never the key.
+def get_cert(client: ApiClient, name: str, output_format: str, domain) -> None:
+    """Show a certificate of the service NAME: source, state, expiry; never the key.
 
     \b
     Example:
       swsctl cert get web -o yaml
+      swsctl cert get web --domain www.example.com
     """
-    shown = client.certificate(name)
+    shown = client.certificate(name, domain)
     if output_format == "table":
         output.echo(output.describe_certificate(shown))
     else:
         click.echo(output.render(shown, output_format))
 
 
-@cert.command(name="delete")
+@cert.command(name="list")
 @click.argument("name")
+@click.option("-o", "--output", "output_format", type=click.Choice(FORMATS), default="table")
 @connection_options
 @pass_client
-def delete_cert(client: ApiClient, name: str) -> None:
-    """Forget the certificate of the service NAME (HTTPS stops on the next pass, unless the
-    spec asks for an ACME certificate, which is then requested again).
+def list_certs(client: ApiClient, name: str, output_format: str) -> None:
+    """List each domain of the service NAME (its domain, aliases and redirects) with its
+    certificate's source, state and expiry.
+
+    \b
+    Example:
+      swsctl cert list web
+    """
+    shown = client.certificates(name)
+    if output_format != "table":
+        click.echo(output.render(shown, output_format))
+        return
+    rows = [("DOMAIN", "ROLE", "SOURCE", "STATE", "VALID UNTIL")]
+    for item in shown.get("certificates") or []:
+        cert = item.get("certificate") or {}
+        rows.append(
+            (
+                item.get("domain"),
+                item.get("role") or "(not held)",
+                cert.get("source") or "-",
+                cert.get("state") or "none",
+                cert.get("not_after") or "-",
+            )
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(f"{v!s:<{w}}" for v, w in zip(row, widths, strict=True)) for row in rows]
+    output.echo("\n".join(line.rstrip() for line in lines))
+
+
+@cert.command(name="delete")
+@click.argument("name")
+@domain_option
+@connection_options
+@pass_client
+def delete_cert(client: ApiClient, name: str, domain) -> None:
+    """Forget a certificate of the service NAME (HTTPS for that domain stops on the next pass,
+    unless the spec asks for an ACME certificate, which is then requested again).
 
     \b
     Example:
       swsctl cert delete web
+      swsctl cert delete web --domain www.example.com
     """
-    client.delete_certificate(name)
-    output.echo(f"certificate/{name} deleted")
+    client.delete_certificate(name, domain)
+    output.echo(f"certificate/{name} deleted" + (f" for {domain}" if domain else ""))
 
 
 def certificate_line(client: ApiClient, name: str) -> str:

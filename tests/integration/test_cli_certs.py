@@ -67,3 +67,29 @@ def test_a_refused_upload_names_the_field_and_exits_2(user, served, tmp_path):
     chain, key = files(tmp_path, expired)
     result = swsctl(["cert", "set", served, "--cert", chain, "--key", key], user.env)
     assert result.exit_code == 2 and "certificate: expired on" in result.output, result.output
+
+
+def test_an_alias_takes_its_own_certificate_and_the_list_shows_each_domain(user, tmp_path):
+    """Issue 27: --domain names an alias or a redirect; `cert list` shows every name."""
+    alias, moved = f"www.{user.domain()}", f"old.{user.domain()}"
+    doc = write_definition(tmp_path / "web.yaml", user, aliases=[alias], redirects=[moved])
+    assert swsctl(["apply", doc], user.env).exit_code == 0
+    name = user.service_name()
+    chain, key = files(tmp_path, TestCA().issue(alias))
+    result = swsctl(["cert", "set", name, "--domain", alias, "--cert", chain, "--key", key],
+                    user.env)  # fmt: skip
+    assert result.exit_code == 0 and f"set for {alias}" in result.output, result.output
+    listed = swsctl(["cert", "list", name], user.env)
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0].split() == ["DOMAIN", "ROLE", "SOURCE", "STATE", "VALID", "UNTIL"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        [user.domain(), "domain", "-", "none"],
+        [alias, "alias", "uploaded", "uploaded"],
+        [moved, "redirect", "-", "none"],
+    ]
+    shown = swsctl(["cert", "get", name, "--domain", alias], user.env)
+    assert shown.exit_code == 0 and alias in shown.output
+    assert swsctl(["cert", "delete", name, "--domain", alias], user.env).exit_code == 0
+    missing = swsctl(["cert", "get", name, "--domain", alias], user.env)
+    assert missing.exit_code == 5, missing.output

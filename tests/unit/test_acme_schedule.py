@@ -158,3 +158,16 @@ def test_the_pass_takes_the_api_domains_pair_only_when_key_and_certificate_match
     assert (edge_dir / "crt-list").read_text() == f"{edge_dir}/api.pem api.example.com\n"
     assert oct((edge_dir / "api.pem").stat().st_mode & 0o777) == "0o600"
     assert not stale.exists()
+
+
+def test_each_domain_is_labelled_and_forced_on_its_own():
+    """Issue 27: an alias's or a redirect's certificate is service/domain in the outcome, and
+    --renew takes the service (all its names), one domain, or that label."""
+    from swsagent.acme import forced
+
+    domain = wanted()
+    alias = Wanted(1, "web", "www.example.com", None, None, None, None, 0, role="alias")
+    assert (domain.label, alias.label) == ("web", "web/www.example.com")
+    assert forced(domain, {"web"}) and forced(alias, {"web"})
+    assert forced(alias, {"www.example.com"}) and not forced(domain, {"www.example.com"})
+    assert forced(alias, {"web/www.example.com"}) and not forced(alias, {"other"})
