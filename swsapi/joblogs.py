@@ -37,8 +37,7 @@ def read_page(conn, run_id: int, after: int, limit: int = MAX_PAGE) -> dict:
     more = len(rows) > limit
     rows = rows[:limit]
     lines = [
-        {"cursor": r.id, "time": r.ts.isoformat(), "stream": r.stream, "line": r.line}
-        for r in rows
+        {"cursor": r.id, "time": r.ts.isoformat(), "stream": r.stream, "line": r.line} for r in rows
     ]
     return {"lines": lines, "cursor": rows[-1].id if rows else after, "more": more}
 
@@ -58,7 +57,12 @@ def ending(conn, run_id: int) -> dict | None:
     settled = run.finished_at is None or datetime.now(UTC) - run.finished_at > OUTPUT_GRACE
     if not (run.output_done or settled):
         return None
-    return {"end": "finished", "state": run.state, "exit_code": run.exit_code, "message": run.message}
+    return {
+        "end": "finished",
+        "state": run.state,
+        "exit_code": run.exit_code,
+        "message": run.message,
+    }
 
 
 def follow(run_id: int, after: int, stream_id: int) -> Iterator[str]:

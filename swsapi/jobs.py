@@ -77,9 +77,7 @@ def _check_runnable(service: Service) -> None:
     if service.status == ServiceStatus.DELETING:
         raise conflict(f"service {service.name} is being deleted")
     if service.stopped or service.applied_generation == 0:
-        raise conflict(
-            f"service {service.name} has no running generation to run a command beside"
-        )
+        raise conflict(f"service {service.name} has no running generation to run a command beside")
     try:
         definition = load_definition({"apiVersion": API_VERSION, "spec": service.spec})
     except SpecError:

@@ -53,9 +53,7 @@ class Schedule:
     def matches(self, moment: datetime) -> bool:
         """Whether the schedule fires at this minute (in the moment's own time zone)."""
         return (
-            moment.minute in self.minutes
-            and moment.hour in self.hours
-            and self.day_matches(moment)
+            moment.minute in self.minutes and moment.hour in self.hours and self.day_matches(moment)
         )
 
 

@@ -78,6 +78,7 @@ from swscore.specfields import (
     memory_bytes,
     size_in_bytes,
 )
+from swscore.specjobs import JobList, JobSettings, check_jobs_volume
 from swscore.specsections import (
     EnvVar,
     EnvVarSchema,
@@ -89,7 +90,6 @@ from swscore.specsections import (
     TlsSchema,
     TlsSettings,
 )
-from swscore.specjobs import JobList, JobSettings, check_jobs_volume
 from swscore.specsite import (
     MAX_ALIASES,
     MAX_REDIRECTS,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates
+from marshmallow import RAISE, Schema, ValidationError, fields
 
 from swscore import cron
 from swscore.specfields import Duration, StrictString, check_name, duration_in_seconds
