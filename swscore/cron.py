@@ -81,8 +81,8 @@ def _item(item: str, name: str, low: int, high: int, names: tuple, offset: int) 
     step = 1
     if step_text:
         step = _number(step_text, name, names=(), offset=0)
-        if not 1 <= step <= high:
-            raise CronError(f"{name}: step {step_text!r} must be from 1 to {high}")
+        if step < 1:
+            raise CronError(f"{name}: step {step_text!r} must be at least 1")
     if span == "*":
         start, end = low, high
     elif "-" in span:
