@@ -22,7 +22,10 @@ from swsagent.jobschedule import due_run, next_minute
 log = logging.getLogger("sws.agent.jobs")
 
 WATCH_RUNS = 0.5  # seconds between looks while a run goes on (its end, its time limit)
-# A finished run's container stays this long at most for the shipper to read it to the end.
+WATCH_LEFTOVERS = 2.0  # ... while only finished runs' containers wait for their removal
+# A finished run's container stays this long for the shipper to read it to its end, and its
+# lines are trimmed to job_lines_kept only then: a `swsctl run` still reading the output of
+# a chatty run (a few MB: pages of 1,000 lines) is not cut short.
 OUTPUT_GRACE = timedelta(seconds=30)
 
 
@@ -154,7 +157,7 @@ def _finish(cur, run: jobstore.Run, state, exit_code, why, outcome: JobsOutcome)
 
 
 def _remove_finished(cur, engine, containers: dict, unfinished: set[int], now) -> list[int]:
-    """Remove the containers of finished runs once the shipper read them (or after a grace)."""
+    """Remove the containers of runs finished OUTPUT_GRACE ago (or unknown to the store)."""
     done = {int(k) for k in containers if k.isdigit() and int(k) not in unfinished}
     if not done:
         return []
@@ -166,16 +169,18 @@ def _remove_finished(cur, engine, containers: dict, unfinished: set[int], now) -
     removed = []
     for run_id in sorted(done):
         row = known.get(run_id)
-        if row is not None and not row[1] and row[2] and now - row[2] < OUTPUT_GRACE:
-            continue  # finished just now: the shipper is still reading its last lines
+        if row is not None and row[2] and now - row[2] < OUTPUT_GRACE:
+            continue  # finished just now: its output is still being read
         engine.remove(containers[str(run_id)]["Id"], force=True)
         removed.append(run_id)
     return removed
 
 
 def _wake_in(outcome: JobsOutcome, runs, containers: dict, removed, now: datetime):
-    if outcome.started or runs or len(containers) > len(removed):
+    if outcome.started or runs:
         return WATCH_RUNS
+    if len(containers) > len(removed):
+        return WATCH_LEFTOVERS
     if outcome.wake_in is not None:  # schedules exist: just after the next minute begins
         return (next_minute(now) - now).total_seconds() + 0.2
     return None

@@ -109,9 +109,9 @@ def test_a_run_exits_with_its_code_and_its_output_arrives(config, store, service
     literal = ask(store, service, ["echo", "$(id)", ";", "rm", "-rf", "/"])
     row, lines = steps_until(config, url, literal, lambda r, lines: r[0] != "pending" and r[3])
     assert row[:2] == ("succeeded", 0) and lines == ["$(id) ; rm -rf /"]
-    # Once read to its end, the next step removes the run's container.
+    # Once its output had time to be read, a step removes the run's container.
     conn = psycopg2.connect(url)
-    jobs_step(config, conn)
+    jobs_step(config, conn, now=datetime.now(UTC) + timedelta(seconds=31))
     conn.close()
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.job-run={literal}").strip()
 
