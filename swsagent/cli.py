@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -51,12 +52,48 @@ def one_pass(config: AgentConfig, wait: bool):
         ) as held:
             conn = store.connect(config.database_url, "sws-agent pass", config.store_timeout)
             try:
-                return reconcile_once(config, conn, still_locked=lambda: check_held(held))
+                report = reconcile_once(config, conn, still_locked=lambda: check_held(held))
+                report.jobs_wake = jobs_after_pass(config, conn)
+                return report
             finally:
                 conn.close()
     except LockBusy as err:
         log.info("%s; nothing to do", err)
         return None
+
+
+def jobs_after_pass(config: AgentConfig, conn) -> float | None:
+    """The jobs step (issue 26) on the pass's connection; its failure fails no pass."""
+    from swsagent.jobpass import WATCH_RUNS, jobs_step
+
+    try:
+        return jobs_step(config, conn).wake_in
+    except Exception:  # noqa: BLE001 - the engine or the store away: the next step tries again
+        log.exception("jobs step failed")
+        with contextlib.suppress(psycopg2.Error):
+            conn.rollback()
+        return WATCH_RUNS * 4
+
+
+def jobs_only(config: AgentConfig) -> float | None:
+    """The jobs step alone, under the pass lock (watch mode, between passes)."""
+    if pause.paused(config.state_dir):
+        return None
+    try:
+        with pass_lock(
+            config.database_url,
+            wait=True,
+            timeout=config.pass_timeout,
+            store_timeout=config.store_timeout,
+        ):
+            conn = store.connect(config.database_url, "sws-agent jobs", config.store_timeout)
+            try:
+                return jobs_after_pass(config, conn)
+            finally:
+                conn.close()
+    except (LockBusy, psycopg2.Error) as err:
+        log.warning("jobs step: %s", str(err).strip())
+        return 2.0
 
 
 @click.group()
@@ -129,10 +166,11 @@ def watch(config_path: str | None) -> None:
         return After(
             queued=bool(report.changed.get("queued")),
             stopping=frozenset(report.changed.get("stopping") or ()),
+            jobs_wake=report.jobs_wake,
         )
 
     try:
-        watch_loop(config, guarded_pass, stop=stop)
+        watch_loop(config, guarded_pass, stop=stop, jobs_pass=lambda: jobs_only(config))
     except KeyboardInterrupt:
         pass
 

@@ -176,6 +176,12 @@ class AgentConfig:
     # back what is gone. Off unless set (the bootstrap's agent.yml sets it), so a test agent
     # never touches the host's tables.
     firewall: bool = False
+    # Jobs (issue 26): a scheduled job's time limit when its spec names none (the API's
+    # SWS_MAX_JOB_TIMEOUT caps what a spec names), the runs kept per job (and of one-off runs
+    # per service) and the output lines kept per run.
+    job_timeout: int = 600
+    job_runs_kept: int = 20
+    job_lines_kept: int = 2000
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
@@ -211,6 +217,9 @@ _INT_KEYS = {
     "acme_renew_days",
     "acme_backoff",
     "stack_subnet_prefix",
+    "job_timeout",
+    "job_runs_kept",
+    "job_lines_kept",
 }
 _ACME_TEXT_KEYS = {
     "acme_directory",

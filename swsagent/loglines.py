@@ -25,6 +25,12 @@ class LogLine:
     ts: datetime
     stream: str
     line: str
+    # A job run's line (issue 26): it goes to job_run_lines, not the service's log. With
+    # stream END, no line: the run's output was read to its end.
+    run_id: int | None = None
+
+
+END = "end"
 
 
 @dataclass

@@ -29,6 +29,7 @@ import psycopg2.extras
 from swsagent import store
 from swsagent.dockerapi import DockerApi, DockerError
 from swsagent.loglines import (
+    END,
     TIMESTAMP_ROOM,
     LineSplitter,
     LogLine,
@@ -55,6 +56,8 @@ class Follower:
     # The StartedAt of the run whose output was read to its end after the container stopped;
     # it is followed again only when it runs again (restart policies start it again and again).
     drained_run: str | None = None
+    run_id: int | None = None  # a job run's container (issue 26)
+    shipped_bytes: int = 0  # of a job run: its output stops being shipped past the cap
 
 
 @dataclass
@@ -117,10 +120,35 @@ class Shipper:
             alive = follower.thread is not None and follower.thread.is_alive()
             if not alive and self._has_news(follower, container):
                 self._start(follower)
-        present = {c["Id"] for c in containers}
+        runs = self.docker.containers(f"{self.settings.label_prefix}.job-run")
+        for container in runs:
+            if container["Id"] not in self.followers:
+                self._follow_run(container)
+        present = {c["Id"] for c in containers} | {c["Id"] for c in runs}
         for gone in set(self.followers) - present:
             del self.followers[gone]
         return containers
+
+    def _follow_run(self, container: dict) -> None:
+        """A job run's container (issue 26): followed once, from its start to its end."""
+        labels = container.get("Labels") or {}
+        prefix = self.settings.label_prefix
+        try:
+            run_id = int(labels.get(f"{prefix}.job-run", ""))
+        except ValueError:
+            return
+        with self._db().cursor() as cur:
+            cur.execute("SELECT service_id, output_done FROM job_runs WHERE id = %s", (run_id,))
+            row = cur.fetchone()
+        if row is None or row[1]:
+            return  # not in the store (its service went), or read to its end already
+        name = ((container.get("Names") or ["/?"])[0]).lstrip("/")
+        follower = Follower(container["Id"], name, row[0], 0, run_id=run_id)
+        # Never followed again: a restarted shipper reads a run's output from its start
+        # only if the store has none of it (its lines would be shipped twice otherwise).
+        follower.drained_run = "once"
+        self.followers[container["Id"]] = follower
+        self._start(follower)
 
     def _service_ids(self, names: set[str]) -> dict[str, int]:
         names.discard("")
@@ -192,6 +220,11 @@ class Shipper:
             for stream, splitter in splitters.items():
                 for raw in splitter.flush():
                     self._ship(follower, stream, raw)
+            if follower.run_id is not None:
+                self._put(
+                    LogLine(follower.service_id, 0, follower.name, _now(), END, "", follower.run_id)
+                )
+                return
             # Read to the end: if the run that was there when we began is still the last one
             # and it is over, there is nothing more until the container starts again.
             after = self.docker.inspect(follower.container_id)
@@ -212,7 +245,36 @@ class Shipper:
             ts = datetime.now(UTC)
         if not follower.shipped.ship(ts, stream, text):
             return  # shipped before this read began
-        line = LogLine(follower.service_id, follower.generation, follower.name, ts, stream, text)
+        if follower.run_id is not None and not self._within_cap(follower, text):
+            return
+        line = LogLine(
+            follower.service_id,
+            follower.generation,
+            follower.name,
+            ts,
+            stream,
+            text,
+            follower.run_id,
+        )
+        self._put(line)
+
+    def _within_cap(self, follower: Follower, text: str) -> bool:
+        """A run's output is shipped up to job_output_bytes, then one line says it was cut."""
+        cap_bytes = self.settings.job_output_bytes
+        before = follower.shipped_bytes
+        follower.shipped_bytes += len(text) + 1
+        if follower.shipped_bytes <= cap_bytes:
+            return True
+        if before <= cap_bytes:
+            note = f"[sws: output past {cap_bytes} bytes is not kept; the run goes on]"
+            self._put(
+                LogLine(
+                    follower.service_id, 0, follower.name, _now(), "stderr", note, follower.run_id
+                )
+            )
+        return False
+
+    def _put(self, line: LogLine) -> None:
         while not self.stop.is_set():
             try:
                 self.lines.put(line, timeout=1)
@@ -247,6 +309,10 @@ class Shipper:
                        WHERE s.id = v.id AND s.restart_count <> v.count""",
                     counts,
                 )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def started_at(detail: dict) -> str | None:

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extras
 
 from swsagent import store
-from swsagent.loglines import LogLine
+from swsagent.loglines import END, LogLine
 
 # The shipper's logger: the writer is part of the shipper, and its warnings say so.
 log = logging.getLogger("sws.agent.logship")
@@ -34,6 +34,8 @@ class ShipperSettings:
     status_seconds: float = 2.0  # how often restart counts are read
     queue_lines: int = 10_000  # lines in memory at most; followers wait when it is full
     docker_socket: str | None = None
+    # A job run's output kept in the store at most (issue 26); past it, one line says so.
+    job_output_bytes: int = 16 * 1024 * 1024
 
 
 class StoreWriter:
@@ -104,8 +106,12 @@ class StoreWriter:
             self.conn = None
 
     def write(self, batch: list[LogLine]) -> None:
+        runs = [line for line in batch if line.run_id is not None]
+        batch = [line for line in batch if line.run_id is None]
         conn = self._db()
         with conn.cursor() as cur:
+            if runs:
+                insert_run_lines(cur, runs)
             if batch:
                 insert_lines(cur, batch)
             touched = sorted({line.service_id for line in batch})
@@ -139,6 +145,27 @@ def insert_lines(cur, batch: list[LogLine]) -> None:
         template="(%s, %s::integer, %s::integer, %s, %s::timestamptz, %s, %s)",
         page_size=len(batch),
     )
+
+
+def insert_run_lines(cur, batch: list[LogLine]) -> None:
+    """A job run's lines (job_run_lines), and the marks of runs read to their end (END)."""
+    lines = [x for x in batch if x.stream != END]
+    if lines:
+        # The join drops the lines of a run whose service (and so the run) went meanwhile.
+        psycopg2.extras.execute_values(
+            cur,
+            """INSERT INTO job_run_lines (run_id, ts, stream, line)
+               SELECT v.run_id, v.ts, v.stream, v.line
+               FROM (VALUES %s) AS v(n, run_id, ts, stream, line)
+               JOIN job_runs r ON r.id = v.run_id
+               ORDER BY v.n""",
+            [(n, x.run_id, x.ts, x.stream, x.line) for n, x in enumerate(lines)],
+            template="(%s, %s::bigint, %s::timestamptz, %s, %s)",
+            page_size=len(lines),
+        )
+    ended = sorted({x.run_id for x in batch if x.stream == END})
+    if ended:
+        cur.execute("UPDATE job_runs SET output_done = true WHERE id = ANY(%s)", (ended,))
 
 
 def refresh_last_log(cur, touched: list[int]) -> None:

@@ -9,7 +9,9 @@ deleted service's record goes then.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import select
 import sys
 import time
@@ -36,6 +38,7 @@ class After:
 
     queued: bool = False
     stopping: frozenset[str] = field(default_factory=frozenset)
+    jobs_wake: float | None = None  # seconds until the jobs step wants to run again
 
 
 def code_stamp(config: AgentConfig) -> tuple:
@@ -52,17 +55,24 @@ def code_stamp(config: AgentConfig) -> tuple:
     return tuple(stamp)
 
 
-def watch(config: AgentConfig, one_pass: Callable[[], After], stop: Callable[[], bool]) -> None:
-    """Run passes until stop() says so; reconnect when the store goes away."""
+def watch(
+    config: AgentConfig,
+    one_pass: Callable[[], After],
+    stop: Callable[[], bool],
+    jobs_pass: Callable[[], float | None] | None = None,
+) -> None:
+    """Run passes until stop() says so; reconnect when the store goes away. jobs_pass: the
+    jobs step alone (issue 26), run when a run is asked for or stopped, while runs go on and
+    as a scheduled minute begins; it returns when it wants to run again."""
     while not stop():
         try:
-            _listen_loop(config, one_pass, stop)
+            _listen_loop(config, one_pass, stop, jobs_pass)
         except psycopg2.OperationalError as err:
             log.warning("store connection lost (%s); reconnecting in 2 s", str(err).strip())
             time.sleep(2)
 
 
-def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
+def _listen_loop(config: AgentConfig, one_pass, stop, jobs_pass=None) -> None:
     conn = store.connect(config.database_url, "sws-agent watch", config.store_timeout)
     conn.autocommit = True
     try:
@@ -72,10 +82,16 @@ def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
             "watching channel %s; full pass every %gs", NOTIFY_CHANNEL, config.full_pass_interval
         )
         next_full = 0.0  # a pass right away: changes made while no agent listened
+        next_jobs = math.inf
         stopping: frozenset[str] = frozenset()
         while not stop():
-            wait = max(0.0, next_full - time.monotonic())
-            if _wait_for_change(conn, min(wait, STOP_POLL if stopping else 1.0)):
+            wait = max(0.0, min(next_full, next_jobs) - time.monotonic())
+            events = _wait_for_change(conn, min(wait, STOP_POLL if stopping else 1.0))
+            if jobs_pass and (events == {"job"} or (not events and time.monotonic() >= next_jobs)):
+                # A run asked for or stopped, or one going on: the jobs step alone, at once.
+                next_jobs = _after_jobs(jobs_pass())
+                continue
+            if events:
                 _debounce(conn, config.debounce)
             elif stopping and stopping_ended(stopping, config.names.label_prefix):
                 pass  # a container that was stopping is gone: the pass forgets what it held
@@ -83,6 +99,7 @@ def _listen_loop(config: AgentConfig, one_pass, stop) -> None:
                 continue
             after = one_pass()
             stopping = after.stopping
+            next_jobs = _after_jobs(after.jobs_wake)
             # Services queued by the per-user share go in the next pass, right away.
             next_full = time.monotonic() + (0.0 if after.queued else config.full_pass_interval)
     finally:
@@ -100,14 +117,26 @@ def stopping_ended(stopping: frozenset[str], prefix: str) -> bool:
     return not stopping <= names
 
 
-def _wait_for_change(conn, timeout: float) -> bool:
+def _after_jobs(wake: float | None) -> float:
+    return math.inf if wake is None else time.monotonic() + wake
+
+
+def _wait_for_change(conn, timeout: float) -> set[str]:
+    """The events notified within timeout (apply, delete, job); empty when none came."""
     readable, _, _ = select.select([conn], [], [], timeout)
     if not readable:
-        return False
+        return set()
     conn.poll()
-    got = bool(conn.notifies)
+    events = {_event(n.payload) for n in conn.notifies}
     conn.notifies.clear()
-    return got
+    return events
+
+
+def _event(payload: str) -> str:
+    try:
+        return str(json.loads(payload).get("event", "change"))
+    except (ValueError, AttributeError):
+        return "change"
 
 
 def _debounce(conn, quiet: float) -> None:

@@ -178,6 +178,11 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
         # Fair share: services a user may have (an administrator raises it per user).
         self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
+        # Jobs (issue 26): a run's time limit when it names none, and the most it may name.
+        self.SWS_JOB_TIMEOUT = _int(env, "SWS_JOB_TIMEOUT", 600, minimum=1)
+        self.SWS_MAX_JOB_TIMEOUT = _int(env, "SWS_MAX_JOB_TIMEOUT", 3600, minimum=1)
+        # Runs of one service not finished yet: a one-off past this many is refused (429).
+        self.SWS_MAX_JOB_RUNS = _int(env, "SWS_MAX_JOB_RUNS", 5, minimum=1)
         # The most a spec's resources may ask for (the operator's caps; the bootstrap sets
         # them from sws_max_service_memory / sws_max_service_cpus).
         self.SWS_MAX_MEMORY = _memory(env, "SWS_MAX_MEMORY", "1Gi")

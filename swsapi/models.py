@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -225,3 +226,56 @@ class LogStream(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     started_at: Mapped[datetime] = _now_column()
     seen_at: Mapped[datetime] = _now_column()
+
+
+JOB_STATES = ("pending", "running", "succeeded", "failed", "timed_out", "stopped", "skipped")
+JOB_UNFINISHED = ("pending", "running")
+
+
+class JobRun(db.Model):
+    """One run of a command beside a service (issue 26): asked for by its owner (job NULL) or
+    scheduled from spec.jobs (job, scheduled_for). The apiserver writes the request and the
+    stop; the agent the rest (migration 0010)."""
+
+    __tablename__ = "job_runs"
+    __mapper_args__ = {"eager_defaults": True}
+    __table_args__ = (
+        CheckConstraint(f"state IN {JOB_STATES}", name="state"),
+        UniqueConstraint("service_id", "job", "scheduled_for", name="uq_job_runs_minute"),
+        Index("ix_job_runs_service_id_id", "service_id", "id"),
+        Index(
+            "ix_job_runs_unfinished",
+            "state",
+            postgresql_where=text("state IN ('pending', 'running')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    job: Mapped[str | None] = mapped_column(String(63))
+    command: Mapped[list] = mapped_column(JSONB)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    scheduled_for: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = _now_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    generation: Mapped[int | None] = mapped_column(Integer)
+    container: Mapped[str | None] = mapped_column(String(255))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    stop_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    output_done: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class JobRunLine(db.Model):
+    """One line of a run's output; the log shipper writes these (the id is the cursor)."""
+
+    __tablename__ = "job_run_lines"
+    __table_args__ = (Index("ix_job_run_lines_run_id_id", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id", ondelete="CASCADE"))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stream: Mapped[str] = mapped_column(String(6))
+    line: Mapped[str] = mapped_column(Text)

@@ -129,6 +129,7 @@ def _apply_in_one_transaction(
         with _item(index if numbered else None, definition.name):
             domainclaims.check_reserved(definition)
             _check_resources(definition)
+            _check_job_timeouts(definition)
     try:
         return _apply_all(owner, definitions, force, change, numbered)
     except IntegrityError:
@@ -201,6 +202,20 @@ def _stored_definition(spec: dict, what: str) -> Definition:
         raise ApiError(
             400, "invalid_definition", f"{what} is not valid under today's rules", err.fields
         ) from None
+
+
+def _check_job_timeouts(definition: Definition) -> None:
+    """spec.jobs' timeouts within the operator's cap (issue 26)."""
+    cap = current_app.config["SWS_MAX_JOB_TIMEOUT"]
+    problems = {
+        f"spec.jobs[{index}].timeout": (
+            f"must be at most {cap} seconds on this host (SWS_MAX_JOB_TIMEOUT)"
+        )
+        for index, job in enumerate(definition.jobs or ())
+        if job.timeout_seconds is not None and job.timeout_seconds > cap
+    }
+    if problems:
+        raise SpecError(problems)
 
 
 def _check_resources(definition: Definition) -> None:

@@ -78,6 +78,7 @@ from swscore.specfields import (
     memory_bytes,
     size_in_bytes,
 )
+from swscore.specjobs import JobList, JobSettings, check_jobs_volume
 from swscore.specsections import (
     EnvVar,
     EnvVarSchema,
@@ -175,6 +176,8 @@ __all__ = [
     "TlsSettings",
     # specsite
     "SiteSettings",
+    # specjobs
+    "JobSettings",
 ]
 
 API_VERSION = "v1"
@@ -225,6 +228,8 @@ class ServiceSpecSchema(Schema):
     redirects = DomainList(MAX_REDIRECTS)
     access = fields.Nested(AccessSchema, allow_none=True)
     pages = fields.Nested(PagesSchema, allow_none=True)
+    # Issue 26 (specjobs.py): commands run on a schedule beside the service.
+    jobs = JobList()
 
     @validates_schema(skip_on_field_errors=True)
     def _private(self, data, **kwargs):
@@ -232,6 +237,7 @@ class ServiceSpecSchema(Schema):
         if not data.get("domain") and tls.get("certificate") not in (None, "none"):
             raise ValidationError("a service without a domain has no certificate", "tls")
         check_site_names(data)
+        check_jobs_volume(data)
         resources = data.get("resources") or {}
         if resources.get("disk") and not data.get("volumeMount"):
             raise ValidationError(
@@ -297,6 +303,7 @@ class Definition:
     stack: str | None = None  # spec.stack; None: the service reaches no other service
     update: str | None = None  # spec.update as written; see update_strategy
     site: SiteSettings | None = None  # aliases, redirects, access, pages; None: none set
+    jobs: tuple[JobSettings, ...] | None = None  # spec.jobs; None when absent (digest unchanged)
 
     @property
     def update_strategy(self) -> str:
@@ -321,6 +328,11 @@ class Definition:
             stack=spec.get("stack"),
             update=spec.get("update"),
             site=SiteSettings.from_loaded(spec),
+            jobs=(
+                tuple(JobSettings.from_loaded(job) for job in spec["jobs"])
+                if spec.get("jobs") is not None
+                else None
+            ),
         )
 
     def spec_dict(self) -> dict:
@@ -355,6 +367,9 @@ class Definition:
             spec["update"] = self.update
         if self.site:
             spec.update(self.site.spec_items())
+        if self.jobs is not None:
+            # Only when given (an empty list too): older specs keep their digests.
+            spec["jobs"] = [job.as_dict() for job in self.jobs]
         return spec
 
     @property

@@ -16,6 +16,7 @@ from swsctl.commands.agent import agent
 from swsctl.commands.certs import cert
 from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
+from swsctl.commands.jobs import jobs, run
 from swsctl.commands.logs import logs
 from swsctl.commands.services import apply, delete, get_service, list_services, restart
 from swsctl.commands.stacks import show_stack, start, stop
@@ -127,6 +128,8 @@ main.add_command(list_services)
 main.add_command(get_service)
 main.add_command(get_service, name="status")
 main.add_command(logs)
+main.add_command(run)
+main.add_command(jobs)
 main.add_command(agent)
 main.add_command(restart)
 main.add_command(history)

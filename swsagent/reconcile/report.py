@@ -18,6 +18,7 @@ class PassReport:
     notices: list[str] = field(default_factory=list)  # worth saying, not a failure
     degraded: list[str] = field(default_factory=list)  # control plane still down after the pass
     seconds: float = 0.0
+    jobs_wake: float | None = None  # the jobs step after the pass: when it wants to run again
 
     def note(self, key: str, value) -> None:
         if value:

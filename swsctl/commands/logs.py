@@ -26,6 +26,7 @@ from swsctl.options import connection_options, pass_client
 )
 @click.option("-t", "--timestamps", is_flag=True, help="Show each line's time.")
 @click.option("--prefix", is_flag=True, help="Show the container (its generation) of each line.")
+@click.option("--job", "run_id", type=int, metavar="ID", help="A job run's output instead.")
 @connection_options
 @pass_client
 def logs(
@@ -36,6 +37,7 @@ def logs(
     since: str | None,
     timestamps: bool,
     prefix: bool,
+    run_id: int | None,
 ) -> None:
     """Print the output of the service NAME's containers (stdout, and stderr to stderr).
 
@@ -48,7 +50,11 @@ def logs(
       swsctl logs web
       swsctl logs web --tail 20 -f
       swsctl logs web --since 10m --timestamps
+      swsctl logs web --job 42 -f
     """
+    if run_id is not None:
+        _run_output(client, name, run_id, follow)
+        return
     since_value = service_logs.since_parameter(since)
     lines, cursor = service_logs.read(client, name, tail, since_value)
     for item in lines:
@@ -65,3 +71,24 @@ def logs(
 
 def _print(item: dict, timestamps: bool, prefix: bool) -> None:
     output.echo(output.log_line(item, timestamps, prefix), err=item.get("stream") == "stderr")
+
+
+def _run_output(client: ApiClient, name: str, run_id: int, follow: bool) -> None:
+    """A job run's output (issue 26): what the host kept, or followed to the run's end."""
+    from swsctl import jobs as job_api
+    from swsctl.commands.jobs import print_output
+
+    if follow:
+        try:
+            print_output(client, name, run_id)
+        except KeyboardInterrupt:
+            return
+        return
+    after = 0
+    while True:
+        page = job_api.output_page(client, name, run_id, after)
+        for item in page["lines"]:
+            _print(item, False, False)
+        after = page["cursor"]
+        if not page["more"]:
+            return

@@ -33,6 +33,12 @@ TABLES = {
         "state", "message", "attempts", "next_attempt_at", "created_at", "updated_at",
     ],
     "service_domains": ["domain", "service_id", "role"],
+    "job_runs": [
+        "id", "service_id", "job", "command", "timeout_seconds", "state", "scheduled_for",
+        "requested_at", "started_at", "finished_at", "generation", "container", "exit_code",
+        "message", "stop_requested", "output_done",
+    ],
+    "job_run_lines": ["id", "run_id", "ts", "stream", "line"],
 }  # fmt: skip
 
 

@@ -1,0 +1,105 @@
+"""A run's output from the store (job_run_lines, written by the log shipper): a page after a
+cursor, or a stream that follows it until the run is over and its output read to the end.
+
+As servicelogs.py: a connection per poll only, the stream slots of streamslots.py. The last
+object of a stream says how the run ended, so `swsctl run` exits with the run's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from swsapi.extensions import db
+from swsapi.models import JOB_UNFINISHED, JobRun, JobRunLine, LogStream
+from swsapi.servicelogs import KEEPALIVE_SECONDS, serving
+from swsapi.streamslots import STREAM_REFRESH, still_held
+
+MAX_PAGE = 1000
+# The shipper marks a run's output read to its end; a run over this long ago without the
+# mark (no shipper on the host) ends its stream all the same.
+OUTPUT_GRACE = timedelta(seconds=5)
+POLL_SECONDS = 0.25  # a run's first line should reach `swsctl run` well within a second
+
+
+def read_page(conn, run_id: int, after: int, limit: int = MAX_PAGE) -> dict:
+    rows = conn.execute(
+        select(JobRunLine.id, JobRunLine.ts, JobRunLine.stream, JobRunLine.line)
+        .where(JobRunLine.run_id == run_id, JobRunLine.id > after)
+        .order_by(JobRunLine.id)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    lines = [
+        {"cursor": r.id, "time": r.ts.isoformat(), "stream": r.stream, "line": r.line} for r in rows
+    ]
+    return {"lines": lines, "cursor": rows[-1].id if rows else after, "more": more}
+
+
+def ending(conn, run_id: int) -> dict | None:
+    """{"end": "finished", state, exit_code, message} once the run is over and its output
+    read; {"end": "deleted"} when the run went (with its service); None while it goes on."""
+    run = conn.execute(
+        select(
+            JobRun.state, JobRun.exit_code, JobRun.message, JobRun.finished_at, JobRun.output_done
+        ).where(JobRun.id == run_id)
+    ).first()
+    if run is None:
+        return {"end": "deleted"}
+    if run.state in JOB_UNFINISHED:
+        return None
+    settled = run.finished_at is None or datetime.now(UTC) - run.finished_at > OUTPUT_GRACE
+    if not (run.output_done or settled):
+        return None
+    return {
+        "end": "finished",
+        "state": run.state,
+        "exit_code": run.exit_code,
+        "message": run.message,
+    }
+
+
+def follow(run_id: int, after: int, stream_id: int) -> Iterator[str]:
+    """The stream's text: one JSON object per line, the run's ending last (with the cursor)."""
+    deadline = time.monotonic() + current_app.config["SWS_STREAM_MAX_SECONDS"]
+    last_sent = last_refresh = time.monotonic()
+    cursor = after
+    yield "\n"  # the headers go now: the caller sees the stream open before the first line
+    while True:
+        with db.engine.connect() as conn:
+            if not still_held(conn, stream_id):
+                conn.rollback()
+                yield json.dumps({"end": "evicted", "cursor": cursor}) + "\n"
+                return
+            end = ending(conn, run_id)  # read before the page: no line after it is missed
+            page = read_page(conn, run_id, cursor)
+            if time.monotonic() - last_refresh >= STREAM_REFRESH.total_seconds():
+                conn.execute(
+                    update(LogStream).where(LogStream.id == stream_id).values(seen_at=func.now())
+                )
+                last_refresh = time.monotonic()
+            conn.commit()
+        cursor = page["cursor"]
+        if page["lines"]:
+            yield "".join(json.dumps(line) + "\n" for line in page["lines"])
+            last_sent = time.monotonic()
+        if end is not None and not page["more"]:
+            yield json.dumps({**end, "cursor": cursor}) + "\n"
+            return
+        now = time.monotonic()
+        if now >= deadline or not serving():
+            reason = "max_duration" if now >= deadline else "server_stopping"
+            yield json.dumps({"end": reason, "cursor": cursor}) + "\n"
+            return
+        if page["more"]:
+            continue
+        if now - last_sent >= KEEPALIVE_SECONDS:
+            yield "\n"
+            last_sent = now
+        time.sleep(POLL_SECONDS)

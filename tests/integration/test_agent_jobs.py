@@ -1,0 +1,153 @@
+"""The agent's jobs step (issue 26) on a real store and a real Docker engine: a one-off run
+copies the service's running container and runs its command as given, its output reaches
+job_run_lines through the real log shipper, its exit code is recorded, a run past its time is
+killed, a scheduled minute runs once (the clock driven by the test, never waited for)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+import pytest
+from sqlalchemy import select
+
+from swsagent import collection
+from swsagent.jobpass import jobs_step
+from swsagent.logship import Shipper
+from swsagent.logstore import ShipperSettings
+from swsapi import jobs
+from swsapi.extensions import db
+from swsapi.models import User
+from tests.integration import test_agent_pass as agent_pass
+
+# The agent pass tier's fixtures: its engine lock, image, network, store and agent settings.
+LABELS, docker = agent_pass.LABELS, agent_pass.docker
+engine_lock, hello_image = agent_pass.engine_lock, agent_pass.hello_image
+network = agent_pass.network
+store, config = agent_pass.store, agent_pass.config
+
+
+@pytest.fixture
+def service(store, hello_image, network):
+    """A running service `sws-agenttest-<hex>` (its container started by the deploy's own
+    code, module_utils/container.py), recorded running."""
+    name = "sws-agenttest-" + uuid.uuid4().hex[:6]
+    spec = {"name": name, "port": 8080, "domain": f"{name}.test", "image": hello_image}
+    spec["env"] = [{"name": "GREETING", "value": "from the service's env"}]
+    spec["jobs"] = [{"name": "tick", "schedule": "* * * * *", "command": ["sh", "-c", "echo tick"]}]
+    store.apply("alice", spec)
+    container = collection.module_utils("container")
+    engine = collection.engine().Engine()
+    box = container.ServiceContainer(
+        container=f"sws-svc-{name}-1", service=name, generation=1, digest="d", domain="",
+        port=8080, image=hello_image, owner="alice", containment="c", network=network,
+        label_prefix=LABELS, stop_timeout=1, env={"GREETING": "from the service's env"},
+    )  # fmt: skip
+    container.ensure_started(engine, box)
+    store.mark_running(name, 1)
+    yield name
+    for cid in docker("ps", "-aq", "--filter", f"label={LABELS}.job-service={name}").split():
+        docker("rm", "-f", cid, check=False)
+    docker("rm", "-f", box.container, check=False)
+
+
+@pytest.fixture
+def shipper(database_url):
+    shipper = Shipper(ShipperSettings(database_url, label_prefix=LABELS, discover_seconds=0.2))
+    thread = threading.Thread(target=shipper.run, daemon=True)
+    thread.start()
+    yield shipper
+    shipper.stop.set()
+    thread.join(timeout=15)
+
+
+def ask(store, name, command, timeout=None) -> int:
+    with store.app.app_context():
+        user = db.session.scalar(select(User).where(User.name == "alice"))
+        body = {"command": command, **({"timeout": timeout} if timeout else {})}
+        return jobs.start_run(user, name, body).id
+
+
+def run_row(url, run_id):
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT state, exit_code, message, output_done, started_at FROM job_runs WHERE id = %s",
+            (run_id,),
+        )
+        row = cur.fetchone()
+        cur.execute("SELECT line FROM job_run_lines WHERE run_id = %s ORDER BY id", (run_id,))
+        lines = [r[0] for r in cur.fetchall()]
+    conn.close()
+    return row, lines
+
+
+def steps_until(config, url, run_id, done, seconds=20.0):
+    conn = psycopg2.connect(url)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            jobs_step(config, conn)
+            row, lines = run_row(url, run_id)
+            if done(row, lines):
+                return row, lines
+            time.sleep(0.2)
+    finally:
+        conn.close()
+    raise AssertionError(f"run {run_id} still {row}, lines {lines[-3:]}")
+
+
+def test_a_run_exits_with_its_code_and_its_output_arrives(config, store, service, shipper):
+    url = store.database_url
+    # A shell line as one argument: sh gets it literally; $GREETING is the service's env.
+    run_id = ask(store, service, ["sh", "-c", 'echo "$GREETING"; echo "$(id -un)"; exit 3'])
+    row, lines = steps_until(config, url, run_id, lambda r, lines: r[0] != "pending" and r[3])
+    assert row[:2] == ("failed", 3) and "exited with code 3" in row[2]
+    assert lines == ["from the service's env", "nobody"]  # the image's user, as the service
+    literal = ask(store, service, ["echo", "$(id)", ";", "rm", "-rf", "/"])
+    row, lines = steps_until(config, url, literal, lambda r, lines: r[0] != "pending" and r[3])
+    assert row[:2] == ("succeeded", 0) and lines == ["$(id) ; rm -rf /"]
+    # Once its output had time to be read, a step removes the run's container.
+    conn = psycopg2.connect(url)
+    jobs_step(config, conn, now=datetime.now(UTC) + timedelta(seconds=31))
+    conn.close()
+    assert not docker("ps", "-aq", "--filter", f"label={LABELS}.job-run={literal}").strip()
+
+
+def test_a_run_past_its_time_is_killed_and_a_stop_is_obeyed(config, store, service):
+    url = store.database_url
+    slow = ask(store, service, ["sleep", "60"], timeout=1)
+    row, _ = steps_until(config, url, slow, lambda r, lines: r[0] not in ("pending", "running"))
+    assert row[0] == "timed_out" and row[1] == 137 and "time limit of 1 s" in row[2]
+    stopped = ask(store, service, ["sleep", "60"])
+    conn = psycopg2.connect(url)
+    jobs_step(config, conn)
+    # Contained as the service is: its limits and capabilities, never restarted.
+    shape = "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}} {{.HostConfig.RestartPolicy.Name}}"
+    run_box = docker("inspect", "-f", shape, f"sws-job-{service}-{stopped}").split()
+    service_box = docker("inspect", "-f", shape, f"sws-svc-{service}-1").split()
+    assert run_box[:2] == service_box[:2] and run_box[2] == "no"
+    with store.app.app_context():
+        user = db.session.scalar(select(User).where(User.name == "alice"))
+        jobs.stop_run(user, service, stopped)
+    jobs_step(config, conn)
+    conn.close()
+    assert run_row(url, stopped)[0][0] == "stopped"
+
+
+def test_a_scheduled_minute_runs_once(config, store, service):
+    url = store.database_url
+    conn = psycopg2.connect(url)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=5)
+    first = jobs_step(config, conn, now=minute + timedelta(seconds=1))
+    assert len(first.scheduled) == 1 and first.started == first.scheduled
+    again = jobs_step(config, conn, now=minute + timedelta(seconds=30))
+    assert again.scheduled == []
+    # The next minute with the last run still going (forbid): skipped, and said so.
+    later = jobs_step(config, conn, now=minute + timedelta(minutes=1, seconds=1))
+    conn.close()
+    if later.scheduled:  # the first run may have ended already: then it runs again
+        row, _ = run_row(url, later.scheduled[0])
+        assert row[0] in ("skipped", "running", "succeeded", "pending")
