@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from swsapi.extensions import db
-from swsapi.models import JOB_UNFINISHED, JobRun, JobRunLine, LogStream
+from swsapi.models import JOB_UNFINISHED, JobRun, JobRunLine
 from swsapi.servicelogs import KEEPALIVE_SECONDS, serving
-from swsapi.streamslots import STREAM_REFRESH, still_held
+from swsapi.streamslots import keep_slot
 
 MAX_PAGE = 1000
 # The shipper marks a run's output read to its end; a run over this long ago without the
@@ -73,17 +73,12 @@ def follow(run_id: int, after: int, stream_id: int) -> Iterator[str]:
     yield "\n"  # the headers go now: the caller sees the stream open before the first line
     while True:
         with db.engine.connect() as conn:
-            if not still_held(conn, stream_id):
-                conn.rollback()
+            last_refresh = keep_slot(conn, stream_id, last_refresh)
+            if last_refresh is None:
                 yield json.dumps({"end": "evicted", "cursor": cursor}) + "\n"
                 return
             end = ending(conn, run_id)  # read before the page: no line after it is missed
             page = read_page(conn, run_id, cursor)
-            if time.monotonic() - last_refresh >= STREAM_REFRESH.total_seconds():
-                conn.execute(
-                    update(LogStream).where(LogStream.id == stream_id).values(seen_at=func.now())
-                )
-                last_refresh = time.monotonic()
             conn.commit()
         cursor = page["cursor"]
         if page["lines"]:

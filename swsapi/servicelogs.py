@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from swsapi.errors import invalid_request
 from swsapi.extensions import db
-from swsapi.models import LogStream, Service, ServiceLog
+from swsapi.models import Service, ServiceLog
 from swsapi.queryargs import whole_number
-from swsapi.streamslots import STREAM_REFRESH, still_held
+from swsapi.streamslots import keep_slot
 from swscore.contract import ServiceStatus
 
 MAX_PAGE = 1000
@@ -202,16 +202,11 @@ def follow(service_id: int, owner_id: int, query: LogQuery, stream_id: int) -> I
             if not service_exists(conn, service_id, owner_id):
                 yield json.dumps({"end": "deleted", "cursor": cursor}) + "\n"
                 return
-            if not still_held(conn, stream_id):  # its slot went to a user who had none
-                conn.rollback()
+            last_refresh = keep_slot(conn, stream_id, last_refresh)
+            if last_refresh is None:  # its slot went to a user who had none
                 yield json.dumps({"end": "evicted", "cursor": cursor}) + "\n"
                 return
             page = read_page(conn, service_id, LogQuery(after=cursor, limit=MAX_PAGE))
-            if time.monotonic() - last_refresh >= STREAM_REFRESH.total_seconds():
-                conn.execute(
-                    update(LogStream).where(LogStream.id == stream_id).values(seen_at=func.now())
-                )
-                last_refresh = time.monotonic()
             conn.commit()
         cursor = page["cursor"]
         if page["lines"]:

@@ -20,10 +20,11 @@ from streams, so plain requests always find a thread there (WorkerThreads).
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from swsapi.errors import ApiError
 from swsapi.extensions import db
@@ -111,6 +112,20 @@ def open_stream(user_id: int) -> int:
 def close_stream(stream_id: int) -> None:
     with db.engine.begin() as conn:
         conn.execute(delete(LogStream).where(LogStream.id == stream_id))
+
+
+def keep_slot(conn, stream_id: int, last_refresh: float) -> float | None:
+    """A following stream's check at each poll: None once its slot went to a user who had
+    none (the stream ends `evicted`; the transaction is rolled back), else the monotonic time
+    its slot was last marked seen (every STREAM_REFRESH, so a dead worker's slots expire).
+    The caller commits."""
+    if not still_held(conn, stream_id):
+        conn.rollback()
+        return None
+    if time.monotonic() - last_refresh >= STREAM_REFRESH.total_seconds():
+        conn.execute(update(LogStream).where(LogStream.id == stream_id).values(seen_at=func.now()))
+        return time.monotonic()
+    return last_refresh
 
 
 def still_held(conn, stream_id: int) -> bool:

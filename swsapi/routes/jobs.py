@@ -1,12 +1,13 @@
 """Jobs (issue 26): run a command beside a service, list its runs, stop one, read its output."""
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import Blueprint, g, request
 
-from swsapi import joblogs, jobs, streamslots
+from swsapi import joblogs, jobs
 from swsapi.auth import authenticate
 from swsapi.errors import invalid_request
 from swsapi.extensions import db
 from swsapi.queryargs import whole_number
+from swsapi.routes.logs import follow_response
 from swsapi.routes.services import json_object
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/services")
@@ -51,30 +52,8 @@ def run_logs(name, run_id):
     if follow in ("false", "0"):
         page = joblogs.read_page(db.session.connection(), run.id, after)
         return {**page, "run": jobs.run_dict(run)}
-    threads = current_app.extensions["sws_stream_threads"]
-    threads.take()
-    try:
-        stream_id = streamslots.open_stream(g.user.id)
-    except Exception:
-        threads.give_back()
-        raise
     run_id = run.id
-    db.session.close()
-
-    def lines():
-        try:
-            yield from joblogs.follow(run_id, after, stream_id)
-        finally:
-            try:
-                streamslots.close_stream(stream_id)
-            finally:
-                threads.give_back()
-
-    return Response(
-        stream_with_context(lines()),
-        mimetype="application/x-ndjson",
-        headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
-    )
+    return follow_response(lambda stream_id: joblogs.follow(run_id, after, stream_id))
 
 
 def _number(name: str, low: int, high: int, default: int) -> int:

@@ -17,20 +17,29 @@ def logs(name):
     service = store.get_service(g.user, name)
     if not query.follow:
         return servicelogs.read_page(db.session.connection(), service.id, query)
+    service_id, owner_id = service.id, g.user.id
+    return follow_response(
+        lambda stream_id: servicelogs.follow(service_id, owner_id, query, stream_id)
+    )
+
+
+def follow_response(follow) -> Response:
+    """An NDJSON stream for the caller, for as long as follow(stream_id) yields lines: a thread
+    of this worker (503 when it lends streams no more) and one of the host's slots (429 past
+    the user's share, 503 when the host is full) are taken, and given back when it ends. The
+    request's database connection goes back to the pool first: a stream lasts minutes."""
     threads = current_app.extensions["sws_stream_threads"]
-    threads.take()  # 503 when this worker lends streams no more of its threads
+    threads.take()
     try:
-        stream_id = streamslots.open_stream(g.user.id)  # 429 past the share, 503 host full
+        stream_id = streamslots.open_stream(g.user.id)
     except Exception:
         threads.give_back()
         raise
-    service_id, owner_id = service.id, g.user.id
-    # A stream lasts minutes: give the request's connection back to the pool now.
     db.session.close()
 
     def lines():
         try:
-            yield from servicelogs.follow(service_id, owner_id, query, stream_id)
+            yield from follow(stream_id)
         finally:
             try:
                 streamslots.close_stream(stream_id)
