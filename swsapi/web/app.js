@@ -152,9 +152,13 @@
   // One service ---------------------------------------------------------------------
 
   async function showService(name) {
-    const [service, history] = await Promise.all([
+    const [service, history, jobs] = await Promise.all([
       api("GET", `/v1/services/${encodeURIComponent(name)}`),
       api("GET", `/v1/services/${encodeURIComponent(name)}/history`),
+      api("GET", `/v1/services/${encodeURIComponent(name)}/jobs?limit=20`).catch((err) => {
+        if (err instanceof ApiError && err.status === 401) throw err;
+        return null; // a server without jobs, or one that failed: the table stays empty
+      }),
     ]);
     $("service-name").replaceChildren(service.name, " ", statusBadge(service.status));
     const facts = $("service-facts");
@@ -172,6 +176,7 @@
       facts.append(element("dt", label), dd);
     }
     renderHistory(service, history);
+    renderJobs(jobs);
     await showLog(service);
     show("service");
     refreshLater(REFRESH_SERVICE_MS);
@@ -197,6 +202,34 @@
     if (!lines || lines.length === 0) lines = service.last_log ? [service.last_log] : [];
     box.textContent = lines.length ? lines.join("\n") : "(no log lines yet)";
     box.scrollTop = box.scrollHeight;
+  }
+
+  // The newest job runs (one-off and scheduled): every value is text, never markup.
+  function renderJobs(jobs) {
+    const runs = (jobs && jobs.runs) || [];
+    if (unchanged("jobs", runs)) return;
+    const body = $("jobs").tBodies[0];
+    body.replaceChildren();
+    $("no-jobs").hidden = runs.length > 0;
+    $("jobs").hidden = runs.length === 0;
+    for (const run of runs) {
+      const row = element("tr");
+      const cells = [
+        ["Run", run.id],
+        ["Job", run.job || "(one-off)"],
+        ["Command", (run.command || []).join(" ")],
+        ["State", run.state],
+        ["Exit", run.exit_code === null || run.exit_code === undefined ? "" : run.exit_code],
+        ["Started", run.started_at ? age(run.started_at) : ""],
+        ["Message", run.message || ""],
+      ];
+      for (const [label, value] of cells) {
+        const cell = element("td", String(value));
+        cell.dataset.label = label;
+        row.append(cell);
+      }
+      body.append(row);
+    }
   }
 
   function renderHistory(service, history) {

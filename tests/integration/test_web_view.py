@@ -147,6 +147,14 @@ def test_sign_in_see_a_service_and_its_history_roll_back_sign_out(web_api, chrom
     agent = Store(web_api.app, web_api.database_url)
     agent.mark_running("shop", 2)
     agent.ship_lines("shop", ["GET /cart 200 in 3 ms"])
+    # A one-off job run (issue 26), asked for and not started: its command shown as text.
+    started = requests.post(
+        f"{web_api.url}/v1/services/shop/jobs",
+        json={"command": ["sh", "-c", "<b>echo</b> $HOME"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert started.status_code == 201, started.text
 
     driver.get(web_api.url + "/")
     visible(driver, "#token").send_keys(token)
@@ -173,6 +181,9 @@ def test_sign_in_see_a_service_and_its_history_roll_back_sign_out(web_api, chrom
     text_in(driver, "#log", "GET /cart 200 in 3 ms")
     rows = driver.find_elements(By.CSS_SELECTOR, "#history tbody tr")
     assert [r.get_attribute("data-generation") for r in rows] == ["2", "1"]
+    text_in(driver, "#jobs tbody tr", "<b>echo</b> $HOME")
+    assert "(one-off)" in driver.find_element(By.CSS_SELECTOR, "#jobs tbody tr").text
+    assert not driver.find_elements(By.CSS_SELECTOR, "#jobs b")  # text, never markup
     assert "registry.example.com/shop:1.0" in rows[1].text
     assert "hunter2" not in driver.page_source
     assert fits_the_screen(driver)
