@@ -115,6 +115,10 @@ class AgentConfig:
     # pass starts the new one: no pass waits for a stop timeout, and the 503 gap of a quick
     # stop is not a second pass longer.
     recreate_stop_wait: float = 2.0
+    # Background stops and removals running at once on the host (each waits its stop timeout
+    # at most; the rest queue): a hundred at once left an endpoint behind on the services
+    # network in Docker 20.10, which then could not be removed until dockerd restarted.
+    retire_slots: int = 4
     full_pass_interval: float = 60.0  # watch mode: the safety-net full pass
     debounce: float = 0.3  # watch mode: quiet time after a change before a pass
     # Serving containers' spec.healthCheck is probed by a pass at most this often (seconds; 0:
@@ -209,6 +213,7 @@ _FLOAT_KEYS = {
 }
 _INT_KEYS = {
     "stop_timeout",
+    "retire_slots",
     "passes_kept",
     "forks",
     "retry_failed",

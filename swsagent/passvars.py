@@ -87,6 +87,8 @@ class PassVars:
     # Proxies rolled, both at once, to hold recreated services' routes before any deploy.
     hold: list[str] = field(default_factory=list)
     recreate_stop_wait: float = 0.0  # seconds a recreate's deploy waits for the older to stop
+    retire_slots_dir: str = ""  # the host's removal slots (module_utils/retire.py)
+    retire_slots: int = 4  # background stops and removals at once, host-wide
     # Where the volumes' filesystems live (agent.yml volumes_dir); "": plain Docker volumes.
     volumes_dir: str = ""
 
@@ -100,6 +102,8 @@ class PassVars:
             ready_timeout=config.ready_timeout,
             stop_timeout=config.stop_timeout,
             recreate_stop_wait=config.recreate_stop_wait,
+            retire_slots_dir=str(config.state_dir / "retire-slots"),
+            retire_slots=config.retire_slots,
             volumes_dir=str(config.disk.volumes_dir or ""),
             haproxy_socket=str(config.haproxy_socket),
             haproxy_backend=names.haproxy_backend,

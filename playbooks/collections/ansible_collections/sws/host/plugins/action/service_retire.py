@@ -35,6 +35,8 @@ class ActionModule(ActionBase):
             purge_volume=str(args.get("purge_volume") or ""),
             label_prefix=str(args["label_prefix"]),
             kill=boolean(args.get("kill") or False, strict=False),
+            slots_dir=str(args.get("slots_dir") or ""),
+            slots=int(args.get("slots") or 4),
         )
         outcome = retire_now(Engine(), job)
         if outcome.background:

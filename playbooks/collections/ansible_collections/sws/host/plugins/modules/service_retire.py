@@ -22,4 +22,6 @@ options:
   purge_volume: {type: str, default: "", description: The volume to remove after them.}
   label_prefix: {type: str, required: true, description: Label prefix.}
   kill: {type: bool, default: false, description: "An earlier try ran out of time: kill now."}
+  slots_dir: {type: str, default: "", description: "Where the host's removal slots are (flocks)."}
+  slots: {type: int, default: 4, description: "Containers stopped and removed at once, host-wide."}
 """
