@@ -59,11 +59,12 @@ def basic_auth(service: str, site: SiteSettings | None, files: ProxyFiles) -> st
 
 
 def error_page_line(site: SiteSettings | None) -> str:
-    """nginx's own 502/504 (no generation answers) shows the user's page; a 502 the service
+    """nginx's own 502/504 (no generation answers: refused, or a dead container's address
+    that lets the connect time out) shows the user's page, as 502 both; a 502 the service
     itself sends passes as it is (proxy_intercept_errors stays off)."""
     if not site or site.error_page is None:
         return ""
-    return "        error_page 502 504 @sws_error_page;\n"
+    return "        error_page 502 504 =502 @sws_error_page;\n"
 
 
 def page_location(

@@ -38,11 +38,23 @@ INSIDE, OUTSIDE = "127.0.0.1", "127.0.0.2"
 
 
 def bcrypt_hash(password: str) -> str:
-    """A real bcrypt hash at the spec's lowest cost (10), made by the C library's crypt as
-    the proxies' nginx checks it (the venv has no bcrypt package, the host no htpasswd)."""
-    import crypt  # noqa: PLC0415  (deprecated since 3.11; present through 3.12)
+    """A real bcrypt hash at the spec's lowest cost (10), made by the C library's crypt
+    (libxcrypt, through ctypes: Python's own crypt module is deprecated) as the proxies'
+    nginx checks it (the venv has no bcrypt package, the host no htpasswd)."""
+    import ctypes  # noqa: PLC0415
 
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**10))
+    libcrypt = ctypes.CDLL("libcrypt.so.1")
+    libcrypt.crypt_gensalt.restype = ctypes.c_char_p
+    libcrypt.crypt_gensalt.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_char_p,
+        ctypes.c_int,
+    ]
+    libcrypt.crypt.restype = ctypes.c_char_p
+    libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = libcrypt.crypt_gensalt(b"$2b$", 10, None, 0)  # a random salt from the OS
+    return libcrypt.crypt(password.encode(), setting).decode()
 
 
 def basic(user: str, password: str) -> str:
