@@ -192,7 +192,9 @@ class RegistryCredential(db.Model):
     (swscore/sealing.py), as certificate keys are: the apiserver can never show it again."""
 
     __tablename__ = "registry_credentials"
-    __table_args__ = (UniqueConstraint("user_id", "host", name="uq_registry_credentials_user_host"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "host", name="uq_registry_credentials_user_host"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
