@@ -89,6 +89,8 @@ class PassVars:
     recreate_stop_wait: float = 0.0  # seconds a recreate's deploy waits for the older to stop
     # Where the volumes' filesystems live (agent.yml volumes_dir); "": plain Docker volumes.
     volumes_dir: str = ""
+    # The operator's registries (sws_registries_allowed; empty: any not the host itself).
+    registries_allowed: list[str] = field(default_factory=list)
 
     @classmethod
     def for_pass(cls, config: AgentConfig, **what) -> PassVars:
@@ -101,6 +103,7 @@ class PassVars:
             stop_timeout=config.stop_timeout,
             recreate_stop_wait=config.recreate_stop_wait,
             volumes_dir=str(config.disk.volumes_dir or ""),
+            registries_allowed=list(config.contract.registries_allowed),
             haproxy_socket=str(config.haproxy_socket),
             haproxy_backend=names.haproxy_backend,
             roll_drain=config.contract.roll_drain,
