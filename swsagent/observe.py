@@ -96,16 +96,6 @@ def container_from_inspect(
     )
 
 
-def images_present(images) -> dict[str, bool]:
-    """{image: whether this host has it}, one Engine API request each (a millisecond, where
-    a docker_image_info task costs about 1.4 s)."""
-    try:
-        engine = _engine()
-        return {image: engine.image(image) is not None for image in dict.fromkeys(images)}
-    except collection.engine().EngineError as err:
-        raise ObserveError(f"the Docker engine could not be asked: {err}") from None
-
-
 def volumes_present(volumes) -> set[str]:
     """The named volumes that exist on this host."""
     try:

@@ -91,6 +91,8 @@ class PassVars:
     retire_slots: int = 4  # background stops and removals at once, host-wide
     # Where the volumes' filesystems live (agent.yml volumes_dir); "": plain Docker volumes.
     volumes_dir: str = ""
+    # The operator's registries (sws_registries_allowed; empty: any not the host itself).
+    registries_allowed: list[str] = field(default_factory=list)
 
     @classmethod
     def for_pass(cls, config: AgentConfig, **what) -> PassVars:
@@ -105,6 +107,7 @@ class PassVars:
             retire_slots_dir=str(config.state_dir / "retire-slots"),
             retire_slots=config.retire_slots,
             volumes_dir=str(config.disk.volumes_dir or ""),
+            registries_allowed=list(config.contract.registries_allowed),
             haproxy_socket=str(config.haproxy_socket),
             haproxy_backend=names.haproxy_backend,
             roll_drain=config.contract.roll_drain,

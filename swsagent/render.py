@@ -66,12 +66,13 @@ def service_vars(
     keep: str | None = None,
     containment: Containment | None = None,
     retire: list[str] = (),
-    image_present: bool | None = None,
+    registry_auth: dict | None = None,
     stack_network: str = "",
     fallback: str = "",
 ) -> dict:
     """The host variables of one service (role sws_service); retire: its containers to remove;
-    image_present: whether its image is here (None: the deploy looks itself); stack_network:
+    registry_auth: the owner's credentials for its image's registry (username, password; the
+    deploy's plugin reads them from this variable, never a task argument); stack_network:
     the stack's network it joins (stacks.py); fallback: a recreate's older stopped container,
     started again if the new one fails (holds.py)."""
     if service.deleting:
@@ -107,7 +108,7 @@ def service_vars(
         **containment_vars(service, containment or Containment()),
         **({"sws_service_health_path": d.health_path} if d.health_path else {}),
         **({"sws_service_init": True} if d.init else {}),
-        **({} if image_present is None else {"sws_service_image_present": image_present}),
+        **({"sws_service_registry_auth": registry_auth} if registry_auth else {}),
         **({"sws_service_stack_network": stack_network} if stack_network else {}),
         **({"sws_service_fallback": fallback} if fallback else {}),
     }
@@ -129,7 +130,7 @@ def inventory(
     keep: dict[str, str] | None = None,
     containment: Containment | None = None,
     retire: dict[str, list[str]] | None = None,
-    images: dict[str, bool] | None = None,
+    registry_auth: dict[str, dict] | None = None,
     stop_only: set[str] = frozenset(),
     kill: set[str] = frozenset(),
     joins: dict[str, str] | None = None,
@@ -140,15 +141,16 @@ def inventory(
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
     containment: the agent's (config.containment); None: the defaults of Containment.
-    retire: {service: its containers to remove} (CleanupPlan.containers); images: {image:
-    whether it is on this host} (observe.images_present); stop_only: orphans to stop and keep;
+    retire: {service: its containers to remove} (CleanupPlan.containers); registry_auth:
+    {service: its owner's credentials for its image's registry}; stop_only: orphans to stop
+    and keep;
     kill: services whose earlier background stop ran out of time (killed now); joins: {service:
     its stack's network}; fallbacks: {service: a recreate's older container}; stop_first:
     {service: a recreate's older running containers, stopped by its deploy first};
     volume_size: the operator's size of a volume whose spec sets none (0: unsized)."""
     keep, joins, fallbacks = keep or {}, joins or {}, fallbacks or {}
     retire = retire or {}
-    images = images or {}
+    registry_auth = registry_auth or {}
     hostvars: dict[str, dict] = {}
     for proxy in names.proxies:
         hostvars[proxy] = {"sws_proxy_container": proxy}
@@ -162,7 +164,7 @@ def inventory(
                 keep.get(service.name),
                 containment,
                 retire.get(service.name, []),
-                images.get(service.definition.image) if service.definition else None,
+                registry_auth.get(service.name),
                 joins.get(service.name, ""),
                 fallbacks.get(service.name, ""),
             )

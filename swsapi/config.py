@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from swscore.dbdeadline import NO_GSSAPI, bounded_connection
 from swscore.dburl import with_password
+from swscore.registries import parse_allowed
 from swscore.spec import cpus_decimal, memory_bytes
 
 
@@ -197,6 +198,9 @@ class Config:
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
         # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
         self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")
+        # Issue 26: the operator's registries (sws_registries_allowed); empty: any registry
+        # that is not the host itself. The agent checks the same list at each deploy.
+        self.SWS_REGISTRIES_ALLOWED = parse_allowed(env.get("SWS_REGISTRIES_ALLOWED"))
 
     def _stream_settings(self, env: Mapping[str, str]) -> None:
         """The host's log stream slots: half of every worker's threads, counted across workers

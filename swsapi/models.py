@@ -186,6 +186,25 @@ class Certificate(db.Model):
     updated_at: Mapped[datetime] = _now_column()
 
 
+class RegistryCredential(db.Model):
+    """A user's credentials for one private registry (issue 26): the agent pulls that user's
+    images with them. The password is stored only sealed to the host's key
+    (swscore/sealing.py), as certificate keys are: the apiserver can never show it again."""
+
+    __tablename__ = "registry_credentials"
+    __table_args__ = (
+        UniqueConstraint("user_id", "host", name="uq_registry_credentials_user_host"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(260))  # host[:port], as Docker keys credentials
+    username: Mapped[str] = mapped_column(String(255))
+    password_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
 class AgentPass(db.Model):
     """One reconcile pass of the agent; the agent writes these, the apiserver only migrates them."""
 

@@ -119,7 +119,16 @@ class CertificateSchema(Schema):
     updated_at = fields.DateTime()
 
 
+class RegistrySchema(Schema):
+    """A user's registry credentials (issue 26): the host and user name, never the password."""
+
+    host = fields.String()
+    username = fields.String()
+    updated_at = fields.DateTime()
+
+
 service_schema = ServiceSchema()
+registry_schema = RegistrySchema()
 stack_service_schema = StackServiceSchema()
 stack_summary_schema = StackSummarySchema()
 certificate_schema = CertificateSchema()

@@ -85,6 +85,7 @@ class HostContract:
     input_chain: str
     forward_chain: str
     blocked_ranges: tuple[str, ...]
+    registries_allowed: tuple[str, ...]  # issue 26: empty, any registry not the host itself
     # Host paths.
     etc_dir: str
     haproxy_run_dir: str

@@ -18,6 +18,7 @@ from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
 from swsctl.commands.jobs import jobs, run
 from swsctl.commands.logs import logs
+from swsctl.commands.registries import registry
 from swsctl.commands.services import apply, delete, get_service, list_services, restart
 from swsctl.commands.stacks import show_stack, start, stop
 from swsctl.errors import (
@@ -135,6 +136,7 @@ main.add_command(restart)
 main.add_command(history)
 main.add_command(rollback)
 main.add_command(cert)
+main.add_command(registry)
 main.add_command(stop)
 main.add_command(start)
 main.add_command(show_stack)

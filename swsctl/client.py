@@ -232,6 +232,20 @@ class ApiClient:
     def delete_certificate(self, name: str, domain: str | None = None) -> None:
         self._request("DELETE", _cert_path(name, domain), about_service=True, hint=CERT_HINT)
 
+    # Private registries (issue 26) -------------------------------------------------
+
+    def registries(self) -> dict:
+        """The registries the user has credentials for (hosts and user names, no password)."""
+        return self._request("GET", "/v1/registries")
+
+    def registry_login(self, host: str, username: str, password: str) -> dict:
+        """Store credentials for a registry; the server seals the password at once."""
+        body = {"username": username, "password": password}
+        return self._request("PUT", _registry_path(host), body=body, source="the login")
+
+    def registry_logout(self, host: str) -> dict:
+        return self._request("DELETE", _registry_path(host), hint=REGISTRY_HINT)
+
     # The transport ---------------------------------------------------------------
 
     def _request(
@@ -365,6 +379,7 @@ class ApiClient:
 
 
 CERT_HINT = "`swsctl cert set NAME --cert FILE --key FILE` uploads one"
+REGISTRY_HINT = "`swsctl registry ls` lists your registries"
 STACK_HINT = "`swsctl ls` shows your services' stacks"
 
 
@@ -376,6 +391,10 @@ def _service_path(name: str) -> str:
 def _cert_path(name: str, domain: str | None) -> str:
     query = "?" + urlencode({"domain": domain}) if domain else ""
     return _service_path(name) + "/certificate" + query
+
+
+def _registry_path(host: str) -> str:
+    return "/v1/registries/" + quote(host, safe="")
 
 
 def _stack_path(name: str) -> str:

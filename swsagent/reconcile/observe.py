@@ -17,6 +17,7 @@ from swsagent import (
     diskspace,
     firewall,
     orphans,
+    registryauth,
     removals,
     retries,
     stacks,
@@ -28,7 +29,6 @@ from swsagent.desired import DesiredService, read_desired
 from swsagent.observe import (
     ProxyState,
     RunningContainer,
-    images_present,
     observe_containers,
     observe_proxies,
     volumes_present,
@@ -45,7 +45,9 @@ class Observation:
     proxies: list[ProxyState]  # the proxies that are up now
     stops: removals.Stops  # containers an earlier pass is stopping in the background
     volumes: set[str]  # the volumes of services deleted with purge that still exist
-    images: dict[str, bool]  # {image of a desired service: whether it is on this host}
+    # {(owner, registry): its opened credentials} for the images of the desired services
+    # (registryauth.py); the deploy looks for the image itself (module_utils/imagepull.py).
+    registry_auth: dict
     edge: certs.EdgeCerts | None  # None: the host has no HTTPS yet
     attempts: dict  # retries.load: failed generations' attempts
     orphans_seen: dict[str, float]  # orphans.load: when each orphan was first seen
@@ -68,7 +70,6 @@ def observe(config: AgentConfig, conn) -> Observation:
     # A stop is under way while its container still runs; one stopped and left is taken again.
     running = {c.name for c in containers if c.running}
     purged = [f"{s.name}-volume" for s in desired if s.deleting and s.purge_volume]
-    wanted_images = {s.definition.image for s in desired if s.definition and not s.deleting}
     networks = stacks.engine_networks()
     stack_networks, taken = stacks.observe(names.label_prefix, networks)
     return Observation(
@@ -84,7 +85,7 @@ def observe(config: AgentConfig, conn) -> Observation:
         ),
         stops=removals.observe(config.state_dir, running, config.stop_timeout, now),
         volumes=volumes_present(purged) if purged else set(),
-        images=images_present(sorted(wanted_images)) if wanted_images else {},
+        registry_auth=registryauth.observe(conn, config.tls_dir, desired),
         edge=_edge(config, conn),
         attempts=retries.load(config.state_dir),
         orphans_seen=orphans.load(config.state_dir),

@@ -21,7 +21,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swsagent import certs, firewall, sitefiles, stacks, volumemounts
+from swsagent import certs, firewall, registryauth, sitefiles, stacks, volumemounts
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -144,6 +144,11 @@ def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = 
 
 def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: Guard):
     obs, cleanup = checked.plan.obs, checked.cleanup
+    auths = {
+        s.name: auth.as_var()
+        for s in checked.deploying
+        if (auth := registryauth.for_service(s, obs.registry_auth)) is not None
+    }
     # Only the hosts of this run: ansible-playbook reads the whole inventory before --limit
     # applies, so a pass's cost does not grow with the services it leaves alone.
     hosts = set(what.hosts())
@@ -154,9 +159,7 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         keep=cleanup.retire,
         containment=config.containment,
         retire=cleanup.containers,
-        images={
-            s.definition.image: obs.images.get(s.definition.image, False) for s in checked.deploying
-        },
+        registry_auth=auths,
         stop_only=cleanup.stop_only,
         kill=cleanup.kill,
         joins=checked.plan.stacks.joins,
@@ -165,6 +168,7 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         volume_size=config.disk.volume_size,
     )
     secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
+    secrets |= {auth["password"] for auth in auths.values()}
     run = PlaybookRun(
         playbook=PLAYBOOK,
         inventory_text=inventory_yaml(inv),

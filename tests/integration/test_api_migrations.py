@@ -39,6 +39,15 @@ TABLES = {
         "message", "stop_requested", "output_done",
     ],
     "job_run_lines": ["id", "run_id", "ts", "stream", "line"],
+    "registry_credentials": [
+        "id",
+        "user_id",
+        "host",
+        "username",
+        "password_sealed",
+        "created_at",
+        "updated_at",
+    ],
 }  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.sws.host.plugins.module_utils import readiness
+from ansible_collections.sws.host.plugins.module_utils import imagepull, readiness
 from ansible_collections.sws.host.plugins.module_utils.container import (
     DeployError,
     ServiceContainer,
@@ -49,6 +49,10 @@ class ActionModule(ActionBase):
         stop_wait = float(args.pop("stop_wait", 0) or 0)
         # Read here, never passed as an argument: no event or log line carries the values.
         env = (task_vars or {}).get(args.pop("env_from", ""), None) or {}
+        # The owner's registry credentials, the same way (module_utils/imagepull.py).
+        auth = (task_vars or {}).get(args.pop("registry_auth_from", ""), None) or None
+        allowed = [str(a) for a in args.pop("registries_allowed", None) or []]
+        pull = _flag(args.pop("pull", True))
         unknown = set(args) - FIELDS
         if unknown:
             return {**result, "failed": True, "msg": f"unknown options: {sorted(unknown)}"}
@@ -60,6 +64,8 @@ class ActionModule(ActionBase):
         engine = Engine()
         started = time.monotonic()
         try:
+            # Before anything stops: an image the owner may not use starts nothing.
+            result["image_state"] = imagepull.prepare(engine, spec.image, auth, allowed, pull)
             if stop_first and _deferred(engine, spec, stop_first, stop_wait, result):
                 return result
             if spec.volume_mount:
@@ -67,7 +73,7 @@ class ActionModule(ActionBase):
                 # generation exists: a refused volume starts nothing.
                 result["volume_state"] = check_volume(engine, spec)
             result["container_state"] = ensure_started(engine, spec)
-        except (DeployError, EngineError) as err:
+        except (DeployError, EngineError, imagepull.ImageRefused) as err:
             problem = str(err)
             if fallback:  # nothing of the new generation runs: the older one may start
                 problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)

@@ -52,13 +52,18 @@ class Engine:
         self.path = path or socket_path()
         self.timeout = timeout
 
-    def call(self, method: str, url: str, body=None, params=None, timeout=None):
+    def call(self, method: str, url: str, body=None, params=None, timeout=None, headers=None):
         """The decoded JSON answer (None when empty); EngineError for an error status."""
+        raw = self._raw(method, url, body, params, timeout, headers)
+        return json.loads(raw) if raw.strip() else None
+
+    def _raw(self, method: str, url: str, body, params, timeout, extra_headers) -> bytes:
         if params:
             url = f"{url}?{urlencode(params)}"
         conn = _UnixConnection(self.path, self.timeout if timeout is None else timeout)
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers.update(extra_headers or {})
         try:
             conn.request(method, API + url, body=data, headers=headers)
             response = conn.getresponse()
@@ -69,7 +74,7 @@ class Engine:
             conn.close()
         if response.status >= 300:
             raise EngineError(_message(raw) or f"answered {response.status}", response.status)
-        return json.loads(raw) if raw.strip() else None
+        return raw
 
     def stream(self, url: str, params=None):
         """(connection, response) of a GET that answers for as long as it likes (a container's
@@ -201,6 +206,27 @@ class Engine:
         except EngineError as err:
             if err.status != 404:
                 raise
+
+    def distribution(self, reference: str, auth: str | None, timeout: float = 30.0) -> dict:
+        """What the registry serves for the reference (its manifest's descriptor and
+        platforms), asked by the engine without pulling; auth: an X-Registry-Auth value."""
+        headers = {"X-Registry-Auth": auth} if auth else {}
+        url = f"/distribution/{quote(reference, safe='/:@')}/json"
+        return self.call("GET", url, timeout=timeout, headers=headers)
+
+    def pull(self, repository: str, tag: str, auth: str | None, timeout: float = 300.0) -> None:
+        """Pull repository:tag (or @digest); the engine reports a failure inside its 200
+        answer's progress stream, so the stream is read to its end. timeout: of each read."""
+        headers = {"X-Registry-Auth": auth} if auth else {}
+        params = {"fromImage": repository, "tag": tag}
+        raw = self._raw("POST", "/images/create", None, params, timeout, headers)
+        for line in raw.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("error"):
+                raise EngineError(str(event["error"]).strip())
 
     def image(self, reference: str) -> dict | None:
         try:

@@ -23,7 +23,12 @@ options:
   digest: {type: str, required: true, description: The spec digest (label <prefix>.spec-digest).}
   domain: {type: str, default: "", description: "The domain routed to it (none: private)."}
   port: {type: int, required: true, description: The port it listens on.}
-  image: {type: str, required: true, description: The image (already on this host).}
+  image:
+    type: str
+    required: true
+    description: The image. One whose reference names a registry host is checked with the
+      owner's credentials first and pulled when the registry serves another digest
+      (module_utils/imagepull.py); one with none is used from this host (pulled if absent).
   owner: {type: str, required: true, description: The owner (label <prefix>.owner of its volume).}
   containment: {type: str, required: true, description: Digest of the containment.}
   network: {type: str, required: true, description: The services network.}
@@ -32,6 +37,18 @@ options:
     type: str
     description: The host variable holding the environment (a dict); read by the plugin, so the
       values never travel as a task argument nor appear in any event.
+  registry_auth_from:
+    type: str
+    description: The host variable holding the owner's credentials for the image's registry
+      (username, password), read by the plugin as env_from is; absent, the registry is asked
+      without credentials.
+  registries_allowed:
+    type: list
+    elements: str
+    default: []
+    description: The operator's registries (sws_registries_allowed); empty, any registry that
+      is not this host itself.
+  pull: {type: bool, default: true, description: Pull an image that is not here.}
   volume_mount: {type: str, default: "", description: Where <service>-volume is mounted.}
   volume_adopted: {type: bool, default: false, description: The store vouches for it.}
   restart_policy: {type: str, default: unless-stopped, description: Docker restart policy.}
