@@ -32,9 +32,17 @@ def create_app(config: Config | None = None) -> Flask:
     edge.init_app(app)
     guesses.init_app(app)
     blueprints = (health.bp, users.bp, services.bp, logs.bp, history.bp, session.bp, web.bp)
-    from swsapi.routes import certificates, jobs, stacks
+    from swsapi.routes import backups, certificates, jobs, stacks
 
-    for blueprint in (*blueprints, volumes.bp, agent.bp, certificates.bp, stacks.bp, jobs.bp):
+    for blueprint in (
+        *blueprints,
+        volumes.bp,
+        agent.bp,
+        certificates.bp,
+        stacks.bp,
+        jobs.bp,
+        backups.bp,
+    ):
         app.register_blueprint(blueprint)
     app.extensions["sws_stream_threads"] = WorkerThreads(app.config["SWS_WORKER_STREAM_THREADS"])
     return app
