@@ -73,8 +73,11 @@ def _check_none_under_way(volume: str) -> None:
 
 
 def kept_bytes(owner: User) -> int:
-    return db.session.scalar(
-        select(func.coalesce(func.sum(Backup.size_bytes), 0)).where(Backup.owner_id == owner.id)
+    """What the caller's backups take of the host's disk (sum() of bigint is numeric)."""
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(Backup.size_bytes), 0)).where(Backup.owner_id == owner.id)
+        )
     )
 
 
