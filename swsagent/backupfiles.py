@@ -1,4 +1,4 @@
-"""The backups directory on the host (issue 27): `<backups_dir>/<owner id>/<service>/<id>.tar.gz`
+"""The backups directory on the host (issue 27): `<backups_dir>/<owner id>/<service>/<id>.tar`
 (the apiserver's swsapi/backupfiles.py reads the same path, mounted read-only), the spool of
 uploads at `<spool_dir>/<name>`, and the store's backups dump under `store/` (not ours here).
 
@@ -24,7 +24,7 @@ def service_dir(backups_dir: Path, owner_id: int, service: str) -> Path:
 
 
 def kept_path(backups_dir: Path, owner_id: int, service: str, backup_id: int) -> Path:
-    return service_dir(backups_dir, owner_id, service) / f"{backup_id}.tar.gz"
+    return service_dir(backups_dir, owner_id, service) / f"{backup_id}.tar"
 
 
 def make_service_dir(backups_dir: Path, owner_id: int, service: str, group: int) -> Path:

@@ -13,6 +13,7 @@ from flask import current_app
 from swsapi.errors import ApiError, invalid_request
 
 GZIP_MAGIC = b"\x1f\x8b"
+TAR_MAGIC = b"ustar"  # at offset 257 of a tar's first header
 CHUNK = 1 << 20
 
 
@@ -25,7 +26,7 @@ def _configured(key: str) -> Path:
 
 def kept_path(owner_id: int, service: str, backup_id: int) -> Path:
     """Where the agent keeps a backup (swsagent/backupfiles.py makes the same path)."""
-    return _configured("SWS_BACKUPS_DIR") / str(owner_id) / service / f"{backup_id}.tar.gz"
+    return _configured("SWS_BACKUPS_DIR") / str(owner_id) / service / f"{backup_id}.tar"
 
 
 def spool_path(upload: str) -> Path:
@@ -33,21 +34,21 @@ def spool_path(upload: str) -> Path:
 
 
 def spool_upload(stream, length: int | None) -> tuple[str, int]:
-    """Write an uploaded .tar.gz into the spool under a new name; (name, bytes). At most
-    SWS_MAX_BACKUP_UPLOAD bytes (413), and gzip's magic first (400): the agent checks the whole
-    archive again before it wipes anything."""
+    """Write an uploaded .tar or .tar.gz into the spool under a new name; (name, bytes). At
+    most SWS_MAX_BACKUP_UPLOAD bytes (413), a tar's or gzip's magic first (400): the agent
+    checks the whole archive again before it wipes anything."""
     most = current_app.config["SWS_MAX_BACKUP_UPLOAD"]
     if length is not None and length > most:
         raise _too_large(most)
-    name = f"{uuid.uuid4().hex}.tar.gz"
+    name = f"{uuid.uuid4().hex}.upload"
     path = spool_path(name)
     written = 0
     try:
         with open(path, "xb") as out:
             os.fchmod(out.fileno(), 0o600)
             while chunk := stream.read(CHUNK):
-                if written == 0 and not chunk.startswith(GZIP_MAGIC):
-                    raise invalid_request("the upload is not a .tar.gz", {"body": "not gzip"})
+                if written == 0 and not _an_archive(chunk):
+                    raise invalid_request("the upload is no .tar or .tar.gz", {"body": "no tar"})
                 written += len(chunk)
                 if written > most:
                     raise _too_large(most)
@@ -58,6 +59,10 @@ def spool_upload(stream, length: int | None) -> tuple[str, int]:
         path.unlink(missing_ok=True)
         raise
     return name, written
+
+
+def _an_archive(head: bytes) -> bool:
+    return head.startswith(GZIP_MAGIC) or head[257:262] == TAR_MAGIC
 
 
 def _too_large(most: int) -> ApiError:

@@ -288,7 +288,7 @@ RESTORE_STATES = ("pending", "restoring", "done", "failed")
 
 class Backup(db.Model):
     """One copy of a service's volume (issue 27), kept on the host as a file the agent wrote
-    (<backups_dir>/<owner id>/<service>/<id>.tar.gz). The apiserver writes the request; the
+    (<backups_dir>/<owner id>/<service>/<id>.tar). The apiserver writes the request; the
     agent the rest (migration 0012). It goes with its volume's row: a purge."""
 
     __tablename__ = "backups"

@@ -66,7 +66,7 @@ def restore(client: ApiClient, name: str, backup_id: int | None, archive=None) -
         "POST",
         _path(name, "restores"),
         data=archive,
-        headers={"Content-Type": "application/gzip"},
+        headers={"Content-Type": "application/octet-stream"},
         timeout=max(client.timeout, 300.0),
     )
     return client._answer(response, about_service=True, source="", locate=_nowhere)

@@ -38,13 +38,13 @@ def get_backup(name, backup_id):
 
 @bp.get("/<name>/backups/<int:backup_id>/download")
 def download(name, backup_id):
-    """The kept backup's .tar.gz, streamed from the host's backups directory."""
+    """The kept backup's .tar, streamed from the host's backups directory."""
     backup, path = backups.kept_file(g.user, name, backup_id)
     answer = send_file(
         path,
-        mimetype="application/gzip",
+        mimetype="application/x-tar",
         as_attachment=True,
-        download_name=f"{backup.service}-{backup.id}.tar.gz",
+        download_name=f"{backup.service}-{backup.id}.tar",
         conditional=False,
         etag=False,
     )
@@ -54,19 +54,21 @@ def download(name, backup_id):
 
 @bp.post("/<name>/restores")
 def start_restore(name):
-    """Restore the volume from a kept backup ({"backup": id}) or an uploaded .tar.gz body."""
+    """Restore the volume from a kept backup ({"backup": id}) or an uploaded .tar(.gz) body."""
     if request.mimetype == "application/json":
         body = json_object()
         backup_id = body.get("backup")
         if set(body) != {"backup"} or not isinstance(backup_id, int) or isinstance(backup_id, bool):
             raise invalid_request('send {"backup": <id>}', {"backup": "a backup's id"})
         restore = backups.start_restore(g.user, name, backup_id)
-    elif request.mimetype in ("application/gzip", "application/octet-stream"):
+    elif request.mimetype in ("application/x-tar", "application/gzip", "application/octet-stream"):
         # This route alone takes a large body: up to SWS_MAX_BACKUP_UPLOAD, streamed to disk.
         request.max_content_length = current_app.config["SWS_MAX_BACKUP_UPLOAD"]
         restore = backups.start_restore(g.user, name, None, request.stream, request.content_length)
     else:
-        raise ApiError(415, "invalid_request", "send application/json or application/gzip")
+        raise ApiError(
+            415, "invalid_request", "send application/json, application/x-tar or application/gzip"
+        )
     return backups.restore_dict(restore), 202
 
 

@@ -22,7 +22,7 @@ from swsctl.options import connection_options, pass_client
     help="Run this first to make a dump (split as a shell would, run without one).",
 )
 @click.option("--id", "backup_id", type=int, help="With --download: this kept backup.")
-@click.option("--download", is_flag=True, help="Write the backup's .tar.gz to stdout.")
+@click.option("--download", is_flag=True, help="Write the backup's .tar to stdout.")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds to wait.")
 @connection_options
 @pass_client
@@ -37,13 +37,13 @@ def backup(client: ApiClient, name, dump, backup_id, download, timeout) -> None:
     Examples:
       swsctl backup db
       swsctl backup web --command "pg_dump -f /data/dump.sql app"
-      swsctl backup db --download > db.tar.gz
-      swsctl backup db --id 12 --download > db-12.tar.gz
+      swsctl backup db --download > db.tar
+      swsctl backup db --id 12 --download > db-12.tar
     """
     if backup_id is not None and not download:
         raise click.UsageError("--id goes with --download")
     if download and sys.stdout.isatty():
-        raise click.UsageError("--download writes a .tar.gz: redirect stdout to a file")
+        raise click.UsageError("--download writes a .tar: redirect stdout to a file")
     if backup_id is None:
         import shlex
 
@@ -101,7 +101,7 @@ def _size(count: int) -> str:
 @click.command()
 @click.argument("name")
 @click.option("--from", "source", required=True, metavar="ID|FILE",
-              help="A kept backup's id, or a local .tar.gz (streamed up).")  # fmt: skip
+              help="A kept backup's id, or a local .tar (streamed up).")  # fmt: skip
 @click.option("--wait", "wait_", is_flag=True, help="Wait until the restore is done.")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds to wait.")
 @connection_options
@@ -110,12 +110,12 @@ def restore(client: ApiClient, name: str, source: str, wait_: bool, timeout: flo
     """Stop the service NAME, restore its volume from a backup, and start it again.
 
     The volume's content is replaced by the backup's. --from takes a kept backup's id
-    (`swsctl backups NAME`) or a .tar.gz file such as `swsctl backup --download` wrote.
+    (`swsctl backups NAME`) or a .tar file such as `swsctl backup --download` wrote.
 
     \b
     Examples:
       swsctl restore db --from 12 --wait
-      swsctl restore db --from db.tar.gz --wait
+      swsctl restore db --from db.tar --wait
     """
     if source.isdigit() and not os.path.exists(source):
         started = backup_api.restore(client, name, int(source))

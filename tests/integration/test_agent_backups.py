@@ -134,7 +134,7 @@ def test_backup_wipe_restore_round_trip(config, database_url, service, tmp_path)
         database_url, "SELECT size_bytes, sha256 FROM backups WHERE id = %s", backup_id
     )
     owner = sql(database_url, "SELECT id FROM users WHERE name = 'alice'")[0][0]
-    kept = tmp_path / "backups" / str(owner) / service / f"{backup_id}.tar.gz"
+    kept = tmp_path / "backups" / str(owner) / service / f"{backup_id}.tar"
     assert kept.stat().st_size == size and len(digest) == 64
     assert sorted(p.name for p in kept.parent.iterdir()) == [kept.name]  # no partial left
     conn = psycopg2.connect(database_url)
@@ -148,12 +148,12 @@ def test_backup_wipe_restore_round_trip(config, database_url, service, tmp_path)
 
     # An upload: the same archive through the spool; then a broken one leaves the volume be.
     (tmp_path / "spool").mkdir()
-    shutil.copy(kept, tmp_path / "spool" / "up.tar.gz")
+    shutil.copy(kept, tmp_path / "spool" / "up.tar")
     in_volume(volume, "rm -rf /data/*")
-    restore_id = ask_restore(database_url, service, upload="up.tar.gz")
+    restore_id = ask_restore(database_url, service, upload="up.tar")
     assert steps_until(config, database_url, "restores", restore_id)[0] == "done"
     assert in_volume(volume, LISTING) == before
-    assert not (tmp_path / "spool" / "up.tar.gz").exists()
+    assert not (tmp_path / "spool" / "up.tar").exists()
     (tmp_path / "spool" / "bad.tar.gz").write_bytes(b"\x1f\x8b" + b"not really" * 100)
     restore_id = ask_restore(database_url, service, upload="bad.tar.gz")
     state, message = steps_until(config, database_url, "restores", restore_id)
@@ -170,7 +170,7 @@ def test_retention_and_purge_remove_files(config, database_url, service, tmp_pat
     assert [r[0] for r in rows] == ids[1:]  # backups_kept: 2
     owner = sql(database_url, "SELECT id FROM users WHERE name = 'alice'")[0][0]
     folder = tmp_path / "backups" / str(owner) / service
-    assert sorted(p.name for p in folder.iterdir()) == [f"{i}.tar.gz" for i in ids[1:]]
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i}.tar" for i in ids[1:]]
     # The pass forgets a purged volume's row (record.py); its backups go with it, files next.
     sql(database_url, "DELETE FROM volumes WHERE name = %s", f"{service}-volume")
     conn = psycopg2.connect(database_url)

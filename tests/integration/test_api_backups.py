@@ -48,7 +48,7 @@ def agent_keeps(url, tmp_path, backup_id, content: bytes) -> None:
         owner, service = cur.fetchone()
         folder = tmp_path / "backups" / str(owner) / service
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{backup_id}.tar.gz").write_bytes(content)
+        (folder / f"{backup_id}.tar").write_bytes(content)
         cur.execute(
             """UPDATE backups SET state = 'kept', size_bytes = %s, sha256 = 'ab'
                WHERE id = %s""",
