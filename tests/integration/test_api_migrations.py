@@ -39,6 +39,15 @@ TABLES = {
         "message", "stop_requested", "output_done",
     ],
     "job_run_lines": ["id", "run_id", "ts", "stream", "line"],
+    "backups": [
+        "id", "volume", "owner_id", "service", "cause", "command", "dump_run_id", "state",
+        "held", "container", "size_bytes", "sha256", "message", "scheduled_for",
+        "requested_at", "started_at", "finished_at",
+    ],
+    "restores": [
+        "id", "volume", "owner_id", "service", "backup_id", "upload", "upload_bytes", "state",
+        "container", "message", "requested_at", "started_at", "finished_at",
+    ],
 }  # fmt: skip
 
 
