@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import uuid
 
 import psycopg2
@@ -94,8 +95,6 @@ def steps_until(config, url, table, op_id, states=("kept", "done", "failed"), sw
             )
             if state in states:
                 return state, message
-            import time
-
             time.sleep(0.25)
     finally:
         conn.close()
