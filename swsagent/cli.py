@@ -53,7 +53,7 @@ def one_pass(config: AgentConfig, wait: bool):
             conn = store.connect(config.database_url, "sws-agent pass", config.store_timeout)
             try:
                 report = reconcile_once(config, conn, still_locked=lambda: check_held(held))
-                report.jobs_wake = jobs_after_pass(config, conn)
+                report.jobs_wake = jobs_after_pass(config, conn, sweep=True)
                 return report
             finally:
                 conn.close()
@@ -62,17 +62,28 @@ def one_pass(config: AgentConfig, wait: bool):
         return None
 
 
-def jobs_after_pass(config: AgentConfig, conn) -> float | None:
-    """The jobs step (issue 26) on the pass's connection; its failure fails no pass."""
+def jobs_after_pass(config: AgentConfig, conn, sweep: bool = False) -> float | None:
+    """The jobs step (issue 26) and the backups step (issue 27) on the pass's connection;
+    their failure fails no pass. The sooner of their wishes to run again."""
+    from swsagent.backuppass import backups_step
     from swsagent.jobpass import WATCH_RUNS, jobs_step
 
+    wakes = [
+        _side_step("jobs", conn, lambda: jobs_step(config, conn).wake_in, WATCH_RUNS * 4),
+        _side_step("backups", conn, lambda: backups_step(config, conn, sweep=sweep).wake_in, 2.0),
+    ]
+    wakes = [wake for wake in wakes if wake is not None]
+    return min(wakes) if wakes else None
+
+
+def _side_step(what: str, conn, step, retry: float) -> float | None:
     try:
-        return jobs_step(config, conn).wake_in
+        return step()
     except Exception:  # noqa: BLE001 - the engine or the store away: the next step tries again
-        log.exception("jobs step failed")
+        log.exception("%s step failed", what)
         with contextlib.suppress(psycopg2.Error):
             conn.rollback()
-        return WATCH_RUNS * 4
+        return retry
 
 
 def jobs_only(config: AgentConfig) -> float | None:

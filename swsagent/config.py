@@ -186,6 +186,18 @@ class AgentConfig:
     job_timeout: int = 600
     job_runs_kept: int = 20
     job_lines_kept: int = 2000
+    # Backups (issue 27, backuppass.py): where the volumes' copies are kept (None: no backups
+    # on this host), where uploads for a restore wait, the copies kept per volume, the group
+    # that may read them (the apiserver's: nobody's), the helpers' image (sws.yml's python).
+    backups_dir: Path | None = None
+    backup_spool_dir: Path | None = None
+    backups_kept: int = 5
+    backups_group: int = 65534
+    backup_image: str | None = None
+
+    @property
+    def helper_image(self) -> str:
+        return self.backup_image or self.contract.images["python"]
 
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
@@ -197,6 +209,8 @@ _PATH_KEYS = {
     "host_settings",
     "tls_dir",
     "haproxy_tls_dir",
+    "backups_dir",
+    "backup_spool_dir",
 }
 _FLOAT_KEYS = {
     "ready_timeout",
@@ -225,6 +239,8 @@ _INT_KEYS = {
     "job_timeout",
     "job_runs_kept",
     "job_lines_kept",
+    "backups_kept",
+    "backups_group",
 }
 _ACME_TEXT_KEYS = {
     "acme_directory",
@@ -232,6 +248,7 @@ _ACME_TEXT_KEYS = {
     "acme_email",
     "acme_dns_server",
     "api_domain",
+    "backup_image",
 }
 API_CERTIFICATE_SOURCES = ("local", "acme")
 

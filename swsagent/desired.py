@@ -31,7 +31,9 @@ class DesiredService:
     # When the current generation was made (epoch seconds): a user's pending services deploy
     # oldest first (plan.share_deploys).
     updated: float = 0.0
-    stopped: bool = False  # stopped by its user (swsctl stop): no container, route answers 503
+    # Stopped by its user (swsctl stop), or held for a backup or restore of its volume
+    # (issue 27, backuppass.py): no container, route answers 503.
+    stopped: bool = False
 
     @property
     def deleting(self) -> bool:
@@ -49,7 +51,13 @@ def container_name(service: str, generation: int) -> str:
 _QUERY = """
     SELECT s.name, s.domain, s.spec, s.spec_digest, s.generation, s.applied_generation,
            s.status, s.purge_volume, u.name, coalesce(v.adopted, false),
-           extract(epoch FROM coalesce(g.created_at, s.created_at)), s.stopped
+           extract(epoch FROM coalesce(g.created_at, s.created_at)),
+           s.stopped OR EXISTS (
+               SELECT 1 FROM backups b WHERE b.volume = s.name || '-volume' AND b.held
+                 AND b.state IN ('holding', 'copying'))
+             OR EXISTS (
+               SELECT 1 FROM restores r WHERE r.volume = s.name || '-volume'
+                 AND r.state IN ('pending', 'restoring'))
     FROM services s JOIN users u ON u.id = s.owner_id
     LEFT JOIN volumes v ON v.name = s.name || '-volume'
     LEFT JOIN service_generations g ON g.service_id = s.id AND g.generation = s.generation

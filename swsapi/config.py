@@ -195,6 +195,7 @@ class Config:
         # gthread workers: a log stream holds a thread, never the whole worker.
         self.SWS_THREADS = _int(env, "SWS_THREADS", 8)
         self._stream_settings(env)
+        self._backup_settings(env)
         self.SWS_LOG_LEVEL = (env.get("SWS_LOG_LEVEL") or "info").lower()
         # Issue 15: the host's sealing public key; unset, uploads of certificates are refused.
         self.SWS_CERT_SEAL_KEY = _seal_key(env, "SWS_CERT_SEAL_KEY")
@@ -214,6 +215,15 @@ class Config:
         self.SWS_MAX_STREAMS_PER_USER = streams_per_user(env, self.SWS_STREAM_SLOTS_TOTAL)
         self.SWS_STREAM_MAX_SECONDS = _int(env, "SWS_STREAM_MAX_SECONDS", 600)
         self.SWS_STREAM_POLL_SECONDS = _float(env, "SWS_STREAM_POLL_SECONDS", 1.0, 0.05)
+
+    def _backup_settings(self, env: Mapping[str, str]) -> None:
+        """Backups (issue 27): where the agent keeps them (mounted read-only: the apiserver
+        only streams them), where uploads for a restore wait for the agent, the largest upload,
+        and what a user's kept backups may take of the host's disk in all."""
+        self.SWS_BACKUPS_DIR = env.get("SWS_BACKUPS_DIR") or None
+        self.SWS_BACKUP_SPOOL_DIR = env.get("SWS_BACKUP_SPOOL_DIR") or None
+        self.SWS_MAX_BACKUP_UPLOAD = _memory(env, "SWS_MAX_BACKUP_UPLOAD", "10Gi")
+        self.SWS_BACKUP_QUOTA = _memory(env, "SWS_BACKUP_QUOTA", "20Gi")
 
     def _edge_settings(self, env: Mapping[str, str]) -> None:
         """What the apiserver does about strangers at the edge (issue 25)."""

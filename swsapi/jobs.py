@@ -25,6 +25,15 @@ def start_run(owner: User, name: str, body: dict) -> JobRun:
     """A one-off run of `command` beside the caller's service, pending until the agent starts
     it; 409 when the service cannot have one now, 429 past SWS_MAX_JOB_RUNS unfinished."""
     service = store.get_service(owner, name, for_update=True)
+    run = add_run(service, body)
+    store.notify(service.name, "job")
+    db.session.commit()
+    return run
+
+
+def add_run(service: Service, body: dict) -> JobRun:
+    """The run, inside the caller's transaction (a backup's dump adds one too)."""
+    name = service.name
     command, timeout = _request(body)
     _check_runnable(service)
     unfinished = db.session.scalar(
@@ -40,8 +49,6 @@ def start_run(owner: User, name: str, body: dict) -> JobRun:
     run = JobRun(service_id=service.id, command=command, timeout_seconds=timeout)
     db.session.add(run)
     db.session.flush()
-    store.notify(service.name, "job")
-    db.session.commit()
     return run
 
 

@@ -298,3 +298,73 @@ class JobRunLine(db.Model):
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stream: Mapped[str] = mapped_column(String(6))
     line: Mapped[str] = mapped_column(Text)
+
+
+BACKUP_STATES = ("pending", "dumping", "holding", "copying", "kept", "failed")
+BACKUP_UNFINISHED = ("pending", "dumping", "holding", "copying")
+RESTORE_STATES = ("pending", "restoring", "done", "failed")
+
+
+class Backup(db.Model):
+    """One copy of a service's volume (issue 27), kept on the host as a file the agent wrote
+    (<backups_dir>/<owner id>/<service>/<id>.tar). The apiserver writes the request; the
+    agent the rest (migration 0012). It goes with its volume's row: a purge."""
+
+    __tablename__ = "backups"
+    __mapper_args__ = {"eager_defaults": True}
+    __table_args__ = (
+        CheckConstraint(f"state IN {BACKUP_STATES}", name="state"),
+        CheckConstraint("cause IN ('user', 'schedule')", name="cause"),
+        UniqueConstraint("volume", "scheduled_for", name="uq_backups_minute"),
+        Index("ix_backups_volume_id", "volume", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    volume: Mapped[str] = mapped_column(ForeignKey("volumes.name", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(63))
+    cause: Mapped[str] = mapped_column(String(16), default="user")
+    command: Mapped[list | None] = mapped_column(JSONB)
+    dump_run_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("job_runs.id", ondelete="SET NULL")
+    )
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    # The agent holds the service stopped for the copy (update: recreate, no dump command).
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
+    container: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    scheduled_for: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = _now_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Restore(db.Model):
+    """A restore of a service's volume from a kept backup or an uploaded file the apiserver
+    spooled (`upload`: the spool file's name, made by the apiserver). While pending or
+    restoring it holds the service stopped (migration 0012)."""
+
+    __tablename__ = "restores"
+    __mapper_args__ = {"eager_defaults": True}
+    __table_args__ = (
+        CheckConstraint(f"state IN {RESTORE_STATES}", name="state"),
+        Index("ix_restores_volume_id", "volume", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    volume: Mapped[str] = mapped_column(ForeignKey("volumes.name", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(63))
+    backup_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("backups.id", ondelete="SET NULL")
+    )
+    upload: Mapped[str | None] = mapped_column(String(64))
+    upload_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    container: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = _now_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -57,6 +57,12 @@ class HostContract:
     default_service_disk: str
     max_service_disk: str
     volumes_dir: str
+    backups_dir: str
+    backup_spool_dir: str
+    backups_kept: int
+    store_backups_kept: int
+    backup_upload_max: str
+    backup_quota: str
     min_free_disk: str
     writable_layer_max: str
     # Names.

@@ -23,6 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from swscore.specbackup import BackupSchema, BackupSettings, check_backup_volume
 from swscore.specerrors import flatten_errors
 from swscore.specfields import (
     CPUS_RE,
@@ -178,6 +179,8 @@ __all__ = [
     "SiteSettings",
     # specjobs
     "JobSettings",
+    # specbackup
+    "BackupSettings",
 ]
 
 API_VERSION = "v1"
@@ -230,6 +233,8 @@ class ServiceSpecSchema(Schema):
     pages = fields.Nested(PagesSchema, allow_none=True)
     # Issue 26 (specjobs.py): commands run on a schedule beside the service.
     jobs = JobList()
+    # Issue 27 (specbackup.py): copies of the volume taken on a schedule.
+    backup = fields.Nested(BackupSchema, allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
     def _private(self, data, **kwargs):
@@ -238,6 +243,7 @@ class ServiceSpecSchema(Schema):
             raise ValidationError("a service without a domain has no certificate", "tls")
         check_site_names(data)
         check_jobs_volume(data)
+        check_backup_volume(data)
         resources = data.get("resources") or {}
         if resources.get("disk") and not data.get("volumeMount"):
             raise ValidationError(
@@ -304,6 +310,7 @@ class Definition:
     update: str | None = None  # spec.update as written; see update_strategy
     site: SiteSettings | None = None  # aliases, redirects, access, pages; None: none set
     jobs: tuple[JobSettings, ...] | None = None  # spec.jobs; None when absent (digest unchanged)
+    backup: BackupSettings | None = None  # spec.backup; None when absent (digest unchanged)
 
     @property
     def update_strategy(self) -> str:
@@ -333,6 +340,7 @@ class Definition:
                 if spec.get("jobs") is not None
                 else None
             ),
+            backup=BackupSettings.from_loaded(spec.get("backup")),
         )
 
     def spec_dict(self) -> dict:
@@ -370,6 +378,8 @@ class Definition:
         if self.jobs is not None:
             # Only when given (an empty list too): older specs keep their digests.
             spec["jobs"] = [job.as_dict() for job in self.jobs]
+        if self.backup is not None:
+            spec["backup"] = self.backup.as_dict()  # only when given, like jobs
         return spec
 
     @property

@@ -13,6 +13,7 @@ import click
 from swsctl import __version__
 from swsctl.client import ApiClient
 from swsctl.commands.agent import agent
+from swsctl.commands.backups import backup, backups, restore
 from swsctl.commands.certs import cert
 from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
@@ -131,6 +132,9 @@ main.add_command(get_service, name="status")
 main.add_command(logs)
 main.add_command(run)
 main.add_command(jobs)
+main.add_command(backup)
+main.add_command(backups)
+main.add_command(restore)
 main.add_command(agent)
 main.add_command(restart)
 main.add_command(history)

@@ -48,6 +48,15 @@ TABLES = {
         "created_at",
         "updated_at",
     ],
+    "backups": [
+        "id", "volume", "owner_id", "service", "cause", "command", "dump_run_id", "state",
+        "held", "container", "size_bytes", "sha256", "message", "scheduled_for",
+        "requested_at", "started_at", "finished_at",
+    ],
+    "restores": [
+        "id", "volume", "owner_id", "service", "backup_id", "upload", "upload_bytes", "state",
+        "container", "message", "requested_at", "started_at", "finished_at",
+    ],
 }  # fmt: skip
 
 

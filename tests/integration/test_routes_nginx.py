@@ -105,6 +105,7 @@ def render_test_conf(directory: Path, **overrides) -> Path:
         sws_proxy_api_https_port=443,
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
+        sws_proxy_api_upload_max_body_size=repo_contract().backup_upload_max.removesuffix("i"),
     )
     values.update(overrides)
     template = (ROLE / "templates" / "nginx.conf.j2").read_text()

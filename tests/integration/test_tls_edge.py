@@ -83,6 +83,7 @@ def role_values(role: str, **overrides) -> dict:
     conf = {
         "sws_proxy_conf_dir": contract.proxy_conf_mount,
         "sws_loadbalancer_gid": contract.edge_gid,
+        "sws_proxy_api_upload_max_body_size": contract.backup_upload_max.removesuffix("i"),
     }
     return {**values, **conf, "ansible_managed": "test", **overrides}
 
