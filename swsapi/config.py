@@ -179,17 +179,7 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_int(env, "SWS_SESSION_HOURS", 8))
         # Fair share: services a user may have (an administrator raises it per user).
         self.SWS_SERVICE_QUOTA = _int(env, "SWS_SERVICE_QUOTA", 20, minimum=0)
-        # Jobs (issue 26): a run's time limit when it names none, and the most it may name.
-        self.SWS_JOB_TIMEOUT = _int(env, "SWS_JOB_TIMEOUT", 600, minimum=1)
-        self.SWS_MAX_JOB_TIMEOUT = _int(env, "SWS_MAX_JOB_TIMEOUT", 3600, minimum=1)
-        # Runs of one service not finished yet: a one-off past this many is refused (429).
-        self.SWS_MAX_JOB_RUNS = _int(env, "SWS_MAX_JOB_RUNS", 5, minimum=1)
-        # The most a spec's resources may ask for (the operator's caps; the bootstrap sets
-        # them from sws_max_service_memory / sws_max_service_cpus).
-        self.SWS_MAX_MEMORY = _memory(env, "SWS_MAX_MEMORY", "1Gi")
-        self.SWS_MAX_CPUS = _cpus(env, "SWS_MAX_CPUS", "1")
-        # The largest volume a spec's resources.disk may ask for (sws_max_service_disk).
-        self.SWS_MAX_DISK = _memory(env, "SWS_MAX_DISK", "10Gi")
+        self._caps(env)
         self.SWS_BIND = env.get("SWS_BIND") or "0.0.0.0:8000"
         self.SWS_WORKERS = _int(env, "SWS_WORKERS", 2)
         # gthread workers: a log stream holds a thread, never the whole worker.
@@ -202,6 +192,19 @@ class Config:
         # Issue 26: the operator's registries (sws_registries_allowed); empty: any registry
         # that is not the host itself. The agent checks the same list at each deploy.
         self.SWS_REGISTRIES_ALLOWED = parse_allowed(env.get("SWS_REGISTRIES_ALLOWED"))
+
+    def _caps(self, env: Mapping[str, str]) -> None:
+        """The most a user may ask for: a spec's resources (the bootstrap sets them from
+        sws_max_service_memory / _cpus / _disk) and a job run's time (issue 26)."""
+        self.SWS_MAX_MEMORY = _memory(env, "SWS_MAX_MEMORY", "1Gi")
+        self.SWS_MAX_CPUS = _cpus(env, "SWS_MAX_CPUS", "1")
+        # The largest volume a spec's resources.disk may ask for.
+        self.SWS_MAX_DISK = _memory(env, "SWS_MAX_DISK", "10Gi")
+        # A run's time limit when it names none, and the most it may name.
+        self.SWS_JOB_TIMEOUT = _int(env, "SWS_JOB_TIMEOUT", 600, minimum=1)
+        self.SWS_MAX_JOB_TIMEOUT = _int(env, "SWS_MAX_JOB_TIMEOUT", 3600, minimum=1)
+        # Runs of one service not finished yet: a one-off past this many is refused (429).
+        self.SWS_MAX_JOB_RUNS = _int(env, "SWS_MAX_JOB_RUNS", 5, minimum=1)
 
     def _stream_settings(self, env: Mapping[str, str]) -> None:
         """The host's log stream slots: half of every worker's threads, counted across workers

@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
-from swsctl.client import ApiClient, _nowhere
+from swsctl.client import ApiClient
 from swsctl.errors import ServerError, Unreachable
+from swsctl.transport import _nowhere
 
 POLL = 1.0
 CHUNK = 1 << 20

@@ -9,8 +9,9 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from swsctl.client import ApiClient, _nowhere
+from swsctl.client import ApiClient
 from swsctl.errors import ServerError, Unreachable
+from swsctl.transport import _nowhere
 
 TOLERATED_FAILED_STREAMS = 3
 

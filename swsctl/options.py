@@ -11,9 +11,10 @@ import functools
 import click
 
 from swsctl import config
-from swsctl.client import DEFAULT_READ_TIMEOUT, ApiClient
+from swsctl.client import ApiClient
 from swsctl.config import Settings
 from swsctl.output import FORMATS
+from swsctl.transport import DEFAULT_READ_TIMEOUT
 from swsctl.wait import Follow
 
 pass_client = click.make_pass_decorator(ApiClient)

@@ -56,11 +56,7 @@ class ActionModule(ActionBase):
         unknown = set(args) - FIELDS
         if unknown:
             return {**result, "failed": True, "msg": f"unknown options: {sorted(unknown)}"}
-        args["capabilities"] = tuple(args.get("capabilities") or ())
-        args["volume_size"] = int(args.get("volume_size") or 0)
-        args["volume_size_asked"] = _flag(args.get("volume_size_asked"))
-        args["env"] = {str(k): str(v) for k, v in env.items()}
-        spec = ServiceContainer(**args)
+        spec = _container(args, env)
         engine = Engine()
         started = time.monotonic()
         try:
@@ -110,6 +106,15 @@ def _deferred(engine: Engine, spec, stop_first: list[str], wait: float, result: 
             f" generation {spec.generation} starts once it stopped"
         )
     return bool(still)
+
+
+def _container(args: dict, env: dict) -> ServiceContainer:
+    """The container the task asks for, its options as the template handed them over."""
+    args["capabilities"] = tuple(args.get("capabilities") or ())
+    args["volume_size"] = int(args.get("volume_size") or 0)
+    args["volume_size_asked"] = _flag(args.get("volume_size_asked"))
+    args["env"] = {str(k): str(v) for k, v in env.items()}
+    return ServiceContainer(**args)
 
 
 def _flag(value) -> bool:
