@@ -58,6 +58,9 @@ def sigterm_ignoring_image() -> str:
     return HELLO_NO_TERM
 
 
+# The installed agent's backup settings, which a test agent takes over (agent_host).
+BACKUP_KEYS = ("backups_dir", "backup_spool_dir", "backups_kept", "backups_group")
+
 # What the last AgentHost.run_pass printed, for assertion messages (AgentHost.explain).
 _LAST_PASS: list[str] = []
 
@@ -300,6 +303,9 @@ def agent_host(bootstrapped_host, tmp_path_factory):
                 # The installed agent's firewall setting: this session's passes check the
                 # services' firewall rules as its passes do (test_firewall.py).
                 "firewall": installed.get("firewall", False),
+                # And its backups (issue 27): this session's passes take and restore them
+                # where the apiserver streams them from (test_backups.py).
+                **{key: installed[key] for key in BACKUP_KEYS if key in installed},
             }
         )
     )

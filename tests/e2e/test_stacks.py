@@ -40,8 +40,12 @@ class Tenant:
         self.host = host
         self.token = create_user(host, name)
 
-    def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {"Host": self.host.api_domain, "Authorization": f"Bearer {self.token}"}
+    def api(self, method: str, path: str, headers=None, **kwargs) -> requests.Response:
+        headers = {
+            "Host": self.host.api_domain,
+            "Authorization": f"Bearer {self.token}",
+            **(headers or {}),
+        }
         return requests.request(
             method, f"{self.host.http}/v1{path}", headers=headers, timeout=15, **kwargs
         )

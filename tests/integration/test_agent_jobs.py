@@ -103,11 +103,15 @@ def test_a_run_exits_with_its_code_and_its_output_arrives(config, store, service
     url = store.database_url
     # A shell line as one argument: sh gets it literally; $GREETING is the service's env.
     run_id = ask(store, service, ["sh", "-c", 'echo "$GREETING"; echo "$(id -un)"; exit 3'])
-    row, lines = steps_until(config, url, run_id, lambda r, lines: r[0] != "pending" and r[3])
+    row, lines = steps_until(
+        config, url, run_id, lambda r, lines: r[0] not in ("pending", "running") and r[3]
+    )
     assert row[:2] == ("failed", 3) and "exited with code 3" in row[2]
     assert lines == ["from the service's env", "nobody"]  # the image's user, as the service
     literal = ask(store, service, ["echo", "$(id)", ";", "rm", "-rf", "/"])
-    row, lines = steps_until(config, url, literal, lambda r, lines: r[0] != "pending" and r[3])
+    row, lines = steps_until(
+        config, url, literal, lambda r, lines: r[0] not in ("pending", "running") and r[3]
+    )
     assert row[:2] == ("succeeded", 0) and lines == ["$(id) ; rm -rf /"]
     # Once its output had time to be read, a step removes the run's container.
     conn = psycopg2.connect(url)

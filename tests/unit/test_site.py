@@ -134,6 +134,9 @@ hostile = st.text(max_size=100)
 @settings(max_examples=100, deadline=None)
 @given(page=hostile, users=st.lists(st.sampled_from(["alice", "bob", "c.d@e"]), unique=True))
 def test_user_text_never_reaches_the_routes_only_the_site_files(page, users, tmp_path_factory):
+    # A mark no route has, so "not in the routes" cannot fail on a short page such as
+    # "list" (in "listen"); the rest of the page is as hostile as hypothesis makes it.
+    page = "<!-- page 7f3a -->" + page
     spec = {"pages": {"maintenance": page, "error": page}, "aliases": ["www.example.com"]}
     if users:
         spec["access"] = {"basicAuth": [{"user": u, "passwordHash": HASH} for u in users]}
@@ -145,14 +148,13 @@ def test_user_text_never_reaches_the_routes_only_the_site_files(page, users, tmp
         route = Route("example.com", "web", "10.0.0.2", 80, held=held, site=definition.site)
         text = routes_conf([route], NAMES)
         assert HASH not in text
-        if len(page) > 3:
-            assert page not in text
+        assert "page 7f3a" not in text
     service = DesiredService("web", 1, 1, "running", definition.digest(), definition)
     conf = tmp_path_factory.mktemp("conf")
     files = NAMES.proxy_files
     sitefiles.write_files([conf], files, sitefiles.wanted_files([service]))
     site = conf / files.on_host(files.site_dir("web"))
-    assert (site / "error.html").read_bytes() == page.encode() if page else True
+    assert (site / "error.html").read_bytes() == page.encode()
     if users:
         assert (site / "htpasswd").read_text() == "".join(f"{u}:{HASH}\n" for u in users)
 
