@@ -96,13 +96,3 @@ def start(engine, name: str, body: dict) -> None:
     except errors as err:
         engine.remove(name, force=True)
         raise HelperError(f"docker could not start the helper: {err}") from None
-
-
-def outcome(detail: dict | None) -> tuple[bool, int | None]:
-    """(over, exit code) of a helper from its inspect (None: it is gone)."""
-    if detail is None:
-        return True, None
-    state = detail.get("State") or {}
-    if state.get("Running") or state.get("Status") in ("created", "restarting"):
-        return False, None
-    return True, state.get("ExitCode")

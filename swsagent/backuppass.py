@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from swsagent import backupcopy, backupfiles, backupstore, collection
+from swsagent import backupcopy, backupfiles, backupstore, collection, jobcontainer
 from swsagent.backupstore import Operation, set_state
 from swsagent.config import AgentConfig
 from swsagent.jobschedule import MISSED_WINDOW, NEW_JOB_LOOKBACK
@@ -102,7 +102,7 @@ def _advance_backup(config, cur, engine, backup: Operation, outcome) -> None:
         if not _running(config, engine, backup.service):
             _start_copy(config, cur, engine, backup, outcome)
     elif backup.state == "copying":
-        over, code = backupcopy.outcome(engine.inspect(backup.container or ""))
+        over, code = jobcontainer.exit_state(engine.inspect(backup.container or ""))
         if over and code == 0:
             _finish_backup(config, cur, engine, backup, "kept", None, outcome)
         elif over:
@@ -156,7 +156,7 @@ def _advance_restore(config, cur, engine, restore: Operation, outcome) -> None:
         if not _running(config, engine, restore.service):
             _start_restore(config, cur, engine, restore, outcome)
     else:
-        over, code = backupcopy.outcome(engine.inspect(restore.container or ""))
+        over, code = jobcontainer.exit_state(engine.inspect(restore.container or ""))
         if over:
             why = None if code == 0 else f"the restore exited with code {code}"
             _finish_restore(

@@ -93,7 +93,8 @@ def kill(engine, name: str) -> None:
 
 
 def exit_state(detail: dict | None) -> tuple[bool, int | None]:
-    """(over, exit code) of a run's container from its inspect (None: it is gone)."""
+    """(over, exit code) of a one-off container (a job run, a backup helper) from its inspect
+    (None: it is gone)."""
     if detail is None:
         return True, None
     state = detail.get("State") or {}
