@@ -9,6 +9,7 @@ bootstrap started carries the runs' output.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -82,6 +83,52 @@ def test_a_run_past_its_timeout_is_killed(agent_host, served):
     assert slow.returncode == 124, slow.stderr
     assert "time limit" in slow.stderr
     assert time.monotonic() - started < 30
+
+
+def test_ctrl_c_stops_the_run_and_swsctl_says_so(agent_host, served):
+    """SIGINT to `swsctl run` (what Ctrl-C sends) while its command runs: swsctl asks for the
+    stop, exits 130, and the run is recorded `stopped`, its container no longer running."""
+    env = swsctl_env(agent_host)
+    process = subprocess.Popen(
+        [SWSCTL, "run", served, "--", "sh", "-c", "echo begun; sleep 60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + WAIT
+        running = []
+        while not running:
+            assert time.monotonic() < deadline, (
+                f"the run never started\n{agent_host.last_passes(3)}"
+            )
+            agent_host.run_pass()
+            runs = agent_host.api("GET", f"/services/{served}/jobs").json()["runs"]
+            running = [r for r in runs if r["state"] == "running"]
+        assert process.stdout.readline().strip() == "begun"
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        while process.poll() is None:
+            assert time.monotonic() < deadline, "swsctl run did not end after SIGINT"
+            agent_host.run_pass()
+            time.sleep(0.2)
+        assert process.returncode == 130, process.stderr.read()
+        assert f"run {running[0]['id']} stopped" in process.stderr.read()
+        while True:
+            runs = agent_host.api("GET", f"/services/{served}/jobs").json()["runs"]
+            (run,) = [r for r in runs if r["id"] == running[0]["id"]]
+            if run["state"] == "stopped":
+                break
+            assert time.monotonic() < deadline, run
+            agent_host.run_pass()
+        assert time.monotonic() - interrupted < 20, "a 60 s command was not cut short"
+        # Its container no longer runs (it is removed 30 s later, once the log shipper has
+        # read it to its end: jobpass.OUTPUT_GRACE).
+        job_container = f"^sws-job-{served}-{running[0]['id']}$"
+        left = test_agent.docker("ps", "-q", "--filter", f"name={job_container}").strip()
+        assert not left, left
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
 
 
 def test_a_scheduled_job_runs_at_its_minute(agent_host, served):

@@ -24,6 +24,8 @@ from tests.e2e import test_agent
 from tests.e2e.conftest import fixture_image
 from tests.e2e.test_agent import docker, domain
 from tests.e2e.test_fair_share import create_user
+from tests.e2e.test_jobs import swsctl_run
+from tests.e2e.test_logs import swsctl_env
 
 pytestmark = pytest.mark.e2e
 
@@ -144,6 +146,25 @@ def stack_address(container: str, network: str) -> str:
     ).strip()
 
 
+# A migration, as `manage.py migrate` would be: a schema change and a row, committed together.
+MIGRATED_ID = 990001
+MIGRATION = f"""
+import os, psycopg2
+conn = psycopg2.connect(os.environ["DATABASE_URL"])
+with conn, conn.cursor() as cur:
+    cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version int PRIMARY KEY)")
+    cur.execute("INSERT INTO schema_version VALUES (1)")
+    cur.execute("INSERT INTO writes VALUES ({MIGRATED_ID})")
+print("migrated to 1")
+"""
+
+
+def run_as(tenant: Tenant, name: str, *command: str) -> subprocess.CompletedProcess:
+    """`swsctl run` with the tenant's token, the test running the agent's passes."""
+    env = {**swsctl_env(tenant.host), "SWS_TOKEN": tenant.token}
+    return swsctl_run(tenant.host, env, name, *command)
+
+
 @pytest.fixture(scope="module")
 def stackapp(bootstrapped_host):
     base = docker("inspect", "-f", "{{.Config.Image}}", "sws-apiserver").strip()
@@ -187,6 +208,13 @@ def test_a_stack_keeps_its_data_through_updates_and_keeps_strangers_out(
         writer.start()
         while len(writer.acknowledged) < 20:
             time.sleep(0.05)
+
+        # A migration as a one-off run of the web service (issue 26): `swsctl run` as alice,
+        # in the web service's environment and stack network, against the private database.
+        migrated = run_as(alice, web, "python3", "-c", MIGRATION)
+        assert migrated.returncode == 0, migrated.stderr
+        assert migrated.stdout.splitlines() == ["migrated to 1"], migrated.stdout
+        assert MIGRATED_ID in stored_ids(agent_host, domain(web))
 
         # An update of the database (an env change) while the client writes: a recreate.
         since = time.time()
