@@ -3,6 +3,8 @@
 - 64 connections that send a request's headers and one byte of a 60,000-byte body to the API,
   with no token, hold no apiserver thread: health answers meanwhile, and the proxies drop them
   once their body deadline passes;
+- a restore's upload (up to 10 GiB, issue 27) is taken by the proxy only from the service's
+  owner: a stranger's or another user's 5 GB announcement is answered at once, no body read;
 - no local user but root reaches the proxies' or the apiserver's sockets (which would skip
   HAProxy and its X-SWS-Client).
 """
@@ -17,6 +19,8 @@ import time
 
 import pytest
 import requests
+
+from tests.e2e.test_fair_share import create_user
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +67,33 @@ def test_slow_bodies_to_the_api_hold_no_apiserver_thread(bootstrapped_host):
     finally:
         for sock in held:
             sock.close()
+
+
+def announce_upload(port: int, api_domain: str, service: str, token: str | None) -> bytes:
+    """Headers of a 5 GB restore upload and no byte of it: what the proxy answers in 5 s."""
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            (
+                f"POST /v1/services/{service}/restores HTTP/1.1\r\nHost: {api_domain}\r\n"
+                f"{auth}Content-Type: application/x-tar\r\nContent-Length: 5000000000\r\n\r\n"
+            ).encode()
+        )
+        return sock.recv(4096)
+
+
+def test_only_the_owner_may_send_a_restore_upload(bootstrapped_host):
+    host = bootstrapped_host
+    # No token: 401 in the API's shape, before the proxy reads the body (it would wait for
+    # 5 GB, or for its body deadline, otherwise).
+    answer = announce_upload(host.http_port, host.api_domain, "hello", None)
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+    assert b'"code": "unauthorized"' in answer and b"www-authenticate: bearer" in answer.lower()
+    # A real user who does not own the service: 404, as the API answers them.
+    stranger = create_user(host, f"stranger-{os.getpid()}")
+    answer = announce_upload(host.http_port, host.api_domain, "hello", stranger)
+    assert answer.startswith(b"HTTP/1.1 404"), answer
+    assert b"no service named hello" in answer
 
 
 def test_no_local_user_but_root_reaches_the_proxies_or_the_apiserver(bootstrapped_host):
