@@ -2,7 +2,7 @@
 field, and user B trying to take its names:
 
 - its alias serves the same app; its redirect domain answers 308 to the service's domain, path
-  and query kept, and `curl -L` lands on the app;
+  and query kept, and `curl -L` and a real browser (headless Chromium) land on the app;
 - basic auth with a real bcrypt hash: no credentials 401 with WWW-Authenticate, wrong 401,
   right 200;
 - the allow list (127.0.0.1/32) against the address HAProxy sees: a client bound to 127.0.0.1
@@ -17,6 +17,7 @@ field, and user B trying to take its names:
 from __future__ import annotations
 
 import http.client
+import os
 import subprocess
 import threading
 import time
@@ -157,6 +158,34 @@ def check_domains(host, main: str, alias: str, old: str, right: dict) -> None:
     )  # fmt: skip
     assert curl.returncode == 0, curl.stderr
     assert curl.stdout.endswith("\n200 1") and '"path": "/p/q?x=1"' in curl.stdout, curl.stdout
+    check_a_browser_follows(port, old, main, right)
+
+
+def check_a_browser_follows(port: int, old: str, main: str, right: dict) -> None:
+    """A real browser (Debian's headless Chromium, as tests/integration/test_web_view.py runs
+    it) opening the old domain lands on the service's domain, path and query kept. Every
+    *.agent.test name resolves to this host, and the basic-auth header goes with every
+    request (a browser's prompt cannot be answered headless)."""
+    from selenium import webdriver  # noqa: PLC0415
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+
+    from tests.integration.test_web_view import CHROMEDRIVER, CHROMIUM, FLAGS  # noqa: PLC0415
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Debian's driver and browser, no download
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, "--host-resolver-rules=MAP *.agent.test 127.0.0.1"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": right})
+        driver.get(f"http://{old}:{port}/p/q?x=1")
+        shown = "" if port == 80 else f":{port}"  # a browser drops the scheme's own port
+        assert driver.current_url == f"http://{main}{shown}/p/q?x=1", driver.current_url
+        assert '"path": "/p/q?x=1"' in driver.page_source, driver.page_source
+    finally:
+        driver.quit()
 
 
 def check_access(host, main: str, right: dict) -> None:
