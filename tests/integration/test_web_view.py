@@ -299,6 +299,7 @@ def test_an_administrator_sees_the_nodes_and_a_user_does_not(web_api, chromium):
     assert texts[:7] == ["node-2", "worker", "down", "active", "web", "3.0GiB", "40.0GiB"]
     assert texts[7].endswith("ago")
     assert fits_the_screen(driver)
+    screenshot(driver, "web-view-nodes.png", (1000, 420))
     driver.find_element(By.CSS_SELECTOR, "#sign-out").click()
     visible(driver, "#token")
 
