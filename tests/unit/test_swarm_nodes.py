@@ -185,3 +185,39 @@ def test_the_nodes_table_has_a_line_per_node():
         "-",
         "2026-12-06T19:00:00+00:00",
     ]
+
+
+class FakeConnection:
+    def rollback(self) -> None:
+        pass
+
+
+def test_the_nodes_step_runs_after_a_full_pass_only_with_a_swarm(monkeypatch):
+    # The jobs and backups steps are stubbed: for real they would look at this machine's
+    # engine, where an installed SWS host runs. What is tested is when the nodes step runs.
+    from swsagent import backuppass, cli, jobpass
+    from swsagent.swarm import step
+
+    class Wake:
+        wake_in = None
+
+    monkeypatch.setattr(jobpass, "jobs_step", lambda config, conn: Wake())
+    monkeypatch.setattr(backuppass, "backups_step", lambda config, conn, sweep: Wake())
+    calls = []
+    monkeypatch.setattr(step, "nodes_step", lambda config, conn: calls.append(config))
+    url = "postgresql://sws@127.0.0.1/sws"
+    single = config_from_mapping({"database_url": url, "project_dir": "."})
+    section = {"manager_socket": "/s", "report_image": "i"}
+    swarm = config_from_mapping({"database_url": url, "project_dir": ".", "swarm": section})
+
+    cli.jobs_after_pass(single, FakeConnection(), sweep=True)
+    cli.jobs_after_pass(swarm, FakeConnection(), sweep=False)  # the jobs step's own wake
+    assert calls == []
+    cli.jobs_after_pass(swarm, FakeConnection(), sweep=True)
+    assert calls == [swarm]
+
+    def broken(config, conn):
+        raise OSError("the manager's socket is gone")
+
+    monkeypatch.setattr(step, "nodes_step", broken)
+    assert cli.jobs_after_pass(swarm, FakeConnection(), sweep=True) is None  # no pass fails
