@@ -63,8 +63,9 @@ def one_pass(config: AgentConfig, wait: bool):
 
 
 def jobs_after_pass(config: AgentConfig, conn, sweep: bool = False) -> float | None:
-    """The jobs step (issue 26) and the backups step (issue 27) on the pass's connection;
-    their failure fails no pass. The sooner of their wishes to run again."""
+    """The jobs step (issue 26), the backups step (issue 27) and, with a swarm, the nodes
+    step (issue 28) on the pass's connection; their failure fails no pass. The sooner of the
+    first two's wishes to run again."""
     from swsagent.backuppass import backups_step
     from swsagent.jobpass import WATCH_RUNS, jobs_step
 
@@ -72,11 +73,15 @@ def jobs_after_pass(config: AgentConfig, conn, sweep: bool = False) -> float | N
         _side_step("jobs", conn, lambda: jobs_step(config, conn).wake_in, WATCH_RUNS * 4),
         _side_step("backups", conn, lambda: backups_step(config, conn, sweep=sweep).wake_in, 2.0),
     ]
+    if sweep and config.swarm is not None:  # after a full pass, not the jobs' own wakes
+        from swsagent.swarm.step import nodes_step
+
+        _side_step("nodes", conn, lambda: nodes_step(config, conn), None)
     wakes = [wake for wake in wakes if wake is not None]
     return min(wakes) if wakes else None
 
 
-def _side_step(what: str, conn, step, retry: float) -> float | None:
+def _side_step(what: str, conn, step, retry: float | None) -> float | None:
     try:
         return step()
     except Exception:  # noqa: BLE001 - the engine or the store away: the next step tries again

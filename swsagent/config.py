@@ -9,6 +9,7 @@ from pathlib import Path
 
 from swsagent.disklimits import DISK_KEYS, DiskLimits, DiskSettingError, disk_limits
 from swsagent.proxyfiles import ProxyFiles
+from swsagent.swarm.settings import SwarmSettingError, SwarmSettings, swarm_settings
 from swscore.dburl import with_password
 from swscore.hostcontract import ContractError, HostContract, load_contract, read_mapping
 from swscore.spec import cpus_decimal, memory_bytes
@@ -194,6 +195,8 @@ class AgentConfig:
     backups_kept: int = 5
     backups_group: int = 65534
     backup_image: str | None = None
+    # A Docker Swarm (issue 28, swsagent/swarm/): None, the default, is one host and no cost.
+    swarm: SwarmSettings | None = None
 
     @property
     def helper_image(self) -> str:
@@ -293,7 +296,9 @@ def config_from_mapping(raw: dict, source: str = "agent config") -> AgentConfig:
     values["containment"] = _containment(raw, source)
     try:
         values["disk"] = disk_limits(raw, source)
-    except DiskSettingError as err:
+        if raw.get("swarm") is not None:
+            values["swarm"] = swarm_settings(raw["swarm"], source)
+    except (DiskSettingError, SwarmSettingError) as err:
         raise AgentConfigError(str(err)) from None
     if "tls_default_certificate" in raw:
         values["tls_default_certificate"] = _certificate_source(raw, source)

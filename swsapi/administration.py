@@ -1,4 +1,5 @@
-"""What only an administrator may do to the store: read the agent's passes, purge a volume."""
+"""What only an administrator may do to the store: read the agent's passes and the swarm's
+nodes, purge a volume."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import select
 
 from swsapi.errors import conflict, forbidden, invalid_request
 from swsapi.extensions import db
-from swsapi.models import AgentPass, Service, User, Volume
+from swsapi.models import AgentPass, Node, Service, User, Volume
 from swsapi.store import VOLUME_SUFFIX, notify
 from swscore.contract import ServiceStatus
 from swscore.spec import NAME_RE
@@ -17,6 +18,13 @@ def agent_passes(user: User, limit: int) -> list[AgentPass]:
     if not user.is_admin:
         raise forbidden("only an administrator can read the agent's passes")
     return list(db.session.scalars(select(AgentPass).order_by(AgentPass.id.desc()).limit(limit)))
+
+
+def nodes(user: User) -> list[Node]:
+    """The swarm's nodes by name (issue 28): where services run is the host's business."""
+    if not user.is_admin:
+        raise forbidden("only an administrator can read the swarm's nodes")
+    return list(db.session.scalars(select(Node).order_by(Node.name, Node.id)))
 
 
 def purge_volume(admin: User, name: str) -> Volume:

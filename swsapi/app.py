@@ -32,10 +32,10 @@ def create_app(config: Config | None = None) -> Flask:
     edge.init_app(app)
     guesses.init_app(app)
     blueprints = (health.bp, users.bp, services.bp, logs.bp, history.bp, session.bp, web.bp)
-    from swsapi.routes import backups, certificates, jobs, registries, stacks
+    from swsapi.routes import backups, certificates, jobs, nodes, registries, stacks
 
     blueprints += (volumes.bp, agent.bp, certificates.bp, stacks.bp, jobs.bp, registries.bp)
-    blueprints += (backups.bp,)
+    blueprints += (backups.bp, nodes.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.extensions["sws_stream_threads"] = WorkerThreads(app.config["SWS_WORKER_STREAM_THREADS"])

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     FetchedValue,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swsapi.extensions import db
-from swscore.contract import ServiceStatus, sql_list
+from swscore.contract import NodeState, ServiceStatus, sql_list
 
 
 def _now_column(**kwargs) -> Mapped[datetime]:
@@ -216,6 +217,31 @@ class AgentPass(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(32))
     changed: Mapped[dict | list | None] = mapped_column(JSONB)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class Node(db.Model):
+    """A swarm node (issue 28); the agent writes these from the manager's node list and each
+    node's report, the apiserver only reads them (GET /v1/nodes)."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the swarm's node ID
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    availability: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(64))
+    labels: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    cpus: Mapped[float | None] = mapped_column(Float)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    mem_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    services: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime] = _now_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _now_column()
+    __table_args__ = (CheckConstraint(f"state IN {sql_list(tuple(NodeState))}", name="state"),)
 
 
 class ServiceLog(db.Model):

@@ -127,6 +127,27 @@ class RegistrySchema(Schema):
     updated_at = fields.DateTime()
 
 
+class NodeSchema(Schema):
+    """A swarm node (issue 28), as the agent last saw it."""
+
+    id = fields.String()
+    name = fields.String()
+    role = fields.String()
+    state = fields.String()
+    availability = fields.String()
+    address = fields.String(allow_none=True)
+    labels = fields.Dict(keys=fields.String(), values=fields.String())
+    cpus = fields.Float(allow_none=True)
+    memory_bytes = fields.Integer(allow_none=True)
+    mem_free_bytes = fields.Integer(allow_none=True)
+    disk_free_bytes = fields.Integer(allow_none=True)
+    services = fields.List(fields.String())
+    reported_at = fields.DateTime(allow_none=True)
+    registered_at = fields.DateTime()
+    last_seen_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+
+
 service_schema = ServiceSchema()
 registry_schema = RegistrySchema()
 stack_service_schema = StackServiceSchema()
@@ -136,3 +157,4 @@ generation_schema = GenerationSchema()
 whoami_schema = WhoamiSchema()
 volume_schema = VolumeSchema()
 agent_pass_schema = AgentPassSchema()
+node_schema = NodeSchema()

@@ -20,3 +20,13 @@ class ServiceStatus(StrEnum):
 def sql_list(statuses=tuple(ServiceStatus)) -> str:
     """('pending', 'running', ...) for a CHECK constraint or an IN clause."""
     return "(" + ", ".join(f"'{s.value}'" for s in statuses) + ")"
+
+
+class NodeState(StrEnum):
+    """A swarm node's state in the store's `nodes` (issue 28): Docker's own, and `left`."""
+
+    READY = "ready"  # its engine talks to the managers
+    DOWN = "down"  # the managers lost it (killed, cut off, or it left without being removed)
+    DISCONNECTED = "disconnected"
+    UNKNOWN = "unknown"
+    LEFT = "left"  # no longer in the manager's node list: it left and was removed

@@ -19,6 +19,7 @@ from swsctl.commands.configure import configure, whoami
 from swsctl.commands.history import history, rollback
 from swsctl.commands.jobs import jobs, run
 from swsctl.commands.logs import logs
+from swsctl.commands.nodes import nodes
 from swsctl.commands.registries import registry
 from swsctl.commands.services import apply, delete, get_service, list_services, restart
 from swsctl.commands.stacks import show_stack, start, stop
@@ -136,6 +137,7 @@ main.add_command(backup)
 main.add_command(backups)
 main.add_command(restore)
 main.add_command(agent)
+main.add_command(nodes)
 main.add_command(restart)
 main.add_command(history)
 main.add_command(rollback)

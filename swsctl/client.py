@@ -156,6 +156,10 @@ class ApiClient(Transport):
         """The agent's last passes (administrators): {"passes": [...]}, newest first."""
         return self._request("GET", f"/v1/agent/passes?limit={int(limit)}")
 
+    def nodes(self) -> dict:
+        """The swarm's nodes (administrators): {"nodes": [...]}, by name."""
+        return self._request("GET", "/v1/nodes")
+
     def restart(self, name: str) -> dict:
         """Make a new generation of the service's current spec (result restarted)."""
         return self._request("POST", _service_path(name) + "/restart", about_service=True)

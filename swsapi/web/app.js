@@ -55,7 +55,7 @@
   }
 
   function show(section) {
-    for (const id of ["sign-in", "services", "service"]) $(id).hidden = id !== section;
+    for (const id of ["sign-in", "services", "service", "nodes"]) $(id).hidden = id !== section;
     $("sign-out").hidden = section === "sign-in";
   }
 
@@ -288,6 +288,48 @@
     }
   }
 
+  // The swarm's nodes (administrators) ----------------------------------------------
+
+  function bytes(value) {
+    if (typeof value !== "number") return "-";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return unit ? `${value.toFixed(1)}${units[unit]}` : `${value}B`;
+  }
+
+  async function showNodes() {
+    const { nodes } = await api("GET", "/v1/nodes");
+    show("nodes");
+    refreshLater(REFRESH_LIST_MS);
+    if (unchanged("nodes", nodes)) return;
+    const rows = nodes.map((node) => {
+      const row = element("tr");
+      row.dataset.node = node.name;
+      const cells = [
+        node.name,
+        node.role,
+        statusBadge(node.state),
+        node.availability,
+        (node.services || []).join(", ") || "-",
+        bytes(node.mem_free_bytes),
+        bytes(node.disk_free_bytes),
+        node.last_seen_at ? age(node.last_seen_at) : "-",
+      ];
+      for (const cell of cells) {
+        const td = element("td");
+        td.append(cell);
+        row.append(td);
+      }
+      return row;
+    });
+    $("node-table").tBodies[0].replaceChildren(...rows);
+    $("no-nodes").hidden = nodes.length > 0;
+  }
+
   // Signing in and out --------------------------------------------------------------
 
   function signedOut(message) {
@@ -296,6 +338,7 @@
     state.csrf = null;
     state.name = null;
     $("who").textContent = "";
+    $("nodes-link").hidden = true;
     notice(message || "");
     show("sign-in");
     $("token").focus();
@@ -305,6 +348,7 @@
     state.csrf = who.csrf_token;
     state.name = who.name;
     $("who").textContent = who.name;
+    $("nodes-link").hidden = !who.admin;
   }
 
   async function signIn(event) {
@@ -335,6 +379,7 @@
 
   function route() {
     if (!state.csrf) return Promise.resolve(signedOut());
+    if (window.location.hash === "#/nodes") return showNodes();
     const match = window.location.hash.match(/^#\/services\/([^/]+)$/);
     return match ? showService(decodeURIComponent(match[1])) : showServices();
   }

@@ -57,6 +57,11 @@ TABLES = {
         "id", "volume", "owner_id", "service", "backup_id", "upload", "upload_bytes", "state",
         "container", "message", "requested_at", "started_at", "finished_at",
     ],
+    "nodes": [
+        "id", "name", "role", "state", "availability", "address", "labels", "cpus",
+        "memory_bytes", "mem_free_bytes", "disk_free_bytes", "services", "reported_at",
+        "registered_at", "last_seen_at", "updated_at",
+    ],
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ SWS_WEB_SCREENSHOTS=DIR saves the pages as PNGs there (docs/web-view.png comes f
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
@@ -22,8 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
+from swsagent.swarm.nodestore import record_nodes
+from swsagent.swarm.report import Report
 from tests.fixtures.store import Store
 from tests.integration.conftest import start_live_api, stop_live_api
+from tests.integration.test_api_nodes import row
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -261,3 +265,43 @@ def test_the_list_groups_services_by_stack(web_api, chromium):
     assert names == ["db", "front"]
     db = sections[0].find_element(By.CSS_SELECTOR, 'li[data-service="db"] .private')
     assert db.text == "private (no domain)"
+
+
+# The nodes page (issue 28): the rows are written by the agent's own store function.
+
+
+def sign_in(driver, url: str, token: str) -> None:
+    driver.delete_all_cookies()  # whoever an earlier test left signed in
+    driver.get(url + "/")
+    visible(driver, "#token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button").click()
+    visible(driver, "#services")
+
+
+def test_an_administrator_sees_the_nodes_and_a_user_does_not(web_api, chromium):
+    driver = chromium
+    now = datetime.now(UTC)
+    report = Report("n2", 3 * 2**30, 40 * 2**30, now)
+    conn = psycopg2.connect(web_api.database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            rows = [row("n1", "node-1"), row("n2", "node-2", services=["web"], report=report)]
+            record_nodes(cur, rows, now)
+            record_nodes(cur, [row("n1", "node-1"), row("n2", "node-2", "down")], now)
+    finally:
+        conn.close()
+
+    sign_in(driver, web_api.url, web_api.create_user("nodes-admin", admin=True))
+    visible(driver, "#nodes-link").click()
+    text_in(driver, '#node-table tr[data-node="node-2"]', "down")
+    cells = driver.find_elements(By.CSS_SELECTOR, '#node-table tr[data-node="node-2"] td')
+    texts = [cell.text for cell in cells]
+    assert texts[:7] == ["node-2", "worker", "down", "active", "web", "3.0GiB", "40.0GiB"]
+    assert texts[7].endswith("ago")
+    assert fits_the_screen(driver)
+    screenshot(driver, "web-view-nodes.png", (1000, 420))
+    driver.find_element(By.CSS_SELECTOR, "#sign-out").click()
+    visible(driver, "#token")
+
+    sign_in(driver, web_api.url, web_api.create_user("nodes-user"))
+    assert not driver.find_element(By.CSS_SELECTOR, "#nodes-link").is_displayed()

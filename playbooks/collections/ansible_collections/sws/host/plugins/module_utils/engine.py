@@ -57,6 +57,10 @@ class Engine:
         raw = self._raw(method, url, body, params, timeout, headers)
         return json.loads(raw) if raw.strip() else None
 
+    def read(self, url: str, params=None, timeout=None) -> bytes:
+        """The raw answer of a GET (a service's log, which is no JSON)."""
+        return self._raw("GET", url, None, params, timeout, None)
+
     def _raw(self, method: str, url: str, body, params, timeout, extra_headers) -> bytes:
         if params:
             url = f"{url}?{urlencode(params)}"

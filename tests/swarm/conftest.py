@@ -1,0 +1,80 @@
+"""The 3-node swarm of bin/swarm-fixture for one session, under a throwaway prefix, removed
+at the end. Skipped unless SWS_SWARM_TESTS=1: it starts Docker-in-Docker nodes on the host's
+engine (about 25 s warm, a minute more the first time, for the node image)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "bin/swarm-fixture"
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("SWS_SWARM_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="swarm tests start Docker-in-Docker nodes: SWS_SWARM_TESTS=1")
+    for item in items:
+        if "tests/swarm/" in str(item.fspath):
+            item.add_marker(skip)
+
+
+def fixture_command(*args: str) -> dict:
+    """bin/swarm-fixture's JSON answer; its progress (the image build) goes to stderr."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        [sys.executable, str(FIXTURE), *args], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    return json.loads(done.stdout[done.stdout.index("{") :])
+
+
+@dataclass
+class Swarm:
+    prefix: str
+    run_dir: Path
+    inventory: Path
+    manager_socket: str
+    report_image: str
+    timings: dict = field(default_factory=dict)
+
+    def node(self, index: int) -> str:
+        return f"{self.prefix}-node-{index}"
+
+    def playbook(self, *args: str) -> subprocess.CompletedProcess:
+        """playbooks/swarm.yml on the fixture's inventory (the nodes reached as containers)."""
+        env = {
+            **os.environ,
+            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+            "ANSIBLE_CONFIG": str(ROOT / "playbooks/ansible.cfg"),
+        }
+        command = ["ansible-playbook", "-i", str(self.inventory), "playbooks/swarm.yml", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def swarm():
+    prefix = f"sws-swt-{secrets.token_hex(3)}"
+    run_dir = Path("/tmp") / prefix
+    started = time.monotonic()
+    try:
+        up = fixture_command("up", "--prefix", prefix, "--run-dir", str(run_dir))
+        found = Swarm(
+            prefix, run_dir, Path(up["inventory"]), up["manager_socket"], up["report_image"]
+        )
+        found.timings = {"fixture up": round(time.monotonic() - started, 1), **up["timings"]}
+        yield found
+    finally:
+        started = time.monotonic()
+        fixture_command("down", "--prefix", prefix, "--run-dir", str(run_dir))
+        print(f"\nswarm fixture down: {time.monotonic() - started:.1f} s")

@@ -1,0 +1,193 @@
+"""Nodes register and report (issue 28), on the real 3-node fixture: the join playbook (twice:
+the second run changes nothing), the agent's nodes step against the manager's Engine API and
+a real PostgreSQL, a killed node shown down with its services, a node that leaves, and the
+fixture's `down` removing only its own objects.
+
+Each destructive test stands on session fixtures that have already taken what the others
+need (the joined swarm, the first records), so the tests hold in any order.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import psycopg2
+import pytest
+
+from swsagent import collection
+from swsagent.config import config_from_mapping
+from swsagent.swarm.step import nodes_step
+from tests.fixtures.apiserver import dispose, migrated_app
+from tests.swarm.conftest import ROOT, fixture_command
+
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
+
+
+def changes(run: subprocess.CompletedProcess) -> dict[str, int]:
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    return {host: int(changed) for host, changed in RECAP.findall(run.stdout)}
+
+
+@pytest.fixture(scope="session")
+def joined(swarm):
+    """The swarm after the join playbook ran twice: each run's changes per host."""
+    runs = []
+    for what in ("join", "join again"):
+        started = time.monotonic()
+        runs.append(changes(swarm.playbook()))
+        swarm.timings[what] = round(time.monotonic() - started, 1)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def manager(swarm, joined):
+    return collection.engine().Engine(swarm.manager_socket, 15)
+
+
+@pytest.fixture(scope="session")
+def agent(swarm, joined, pg_server):
+    """The agent's settings with a swarm section, on a migrated store of its own."""
+    url = pg_server.create_database("swarm_nodes")
+    dispose(migrated_app(url))
+    section = {
+        "manager_socket": swarm.manager_socket,
+        "report_image": swarm.report_image,
+        "report_interval": 1,
+    }
+    return config_from_mapping({"database_url": url, "project_dir": str(ROOT), "swarm": section})
+
+
+def stored_nodes(config) -> dict[str, dict]:
+    conn = psycopg2.connect(config.database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """SELECT name, role, state, labels, services, mem_free_bytes, disk_free_bytes,
+                          registered_at, last_seen_at FROM nodes"""
+            )
+            keys = ("role", "state", "labels", "services", "mem_free", "disk_free")
+            keys += ("registered_at", "last_seen_at")
+            return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def pass_until(config, done, timeout: float = 40.0) -> dict[str, dict]:
+    """The nodes step, as after each pass, until the store shows what `done` wants."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = psycopg2.connect(config.database_url)
+        try:
+            nodes_step(config, conn)
+        finally:
+            conn.close()
+        nodes = stored_nodes(config)
+        if done(nodes) or time.monotonic() > deadline:
+            return nodes
+        time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def recorded(swarm, agent):
+    """The first records with every node's report in (the report service starts at once)."""
+    started = time.monotonic()
+    names = [swarm.node(i) for i in (1, 2, 3)]
+    nodes = pass_until(agent, lambda found: all(found.get(n, {}).get("disk_free") for n in names))
+    swarm.timings["first reports"] = round(time.monotonic() - started, 1)
+    return nodes
+
+
+def test_nodes_join_with_the_labels_of_the_inventory(swarm, joined, manager):
+    first, _ = joined
+    assert first[swarm.node(2)] >= 1 and first[swarm.node(3)] >= 1  # joined, labelled
+    listed = {n["Description"]["Hostname"]: n for n in manager.call("GET", "/nodes")}
+    assert sorted(listed) == [swarm.node(i) for i in (1, 2, 3)]
+    assert listed[swarm.node(1)]["Spec"]["Role"] == "manager"
+    assert listed[swarm.node(1)]["Spec"]["Labels"] == {"sws.edge": "true", "zone": "a"}
+    assert listed[swarm.node(3)]["Spec"]["Labels"] == {"zone": "c"}
+    assert all(n["Status"]["State"] == "ready" for n in listed.values())
+
+
+def test_the_join_playbook_run_twice_changes_nothing_the_second_time(swarm, joined):
+    first, second = joined
+    assert set(second) == {swarm.node(i) for i in (1, 2, 3)}
+    assert second == dict.fromkeys(second, 0), second
+    print(f"\nswarm timings (s): {swarm.timings}")
+
+
+def test_every_node_registers_and_reports_its_free_memory_and_disk(swarm, recorded):
+    for index in (1, 2, 3):
+        node = recorded[swarm.node(index)]
+        assert node["state"] == "ready" and node["last_seen_at"] is not None
+        assert node["mem_free"] > 2**20 and node["disk_free"] > 2**20, node
+    assert recorded[swarm.node(1)]["role"] == "manager"
+    assert recorded[swarm.node(2)]["labels"] == {"zone": "b"}
+
+
+def test_a_killed_node_is_shown_down_with_the_services_it_ran(swarm, agent, manager, recorded):
+    # Until the swarm executor exists, an SWS service is made by hand: labelled sws.service.
+    spec = {
+        "Name": f"{swarm.prefix}-web",
+        "Labels": {"sws.service": "web"},
+        "TaskTemplate": {
+            "ContainerSpec": {"Image": swarm.report_image, "Command": ["sleep", "100000"]},
+            "Placement": {"Constraints": [f"node.hostname == {swarm.node(3)}"]},
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+    }
+    manager.call("POST", "/services/create", body=spec)
+    running = pass_until(agent, lambda found: found[swarm.node(3)]["services"] == ["web"])
+    assert running[swarm.node(3)]["services"] == ["web"]
+    seen = running[swarm.node(3)]["last_seen_at"]
+
+    subprocess.run(["docker", "kill", swarm.node(3)], check=True, capture_output=True)
+    started = time.monotonic()
+    down = pass_until(agent, lambda found: found[swarm.node(3)]["state"] == "down")
+    swarm.timings["killed node shown down"] = round(time.monotonic() - started, 1)
+    node = down[swarm.node(3)]
+    assert node["state"] == "down", node
+    assert node["services"] == ["web"] and node["last_seen_at"] >= seen
+    assert node["mem_free"] is not None  # its last report stays
+    assert down[swarm.node(1)]["state"] == "ready"
+
+
+def test_a_node_that_leaves_is_drained_removed_and_marked_left(swarm, agent, manager, recorded):
+    started = time.monotonic()
+    leave = ["--limit", swarm.node(2), "-e", "sws_swarm_state=absent"]
+    assert changes(swarm.playbook(*leave))[swarm.node(2)] >= 2  # drained, left, removed
+    swarm.timings["leave"] = round(time.monotonic() - started, 1)
+    names = {n["Description"]["Hostname"] for n in manager.call("GET", "/nodes")}
+    assert swarm.node(2) not in names
+    assert changes(swarm.playbook(*leave))[swarm.node(2)] == 0  # leaving again: nothing
+    gone = pass_until(agent, lambda found: found[swarm.node(2)]["state"] == "left")
+    assert gone[swarm.node(2)]["state"] == "left" and gone[swarm.node(2)]["services"] == []
+    print(f"\nswarm timings (s): {swarm.timings}")
+
+
+def test_down_removes_only_what_the_fixture_made(swarm):
+    # Its own one-node fixture, beside objects named like it that it did not make.
+    prefix = f"{swarm.prefix}-x"
+    run_dir = f"/tmp/{prefix}"
+    decoy = f"{prefix}-node-9"
+    made = fixture_command("up", "--prefix", prefix, "--nodes", "1", "--run-dir", run_dir)
+    assert made["timings"]["engines up"] < 30
+    subprocess.run(["docker", "volume", "create", decoy], check=True, capture_output=True)
+    try:
+        removed = fixture_command("down", "--prefix", prefix, "--run-dir", run_dir)["removed"]
+        assert removed == {"containers": 1, "volumes": 1, "networks": 1}
+        label = f"label=sws-swarm-fixture={prefix}"
+        for kind in ("container", "volume", "network"):
+            listing = ["docker", kind, "ls", "-q", "--filter", label]
+            if kind == "container":
+                listing.insert(3, "--all")
+            listed = subprocess.run(listing, capture_output=True, text=True)
+            assert listed.stdout.strip() == "", kind
+        kept = subprocess.run(["docker", "volume", "inspect", decoy], capture_output=True)
+        assert kept.returncode == 0
+        # The session's own swarm is untouched.
+        own = subprocess.run(["docker", "inspect", swarm.node(1)], capture_output=True)
+        assert own.returncode == 0
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", decoy], capture_output=True)
