@@ -1,6 +1,6 @@
 """The 3-node swarm of bin/swarm-fixture for one session, under a throwaway prefix, removed
-at the end. Skipped unless SWS_SWARM_TESTS=1: it starts Docker-in-Docker nodes on the host's
-engine (about 25 s warm, a minute more the first time, for the node image)."""
+at the end. Part of the full run; SWS_SWARM_TESTS=0 skips it: it starts Docker-in-Docker nodes
+on the host's engine (about 25 s warm, a minute more the first time, for the node image)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ VENV_BIN = str(Path(sys.executable).parent)
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("SWS_SWARM_TESTS") == "1":
+    if os.environ.get("SWS_SWARM_TESTS") != "0":
         return
-    skip = pytest.mark.skip(reason="swarm tests start Docker-in-Docker nodes: SWS_SWARM_TESTS=1")
+    skip = pytest.mark.skip(reason="SWS_SWARM_TESTS=0: no Docker-in-Docker swarm this run")
     for item in items:
         if "tests/swarm/" in str(item.fspath):
             item.add_marker(skip)
