@@ -89,6 +89,8 @@ def _advance_backup(config, cur, engine, backup: Operation, outcome) -> None:
         recreate = backup.definition and backup.definition.update_strategy == "recreate"
         if recreate:
             set_state(cur, "backups", backup.id, "holding", held=True)
+            note = f"backup {backup.id}: stopped while its volume is copied, then started again"
+            backupstore.note_hold(cur, backup.service, note)
             backupstore.notify(cur, backup.service)  # a pass holds the route and stops it
         else:
             _start_copy(config, cur, engine, backup, outcome)
@@ -141,6 +143,7 @@ def _finish_backup(config, cur, engine, backup: Operation, state, why, outcome) 
     if backup.container:
         engine.remove(backup.container, force=True)
     if backup.held or backup.state == "holding":
+        backupstore.note_hold(cur, backup.service, None)
         backupstore.notify(cur, backup.service)  # the hold ends: a pass starts it again
     for gone_id, owner_id, service in backupstore.past_retention(
         cur, backup.volume, config.backups_kept
@@ -153,6 +156,8 @@ def _advance_restore(config, cur, engine, restore: Operation, outcome) -> None:
     if restore.service_state in (None, "deleting"):
         _finish_restore(config, cur, engine, restore, "failed", "the service is gone", outcome)
     elif restore.state == "pending":
+        note = f"restore {restore.id}: stopped while its volume is restored, then started again"
+        backupstore.note_hold(cur, restore.service, note)
         if not _running(config, engine, restore.service):
             _start_restore(config, cur, engine, restore, outcome)
     else:
@@ -193,6 +198,7 @@ def _finish_restore(config, cur, engine, restore: Operation, state, why, outcome
         engine.remove(restore.container, force=True)
     if restore.upload and config.backup_spool_dir:
         (config.backup_spool_dir / restore.upload).unlink(missing_ok=True)
+    backupstore.note_hold(cur, restore.service, None)
     backupstore.notify(cur, restore.service)  # the hold ends: a pass starts it again
     outcome.finished[f"restore {restore.id}"] = state
 

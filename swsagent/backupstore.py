@@ -92,6 +92,24 @@ def set_state(cur, table: str, op_id: int, state: str, **columns) -> None:
     )
 
 
+HOLD_NOTE = "held for "
+
+
+def note_hold(cur, service: str, note: str | None) -> None:
+    """Say in the service's message why it does not run while a backup or restore holds it
+    (its status stays what the user's last apply made it); the hold's end takes it away."""
+    if note:
+        cur.execute(
+            "UPDATE services SET message = %s WHERE name = %s AND message IS DISTINCT FROM %s",
+            (HOLD_NOTE + note, service, HOLD_NOTE + note),
+        )
+    else:
+        cur.execute(
+            "UPDATE services SET message = NULL WHERE name = %s AND starts_with(message, %s)",
+            (service, HOLD_NOTE),
+        )
+
+
 def notify(cur, service: str) -> None:
     """Wake the watching agent: a hold began or ended, so a pass stops or starts the service."""
     payload = json.dumps({"name": service, "event": "backup"})

@@ -128,7 +128,11 @@ def test_backup_wipe_restore_round_trip(config, database_url, service, tmp_path)
     held = {s.name: s.stopped for s in read_desired(conn)}
     conn.close()
     assert held[service] is True
+    # Its message says why it does not run (its status stays the user's), until the end.
+    message = sql(database_url, "SELECT message FROM services WHERE name = %s", service)[0][0]
+    assert message.startswith(f"held for backup {backup_id}: stopped while"), message
     assert steps_until(config, database_url, "backups", backup_id) == ("kept", None)
+    assert sql(database_url, "SELECT message FROM services WHERE name = %s", service)[0][0] is None
     ((size, digest),) = sql(
         database_url, "SELECT size_bytes, sha256 FROM backups WHERE id = %s", backup_id
     )
