@@ -1,7 +1,8 @@
 """The agent's jobs step (issue 26) on a real store and a real Docker engine: a one-off run
 copies the service's running container and runs its command as given, its output reaches
 job_run_lines through the real log shipper, its exit code is recorded, a run past its time is
-killed, a scheduled minute runs once (the clock driven by the test, never waited for)."""
+killed, a scheduled minute runs once (the clock driven by the test, never waited for), an
+overlapping minute is skipped, and a deleted service's job stops and never runs again."""
 
 from __future__ import annotations
 
@@ -31,13 +32,15 @@ store, config = agent_pass.store, agent_pass.config
 
 
 @pytest.fixture
-def service(store, hello_image, network):
+def service(request, store, hello_image, network):
     """A running service `sws-agenttest-<hex>` (its container started by the deploy's own
-    code, module_utils/container.py), recorded running."""
+    code, module_utils/container.py), recorded running, with a job every minute (its command
+    the test's parameter, else `echo tick`)."""
     name = "sws-agenttest-" + uuid.uuid4().hex[:6]
     spec = {"name": name, "port": 8080, "domain": f"{name}.test", "image": hello_image}
     spec["env"] = [{"name": "GREETING", "value": "from the service's env"}]
-    spec["jobs"] = [{"name": "tick", "schedule": "* * * * *", "command": ["sh", "-c", "echo tick"]}]
+    command = getattr(request, "param", ["sh", "-c", "echo tick"])
+    spec["jobs"] = [{"name": "tick", "schedule": "* * * * *", "command": command}]
     store.apply("alice", spec)
     container = collection.module_utils("container")
     engine = collection.engine().Engine()
@@ -155,3 +158,30 @@ def test_a_scheduled_minute_runs_once(config, store, service):
     if later.scheduled:  # the first run may have ended already: then it runs again
         row, _ = run_row(url, later.scheduled[0])
         assert row[0] in ("skipped", "running", "succeeded", "pending")
+
+
+@pytest.mark.parametrize("service", [["sleep", "60"]], indirect=True)
+def test_an_overlapping_minute_is_skipped_and_a_deleted_service_runs_no_more(
+    config, store, service
+):
+    """concurrency: forbid (the default): the next minute, with the last run still going, is
+    a `skipped` row saying why. Once the service is deleted its run is stopped and no minute
+    runs again."""
+    url = store.database_url
+    conn = psycopg2.connect(url)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=5)
+    first = jobs_step(config, conn, now=minute + timedelta(seconds=1))
+    assert len(first.started) == 1
+    assert run_row(url, first.started[0])[0][0] == "running"
+    later = jobs_step(config, conn, now=minute + timedelta(minutes=1, seconds=1))
+    (skipped,) = later.scheduled
+    row, _ = run_row(url, skipped)
+    assert row[0] == "skipped" and "still" in (row[2] or ""), row
+
+    store.delete("alice", service)
+    jobs_step(config, conn, now=minute + timedelta(minutes=1, seconds=2))
+    for step in range(2, 5):
+        gone = jobs_step(config, conn, now=minute + timedelta(minutes=step, seconds=1))
+        assert gone.scheduled == [] and gone.started == []
+    conn.close()
+    assert run_row(url, first.started[0])[0][0] == "stopped"
