@@ -10,7 +10,6 @@ HAProxy and nginx is test_replicas_chain.py's.
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from swsagent.logship import Shipper
@@ -121,11 +120,8 @@ def test_a_killed_replica_shows_in_running_then_the_next_pass_starts_it(
     assert ours("trio") == sorted(NAMES)  # the same generation: nothing was replaced
 
 
-@pytest.mark.parametrize("replicas", [1, None])
-def test_one_replica_is_the_one_container_it_always_was(
-    config, store, hello_image, network, replicas
-):
-    apply(store, "solo", hello_image, replicas=replicas)
+def test_one_replica_is_the_one_container_it_always_was(config, store, hello_image, network):
+    apply(store, "solo", hello_image)  # no replicas: 1 (replicas: 1 is the scale-down's)
     one_pass(config, store.conn)
     assert ours("solo") == ["sws-svc-solo-1"]
     assert counts(store, "solo") == ("running", 1, 1)
