@@ -340,7 +340,8 @@ def _check_health(config: AgentConfig, conn, checked: CheckedPass, report) -> No
         return
     obs = checked.plan.obs
     serving = choose_serving(obs.desired, obs.containers, set())
-    unhealthy = health.record_health(conn, health.check_serving(obs.desired, serving))
+    results = health.check_serving(obs.desired, serving, obs.containers)
+    unhealthy = health.record_health(conn, results)
     with contextlib.suppress(OSError):
         stamp.touch()
     if unhealthy:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swsagent import collection
+from swsagent import collection, health
 from swsagent.desired import desired_from_row, replica_name
 from swsagent.observe import RunningContainer, container_from_inspect
 from swsagent.plan import Route, choose_serving, plan_cleanup, plan_deploys, routes_for
@@ -178,3 +178,22 @@ def test_the_ready_addresses_the_roll_reads_are_every_replica_s():
     assert action._ready_addresses({"hostvars": single}, [host]) == {host: ["a"]}
     failed = {host: {"sws_service_readiness": {"address": "a", "failed": True}}}
     assert action._ready_addresses({"hostvars": failed}, [host]) == {}
+
+
+def test_every_replica_is_health_checked_and_a_failing_one_named(monkeypatch):
+    web = service(status="running", applied=1, replicas=3)
+    web = replace(web, definition=replace(web.definition, health_path="/healthz"))
+    mine = [replica(1), replica(2), replica(3)]
+    serving = choose_serving([web], mine, set())
+    # Which address answers what: the probe is the collection's HTTP check, tested against a
+    # real server in test_service_ready_http.py; here only the choice of targets matters.
+    asked = []
+
+    def probe(address, port, path):
+        asked.append(address)
+        return "GET /healthz answered 500" if address == "10.0.1.2" else None
+
+    monkeypatch.setattr(health, "probe", probe)
+    results = health.check_serving([web], serving, mine)
+    assert sorted(asked) == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert results == {"web": (1, "replica 2: GET /healthz answered 500")}
