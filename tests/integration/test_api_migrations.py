@@ -318,7 +318,7 @@ def test_0014_counts_one_replica_for_each_running_service_and_goes_again(databas
     app = migrated_app(database_url)
     try:
         with app.app_context():
-            flask_migrate.downgrade(revision="0012")
+            flask_migrate.downgrade(revision="0013")
             db.engine.dispose()
             assert "replicas_running" not in columns(database_url)["services"]
             with psycopg2.connect(database_url) as conn, conn.cursor() as cur:

@@ -4,7 +4,7 @@ running/desired. A service recorded running when this is applied had its one con
 running: it starts at 1 (the shipper corrects it within seconds if not).
 
 Revision ID: 0014
-Revises: 0012 (0013 is other work in parallel: re-chained onto it at merge)
+Revises: 0013
 Create Date: 2027-01-12 10:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
