@@ -43,9 +43,21 @@ class DesiredService:
     def container(self) -> str:
         return container_name(self.name, self.generation)
 
+    @property
+    def replicas(self) -> int:
+        """How many containers its current generation runs (spec.replicas, issue 28)."""
+        return self.definition.replica_count if self.definition is not None else 1
+
 
 def container_name(service: str, generation: int) -> str:
     return f"sws-svc-{service}-{generation}"
+
+
+def replica_name(container: str, replica: int) -> str:
+    """A generation's replica: the first keeps the generation's container name (a host made
+    before replicas redeploys nothing), the others are <name>-r2, -r3... (the deploy's
+    plugin names them the same way: module_utils/container.replica_name)."""
+    return container if replica == 1 else f"{container}-r{replica}"
 
 
 _QUERY = """

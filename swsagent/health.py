@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from swsagent import collection
 from swsagent.desired import DesiredService
 from swsagent.observe import RunningContainer
+from swsagent.plan import replicas_of
 from swscore.contract import ServiceStatus
 
 # A service's message starts with this while its health check fails; the next healthy answer
@@ -29,12 +30,15 @@ def probe(address: str, port: int, path: str) -> str | None:
 
 
 def check_serving(
-    desired: list[DesiredService], serving: dict[str, RunningContainer]
+    desired: list[DesiredService],
+    serving: dict[str, RunningContainer],
+    containers: list[RunningContainer] = (),
 ) -> dict[str, tuple[int, str | None]]:
     """{service: (generation, problem or None)} for each running service that declares a path
-    and whose current generation serves."""
+    and whose current generation serves: every running replica of it is probed (issue 28;
+    `containers` not given: the serving container alone), the first failure is the service's."""
     targets = [
-        (s, serving[s.name])
+        (s, replica)
         for s in desired
         if s.definition is not None
         and s.definition.health_path
@@ -42,12 +46,19 @@ def check_serving(
         and s.name in serving
         and serving[s.name].generation == s.generation
         and serving[s.name].ip
+        for replica in (replicas_of(serving[s.name], list(containers)) or [serving[s.name]])
     ]
     if not targets:
         return {}
     with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-        problems = pool.map(lambda t: _probe_target(*t), targets)
-        return {s.name: (s.generation, p) for (s, _), p in zip(targets, problems, strict=True)}
+        problems = list(pool.map(lambda t: _probe_target(*t), targets))
+    results: dict[str, tuple[int, str | None]] = {}
+    for (s, replica), problem in zip(targets, problems, strict=True):
+        if problem and s.replicas > 1:
+            problem = f"replica {replica.replica}: {problem}"
+        if results.get(s.name, (0, None))[1] is None:
+            results[s.name] = (s.generation, problem)
+    return results
 
 
 def _probe_target(service: DesiredService, container: RunningContainer) -> str | None:

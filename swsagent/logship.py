@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extras
 
-from swsagent import store
+from swsagent import replicacount, store
 from swsagent.dockerapi import DockerApi, DockerError
 from swsagent.loglines import (
     END,
@@ -283,8 +283,16 @@ class Shipper:
                 continue  # the store is slow or away: wait (Docker keeps the output meanwhile)
 
     def record_restarts(self, containers: list[dict]) -> None:
-        """Each service's restart count: that of its newest running container."""
+        """Each service's restart count: that of its newest running container; and how many
+        containers of its serving generation run (issue 28: running/desired)."""
         label = f"{self.settings.label_prefix}.service"
+        generation = f"{self.settings.label_prefix}.generation"
+        seen = (
+            (c["Labels"].get(label, ""), _generation(c["Labels"].get(generation)), c["State"])
+            for c in containers
+        )
+        counts = replicacount.running_counts((s, g, state == "running") for s, g, state in seen)
+        replicacount.record(self._db(), counts)
         newest: dict[str, Follower] = {}
         for container in containers:
             follower = self.followers.get(container["Id"])
@@ -309,6 +317,13 @@ class Shipper:
                        WHERE s.id = v.id AND s.restart_count <> v.count""",
                     counts,
                 )
+
+
+def _generation(label: str | None) -> int:
+    try:
+        return int(label or "")
+    except ValueError:
+        return -1
 
 
 def _now() -> datetime:

@@ -32,6 +32,9 @@ class RunningContainer:
     exit_code: int | None = None
     # The digest of how it is contained (render.containment_vars); "" before containment.
     containment: str = ""
+    # Which of its generation's spec.replicas it is (issue 28); 1 for a container made
+    # before replicas (no label): it kept the generation's name.
+    replica: int = 1
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ def container_from_inspect(
         ip=ip,
         exit_code=state.get("ExitCode"),
         containment=labels.get("containment", ""),
+        replica=_int(labels.get("replica"), 1),
     )
 
 

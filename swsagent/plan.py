@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from swsagent.desired import DesiredService
 from swsagent.observe import RunningContainer
@@ -31,6 +31,12 @@ class Route:
     held: bool = False
     # Aliases, redirects, access and pages (issue 27): the current spec's, like http and tls.
     site: SiteSettings | None = None
+    # The other replicas' addresses (issue 28): the upstream lists every one, after `address`.
+    more_addresses: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, *self.more_addresses)
 
 
 @dataclass
@@ -58,6 +64,35 @@ def current_container(
     return None
 
 
+def replicas_of(
+    container: RunningContainer, containers: list[RunningContainer]
+) -> list[RunningContainer]:
+    """The running replicas (with an address) of the container's generation, in replica order:
+    a generation is one spec, so its containers are the ones of its service and number."""
+    return sorted(
+        (
+            c
+            for c in containers
+            if c.service == container.service
+            and c.generation == container.generation
+            and c.running
+            and c.ip
+        ),
+        key=lambda c: (c.replica, c.name),
+    )
+
+
+def all_replicas_run(service: DesiredService, containers: list[RunningContainer]) -> bool:
+    """Every replica of the current generation and spec runs with an address (issue 28): one
+    that died and Docker did not start again (a `docker kill`) is started by a deploy."""
+    running = {
+        c.replica
+        for c in containers
+        if c.generation == service.generation and c.digest == service.digest and c.running and c.ip
+    }
+    return running >= set(range(1, service.replicas + 1))
+
+
 def plan_deploys(
     desired: list[DesiredService],
     containers: list[RunningContainer],
@@ -77,8 +112,9 @@ def plan_deploys(
             if service.status != ServiceStatus.FAILED:
                 plan.invalid.append(service)
             continue
-        current = current_container(service, grouped.get(service.name, []))
-        healthy = current is not None and current.running and current.ip
+        mine = grouped.get(service.name, [])
+        current = current_container(service, mine)
+        healthy = current is not None and all_replicas_run(service, mine)
         if healthy and containment is not None and current.containment != containment(service):
             healthy = False
         applied = (
@@ -182,26 +218,23 @@ def drop_shared_domains(
 
 
 def routes_for(
-    serving: dict[str, RunningContainer], desired: list[DesiredService] = ()
+    serving: dict[str, RunningContainer],
+    desired: list[DesiredService] = (),
+    containers: list[RunningContainer] = (),
 ) -> list[Route]:
-    """A route per serving container. spec.http is the route's, not the container's: it comes
-    from the current spec, also while an older generation still serves."""
+    """A route per serving container, to every running replica of its generation found in
+    `containers` (issue 28; none given: that container alone). spec.http is the route's, not
+    the container's: it comes from the current spec, also while an older generation serves."""
     http = {s.name: s.definition.http for s in desired if s.definition is not None}
     tls = {s.name: s.definition.tls for s in desired if s.definition is not None}
     site = {s.name: s.definition.site for s in desired if s.definition is not None}
-    routes = [
-        Route(
-            c.domain,
-            name,
-            c.ip,
-            c.port,
-            http=http.get(name),
-            tls=tls.get(name),
-            site=site.get(name),
-        )
-        for name, c in serving.items()
-        if c.domain and c.ip and c.port
-    ]
+    routes = []
+    for name, c in serving.items():
+        if not (c.domain and c.ip and c.port):
+            continue
+        addresses = [r.ip for r in replicas_of(c, list(containers))] or [c.ip]
+        route = Route(c.domain, name, addresses[0], c.port, http.get(name), tls.get(name))
+        routes.append(replace(route, site=site.get(name), more_addresses=tuple(addresses[1:])))
     return sorted(routes, key=lambda r: (r.domain, r.service))
 
 
@@ -264,9 +297,11 @@ def plan_cleanup(
         keep = serving.get(service.name)
         if keep is None or service.name in failed:
             continue  # nothing proven to serve yet: keep everything that exists
-        if any(c.name != keep.name for c in mine):
+        # Every replica of the serving generation stays (issue 28): a generation is one spec.
+        older = [c for c in mine if c.generation != keep.generation]
+        if older:
             plan.retire[service.name] = keep.name
-            take(service.name, [c for c in mine if c.name != keep.name])
+            take(service.name, older)
     plan.orphans = sorted(name for name in grouped if name not in known)
     for name in plan.orphans:
         take(name, grouped[name])

@@ -12,15 +12,17 @@ import json
 from swscore.contract import ServiceStatus as S
 
 
-def mark_running(conn, name: str, generation: int) -> None:
+def mark_running(conn, name: str, generation: int, replicas: int = 1) -> None:
     # The generation's domain now serves: it becomes served_domain, which releases the domain
     # an earlier generation served (the store kept it reserved to this service until now).
+    # Every replica got ready (issue 28): replicas_running is the generation's count.
     _update(
         conn,
         f"""UPDATE services SET status = '{S.RUNNING}', applied_generation = %s, message = NULL,
-               last_log = NULL, served_domain = domain, updated_at = now()
+               last_log = NULL, served_domain = domain, replicas_running = %s,
+               updated_at = now()
            WHERE name = %s AND generation = %s AND status <> '{S.DELETING}' AND NOT stopped""",
-        (generation, name, generation),
+        (generation, replicas, name, generation),
     )
 
 

@@ -95,6 +95,8 @@ def service_vars(
         "sws_service_state": "present",
         "sws_service_generation": service.generation,
         "sws_service_container": service.container,
+        # Issue 28: the deploy starts this many replicas (the first named as the container).
+        "sws_service_replicas": service.replicas,
         "sws_service_keep": service.container if keep is None else keep,
         "sws_service_retire_containers": list(retire),
         "sws_service_digest": service.digest,

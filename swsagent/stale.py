@@ -41,25 +41,29 @@ def find(
     }
     served = [upstreams(text) for text in applied]
     stale = []
-    for route in routes_for(choose_serving(desired, containers, set()), desired):
+    serving = choose_serving(desired, containers, set())
+    for route in routes_for(serving, desired, containers):
         service = current.get(route.service)
         if service is None:
             continue
         # Addresses only, by upstream: a route rendered another way (a newer agent) is the
-        # roll's business, not a reason to call the service pending.
-        for upstream, address in upstreams(route_block(route, names)).items():
-            if any(seen.get(upstream) != address for seen in served):
+        # roll's business, not a reason to call the service pending. Replicas (issue 28):
+        # stale when a running replica's address is not routed to; one routed to that died is
+        # not (nginx passes its requests to the others, and the pass starts it again).
+        for upstream, addresses in upstreams(route_block(route, names)).items():
+            if any(not addresses <= seen.get(upstream, frozenset()) for seen in served):
                 stale.append(service)
                 break
     return stale
 
 
-_UPSTREAM = re.compile(r"upstream\s+(\S+)\s*\{\s*server\s+([^;\s]+)")
+_UPSTREAM = re.compile(r"upstream\s+(\S+)\s*\{([^}]*)\}")
+_SERVER = re.compile(r"^\s*server\s+([^;\s]+)", re.MULTILINE)
 
 
-def upstreams(routes_text: str) -> dict[str, str]:
-    """{upstream name: its server address:port} in nginx routes text."""
-    return dict(_UPSTREAM.findall(routes_text))
+def upstreams(routes_text: str) -> dict[str, frozenset[str]]:
+    """{upstream name: its servers' address:port} in nginx routes text."""
+    return {name: frozenset(_SERVER.findall(body)) for name, body in _UPSTREAM.findall(routes_text)}
 
 
 def mark_pending(conn, stale: list[DesiredService]) -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from swscore.dbdeadline import NO_GSSAPI, bounded_connection
 from swscore.dburl import with_password
 from swscore.registries import parse_allowed
-from swscore.spec import cpus_decimal, memory_bytes
+from swscore.spec import MAX_REPLICAS, cpus_decimal, memory_bytes
 
 
 class ConfigError(ValueError):
@@ -200,6 +200,10 @@ class Config:
         self.SWS_MAX_CPUS = _cpus(env, "SWS_MAX_CPUS", "1")
         # The largest volume a spec's resources.disk may ask for.
         self.SWS_MAX_DISK = _memory(env, "SWS_MAX_DISK", "10Gi")
+        # The most replicas a spec may ask for (issue 28); the v1 schema's own ceiling bounds it.
+        self.SWS_MAX_REPLICAS = _int(env, "SWS_MAX_REPLICAS", 5, minimum=1)
+        if self.SWS_MAX_REPLICAS > MAX_REPLICAS:
+            raise ConfigError(f"SWS_MAX_REPLICAS must be at most {MAX_REPLICAS}")
         # A run's time limit when it names none, and the most it may name.
         self.SWS_JOB_TIMEOUT = _int(env, "SWS_JOB_TIMEOUT", 600, minimum=1)
         self.SWS_MAX_JOB_TIMEOUT = _int(env, "SWS_MAX_JOB_TIMEOUT", 3600, minimum=1)

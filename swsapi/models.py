@@ -99,6 +99,9 @@ class Service(db.Model):
     updated_at: Mapped[datetime] = _now_column(onupdate=func.now())
     # The restarts of the newest running container (the log shipper reads them from Docker).
     restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Containers of the serving generation that run (the agent and the shipper count them):
+    # running/desired with spec.replicas (issue 28, migration 0014).
+    replicas_running: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When status last changed: a trigger (migration 0004) sets it; read back after an update.
     status_since: Mapped[datetime] = _now_column(server_onupdate=FetchedValue())
 

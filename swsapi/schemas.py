@@ -19,6 +19,11 @@ def masked_spec(spec: dict) -> dict:
     return {**spec, "env": env}
 
 
+def desired_replicas(service) -> int:
+    """The containers the service should run now: spec.replicas (1 when absent), 0 stopped."""
+    return 0 if service.stopped else int((service.spec or {}).get("replicas") or 1)
+
+
 class ServiceSchema(Schema):
     # First, so that `swsctl get -o yaml` output reads as a definition and applies as one.
     apiVersion = fields.Constant(API_VERSION)
@@ -34,6 +39,10 @@ class ServiceSchema(Schema):
     message = fields.String(allow_none=True)
     last_log = fields.String(allow_none=True)
     restart_count = fields.Integer()
+    # Issue 28: containers of the serving generation that run, and how many should (the
+    # spec's replicas; none while the service is stopped): `swsctl ls` shows them as 2/3.
+    replicas_running = fields.Integer()
+    replicas_desired = fields.Function(lambda service: desired_replicas(service))
     status_since = fields.DateTime()
     purge_volume = fields.Boolean()
     created_at = fields.DateTime()

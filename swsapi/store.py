@@ -219,11 +219,17 @@ def _check_job_timeouts(definition: Definition) -> None:
 
 
 def _check_resources(definition: Definition) -> None:
-    """The spec's resources within the operator's caps (their shape is spec.py's)."""
-    if definition.resources is None:
-        return
+    """The spec's resources and replicas within the operator's caps (their shape is spec.py's)."""
     config = current_app.config
     problems = {}
+    if definition.replica_count > config["SWS_MAX_REPLICAS"]:
+        problems["spec.replicas"] = (
+            f"must be at most {config['SWS_MAX_REPLICAS']} on this host (SWS_MAX_REPLICAS)"
+        )
+    if definition.resources is None:
+        if problems:
+            raise SpecError(problems)
+        return
     memory = definition.resources.memory_bytes
     if memory is not None and memory > config["SWS_MAX_MEMORY"]:
         problems["spec.resources.memory"] = (

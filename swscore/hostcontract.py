@@ -56,6 +56,7 @@ class HostContract:
     # of containers' writable layers.
     default_service_disk: str
     max_service_disk: str
+    max_service_replicas: int
     volumes_dir: str
     backups_dir: str
     backup_spool_dir: str

@@ -80,6 +80,7 @@ from swscore.specfields import (
     size_in_bytes,
 )
 from swscore.specjobs import JobList, JobSettings, check_jobs_volume
+from swscore.specreplicas import MAX_REPLICAS, ReplicaCount, check_replicas_volume
 from swscore.specsections import (
     EnvVar,
     EnvVarSchema,
@@ -126,6 +127,8 @@ __all__ = [
     "JobSettings",
     # specbackup
     "BackupSettings",
+    # specreplicas
+    "MAX_REPLICAS",
 ]
 # fmt: on
 
@@ -181,6 +184,9 @@ class ServiceSpecSchema(Schema):
     jobs = JobList()
     # Issue 27 (specbackup.py): copies of the volume taken on a schedule.
     backup = fields.Nested(BackupSchema, allow_none=True)
+    # Issue 28: containers of each generation serving side by side (default 1), at most the
+    # operator's SWS_MAX_REPLICAS (the apiserver checks it); one with a volumeMount.
+    replicas = ReplicaCount(allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
     def _private(self, data, **kwargs):
@@ -190,6 +196,7 @@ class ServiceSpecSchema(Schema):
         check_site_names(data)
         check_jobs_volume(data)
         check_backup_volume(data)
+        check_replicas_volume(data)
         resources = data.get("resources") or {}
         if resources.get("disk") and not data.get("volumeMount"):
             raise ValidationError(
@@ -257,11 +264,17 @@ class Definition:
     site: SiteSettings | None = None  # aliases, redirects, access, pages; None: none set
     jobs: tuple[JobSettings, ...] | None = None  # spec.jobs; None when absent (digest unchanged)
     backup: BackupSettings | None = None  # spec.backup; None when absent (digest unchanged)
+    replicas: int | None = None  # spec.replicas as written; None when absent (digest unchanged)
 
     @property
     def update_strategy(self) -> str:
         """rolling or recreate: as written, else recreate for a service with a volume."""
         return self.update or ("recreate" if self.volume_mount else "rolling")
+
+    @property
+    def replica_count(self) -> int:
+        """How many containers of each generation serve: as written, else 1."""
+        return self.replicas or 1
 
     @classmethod
     def from_loaded(cls, data: dict) -> Definition:
@@ -287,6 +300,7 @@ class Definition:
                 else None
             ),
             backup=BackupSettings.from_loaded(spec.get("backup")),
+            replicas=spec.get("replicas"),
         )
 
     def spec_dict(self) -> dict:
@@ -326,6 +340,9 @@ class Definition:
             spec["jobs"] = [job.as_dict() for job in self.jobs]
         if self.backup is not None:
             spec["backup"] = self.backup.as_dict()  # only when given, like jobs
+        if self.replicas is not None:
+            # As written (1 too), only when given: older specs keep their digests.
+            spec["replicas"] = self.replicas
         return spec
 
     @property

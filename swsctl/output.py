@@ -19,7 +19,9 @@ import yaml
 from swscore.spec import ENV_MASK as MASK
 
 FORMATS = ("table", "json", "yaml")
-TABLE_COLUMNS = ("NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST LOG")
+TABLE_COLUMNS = (
+    "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "REPLICAS", "RESTARTS", "AGE", "LAST LOG"
+)  # fmt: skip
 NONE = "-"  # a table cell for no stack, or no domain (a private service)
 LAST_LOG_WIDTH = 50  # the table's glance at the last line; `swsctl get` shows more
 
@@ -111,6 +113,7 @@ def table(services: list[dict], now: datetime | None = None) -> str:
             (s.get("spec") or {}).get("image", ""),
             s.get("status", ""),
             age(s.get("status_since"), now),
+            replicas(s),
             s.get("restart_count", 0),
             age(s.get("created_at"), now),
             glance(s.get("last_log")),
@@ -118,6 +121,14 @@ def table(services: list[dict], now: datetime | None = None) -> str:
         for s in services
     ]
     return aligned(rows)
+
+
+def replicas(service: dict, words: bool = False) -> str:
+    """running/desired (issue 28): 2/3, or in words for `get`; `-` if the server does not say."""
+    running, desired = service.get("replicas_running"), service.get("replicas_desired")
+    if running is None or desired is None:
+        return NONE
+    return f"{running} running of {desired} desired" if words else f"{running}/{desired}"
 
 
 STACK_COLUMNS = ("SERVICE", "STATUS", "DOMAIN", "LAST LOG")
@@ -285,6 +296,7 @@ def describe(service: dict, show_secrets: bool = False, now: datetime | None = N
             else "(a TCP connection to the port)",
         ),
         ("Status", _status(service, now)),
+        ("Replicas", replicas(service, words=True)),
         *host,
         ("Restarts", service.get("restart_count", 0)),
         *purge,
@@ -377,19 +389,3 @@ def log_line(item: dict, timestamps: bool = False, prefix: bool = False) -> str:
         parts.append(f"{item.get('container', '')} |")
     parts.append(str(item.get("line", "")))
     return shown(" ".join(parts))
-
-
-def describe_certificate(cert: dict) -> str:
-    """`swsctl cert get`: a service's certificate (issue 15), public facts only."""
-    fields = [
-        ("Source", cert.get("source")),
-        ("Domain", cert.get("domain")),
-        ("State", cert.get("state")),
-        ("Valid until", cert.get("not_after") or "(none yet)"),
-        ("SHA-256", cert.get("fingerprint") or "(none yet)"),
-        ("Message", cert.get("message") or "(none)"),
-    ]
-    if cert.get("next_attempt_at"):
-        fields.append(("Next attempt", cert["next_attempt_at"]))
-    width = max(len(label) for label, _ in fields) + 2
-    return "\n".join(f"{label + ':':<{width}}{shown(value)}" for label, value in fields)

@@ -99,9 +99,8 @@ class PassRoutes:
     def __init__(self, config, desired, containers, deploys: DeployPlan, edge, holds: HoldPlan):
         self.config, self.desired, self.containers = config, desired, containers
         self.edge = edge  # the host's HTTPS: each route's TLS server lines (tlsroutes.py)
-        self.fallback = {
-            r.service: r for r in routes_for(choose_serving(desired, containers, set()), desired)
-        }
+        serving = choose_serving(desired, containers, set())
+        self.fallback = {r.service: r for r in routes_for(serving, desired, containers)}
         # Stopped or recreated: the domain answers 503, whatever still runs.
         for s in desired:
             if s.name in holds.held and s.definition and s.definition.domain:
@@ -161,8 +160,12 @@ class PassRoutes:
 
 
 def _route(service: DesiredService, address: str, held: bool = False) -> Route:
+    """The service's route; with the address slot, one slot a replica (issue 28): the roll
+    puts each replica's address in its slot, in replica order (module_utils/proxyroll.py)."""
     d = service.definition
-    return Route(d.domain, service.name, address, d.port, d.http, d.tls, held=held, site=d.site)
+    more = (address,) * (service.replicas - 1) if address == ADDRESS_SLOT else ()
+    route = Route(d.domain, service.name, address, d.port, d.http, d.tls, held=held, site=d.site)
+    return dataclasses.replace(route, more_addresses=more)
 
 
 def _older_route(domain: str, name: str, port: int, desired: list[DesiredService]) -> Route:

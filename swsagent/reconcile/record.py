@@ -13,7 +13,17 @@ import contextlib
 import time
 from pathlib import Path
 
-from swsagent import collection, health, layerwatch, orphans, record, removals, retries, stale
+from swsagent import (
+    collection,
+    health,
+    layerwatch,
+    orphans,
+    record,
+    removals,
+    replicacount,
+    retries,
+    stale,
+)
 from swsagent.config import AgentConfig
 from swsagent.plan import CleanupPlan, choose_serving
 from swsagent.reconcile.check import CheckedPass
@@ -35,6 +45,10 @@ LAYERS_STAMP = "layers.checked"
 
 def before_run(config: AgentConfig, conn, checked: CheckedPass, report: PassReport) -> None:
     plan = checked.plan
+    # Running/desired as observed (issue 28); the deploys that get ready set theirs after.
+    seen = ((c.service, c.generation, c.running) for c in plan.obs.containers)
+    replicacount.record(conn, replicacount.running_counts(seen))
+    conn.commit()
     stale.mark_pending(conn, plan.stale)
     for service in plan.deploys.invalid:
         record.mark_failed(conn, service.name, service.generation, service.problem, None)
@@ -105,7 +119,7 @@ def after_run(config: AgentConfig, conn, checked: CheckedPass, out: RunOutcome, 
         report.note("rerouted", sorted(s.name for s in checked.plan.stale))
         for service in checked.deploying:
             if service.name in ready:
-                record.mark_running(conn, service.name, service.generation)
+                record.mark_running(conn, service.name, service.generation, service.replicas)
     for service in checked.deploying:
         network = checked.plan.stacks.joins.get(service.name)
         if network in out.networks_refused:
@@ -326,7 +340,8 @@ def _check_health(config: AgentConfig, conn, checked: CheckedPass, report) -> No
         return
     obs = checked.plan.obs
     serving = choose_serving(obs.desired, obs.containers, set())
-    unhealthy = health.record_health(conn, health.check_serving(obs.desired, serving))
+    results = health.check_serving(obs.desired, serving, obs.containers)
+    unhealthy = health.record_health(conn, results)
     with contextlib.suppress(OSError):
         stamp.touch()
     if unhealthy:

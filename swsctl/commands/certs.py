@@ -15,6 +15,22 @@ FORMATS = ("table", "json", "yaml")
 DOMAIN_HELP = "Which of the service's domains (an alias or a redirect); default its domain."
 
 
+def describe_certificate(cert: dict) -> str:
+    """`swsctl cert get`: a service's certificate (issue 15), public facts only."""
+    fields = [
+        ("Source", cert.get("source")),
+        ("Domain", cert.get("domain")),
+        ("State", cert.get("state")),
+        ("Valid until", cert.get("not_after") or "(none yet)"),
+        ("SHA-256", cert.get("fingerprint") or "(none yet)"),
+        ("Message", cert.get("message") or "(none)"),
+    ]
+    if cert.get("next_attempt_at"):
+        fields.append(("Next attempt", cert["next_attempt_at"]))
+    width = max(len(label) for label, _ in fields) + 2
+    return "\n".join(f"{label + ':':<{width}}{output.shown(value)}" for label, value in fields)
+
+
 def domain_option(command):
     return click.option("--domain", default=None, metavar="DOMAIN", help=DOMAIN_HELP)(command)
 
@@ -86,7 +102,7 @@ def get_cert(client: ApiClient, name: str, output_format: str, domain) -> None:
     """
     shown = client.certificate(name, domain)
     if output_format == "table":
-        output.echo(output.describe_certificate(shown))
+        output.echo(describe_certificate(shown))
     else:
         click.echo(output.render(shown, output_format))
 

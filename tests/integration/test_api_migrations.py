@@ -19,6 +19,7 @@ TABLES = {
         "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
         "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
         "purge_volume", "restart_count", "status_since", "served_domain", "stack", "stopped",
+        "replicas_running",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
     "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
@@ -309,5 +310,30 @@ def test_0008_claims_every_stored_domain_and_refuses_to_drop_aliases(database_ur
                 flask_migrate.downgrade(revision="0007")
             db.engine.dispose()
             assert "service_domains" in columns(database_url)
+    finally:
+        dispose(app)
+
+
+def test_0014_counts_one_replica_for_each_running_service_and_goes_again(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0013")
+            db.engine.dispose()
+            assert "replicas_running" not in columns(database_url)["services"]
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO users (name) VALUES ('alice')")
+                cur.execute(
+                    "INSERT INTO services (name, domain, owner_id, spec, spec_digest, status)"
+                    " SELECT s.name, s.name || '.test', u.id, '{}', 'x', s.status FROM users u,"
+                    " (VALUES ('up', 'running'), ('new', 'pending')) AS s(name, status)"
+                )
+            conn.close()
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT name, replicas_running FROM services ORDER BY name")
+            assert cur.fetchall() == [("new", 0), ("up", 1)]
+        conn.close()
     finally:
         dispose(app)

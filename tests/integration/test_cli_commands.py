@@ -368,7 +368,8 @@ def test_ls_table_has_name_stack_domain_image_status_age_and_no_env(user, two_se
     assert result.exit_code == 0, result.output
     header, *rows = result.output.strip().splitlines()
     assert header.split() == [
-        "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
+        "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "REPLICAS", "RESTARTS", "AGE", "LAST",
+        "LOG",
     ]  # fmt: skip
     image = "registry.example.com/team/web:1.0"
     assert [row.split()[:5] for row in rows] == [
@@ -376,8 +377,9 @@ def test_ls_table_has_name_stack_domain_image_status_age_and_no_env(user, two_se
         [two_services[1], "-", user.domain("web"), image, "pending"],
     ]
     assert rows[0].split()[5].endswith("s")  # in its status for seconds
-    assert rows[0].split()[6] == "0"  # restarts
-    assert rows[0].split()[7].endswith("s")  # age: created seconds ago
+    assert rows[0].split()[6] == "0/1"  # replicas: none runs yet, one desired
+    assert rows[0].split()[7] == "0"  # restarts
+    assert rows[0].split()[8].endswith("s")  # age: created seconds ago
     assert "hunter2" not in result.output and "DB_PASSWORD" not in result.output
 
 

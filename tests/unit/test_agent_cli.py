@@ -104,13 +104,20 @@ def test_the_agents_default_containment_is_the_bootstraps():
             "SWS_MAX_MEMORY": sws["sws_max_service_memory"],
             "SWS_MAX_CPUS": sws["sws_max_service_cpus"],
             "SWS_SERVICE_QUOTA": str(sws["sws_service_quota"]),
+            "SWS_MAX_REPLICAS": str(sws["sws_max_service_replicas"]),
         }
     )
     defaults = Config({})
-    assert (config.SWS_MAX_MEMORY, config.SWS_MAX_CPUS, config.SWS_SERVICE_QUOTA) == (
+    assert (
+        config.SWS_MAX_MEMORY,
+        config.SWS_MAX_CPUS,
+        config.SWS_SERVICE_QUOTA,
+        config.SWS_MAX_REPLICAS,
+    ) == (
         defaults.SWS_MAX_MEMORY,
         defaults.SWS_MAX_CPUS,
         defaults.SWS_SERVICE_QUOTA,
+        defaults.SWS_MAX_REPLICAS,
     )
 
 

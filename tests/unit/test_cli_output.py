@@ -33,6 +33,8 @@ def service(**overrides) -> dict:
         "message": "pulling image",
         "last_log": "listening on :8080",
         "restart_count": 2,
+        "replicas_running": 2,
+        "replicas_desired": 3,
         "status_since": (NOW - timedelta(seconds=30)).isoformat(),
         "created_at": (NOW - timedelta(minutes=5)).isoformat(),
         "updated_at": (NOW - timedelta(seconds=30)).isoformat(),
@@ -45,11 +47,12 @@ def test_table_has_the_columns_and_no_env():
     text = output.table([service(), service(name="api", status="running")], now=NOW)
     header, *rows = text.splitlines()
     assert header.split() == [
-        "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "RESTARTS", "AGE", "LAST", "LOG"
+        "NAME", "STACK", "DOMAIN", "IMAGE", "STATUS", "FOR", "REPLICAS", "RESTARTS", "AGE", "LAST",
+        "LOG",
     ]  # fmt: skip
     assert rows[0].split() == [
-        "web", "-", "web.example.com", "nginx:1.25", "pending", "30s", "2", "5m", "listening",
-        "on", ":8080",
+        "web", "-", "web.example.com", "nginx:1.25", "pending", "30s", "2/3", "2", "5m",
+        "listening", "on", ":8080",
     ]  # fmt: skip
     assert "hunter2" not in text and "DB_PASSWORD" not in text
     # Columns line up: every row starts its DOMAIN where the header does.

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from swsctl import output
 from swsctl.cli import failure
+from swsctl.commands.certs import describe_certificate
 from swsctl.errors import WaitFailed
 from tests.unit.test_cli_output import NOW, service
 
@@ -64,7 +65,7 @@ def test_logs_get_ls_stack_and_messages_show_escapes(hostile):
         output.progress(bad),
         output.outcome({**bad, "result": hostile}),
         output.passes_table([{"id": 1, "outcome": "failed", "message": hostile}]),
-        output.describe_certificate({"message": hostile, "domain": "web.example.com"}),
+        describe_certificate({"message": hostile, "domain": "web.example.com"}),
     ]
     for text in texts:
         assert obeyable(text) == [], text

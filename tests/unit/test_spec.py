@@ -121,8 +121,8 @@ def test_update_is_rolling_or_recreate(value):
 
 def test_unknown_spec_field_is_refused():
     doc = definition()
-    doc["spec"]["replicas"] = 2
-    assert refused(doc)["spec.replicas"] == "unknown field"
+    doc["spec"]["replica"] = 2
+    assert refused(doc)["spec.replica"] == "unknown field"
 
 
 @pytest.mark.parametrize("name", ["web", "a", "my-service-2", "0abc", "a" * 63])

@@ -80,16 +80,22 @@ def _another_up(sock, backend: str, proxy: str) -> bool:
     )
 
 
-def _ready_addresses(task_vars: dict, hosts: list[str], key: str = "address") -> dict[str, str]:
-    """{service host: its new container's address} for the hosts whose deploy got ready; with
-    key fallback_address: the older container a failed recreate started again."""
+def _ready_addresses(
+    task_vars: dict, hosts: list[str], key: str = "address"
+) -> dict[str, list[str]]:
+    """{service host: its new containers' addresses, one a replica in replica order} for the
+    hosts whose deploy got ready; with key fallback_address: the older container a failed
+    recreate started again."""
     hostvars = task_vars.get("hostvars") or {}
     found = {}
     for host in hosts:
         if host not in hostvars:
             continue
         readiness = hostvars[host].get("sws_service_readiness") or {}
-        address = readiness.get(key) if hasattr(readiness, "get") else None
+        if not hasattr(readiness, "get"):
+            continue
+        address = readiness.get(key)
         if address and (key != "address" or not readiness.get("failed")):
-            found[host] = str(address)
+            many = readiness.get("addresses") if key == "address" else None
+            found[host] = [str(a) for a in many] if many else [str(address)]
     return found

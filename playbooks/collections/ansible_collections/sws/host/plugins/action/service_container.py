@@ -4,13 +4,16 @@
 Runs on the controller (every host is this machine): no module is shipped and started in a
 process of its own. Measured against community.docker.docker_container in a real pass
 (bench/container_start.py): the Engine API calls take milliseconds where the module took
-seconds. On any failure the new container goes, so the old generation keeps serving alone.
-Returns the container's address on the services network, which the proxy roll routes to.
+seconds. On any failure the new containers go, so the old generation keeps serving alone.
+spec.replicas (issue 28): every replica is started, then each must get ready; the generation is
+ready only when all are. Returns their addresses on the services network, in replica order,
+which the proxy roll routes to.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import imagepull, readiness
@@ -19,6 +22,7 @@ from ansible_collections.sws.host.plugins.module_utils.container import (
     ServiceContainer,
     check_volume,
     ensure_started,
+    replica_specs,
     start_again,
     stop_within,
 )
@@ -39,58 +43,123 @@ class ActionModule(ActionBase):
         missing = sorted(REQUIRED - set(args))
         if missing:
             return {**result, "failed": True, "msg": f"missing required options: {missing}"}
-        ready_timeout = float(args.pop("ready_timeout"))
-        path = args.pop("path", None) or None
-        # A recreate (spec.update): the older generation's container, stopped before this one
-        # starts (stop_first: still running, stopped here within stop_wait seconds); started
-        # again if this one fails.
-        fallback = args.pop("fallback", None) or None
-        stop_first = list(args.pop("stop_first", None) or [])
-        stop_wait = float(args.pop("stop_wait", 0) or 0)
-        # Read here, never passed as an argument: no event or log line carries the values.
-        env = (task_vars or {}).get(args.pop("env_from", ""), None) or {}
-        # The owner's registry credentials, the same way (module_utils/imagepull.py).
-        auth = (task_vars or {}).get(args.pop("registry_auth_from", ""), None) or None
-        allowed = [str(a) for a in args.pop("registries_allowed", None) or []]
-        pull = _flag(args.pop("pull", True))
+        options = _Options.take(args, task_vars or {})
         unknown = set(args) - FIELDS
         if unknown:
             return {**result, "failed": True, "msg": f"unknown options: {sorted(unknown)}"}
-        spec = _container(args, env)
-        engine = Engine()
-        started = time.monotonic()
-        try:
-            # Before anything stops: an image the owner may not use starts nothing.
-            result["image_state"] = imagepull.prepare(engine, spec.image, auth, allowed, pull)
-            if stop_first and _deferred(engine, spec, stop_first, stop_wait, result):
-                return result
-            if spec.volume_mount:
-                # Owner, filesystem mounted and sized, before any container of this
-                # generation exists: a refused volume starts nothing.
-                result["volume_state"] = check_volume(engine, spec)
-            result["container_state"] = ensure_started(engine, spec)
-        except (DeployError, EngineError, imagepull.ImageRefused) as err:
-            problem = str(err)
-            if fallback:  # nothing of the new generation runs: the older one may start
-                problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)
-            return {**result, "failed": True, "msg": problem}
-        result["start_seconds"] = round(time.monotonic() - started, 3)
-        problem, address = readiness.wait_ready(
-            spec.container, spec.network, spec.port, ready_timeout, path
+        return _deploy(Engine(), _container(args, options.env), options, result)
+
+
+@dataclass
+class _Options:
+    """The task's options that are not the container's own."""
+
+    ready_timeout: float
+    path: str | None
+    # A recreate (spec.update): the older generation's container, stopped before this one
+    # starts (stop_first: still running, stopped here within stop_wait seconds); started
+    # again if this one fails.
+    fallback: str | None
+    stop_first: list
+    stop_wait: float
+    env: dict
+    auth: dict | None
+    allowed: list
+    pull: bool
+
+    @classmethod
+    def take(cls, args: dict, task_vars: dict) -> _Options:
+        return cls(
+            ready_timeout=float(args.pop("ready_timeout")),
+            path=args.pop("path", None) or None,
+            fallback=args.pop("fallback", None) or None,
+            stop_first=list(args.pop("stop_first", None) or []),
+            stop_wait=float(args.pop("stop_wait", 0) or 0),
+            # Read here, never passed as an argument: no event or log line carries the values.
+            env=task_vars.get(args.pop("env_from", ""), None) or {},
+            # The owner's registry credentials, the same way (module_utils/imagepull.py).
+            auth=task_vars.get(args.pop("registry_auth_from", ""), None) or None,
+            allowed=[str(a) for a in args.pop("registries_allowed", None) or []],
+            pull=_flag(args.pop("pull", True)),
         )
-        result["waited"] = round(time.monotonic() - started, 2)
+
+
+def _deploy(engine: Engine, spec: ServiceContainer, options: _Options, result: dict) -> dict:
+    started = time.monotonic()
+    states: dict[str, str] = {}
+    fallback = options.fallback
+    try:
+        # Before anything stops: an image the owner may not use starts nothing.
+        result["image_state"] = imagepull.prepare(
+            engine, spec.image, options.auth, options.allowed, options.pull
+        )
+        stop_first, wait = options.stop_first, options.stop_wait
+        if stop_first and _deferred(engine, spec, stop_first, wait, result):
+            return result
+        if spec.volume_mount:
+            # Owner, filesystem mounted and sized, before any container of this generation
+            # exists: a refused volume starts nothing.
+            result["volume_state"] = check_volume(engine, spec)
+        for replica in replica_specs(spec):
+            states[replica.container] = ensure_started(engine, replica)
+    except (DeployError, EngineError, imagepull.ImageRefused) as err:
+        problem = str(err)
+        if not _remove_started(engine, states) and fallback:
+            # Nothing of the new generation runs: the older one may start.
+            problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)
+        return {**result, "failed": True, "msg": problem}
+    result["container_state"] = states[spec.container]
+    result["replica_states"] = states
+    result["start_seconds"] = round(time.monotonic() - started, 3)
+    problem, addresses, failed = _wait_ready_all(spec, options.ready_timeout, options.path)
+    result["waited"] = round(time.monotonic() - started, 2)
+    if problem:
+        last_log = readiness.last_log(failed)
+        trouble = _remove_started(engine, states)
+        if trouble:
+            problem += f" (and {trouble})"
+            fallback = None  # never two containers on one volume
+        if fallback:
+            problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)
+        return {**result, "failed": True, "msg": problem, "last_log": last_log}
+    changed = any(state != "unchanged" for state in states.values())
+    # address: the first replica's (what a single container always reported); addresses:
+    # every replica's, in replica order, which the proxy roll puts in the route's slots.
+    result.update(changed=changed, address=addresses[0], addresses=addresses)
+    return result
+
+
+def _wait_ready_all(spec, timeout: float, path):
+    """(None, every replica's address, "") once each accepts connections, else (why, [], the
+    replica that did not). They started together, so they share the one deadline."""
+    deadline = time.monotonic() + timeout
+    addresses = []
+    replicas = replica_specs(spec)
+    for replica in replicas:
+        left = max(deadline - time.monotonic(), 0.2)
+        problem, address = readiness.wait_ready(
+            replica.container, spec.network, spec.port, left, path
+        )
         if problem:
-            last_log = readiness.last_log(spec.container)
-            try:
-                engine.remove(spec.container, force=True)
-            except EngineError as err:
-                problem += f" (and the container could not be removed: {err})"
-                fallback = None  # never two containers on one volume
-            if fallback:
-                problem, result["fallback_address"] = _fall_back(engine, fallback, spec, problem)
-            return {**result, "failed": True, "msg": problem, "last_log": last_log}
-        result.update(changed=result["container_state"] != "unchanged", address=address)
-        return result
+            if len(replicas) > 1:
+                problem = f"replica {replica.replica} of {len(replicas)}: {problem}"
+            return problem, [], replica.container
+        addresses.append(address)
+    return None, addresses, ""
+
+
+def _remove_started(engine: Engine, states: dict[str, str]) -> str:
+    """Remove the replicas this deploy made or started (one that ran already before it, as in
+    a deploy that starts a dead replica again, keeps serving); "" or what could not go."""
+    trouble = []
+    for name, state in states.items():
+        if state == "unchanged":
+            continue
+        try:
+            engine.remove(name, force=True)
+        except EngineError as err:
+            trouble.append(f"{name} could not be removed: {err}")
+    return "; ".join(trouble)
 
 
 def _deferred(engine: Engine, spec, stop_first: list[str], wait: float, result: dict) -> bool:
@@ -112,6 +181,8 @@ def _container(args: dict, env: dict) -> ServiceContainer:
     """The container the task asks for, its options as the template handed them over."""
     args["capabilities"] = tuple(args.get("capabilities") or ())
     args["volume_size"] = int(args.get("volume_size") or 0)
+    args["replicas"] = int(args.get("replicas") or 1)
+    args.pop("replica", None)  # which replica is the plugin's to say (replica_specs)
     args["volume_size_asked"] = _flag(args.get("volume_size_asked"))
     args["env"] = {str(k): str(v) for k, v in env.items()}
     return ServiceContainer(**args)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.sws.host.plugins.module_utils import volumefs
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
@@ -56,6 +56,10 @@ class ServiceContainer:
     volumes_dir: str = ""
     volume_size: int = 0
     volume_size_asked: bool = False
+    # spec.replicas (issue 28): how many containers of the generation run side by side, and
+    # which one this is (the plugin makes one ServiceContainer a replica: replica_specs).
+    replicas: int = 1
+    replica: int = 1
 
     @property
     def volume(self) -> str:
@@ -70,7 +74,16 @@ class ServiceContainer:
             f"{p}.domain": self.domain,
             f"{p}.port": str(self.port),
             f"{p}.containment": self.containment,
+            f"{p}.replica": str(self.replica),
         }
+
+    def same_labels(self, ours: dict[str, str]) -> bool:
+        """A container's own labels are this one's; the first replica made before replicas
+        had a label counts as it (a host upgraded to replicas replaces nothing for it)."""
+        wanted = self.labels()
+        if self.replica == 1 and f"{self.label_prefix}.replica" not in ours:
+            wanted.pop(f"{self.label_prefix}.replica")
+        return ours == wanted
 
     def create_body(self) -> dict:
         """The Engine API's container configuration: contained as README.md "Isolation" says
@@ -103,6 +116,20 @@ class ServiceContainer:
             "HostConfig": host,
             "NetworkingConfig": {"EndpointsConfig": {self.network: {}}},
         }
+
+
+def replica_name(container: str, replica: int) -> str:
+    """The first replica keeps the generation's container name, the others are <name>-r2...
+    (the agent names them the same way: swsagent/desired.replica_name)."""
+    return container if replica == 1 else f"{container}-r{replica}"
+
+
+def replica_specs(spec: ServiceContainer) -> list[ServiceContainer]:
+    """One ServiceContainer a replica of the generation, in replica order."""
+    return [
+        replace(spec, container=replica_name(spec.container, n), replica=n)
+        for n in range(1, max(int(spec.replicas), 1) + 1)
+    ]
 
 
 class DeployError(RuntimeError):
@@ -193,7 +220,7 @@ def ensure_started(engine: Engine, spec: ServiceContainer) -> str:
         # Only our labels: the engine adds the image's own to the container's.
         labels = (existing.get("Config") or {}).get("Labels") or {}
         ours = {k: v for k, v in labels.items() if k.startswith(spec.label_prefix + ".")}
-        same = ours == spec.labels() and existing.get("Image") == image.get("Id")
+        same = spec.same_labels(ours) and existing.get("Image") == image.get("Id")
         if same and (existing.get("State") or {}).get("Running"):
             return "unchanged"
         if same:

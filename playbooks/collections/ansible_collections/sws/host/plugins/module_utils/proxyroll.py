@@ -30,26 +30,38 @@ def candidate(
     entries: list[dict],
     header: str,
     slot: str,
-    addresses: dict[str, str],
-    restarted: dict[str, str] | None = None,
+    addresses: dict[str, list[str]],
+    restarted: dict[str, list[str]] | None = None,
 ) -> str:
-    """The routes text for what got ready: each entry's new block (its address put in the
-    agent's slot) when its host reported an address, its restarted block when a failed
-    recreate started the older generation again, else its old block (or none), sorted by
-    the keys the agent gave (domain, service) and joined as the agent joins them."""
+    """The routes text for what got ready: each entry's new block (its addresses put in the
+    agent's slots) when its host reported them, its restarted block when a failed recreate
+    started the older generation again, else its old block (or none), sorted by the keys the
+    agent gave (domain, service) and joined as the agent joins them."""
     chosen = []
     restarted = restarted or {}
     for entry in entries:
         host = entry.get("host") or ""
-        address, again = addresses.get(host), restarted.get(host)
         new, old, older = entry.get("new"), entry.get("old"), entry.get("restarted")
-        if new and address:
-            chosen.append((tuple(new["key"]), new["text"].replace(slot, address)))
-        elif older and again:
-            chosen.append((tuple(older["key"]), older["text"].replace(slot, again)))
+        filled = fill_slots(new["text"], slot, addresses.get(host)) if new else None
+        again = fill_slots(older["text"], slot, restarted.get(host)) if older else None
+        if filled is not None:
+            chosen.append((tuple(new["key"]), filled))
+        elif again is not None:
+            chosen.append((tuple(older["key"]), again))
         elif old:
             chosen.append((tuple(old["key"]), old["text"]))
     return "\n".join([header, *(block for _, block in sorted(chosen))])
+
+
+def fill_slots(text: str, slot: str, addresses: list[str] | str | None) -> str | None:
+    """The block with each slot taking the next address (one slot a replica, issue 28, in
+    replica order); None when there is no address for every slot: not all got ready."""
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    parts = text.split(slot)
+    if not addresses or len(parts) - 1 != len(addresses):
+        return None
+    return "".join(part + address for part, address in zip(parts, [*addresses, ""], strict=True))
 
 
 def digest(text: str | None) -> str:

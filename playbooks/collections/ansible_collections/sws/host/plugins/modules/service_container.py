@@ -14,10 +14,18 @@ description:
     is replaced.
   - Waits until the container accepts connections on its port (or answers GET path); on any
     failure the new container is removed and the task fails with the reason and last log lines.
-  - Returns the container's address on the network, which the proxy roll routes to.
+  - Returns the container's address on the network (address, the first replica's) and every
+    replica's (addresses), which the proxy roll routes to.
 author: [SWS]
 options:
   container: {type: str, required: true, description: "sws-svc-<name>-<generation>."}
+  replicas:
+    type: int
+    default: 1
+    description: spec.replicas, the containers of the generation side by side, each contained,
+      labelled (<prefix>.replica) and networked alike; the first is named container, the
+      others container-r2, -r3... Ready only when every one is; on a failure the ones this
+      task made or started go.
   service: {type: str, required: true, description: The service's name.}
   generation: {type: int, required: true, description: The generation.}
   digest: {type: str, required: true, description: The spec digest (label <prefix>.spec-digest).}

@@ -1,0 +1,201 @@
+"""An update of a 3-replica service under load through the real chain: HAProxy -> two nginx
+proxies -> the replicas, each a throwaway container of the host's images on the test network,
+configured by the proxies' own nginx.conf template (test_routes_nginx.render_test_conf) and
+rolled by the agent's pass (sws.host.proxy_roll). No bootstrapped host is touched: the pass
+runs with test_agent_pass.py's label prefix and network, and these names of its own.
+
+Requests open a new connection each (no client keep-alive to race a roll) and every one must
+be answered 200, by the old generation's replicas, then the new one's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from swsagent.config import config_from_mapping
+from tests.integration import test_agent_pass as agent_pass
+from tests.integration.test_agent_pass import LABELS, REPO, docker, inspect, one_pass
+from tests.integration.test_routes_nginx import IMAGE, render_test_conf
+
+HAPROXY_IMAGE = "sws-local/haproxy:2.6-1"
+# test_agent_pass.py's fixtures (see test_agent_replicas.py).
+engine_lock = agent_pass.engine_lock
+hello_image = agent_pass.hello_image
+network = agent_pass.network
+store = agent_pass.store
+clean_services = agent_pass.clean_services
+
+pytestmark = pytest.mark.skipif(
+    not (docker("images", "-q", IMAGE).strip() and docker("images", "-q", HAPROXY_IMAGE).strip()),
+    reason=f"no {IMAGE} or {HAPROXY_IMAGE} on this engine",
+)
+
+HAPROXY_CFG = """global
+    stats socket /run/haproxy/admin.sock mode 600 level admin
+defaults
+    mode http
+    retries 3
+    option redispatch 1
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend http
+    bind :80
+    default_backend proxies
+backend proxies
+    balance leastconn
+    http-reuse safe
+    retry-on conn-failure empty-response
+    option httpchk GET /healthz
+    http-check expect status 200
+{servers}"""
+
+
+@pytest.fixture
+def chain(network, tmp_path_factory):
+    """Two proxies and HAProxy in front of them: {proxies, loadbalancer, sockets, haproxy}."""
+    tag = "swsrepl-" + uuid.uuid4().hex[:6]
+    root = Path(tmp_path_factory.mktemp("chain"))
+    sockets, run = root / "sockets", root / "haproxy"
+    proxies = [f"{tag}-proxy-{n}" for n in (1, 2)]
+    started = []
+    try:
+        for proxy in proxies:
+            started.append(_proxy(proxy, root / proxy, sockets / proxy, network))
+        servers = "".join(
+            f"    server {p} unix@/run/sws/proxies/{p}/http.sock check inter 500\n" for p in proxies
+        )
+        run.mkdir()
+        (root / "haproxy.cfg").write_text(HAPROXY_CFG.format(servers=servers))
+        lb = f"{tag}-lb"
+        docker(
+            "run", "-d", "--name", lb, "--network", network, "--user", "0",
+            "-v", f"{root / 'haproxy.cfg'}:/usr/local/etc/haproxy/haproxy.cfg:ro",
+            "-v", f"{run}:/run/haproxy", "-v", f"{sockets}:/run/sws/proxies",
+            HAPROXY_IMAGE,
+        )  # fmt: skip
+        started.append(lb)
+        ip = inspect(lb)["NetworkSettings"]["Networks"][network]["IPAddress"]
+        yield {"proxies": proxies, "loadbalancer": lb, "sockets": sockets, "run": run, "ip": ip}
+    finally:
+        for name in started:
+            docker("rm", "-f", name, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _proxy(name: str, conf: Path, sockets: Path, network: str) -> str:
+    """One proxy: the template's nginx.conf (live routes) and test.conf (candidate routes)."""
+    render_test_conf(conf)
+    render_test_conf(conf / "main", sws_proxy_routes_set="live")
+    (conf / "main" / "test.conf").rename(conf / "nginx.conf")
+    shutil.rmtree(conf / "main")
+    (conf / "live").mkdir()
+    (conf / "live" / "routes.conf").write_text("")
+    sockets.mkdir(parents=True)
+    for path in [conf, *conf.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the workers (user nginx) read it
+    docker(
+        "run", "-d", "--name", name, "--network", network,
+        "-v", f"{conf}:/etc/nginx/sws", "-v", f"{sockets}:/run/sws/proxy",
+        "--entrypoint", "nginx", IMAGE, "-c", "/etc/nginx/sws/nginx.conf", "-g", "daemon off;",
+    )  # fmt: skip
+    return name
+
+
+@pytest.fixture
+def config(database_url, network, chain, tmp_path):
+    return config_from_mapping(
+        {
+            "database_url": database_url,
+            "project_dir": str(REPO),
+            "state_dir": str(tmp_path / "state"),
+            "haproxy_socket": str(chain["run"] / "admin.sock"),
+            "ready_timeout": 10,
+            "stop_timeout": 2,
+            "names": {
+                "services_network": network,
+                "proxies": chain["proxies"],
+                "loadbalancer": chain["loadbalancer"],
+                "label_prefix": LABELS,
+                "proxy_socket_dir": str(chain["sockets"]),
+            },
+        }
+    )
+
+
+class Load:
+    """Threads sending GETs through HAProxy, a new connection each, until stopped."""
+
+    def __init__(self, url: str, host: str, threads: int = 4):
+        self.url, self.host = url, host
+        self.answers: list[str] = []
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._send) for _ in range(threads)]
+
+    def _send(self) -> None:
+        while not self.stop.is_set():
+            try:
+                response = requests.get(self.url, headers={"Host": self.host}, timeout=10)
+                if response.status_code == 200:
+                    self.answers.append(response.json()["hostname"])
+                else:
+                    self.failures.append(f"{response.status_code}: {response.text[:100]}")
+            except (requests.RequestException, ValueError) as err:
+                self.failures.append(repr(err)[:200])
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def hostnames(service: str, generation: int) -> set[str]:
+    """The container hostnames (short ids) of a generation's replicas."""
+    listed = docker(
+        "ps", "-q", "--filter", f"label={LABELS}.service={service}",
+        "--filter", f"label={LABELS}.generation={generation}",
+    )  # fmt: skip
+    return set(listed.split())
+
+
+def apply(store, image, greeting: str) -> None:
+    spec = {
+        "name": "load", "port": 8080, "domain": "load.test", "image": image, "replicas": 3,
+        "env": [{"name": "GREETING", "value": greeting}],
+    }  # fmt: skip
+    store.apply("alice", spec)
+
+
+def test_an_update_of_three_replicas_under_load_fails_no_request(config, store, hello_image, chain):
+    apply(store, hello_image, "one")
+    report = one_pass(config, store.conn)
+    assert report.changed.get("routes") == "rolled", report.summary()
+    first = hostnames("load", 1)
+    assert len(first) == 3
+    url = f"http://{chain['ip']}/"
+    with Load(url, "load.test") as load:
+        time.sleep(0.5)
+        assert set(load.answers) == first, "every replica answers through the chain"
+        apply(store, hello_image, "two")
+        report = one_pass(config, store.conn)
+        assert report.changed["deployed"] == ["load"], report.summary()
+        time.sleep(0.5)
+    second = hostnames("load", 2)
+    assert len(second) == 3 and not second & first
+    assert load.failures == [], load.failures[:5]
+    assert len(load.answers) > 50
+    assert set(load.answers[-20:]) <= second  # after the roll only the new replicas answer
+    assert second <= set(load.answers)  # each of them did
