@@ -383,9 +383,13 @@ class Chain:
     configs: dict[str, str]  # file (haproxy.cfg, <proxy>/nginx.conf) -> text
 
 
-def start_chain(index: int, variant: Variant, workdir: Path, service_address: str) -> Chain:
+def start_chain(
+    index: int, variant: Variant, workdir: Path, service_address: str, lay_out=None, **settings
+) -> Chain:
+    """lay_out(conf_dir, values) -> routes text: another bench's routes and the files they
+    read (bench/site_cost.py); settings override role variables."""
     port = HTTP_PORTS + index
-    values = role_vars(port, HTTPS_PORTS + index)
+    values = {**role_vars(port, HTTPS_PORTS + index), **settings}
     root = workdir / f"v{index}"
     etc, run, sockets = root / "haproxy-etc", root / "haproxy-run", root / "proxies"
     for directory in (root, etc, run, sockets):
@@ -405,6 +409,7 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
     route = route_block(
         Route(domain=DOMAIN, service="chainv", address=service_address, port=SERVICE_PORT), names
     )
+    authcache = SOURCE / "roles/sws_proxy/templates/authcache.conf.j2"  # since issue 27
     conf_dir, mount = values["sws_proxy_conf_dir"], values["sws_proxy_sockets_mount"]
     assert values["sws_proxy_routes_socket"] == names.proxy_routes_socket
     proxies, configs = [], {"haproxy.cfg": haproxy_cfg}
@@ -415,7 +420,15 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
         (conf / "nginx.conf").write_text(nginx_conf)
         configs[f"{proxy}/nginx.conf"] = nginx_conf
         (conf / "upgrade.conf").write_text(upgrade)
-        (conf / "live" / "routes.conf").write_text(route)
+        if authcache.exists():
+            (conf / "authcache.conf").write_text(
+                render("sws_proxy/templates/authcache.conf.j2", values)
+            )
+            (conf / "lua").mkdir()
+            lua = SOURCE / "roles/sws_proxy/files/sws_authcache.lua"
+            (conf / "lua" / lua.name).write_text(lua.read_text())
+        routes = lay_out(conf, values) if lay_out else route
+        (conf / "live" / "routes.conf").write_text(routes)
         (sockets / proxy).mkdir(mode=0o755)
         name = f"{PREFIX}v{index}-{proxy.removeprefix('sws-')}"
         docker(
