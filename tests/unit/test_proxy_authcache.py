@@ -48,7 +48,7 @@ def test_with_the_cache_nginx_loads_lua_and_guarded_locations_use_it(cache):
     conf = render("nginx.conf.j2", cache)
     assert "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;" in conf
     assert "    lua_shared_dict sws_auth 1m;\n" in conf
-    assert 'require("sws_authcache").init(60)' in conf
+    assert 'require("sws_authcache").init(300)' in conf
     included = render("authcache.conf.j2", cache)
     assert (
         'set_by_lua_block $sws_auth_realm { return require("sws_authcache").lookup() }' in included
