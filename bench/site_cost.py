@@ -15,13 +15,13 @@ The basic-auth user's hash is bcrypt at the spec's lowest cost (10), made by the
 (libxcrypt) as the proxies' nginx checks it. Without the memory each request costs bcrypt's
 ~50 ms of CPU, so that row runs with at most 4 connections (more queue until wrk's timeout).
 
-Measured 2026-12-06, 7 rounds x 5 s, wrk -t2 -c32, the image of this change (lua), the
+Measured 2026-12-06, 9 rounds x 5 s, wrk -t2 -c32, the image of this change (lua), the
 machine shared with other sessions' tests (ARCHITECTURE.md, "Basic auth's cost"):
-plain 10,562 req/s; allow list 10,521 (0.98x); basic auth + allow, remembered 10,019 (cost
-1.03x of plain, proxies 39.0 us a request against 35.4); redirect 18,568 (0.64x); without the
-memory (4 connections) plain 8,128 and basic auth 23 req/s (343x: a bcrypt, ~55 ms of a
-proxy's CPU, every request). Before the memory, on the bootstrapped host: 38 req/s with 2 and
-with 8 connections against 9,000-16,000 plain.
+plain 12,368 req/s; allow list 15,000 (0.96x); basic auth + allow, remembered 12,165 (cost
+1.04x of plain, proxies 33.7 us a request against 27.7); redirect 20,571 (0.63x); without the
+memory (4 connections) plain 8,334 and basic auth 24 req/s (356x: a bcrypt, ~53 ms of a
+proxy's CPU, every request). Two other runs that hour: 1.03x and 1.18x. Before the memory, on
+the bootstrapped host: 38 req/s with 2 and with 8 connections against 9,000-16,000 plain.
 
     .venv/bin/python bench/site_cost.py [--rounds 5] [--seconds 5] [--connections 32]
         [--image sws-local/nginx:1.22-2] [--prefix sitecost-] [--ref HEAD|worktree]
