@@ -20,8 +20,9 @@ machine shared with other sessions' tests (ARCHITECTURE.md, "Basic auth's cost")
 plain 12,368 req/s; allow list 15,000 (0.96x); basic auth + allow, remembered 12,165 (cost
 1.04x of plain, proxies 33.7 us a request against 27.7); redirect 20,571 (0.63x); without the
 memory (4 connections) plain 8,334 and basic auth 24 req/s (356x: a bcrypt, ~53 ms of a
-proxy's CPU, every request). Two other runs that hour: 1.03x and 1.18x. Before the memory, on
-the bootstrapped host: 38 req/s with 2 and with 8 connections against 9,000-16,000 plain.
+proxy's CPU, every request). Other runs that hour: 1.05x, and with a 60 s TTL 1.03x and
+1.18x. Before the memory, on the bootstrapped host: 38 req/s with 2 and with 8 connections
+against 9,000-16,000 plain.
 
     .venv/bin/python bench/site_cost.py [--rounds 5] [--seconds 5] [--connections 32]
         [--image sws-local/nginx:1.22-2] [--prefix sitecost-] [--ref HEAD|worktree]
