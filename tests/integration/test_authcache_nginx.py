@@ -131,24 +131,35 @@ def proxy(tmp_path: Path, spec: dict) -> Proxy:
 
 def test_a_right_password_is_checked_once_and_a_wrong_one_every_time(tmp_path):
     with proxy(tmp_path, users_spec(alice=SECRET_HASH)) as nginx:
-        first, anonymous, wrong = nginx.ask(
+        first, anonymous, wrong, again = nginx.ask(
             [
                 ("example.com", "/", "", GOOD),
                 ("example.com", "/", "", ""),
                 ("example.com", "/", "", BAD),
+                ("example.com", "/", "", BAD),  # a refusal is never taken for a pass
             ]
         )
         assert status(first) == 200 and first.endswith("from the service")
-        for refused in (anonymous, wrong):
+        for refused in (anonymous, wrong, again):
             # Exactly auth_basic's answer: the realm is the service's name.
             assert status(refused) == 401
             assert 'WWW-Authenticate: Basic realm="web"\n' in refused
         # Behind nginx's back, the file no longer takes "secret" and now takes "wrong": the
         # remembered header still passes, the refused one was not remembered.
         nginx.htpasswd().write_text(f"alice:{bcrypt_hash('wrong')}\n")
-        again, wrong = nginx.ask([("example.com", "/", "", GOOD), ("example.com", "/", "", BAD)])
+        upgrade = "Upgrade: websocket"  # through @upgrade, which is guarded the same way
+        again, tunnel, wrong = nginx.ask(
+            [
+                ("example.com", "/", "", GOOD),
+                ("example.com", "/", "", GOOD, upgrade),
+                ("example.com", "/", "", BAD),
+            ]
+        )
         assert status(again) == 200 and again.endswith("from the service")
+        assert status(tunnel) == 200 and tunnel.endswith("from the service")
         assert status(wrong) == 200
+        (anonymous,) = nginx.ask([("example.com", "/", "", "", upgrade)])
+        assert status(anonymous) == 401 and 'realm="web"' in anonymous
 
 
 def test_a_user_removed_is_refused_right_after_the_roll(tmp_path):
