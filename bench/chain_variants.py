@@ -383,9 +383,13 @@ class Chain:
     configs: dict[str, str]  # file (haproxy.cfg, <proxy>/nginx.conf) -> text
 
 
-def start_chain(index: int, variant: Variant, workdir: Path, service_address: str) -> Chain:
+def start_chain(
+    index: int, variant: Variant, workdir: Path, service_address: str, lay_out=None, **settings
+) -> Chain:
+    """lay_out(conf_dir, values) -> routes: another bench's (site_cost.py), with the files
+    they read; settings override role variables."""
     port = HTTP_PORTS + index
-    values = role_vars(port, HTTPS_PORTS + index)
+    values = {**role_vars(port, HTTPS_PORTS + index), **settings}
     root = workdir / f"v{index}"
     etc, run, sockets = root / "haproxy-etc", root / "haproxy-run", root / "proxies"
     for directory in (root, etc, run, sockets):
@@ -396,7 +400,6 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
     )
     (etc / "haproxy.cfg").write_text(haproxy_cfg)
     base_nginx = edit_nginx(render("sws_proxy/templates/nginx.conf.j2", values), variant.nginx)
-    upgrade = render("sws_proxy/templates/upgrade.conf.j2", values)
     from swsagent.plan import Route
     from swsagent.render import route_block
     from tests.fixtures.contract import repo_names
@@ -414,8 +417,8 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
         nginx_conf = edit_nginx(base_nginx, variant.nginx_per_proxy.get(proxy, []))
         (conf / "nginx.conf").write_text(nginx_conf)
         configs[f"{proxy}/nginx.conf"] = nginx_conf
-        (conf / "upgrade.conf").write_text(upgrade)
-        (conf / "live" / "routes.conf").write_text(route)
+        write_role_files(conf, values)
+        (conf / "live" / "routes.conf").write_text(lay_out(conf, values) if lay_out else route)
         (sockets / proxy).mkdir(mode=0o755)
         name = f"{PREFIX}v{index}-{proxy.removeprefix('sws-')}"
         docker(
@@ -424,12 +427,7 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
             NGINX_IMAGE, "nginx", "-c", f"{conf_dir}/nginx.conf", "-g", "daemon off;",
         )  # fmt: skip
         proxies.append(name)
-    deadline = time.monotonic() + 20
-    socket_name = values["sws_proxy_http_socket"]
-    while not all((sockets / proxy / socket_name).exists() for proxy in PROXIES):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{variant.name}: the proxies made no sockets\n" + logs(proxies))
-        time.sleep(0.1)
+    wait_for_sockets(sockets, values["sws_proxy_http_socket"], variant.name, proxies)
     run_dir = values["sws_loadbalancer_run_dir"]
     name = f"{PREFIX}v{index}-haproxy"
     tls = []
@@ -444,6 +442,26 @@ def start_chain(index: int, variant: Variant, workdir: Path, service_address: st
     )  # fmt: skip
     admin = run / Path(values["sws_loadbalancer_socket"]).relative_to(run_dir)
     return Chain(port, name, proxies, admin, configs)
+
+
+def wait_for_sockets(sockets: Path, socket: str, variant: str, proxies: list[str]) -> None:
+    deadline = time.monotonic() + 20
+    while not all((sockets / proxy / socket).exists() for proxy in PROXIES):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{variant}: the proxies made no sockets\n" + logs(proxies))
+        time.sleep(0.1)
+
+
+def write_role_files(conf: Path, values: dict) -> None:
+    """What routes include (upgrade.conf; since issue 27 authcache.conf and the lua module
+    nginx.conf loads), as the role writes them into a proxy's volume."""
+    (conf / "upgrade.conf").write_text(render("sws_proxy/templates/upgrade.conf.j2", values))
+    if not (SOURCE / "roles/sws_proxy/templates/authcache.conf.j2").exists():
+        return
+    (conf / "authcache.conf").write_text(render("sws_proxy/templates/authcache.conf.j2", values))
+    (conf / "lua").mkdir()
+    lua = SOURCE / "roles/sws_proxy/files/sws_authcache.lua"
+    (conf / "lua" / lua.name).write_text(lua.read_text())
 
 
 def haproxy_certificates(workdir: Path, tls_dir: str, values: dict) -> Path:

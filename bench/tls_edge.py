@@ -48,7 +48,7 @@ from typing import NamedTuple
 from measure import wrk
 
 HAPROXY_IMAGE = "sws-local/haproxy:2.6-1"
-NGINX_IMAGE = "sws-local/nginx:1.22-1"
+NGINX_IMAGE = "sws-local/nginx:1.22-2"
 DOMAIN = "bench.tls.test"
 PORTS = {
     "plain": 18480,

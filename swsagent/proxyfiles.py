@@ -44,6 +44,13 @@ class ProxyFiles:
         return f"{self.conf_dir}/upgrade.conf"
 
     @property
+    def auth_cache(self) -> str:
+        """Issue 27: what a location guarded by basic auth includes before its auth_basic: the
+        lookup in (and store into) the proxies' memory of accepted credentials, written by the
+        bootstrap (empty for an image without lua)."""
+        return f"{self.conf_dir}/authcache.conf"
+
+    @property
     def challenges_dir(self) -> str:
         """HTTPS: the ACME HTTP-01 answers, one file a token (HAProxy holds the certificates)."""
         return f"{self.conf_dir}/acme-challenge"

@@ -10,6 +10,8 @@ sent, and nothing else reaches the proxies' sockets): never an address a client 
 
 from __future__ import annotations
 
+import hashlib
+
 from swsagent.proxyfiles import ProxyFiles
 from swsagent.tlsroutes import EdgeTls, challenge_location, https_server_lines
 from swscore.spec import SiteSettings, TlsSettings
@@ -49,13 +51,27 @@ def allow_check(service: str, site: SiteSettings | None) -> str:
 
 
 def basic_auth(service: str, site: SiteSettings | None, files: ProxyFiles) -> str:
-    """auth_basic for a location (the ACME challenge's has none: the CA sends no password)."""
+    """auth_basic for a location (the ACME challenge's has none: the CA sends no password),
+    behind the proxies' memory of accepted credentials (files.auth_cache, the role's
+    sws_authcache.lua): bcrypt runs once a minute per user, not on every request. The scope
+    names the htpasswd's content, so a changed file (a user removed) is never answered from
+    memory once its route is live; the realm is a variable the cache turns "off" on a hit."""
     if not site or not site.users:
         return ""
+    version = hashlib.sha256(site.htpasswd().encode()).hexdigest()[:16]
     return (
-        f'        auth_basic "{service}";\n'
+        f'        set $sws_auth_scope "{service} {version}";\n'
+        f'        set $sws_auth_realm "{auth_realm(service)}";\n'
+        f"        include {files.auth_cache};\n"
+        "        auth_basic $sws_auth_realm;\n"
         f"        auth_basic_user_file {files.site_file(service, HTPASSWD)};\n"
     )
+
+
+def auth_realm(service: str) -> str:
+    """The realm clients are told is the service's name; nginx reads a realm of exactly "off"
+    as no auth at all, even from a variable at request time, so that one name is not used."""
+    return "service off" if service == "off" else service
 
 
 def error_page_line(site: SiteSettings | None) -> str:

@@ -28,7 +28,8 @@ PAGE_KINDS = ("maintenance", "error")
 BASIC_USER_RE = re.compile(r"^[A-Za-z0-9._@+-]{1,64}\Z")
 # bcrypt as crypt(3) writes it. The proxy image's libc (libxcrypt 4.4) verifies $2a$, $2b$
 # and $2y$; it has no argon2 (crypt answers "*0"), so argon2id could never match. Cost 10 to
-# 14: below is cheap to guess, above costs the proxy a second of CPU per request.
+# 14: below is cheap to guess, above costs the proxy a second of CPU per check (each wrong
+# password, and each right one the proxies do not remember: sws_authcache.lua).
 BCRYPT_RE = re.compile(r"^\$2[aby]\$(?P<cost>[0-9]{2})\$[./A-Za-z0-9]{53}\Z")
 BCRYPT_COSTS = range(10, 15)
 

@@ -12,6 +12,8 @@ needs the image on the engine but not a bootstrapped host.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,7 +32,14 @@ from tests.fixtures.contract import repo_contract, repo_names
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "sws_proxy"
-IMAGE = "sws-local/nginx:1.22-1"
+# The offline proxy image sws.yml names (the one with lua); SWS_TEST_NGINX_IMAGE tries another
+# build of it (a throwaway tag) before the bootstrap has built this one.
+IMAGE = os.environ.get(
+    "SWS_TEST_NGINX_IMAGE",
+    yaml.safe_load((REPO / "inventory/group_vars/all/sws.yml").read_text())[
+        "sws_offline_images_names"
+    ]["nginx"],
+)
 NAMES = repo_names()
 
 LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63).filter(
@@ -106,6 +115,8 @@ def render_test_conf(directory: Path, **overrides) -> Path:
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
         sws_proxy_api_upload_max_body_size=repo_contract().backup_upload_max.removesuffix("i"),
+        # The offline image has lua: the memory of accepted basic-auth credentials is on.
+        sws_proxy_auth_cache=True,
     )
     values.update(overrides)
     template = (ROLE / "templates" / "nginx.conf.j2").read_text()
@@ -116,7 +127,17 @@ def render_test_conf(directory: Path, **overrides) -> Path:
     # What routes include for an upgraded connection's timeouts, as the role writes it.
     upgrade = jinja2.Template((ROLE / "templates" / "upgrade.conf.j2").read_text())
     (directory / "upgrade.conf").write_text(upgrade.render(values))
+    write_auth_cache(directory, values)
     return directory
+
+
+def write_auth_cache(directory: Path, values: dict) -> None:
+    """What a route guarded by basic auth includes, and the lua module nginx.conf loads, as
+    the role writes them."""
+    authcache = jinja2.Template((ROLE / "templates" / "authcache.conf.j2").read_text())
+    (directory / "authcache.conf").write_text(authcache.render(values))
+    (directory / "lua").mkdir(exist_ok=True)
+    shutil.copy(ROLE / "files" / "sws_authcache.lua", directory / "lua")
 
 
 def in_proxy_image(conf_dir: Path) -> list[str]:

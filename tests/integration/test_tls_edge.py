@@ -46,10 +46,12 @@ from swscore.certificates import check
 from swscore.spec import TlsSettings
 from tests.fixtures.certs import TestCA
 from tests.fixtures.contract import repo_contract, repo_names
+from tests.integration.test_routes_nginx import IMAGE as NGINX_IMAGE
+from tests.integration.test_routes_nginx import write_auth_cache
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX, HAPROXY, PYTHON = (
-    "sws-local/nginx:1.22-1",
+    NGINX_IMAGE,
     "sws-local/haproxy:2.6-1",
     "sws-local/python:3.11-1",
 )
@@ -197,9 +199,11 @@ def edge(tmp_path_factory):
         sws_proxy_api_https_port=edge.https,
         sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
         sws_proxy_worker_processes=1,
+        sws_proxy_auth_cache=True,  # the offline image has lua
     )
     (conf / "nginx.conf").write_text(render("sws_proxy", "nginx.conf.j2", proxy))
     (conf / "upgrade.conf").write_text(render("sws_proxy", "upgrade.conf.j2", proxy))
+    write_auth_cache(conf, proxy)
     lb = role_values(
         "sws_loadbalancer",
         sws_loadbalancer_http_port=edge.http,

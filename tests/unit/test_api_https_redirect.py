@@ -56,6 +56,7 @@ def api_block(redirect: bool, port: int) -> str:
         sws_proxy_api_redirects=redirect,
         sws_proxy_api_https_port=port,
         sws_proxy_api_upload_max_body_size="10G",
+        sws_proxy_auth_cache=False,
     )
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
     text = env.from_string((ROLE / "templates" / "nginx.conf.j2").read_text()).render(values)

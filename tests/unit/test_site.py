@@ -191,3 +191,39 @@ def test_stale_site_files_go_and_wanted_ones_stay(tmp_path):
     (root / "web" / "htpasswd").write_text("x")
     assert sitefiles.remove_stale([tmp_path], files, wanted) == ["gone", "web"]
     assert sorted(p.name for p in root.rglob("*")) == ["error.html", "web"]
+
+
+def guarded(users: dict[str, str], name: str = "web") -> str:
+    access = {"basicAuth": [{"user": u, "passwordHash": h} for u, h in users.items()]}
+    site = load(access=access).site
+    return routes_conf([Route("example.com", name, "10.0.0.2", 80, site=site)], NAMES)
+
+
+def test_a_guarded_location_asks_the_memory_of_checked_credentials_first():
+    text = guarded({"alice": HASH})
+    conf = NAMES.proxy_files.conf_dir
+    version = re.search(r'set \$sws_auth_scope "web ([0-9a-f]{16})";', text).group(1)
+    lines = (
+        f'        set $sws_auth_scope "web {version}";\n'
+        '        set $sws_auth_realm "web";\n'
+        f"        include {conf}/authcache.conf;\n"
+        "        auth_basic $sws_auth_realm;\n"
+        f"        auth_basic_user_file {conf}/sites/web/htpasswd;\n"
+    )
+    # location / and @upgrade; the ACME challenge's location has none.
+    assert text.count(lines) == 2 and text.count("auth_basic ") == 2
+
+
+def test_the_scope_changes_with_the_htpasswd_only():
+    def scope(text: str) -> str:
+        return re.search(r"set \$sws_auth_scope (.*);", text).group(1)
+
+    other = HASH[:-3] + "xyz"
+    assert scope(guarded({"alice": HASH})) == scope(guarded({"alice": HASH}))
+    changed = [guarded({"alice": HASH, "bob": HASH}), guarded({"alice": other})]
+    assert len({scope(guarded({"alice": HASH})), *(scope(t) for t in changed)}) == 3
+
+
+def test_a_service_named_off_gets_a_realm_nginx_does_not_read_as_no_auth():
+    # auth_basic "off" (also from a variable, at request time) turns the check off.
+    assert 'set $sws_auth_realm "service off";' in guarded({"alice": HASH}, name="off")
