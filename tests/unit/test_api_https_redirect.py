@@ -4,15 +4,12 @@ The decision is the sws_proxy role's own expression (rendered by ansible-core's 
 the fact roles/sws_tls sets), and the text is nginx.conf.j2's; nginx itself accepts it in
 tests/integration/test_routes_nginx.py and answers it in test_tls_edge.py."""
 
-from pathlib import Path
-
-import jinja2
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-ROLE = Path(__file__).parents[2] / "roles" / "sws_proxy"
+from tests.unit.proxy_role import ROLE, render_template
 
 
 def redirects(mode: str, public: bool | None) -> bool:
@@ -42,24 +39,9 @@ def test_the_redirect_follows_the_certificate_unless_the_operator_says(mode, pub
 
 
 def api_block(redirect: bool, port: int) -> str:
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    values = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
-    values.update(
-        ansible_managed="test",
-        sws_proxy_conf_dir="/etc/nginx/sws",
-        sws_proxy_routes_set="live",
-        sws_proxy_routes_socket="/run/sws/proxy/http.sock",
-        sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",
-        sws_proxy_https_socket_path="/run/sws/proxy/https.sock",
-        sws_proxy_api_domain="api.example.com",
-        sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
-        sws_proxy_api_redirects=redirect,
-        sws_proxy_api_https_port=port,
-        sws_proxy_api_upload_max_body_size="10G",
-        sws_proxy_auth_cache=False,
+    text = render_template(
+        "nginx.conf.j2", sws_proxy_api_redirects=redirect, sws_proxy_api_https_port=port
     )
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
-    text = env.from_string((ROLE / "templates" / "nginx.conf.j2").read_text()).render(values)
     return text[text.index("server_name api.example.com;") :]
 
 

@@ -2,16 +2,11 @@
 offline image (the one with nginx's lua module), and what nginx.conf and authcache.conf then
 say. nginx runs them in tests/integration/test_authcache_nginx.py."""
 
-from pathlib import Path
-
-import jinja2
 import pytest
-import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-ROLE = Path(__file__).parents[2] / "roles" / "sws_proxy"
-DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+from tests.unit.proxy_role import DEFAULTS, render_template
 
 
 @pytest.mark.parametrize(("offline", "expected"), [(True, True), (False, False), (None, False)])
@@ -24,23 +19,7 @@ def test_the_cache_is_on_with_the_offline_image_only(offline, expected):
 
 
 def render(name: str, cache: object) -> str:
-    values = {k: v for k, v in DEFAULTS.items() if not (isinstance(v, str) and "{{" in v)}
-    values.update(
-        ansible_managed="test",
-        sws_proxy_conf_dir="/etc/nginx/sws",
-        sws_proxy_routes_set="live",
-        sws_proxy_routes_socket="/run/sws/proxy/http.sock",
-        sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",
-        sws_proxy_https_socket_path="/run/sws/proxy/https.sock",
-        sws_proxy_api_domain="api.example.com",
-        sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
-        sws_proxy_api_redirects=False,
-        sws_proxy_api_https_port=443,
-        sws_proxy_api_upload_max_body_size="10G",
-        sws_proxy_auth_cache=cache,
-    )
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
-    return env.from_string((ROLE / "templates" / name).read_text()).render(values)
+    return render_template(name, sws_proxy_auth_cache=cache)
 
 
 @pytest.mark.parametrize("cache", [True, "True", "true"])
