@@ -137,9 +137,15 @@
     const name = element("a", service.name, "name");
     name.href = `#/services/${encodeURIComponent(service.name)}`;
     const line = element("div");
-    line.append(statusBadge(service.status), " ", domainLink(service.spec.domain));
+    line.append(statusBadge(service.status), " ", replicasText(service), " ", domainLink(service.spec.domain));
     item.append(name, line, element("p", service.last_log || "(no log line yet)", "last-log"));
     return item;
+  }
+
+  // Running/desired containers (spec.replicas, issue 28), as `swsctl ls` shows them.
+  function replicasText(service) {
+    const desired = service.replicas_desired ?? 1;
+    return element("span", `${service.replicas_running ?? 0}/${desired}`, "replicas");
   }
 
   function unchanged(what, data) {
@@ -168,6 +174,7 @@
       ["Image", service.spec.image],
       ["Port", service.spec.port],
       ["Generation", `${service.generation} (applied ${service.applied_generation})`],
+      ["Replicas", `${service.replicas_running ?? 0} running of ${service.replicas_desired ?? 1}`],
       ["Message", service.message || "(none)"],
     ];
     for (const [label, value] of rows) {

@@ -168,6 +168,7 @@ def test_sign_in_see_a_service_and_its_history_roll_back_sign_out(web_api, chrom
     card = visible(driver, 'li[data-service="shop"]')
     text_in(driver, "#who", "ada")
     assert card.find_element(By.CSS_SELECTOR, ".status").text == "running"
+    assert card.find_element(By.CSS_SELECTOR, ".replicas").text == "1/1"  # running/desired
     link = card.find_element(By.CSS_SELECTOR, 'a[href*="shop.example.test"]')
     assert link.text == "shop.example.test"
     assert card.find_element(By.CSS_SELECTOR, ".last-log").text == "GET /cart 200 in 3 ms"
@@ -183,6 +184,7 @@ def test_sign_in_see_a_service_and_its_history_roll_back_sign_out(web_api, chrom
     card.find_element(By.CSS_SELECTOR, "a.name").click()
     text_in(driver, "#service-name", "shop")
     text_in(driver, "#log", "GET /cart 200 in 3 ms")
+    text_in(driver, "#service-facts", "1 running of 1")
     rows = driver.find_elements(By.CSS_SELECTOR, "#history tbody tr")
     assert [r.get_attribute("data-generation") for r in rows] == ["2", "1"]
     text_in(driver, "#jobs tbody tr", "<b>echo</b> $HOME")
