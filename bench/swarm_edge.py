@@ -286,6 +286,25 @@ def run(args) -> None:
         else "\nB/C: no new task was seen"
     )
     print_costs(cost, args)
+    print_verdict(rows, cost)
+
+
+def print_verdict(rows: list[dict], cost: list[dict]) -> None:
+    """The figures the decision rests on, and the decision (its reasons: ARCHITECTURE.md)."""
+    updates = [r for r in rows if not r["phase"].startswith("killed")]
+    clean = sorted({r["variant"] for r in updates} - {r["variant"] for r in updates if r["failed"]})
+    killed = ", ".join(f"{r['variant']} {r['failed']} failed, {r['slow']} >= 1 s" for r in rows
+                       if r["phase"].startswith("killed"))  # fmt: skip
+    within = ", ".join(f"{c['pair']} {c['ratio']}" for c in cost)
+    print(f"\n0 failed in every update: {', '.join(clean) or 'none'}; a killed node: {killed}")
+    print(f"chain cost remote/local (target <= 1.3): {within}")
+    print(
+        "recommendation: C - each generation a dnsrr swarm service, switched to by rendering its"
+        " tasks' addresses into the upstream once they answer (one reload), re-rendered when"
+        " the manager's tasks change; keep-alive to tasks, a lost node's address rested after"
+        " one failure, the executor's model unchanged. Why: ARCHITECTURE.md, 'How the edge"
+        " reaches swarm tasks (measured)'."
+    )
 
 
 def print_costs(cost: list[dict], args) -> None:

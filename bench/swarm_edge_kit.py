@@ -254,12 +254,14 @@ class Renderer(threading.Thread):
         super().__init__(daemon=True)
         self.swarm, self.proxy, self.interval = swarm, proxy, interval
         self.mapping = dict(mapping)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.stop = threading.Event()
         self.current: dict[str, set[str]] = {}
         self.seen: list[float] = []
 
-    def render(self) -> bool:
+    def render(self, record: bool = True) -> bool:
+        """record: count the new tasks' delay in `seen` (not after a switch, which waited for
+        the tasks to answer on purpose)."""
         with self.lock:
             found = {up: self.swarm.tasks(svc) for up, svc in self.mapping.items()}
             addresses = {up: {t[0] for t in tasks} for up, tasks in found.items()}
@@ -270,14 +272,14 @@ class Renderer(threading.Thread):
             now = time.time()
             for up, tasks in found.items():
                 new = [t for t in tasks if t[0] not in self.current.get(up, set())]
-                self.seen += [now - since for _, _, since in new] if self.current else []
+                self.seen += [now - since for _, _, since in new] if record and self.current else []
             self.current = addresses
             return True
 
     def switch(self, upstream: str, service: str) -> None:
         with self.lock:
             self.mapping[upstream] = service
-        self.render()
+            self.render(record=False)
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
