@@ -17,7 +17,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +28,7 @@ from swsagent.render import route_block
 from swsagent.routecheck import Block, refused_blocks
 from swscore.spec import check_domain, load_definition
 from tests.fixtures.contract import repo_contract, repo_names
+from tests.fixtures.proxy_role import render_values, template_values
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "sws_proxy"
@@ -98,35 +98,28 @@ pytestmark = pytest.mark.skipif(not have_image(), reason=f"no {IMAGE} on this en
 
 def render_test_conf(directory: Path, **overrides) -> Path:
     """test.conf as the bootstrap renders it (candidate routes), into directory."""
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    values = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
-    values.update(
-        ansible_managed="test",
-        # The role takes it from sws.yml's sws_proxy_conf_mount (the host contract).
-        sws_proxy_conf_dir=repo_contract().proxy_conf_mount,
-        sws_proxy_routes_set="candidate",
-        sws_proxy_routes_socket="/run/sws/proxy/http.sock",
-        sws_proxy_healthz_socket="/run/sws/proxy/healthz.sock",
-        sws_proxy_https_socket_path="/run/sws/proxy/https.sock",
-        sws_proxy_api_domain="api.sws.test",
-        # As on a host whose API certificate is the local CA's (no redirect of plain HTTP).
-        sws_proxy_api_redirects=False,
-        sws_proxy_api_https_port=443,
-        sws_proxy_apiserver_socket="/run/sws/apiserver/http.sock",
-        sws_proxy_worker_processes=1,
-        sws_proxy_api_upload_max_body_size=repo_contract().backup_upload_max.removesuffix("i"),
-        # The offline image has lua: the memory of accepted basic-auth credentials is on.
-        sws_proxy_auth_cache=True,
+    values = template_values(
+        **{
+            # The role takes it from sws.yml's sws_proxy_conf_mount (the host contract).
+            "sws_proxy_conf_dir": repo_contract().proxy_conf_mount,
+            "sws_proxy_routes_set": "candidate",
+            "sws_proxy_api_domain": "api.sws.test",
+            # As on a host whose API certificate is the local CA's (no plain HTTP redirect).
+            "sws_proxy_api_redirects": False,
+            "sws_proxy_worker_processes": 1,
+            "sws_proxy_api_upload_max_body_size": repo_contract().backup_upload_max.removesuffix(
+                "i"
+            ),
+            # The offline image has lua: the memory of accepted basic-auth credentials is on.
+            "sws_proxy_auth_cache": True,
+            **overrides,
+        }
     )
-    values.update(overrides)
-    template = (ROLE / "templates" / "nginx.conf.j2").read_text()
-    # Strict: a value the role sets from a template (left out above) must be given here.
-    text = jinja2.Template(template, undefined=jinja2.StrictUndefined).render(values)
+    text = render_values("nginx.conf.j2", values)
     (directory / "candidate").mkdir(parents=True, exist_ok=True)
     (directory / "test.conf").write_text(text)
     # What routes include for an upgraded connection's timeouts, as the role writes it.
-    upgrade = jinja2.Template((ROLE / "templates" / "upgrade.conf.j2").read_text())
-    (directory / "upgrade.conf").write_text(upgrade.render(values))
+    (directory / "upgrade.conf").write_text(render_values("upgrade.conf.j2", values))
     write_auth_cache(directory, values)
     return directory
 
@@ -134,8 +127,7 @@ def render_test_conf(directory: Path, **overrides) -> Path:
 def write_auth_cache(directory: Path, values: dict) -> None:
     """What a route guarded by basic auth includes, and the lua module nginx.conf loads, as
     the role writes them."""
-    authcache = jinja2.Template((ROLE / "templates" / "authcache.conf.j2").read_text())
-    (directory / "authcache.conf").write_text(authcache.render(values))
+    (directory / "authcache.conf").write_text(render_values("authcache.conf.j2", values))
     (directory / "lua").mkdir(exist_ok=True)
     shutil.copy(ROLE / "files" / "sws_authcache.lua", directory / "lua")
 

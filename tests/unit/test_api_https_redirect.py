@@ -9,7 +9,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from tests.unit.proxy_role import ROLE, render_template
+from tests.fixtures.proxy_role import ROLE, render_template
 
 
 def redirects(mode: str, public: bool | None) -> bool:

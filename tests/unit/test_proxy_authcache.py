@@ -6,7 +6,7 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from tests.unit.proxy_role import DEFAULTS, render_template
+from tests.fixtures.proxy_role import DEFAULTS, render_template
 
 
 @pytest.mark.parametrize(("offline", "expected"), [(True, True), (False, False), (None, False)])
