@@ -23,10 +23,13 @@ log = logging.getLogger("sws.agent.jobs")
 
 WATCH_RUNS = 0.5  # seconds between looks while a run goes on (its end, its time limit)
 WATCH_LEFTOVERS = 2.0  # ... while only finished runs' containers wait for their removal
-# A finished run's container stays this long for the shipper to read it to its end, and its
-# lines are trimmed to job_lines_kept only then: a `swsctl run` still reading the output of
-# a chatty run (a few MB: pages of 1,000 lines) is not cut short.
-OUTPUT_GRACE = timedelta(seconds=30)
+# A finished run's container stays until the shipper has read it to its end (output_done) and
+# at least OUTPUT_GRACE more, and its lines are trimmed to job_lines_kept only then: a `swsctl
+# run` still reading the output of a chatty run (a few MB, pages of 1,000 lines) on a busy host
+# is not cut short. With no shipper on the host, Docker's copy is the only one: it stays
+# SHIPPER_AWAY long.
+OUTPUT_GRACE = timedelta(seconds=60)
+SHIPPER_AWAY = timedelta(minutes=10)
 
 
 @dataclass
@@ -157,7 +160,8 @@ def _finish(cur, run: jobstore.Run, state, exit_code, why, outcome: JobsOutcome)
 
 
 def _remove_finished(cur, engine, containers: dict, unfinished: set[int], now) -> list[int]:
-    """Remove the containers of runs finished OUTPUT_GRACE ago (or unknown to the store)."""
+    """Remove the containers of runs read to their end and finished OUTPUT_GRACE ago, or
+    finished SHIPPER_AWAY ago, or unknown to the store."""
     done = {int(k) for k in containers if k.isdigit() and int(k) not in unfinished}
     if not done:
         return []
@@ -169,8 +173,10 @@ def _remove_finished(cur, engine, containers: dict, unfinished: set[int], now) -
     removed = []
     for run_id in sorted(done):
         row = known.get(run_id)
-        if row is not None and row[2] and now - row[2] < OUTPUT_GRACE:
-            continue  # finished just now: its output is still being read
+        if row is not None and row[2]:
+            waited = now - row[2]
+            if waited < OUTPUT_GRACE or (not row[1] and waited < SHIPPER_AWAY):
+                continue  # its output is still being shipped, or read by a `swsctl run`
         engine.remove(containers[str(run_id)]["Id"], force=True)
         removed.append(run_id)
     return removed

@@ -21,9 +21,10 @@ from swsapi.servicelogs import KEEPALIVE_SECONDS, serving
 from swsapi.streamslots import keep_slot
 
 MAX_PAGE = 1000
-# The shipper marks a run's output read to its end; a run over this long ago without the
-# mark (no shipper on the host) ends its stream all the same.
-OUTPUT_GRACE = timedelta(seconds=5)
+# The shipper marks a run's output read to its end. Without the mark (no shipper on the host),
+# a stream ends all the same once the run is over this long and no line came for as long: a
+# shipper that is merely slow (megabytes of output on a busy host) is still sending lines.
+OUTPUT_GRACE = timedelta(seconds=10)
 POLL_SECONDS = 0.25  # a run's first line should reach `swsctl run` well within a second
 
 
@@ -42,9 +43,11 @@ def read_page(conn, run_id: int, after: int, limit: int = MAX_PAGE) -> dict:
     return {"lines": lines, "cursor": rows[-1].id if rows else after, "more": more}
 
 
-def ending(conn, run_id: int) -> dict | None:
+def ending(conn, run_id: int, quiet: timedelta = OUTPUT_GRACE) -> dict | None:
     """{"end": "finished", state, exit_code, message} once the run is over and its output
-    read; {"end": "deleted"} when the run went (with its service); None while it goes on."""
+    read; {"end": "deleted"} when the run went (with its service); None while it goes on.
+
+    `quiet`: how long the caller has seen no new line of the run."""
     run = conn.execute(
         select(
             JobRun.state, JobRun.exit_code, JobRun.message, JobRun.finished_at, JobRun.output_done
@@ -54,8 +57,8 @@ def ending(conn, run_id: int) -> dict | None:
         return {"end": "deleted"}
     if run.state in JOB_UNFINISHED:
         return None
-    settled = run.finished_at is None or datetime.now(UTC) - run.finished_at > OUTPUT_GRACE
-    if not (run.output_done or settled):
+    over_long_ago = run.finished_at is None or datetime.now(UTC) - run.finished_at > OUTPUT_GRACE
+    if not (run.output_done or (over_long_ago and quiet > OUTPUT_GRACE)):
         return None
     return {
         "end": "finished",
@@ -68,7 +71,7 @@ def ending(conn, run_id: int) -> dict | None:
 def follow(run_id: int, after: int, stream_id: int) -> Iterator[str]:
     """The stream's text: one JSON object per line, the run's ending last (with the cursor)."""
     deadline = time.monotonic() + current_app.config["SWS_STREAM_MAX_SECONDS"]
-    last_sent = last_refresh = time.monotonic()
+    last_sent = last_refresh = last_line = time.monotonic()
     cursor = after
     yield "\n"  # the headers go now: the caller sees the stream open before the first line
     while True:
@@ -77,13 +80,14 @@ def follow(run_id: int, after: int, stream_id: int) -> Iterator[str]:
             if last_refresh is None:
                 yield json.dumps({"end": "evicted", "cursor": cursor}) + "\n"
                 return
-            end = ending(conn, run_id)  # read before the page: no line after it is missed
+            quiet = timedelta(seconds=time.monotonic() - last_line)
+            end = ending(conn, run_id, quiet)  # read before the page: no line after it is missed
             page = read_page(conn, run_id, cursor)
             conn.commit()
         cursor = page["cursor"]
         if page["lines"]:
             yield "".join(json.dumps(line) + "\n" for line in page["lines"])
-            last_sent = time.monotonic()
+            last_sent = last_line = time.monotonic()
         if end is not None and not page["more"]:
             yield json.dumps({**end, "cursor": cursor}) + "\n"
             return

@@ -120,7 +120,7 @@ def test_ctrl_c_stops_the_run_and_swsctl_says_so(agent_host, served):
             assert time.monotonic() < deadline, run
             agent_host.run_pass()
         assert time.monotonic() - interrupted < 20, "a 60 s command was not cut short"
-        # Its container no longer runs (it is removed 30 s later, once the log shipper has
+        # Its container no longer runs (it is removed a minute later, once the log shipper has
         # read it to its end: jobpass.OUTPUT_GRACE).
         job_container = f"^sws-job-{served}-{running[0]['id']}$"
         left = test_agent.docker("ps", "-q", "--filter", f"name={job_container}").strip()

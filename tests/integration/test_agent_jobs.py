@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from swsagent import collection
+from swsagent import jobpass
 from swsagent.jobpass import jobs_step
 from swsagent.logship import Shipper
 from swsagent.logstore import ShipperSettings
@@ -116,9 +117,12 @@ def test_a_run_exits_with_its_code_and_its_output_arrives(config, store, service
         config, url, literal, lambda r, lines: r[0] not in ("pending", "running") and r[3]
     )
     assert row[:2] == ("succeeded", 0) and lines == ["$(id) ; rm -rf /"]
-    # Once its output had time to be read, a step removes the run's container.
+    # Once its output was read to its end and had time to reach a `swsctl run`, a step
+    # removes the run's container.
     conn = psycopg2.connect(url)
-    jobs_step(config, conn, now=datetime.now(UTC) + timedelta(seconds=31))
+    jobs_step(config, conn, now=datetime.now(UTC) + jobpass.OUTPUT_GRACE / 2)
+    assert docker("ps", "-aq", "--filter", f"label={LABELS}.job-run={literal}").strip()
+    jobs_step(config, conn, now=datetime.now(UTC) + jobpass.OUTPUT_GRACE + timedelta(seconds=1))
     conn.close()
     assert not docker("ps", "-aq", "--filter", f"label={LABELS}.job-run={literal}").strip()
 
