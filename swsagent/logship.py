@@ -58,6 +58,7 @@ class Follower:
     drained_run: str | None = None
     run_id: int | None = None  # a job run's container (issue 26)
     shipped_bytes: int = 0  # of a job run: its output stops being shipped past the cap
+    ended: bool = False  # of a job run: read to its end (a broken read is taken up again)
 
 
 @dataclass
@@ -122,8 +123,11 @@ class Shipper:
                 self._start(follower)
         runs = self.docker.containers(f"{self.settings.label_prefix}.job-run")
         for container in runs:
-            if container["Id"] not in self.followers:
+            follower = self.followers.get(container["Id"])
+            if follower is None:
                 self._follow_run(container)
+            elif not follower.ended and not follower.thread.is_alive():
+                self._start(follower)  # its read broke (an engine restart): from where it was
         present = {c["Id"] for c in containers} | {c["Id"] for c in runs}
         for gone in set(self.followers) - present:
             del self.followers[gone]
@@ -221,9 +225,12 @@ class Shipper:
                 for raw in splitter.flush():
                     self._ship(follower, stream, raw)
             if follower.run_id is not None:
+                if (self.docker.inspect(follower.container_id).get("State") or {}).get("Running"):
+                    return  # the stream ended before the run did: discover takes it up again
                 self._put(
                     LogLine(follower.service_id, 0, follower.name, _now(), END, "", follower.run_id)
                 )
+                follower.ended = True
                 return
             # Read to the end: if the run that was there when we began is still the last one
             # and it is over, there is nothing more until the container starts again.

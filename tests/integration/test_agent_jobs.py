@@ -15,8 +15,7 @@ import psycopg2
 import pytest
 from sqlalchemy import select
 
-from swsagent import collection
-from swsagent import jobpass
+from swsagent import collection, jobpass
 from swsagent.jobpass import jobs_step
 from swsagent.logship import Shipper
 from swsagent.logstore import ShipperSettings
@@ -189,3 +188,16 @@ def test_an_overlapping_minute_is_skipped_and_a_deleted_service_runs_no_more(
         assert gone.scheduled == [] and gone.started == []
     conn.close()
     assert run_row(url, first.started[0])[0][0] == "stopped"
+
+
+def test_a_broken_read_of_a_run_is_taken_up_again(config, store, service, shipper):
+    """The shipper's stream of a run breaks mid-run (what an engine restart does to it): the
+    read is taken up where it was, every line arrives once, and the run is read to its end."""
+    url = store.database_url
+    run_id = ask(store, service, ["sh", "-c", "for i in $(seq 1 30); do echo $i; sleep 0.1; done"])
+    steps_until(config, url, run_id, lambda r, lines: len(lines) >= 3)
+    shipper.docker.close_streams()
+    row, lines = steps_until(
+        config, url, run_id, lambda r, lines: r[0] not in ("pending", "running") and r[3]
+    )
+    assert row[0] == "succeeded" and lines == [str(i) for i in range(1, 31)]
