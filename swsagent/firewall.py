@@ -28,15 +28,26 @@ the restore at the end.
 
 from __future__ import annotations
 
-import ipaddress
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-LINK_LOCAL = "169.254.0.0/16"
-DOCKER_USER = "DOCKER-USER"
-REFUSE = "-j REJECT --reject-with icmp-admin-prohibited"
+from swsagent import collection
+
+# The rendering is the collection's (module_utils/firewallrules.py): the swarm nodes' firewall
+# (the sws.host.swarm_firewall module) renders with the same code on each node.
+_rules = collection.module_utils("firewallrules")
+LINK_LOCAL = _rules.LINK_LOCAL
+DOCKER_USER = _rules.DOCKER_USER
+REFUSE = _rules.REFUSE
+Rules = _rules.Rules
+Tables = _rules.Tables
+Repair = _rules.Repair
+rules = _rules.rules
+repair = _rules.repair
+covered = _rules.covered
+resolvers = _rules.resolvers
 # Docker's option that names a bridge network's Linux bridge; without it, br-<id[:12]>.
 BRIDGE_OPTION = "com.docker.network.bridge.name"
 # Docker reads the host's resolvers here (the second when the first lists only loopback ones,
@@ -50,15 +61,8 @@ class FirewallError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Policy:
+class Policy(_rules.Policy):
     """What the rules are made from: the host contract and what the host says."""
-
-    input_chain: str
-    forward_chain: str
-    bridges: tuple[str, ...]  # interface names as iptables matches them ('sws-st+': a prefix)
-    edge_ports: tuple[int, ...]  # the load balancer's ports, bound on the host itself
-    blocked: tuple[str, ...] = ()  # the operator's ranges
-    resolvers: tuple[str, ...] = ()  # the host's DNS servers (IPv4)
 
     @classmethod
     def from_contract(cls, contract, resolvers=(), more_bridges=()) -> Policy:
@@ -73,139 +77,6 @@ class Policy:
             blocked=tuple(contract.blocked_ranges),
             resolvers=tuple(resolvers),
         )
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The rules as `iptables -S` prints them: each chain of SWS's with its whole body, and
-    the jumps that must head INPUT and DOCKER-USER."""
-
-    chains: dict[str, tuple[str, ...]]
-    jumps: dict[str, tuple[str, ...]]
-
-
-def rules(policy: Policy) -> Rules:
-    """Pure: the filter table's rules for this policy."""
-    inp, fwd = policy.input_chain, policy.forward_chain
-    dns = [
-        f"-d {ip}/32 -p {proto} -m {proto} --dport 53 -j RETURN"
-        for ip in policy.resolvers
-        for proto in ("udp", "tcp")
-    ]
-    ports = ",".join(str(p) for p in policy.edge_ports)
-    input_body = [
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
-        *dns,
-        f"-d {LINK_LOCAL} {REFUSE}",
-        f"-p tcp -m multiport --dports {ports} -j RETURN",
-        REFUSE,
-    ]
-    forward_body = [
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
-        *(f"-o {bridge} -j RETURN" for bridge in policy.bridges),
-        *dns,
-        *(f"-d {net} {REFUSE}" for net in (LINK_LOCAL, *policy.blocked)),
-    ]
-    return Rules(
-        chains={
-            inp: tuple(f"-A {inp} {r}" for r in input_body),
-            fwd: tuple(f"-A {fwd} {r}" for r in forward_body),
-        },
-        jumps={
-            "INPUT": tuple(f"-A INPUT -i {b} -j {inp}" for b in policy.bridges),
-            DOCKER_USER: tuple(f"-A {DOCKER_USER} -i {b} -j {fwd}" for b in policy.bridges),
-        },
-    )
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The filter table as `iptables -S` printed it: the chains, and each one's rules."""
-
-    chains: frozenset[str]
-    lines: dict[str, tuple[str, ...]]
-
-    @classmethod
-    def parse(cls, text: str) -> Tables:
-        chains, lines = set(), {}
-        for line in text.splitlines():
-            words = line.split(maxsplit=2)
-            if len(words) >= 2 and words[0] in ("-P", "-N"):
-                chains.add(words[1])
-            elif len(words) >= 2 and words[0] == "-A":
-                lines.setdefault(words[1], []).append(line.strip())
-        return cls(frozenset(chains), {c: tuple(r) for c, r in lines.items()})
-
-    def of(self, chain: str) -> tuple[str, ...]:
-        return self.lines.get(chain, ())
-
-
-@dataclass(frozen=True)
-class Repair:
-    """What a restore puts back: the iptables-restore input, and what was missing (for the
-    pass's record)."""
-
-    script: str
-    missing: tuple[str, ...]
-
-
-def repair(wanted: Rules, seen: Tables) -> Repair | None:
-    """Pure: None when the table holds the rules; else the restore that puts them back.
-
-    A chain whose body differs is declared again (iptables-restore --noflush empties a chain
-    it declares, then fills it: no moment without rules). The jumps go to the top; copies
-    elsewhere in INPUT or DOCKER-USER, and jumps to SWS's chains it no longer wants (a
-    removed network's bridge), are deleted.
-    """
-    script, missing = ["*filter"], []
-    for chain, body in wanted.chains.items():
-        if chain not in seen.chains or seen.of(chain) != body:
-            missing.append(f"chain {chain}")
-            script += [f":{chain} - [0:0]", *body]
-    ours = tuple(wanted.chains)
-    for parent, jumps in wanted.jumps.items():
-        present = seen.of(parent)
-        into_ours = [r for r in present if _target(r) in ours]
-        if present[: len(jumps)] == jumps and len(into_ours) == len(jumps):
-            continue
-        missing.append(f"the jumps at the top of {parent}")
-        if parent not in seen.chains:
-            # DOCKER-USER before Docker made it: Docker keeps an existing one.
-            script.append(f":{parent} - [0:0]")
-        script += ["-D" + r[2:] for r in into_ours]
-        script += [f"-I {parent} {i} {j.split(maxsplit=2)[2]}" for i, j in enumerate(jumps, 1)]
-    if not missing:
-        return None
-    return Repair("\n".join([*script, "COMMIT", ""]), tuple(missing))
-
-
-def _target(rule: str) -> str:
-    words = rule.split()
-    return words[words.index("-j") + 1] if "-j" in words[:-1] else ""
-
-
-def covered(bridge: str, names: Sequence[str]) -> bool:
-    """Whether iptables' `-i name` (a trailing + matches any rest) matches this bridge."""
-    return any(bridge.startswith(n[:-1]) if n.endswith("+") else bridge == n for n in names)
-
-
-def resolvers(texts: Iterable[str]) -> tuple[str, ...]:
-    """Pure: the IPv4 nameservers of the first resolv.conf text that lists one that is not
-    loopback (Docker asks loopback ones from the host's namespace: no rule needed)."""
-    for text in texts:
-        found = []
-        for line in text.splitlines():
-            words = line.split()
-            if len(words) >= 2 and words[0] == "nameserver":
-                try:
-                    address = ipaddress.ip_address(words[1])
-                except ValueError:
-                    continue
-                if address.version == 4 and not address.is_loopback:
-                    found.append(str(address))
-        if found:
-            return tuple(dict.fromkeys(found))
-    return ()
 
 
 def sws_bridges(networks: Iterable[dict], services_network: str, label_prefix: str) -> list[str]:
