@@ -2,12 +2,13 @@
 holds on the swarm, with the join playbook's firewall on every node (sws.host.swarm_firewall).
 
 Made once on the session's 3-node swarm: user A's service (one task, node 2) and user B's (one
-task on each node), each on its own attachable edge overlay (`<service>-edge`, as the executor
-will make them); stack 1's two services on its overlay (nodes 2 and 3) and stack 2's one
-(node 3); a proxy-like container on the manager attached to both edge overlays; on every node,
-outside the swarm, a listener on port 80 (the edge's HAProxy) and on 5999 (the control plane's
-stand-in: the API, sws-confdb); one on the host machine (the internet's stand-in). Every
-service is dnsrr (no IPVS here) and serves its own name on 8080 (busybox httpd).
+task on each node), each on its own attachable edge overlay (the design's `sws-edge-<service>`,
+named here under the session's prefix); stack 1's two services on its overlay (nodes 2 and 3)
+and stack 2's one (node 3); a proxy-like container on the manager attached to both edge
+overlays; on every node, outside the swarm, a listener on port 80 (the edge's HAProxy) and on
+5999 (the control plane's stand-in: the API, sws-confdb); one on the host machine (the
+internet's stand-in). Every service is dnsrr (no IPVS here) and serves its own name on 8080
+(busybox httpd).
 
 Each test shows what must work next to what must not, so a blanket drop fails them as surely
 as an open door. A probe that does not connect reads "blocked" (see probe_all).
