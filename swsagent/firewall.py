@@ -15,9 +15,10 @@ from a services bridge (`sws-services`, and every stack's `sws-st<subnet>`):
   Docker's own rules (icc off, isolation), as is everything else.
 
 Refused is REJECT, not DROP: a client (a cloud SDK probing for metadata) fails at once instead
-of waiting for its timeout. The rules are rendered here as `iptables -S` prints them, so a
-pass checks them with one read and a string comparison; what differs is put back with one
-iptables-restore, atomic. Docker keeps DOCKER-USER's rules across its restarts (it creates the
+of waiting for its timeout. The rules are rendered as `iptables -S` prints them (by the
+collection's firewallrules.py, which the swarm nodes' firewall shares), so a pass checks them
+with one read and a string comparison; what differs is put back with one iptables-restore,
+atomic. Docker keeps DOCKER-USER's rules across its restarts (it creates the
 chain only when missing and puts its own jump to it first in FORWARD) and never touches INPUT;
 after a reboot the tables are empty until the bootstrap's @reboot run or the next pass.
 
@@ -32,22 +33,33 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swsagent import collection
 
-# The rendering is the collection's (module_utils/firewallrules.py): the swarm nodes' firewall
-# (the sws.host.swarm_firewall module) renders with the same code on each node.
-_rules = collection.module_utils("firewallrules")
-LINK_LOCAL = _rules.LINK_LOCAL
-DOCKER_USER = _rules.DOCKER_USER
-REFUSE = _rules.REFUSE
-Rules = _rules.Rules
-Tables = _rules.Tables
-Repair = _rules.Repair
-rules = _rules.rules
-repair = _rules.repair
-covered = _rules.covered
-resolvers = _rules.resolvers
+if TYPE_CHECKING:
+    from ansible_collections.sws.host.plugins.module_utils.firewallrules import Repair, Tables
+
+# The rendering is the collection's (module_utils/firewallrules.py), shared with the swarm
+# nodes' firewall (the sws.host.swarm_firewall module). Its names are looked up when first
+# asked, not at import: the agent finds the collection in its project_dir only once its
+# configuration is read (collection.use), as for the Engine API client.
+_SHARED = frozenset(
+    {"LINK_LOCAL", "DOCKER_USER", "REFUSE", "Policy", "Rules", "Tables", "Repair"}
+    | {"rules", "repair", "covered", "resolvers"}
+)
+
+
+def _shared():
+    return collection.module_utils("firewallrules")
+
+
+def __getattr__(name: str):
+    if name in _SHARED:
+        return getattr(_shared(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Docker's option that names a bridge network's Linux bridge; without it, br-<id[:12]>.
 BRIDGE_OPTION = "com.docker.network.bridge.name"
 # Docker reads the host's resolvers here (the second when the first lists only loopback ones,
@@ -58,25 +70,6 @@ TIMEOUT = 15.0
 
 class FirewallError(RuntimeError):
     """iptables could not be read or would not take the rules."""
-
-
-@dataclass(frozen=True)
-class Policy(_rules.Policy):
-    """What the rules are made from: the host contract and what the host says."""
-
-    @classmethod
-    def from_contract(cls, contract, resolvers=(), more_bridges=()) -> Policy:
-        """more_bridges: bridges of SWS's networks that do not carry SWS's names (made before
-        the names were set), matched one by one."""
-        named = (contract.services_bridge, contract.stack_bridge_prefix + "+")
-        return cls(
-            input_chain=contract.input_chain,
-            forward_chain=contract.forward_chain,
-            bridges=named + tuple(b for b in more_bridges if not covered(b, named)),
-            edge_ports=tuple(sorted({contract.http_port, contract.https_port})),
-            blocked=tuple(contract.blocked_ranges),
-            resolvers=tuple(resolvers),
-        )
 
 
 def sws_bridges(networks: Iterable[dict], services_network: str, label_prefix: str) -> list[str]:
@@ -106,8 +99,9 @@ def plan(contract, seen: Observed) -> Repair | None:
     """Pure: what the pass puts back (None: nothing, or the table could not be read)."""
     if seen.tables is None:
         return None
-    policy = Policy.from_contract(contract, seen.resolvers, seen.bridges)
-    return repair(rules(policy), seen.tables)
+    shared = _shared()
+    policy = shared.Policy.from_contract(contract, seen.resolvers, seen.bridges)
+    return shared.repair(shared.rules(policy), seen.tables)
 
 
 # --- the host's side: read the table and the resolvers, restore -------------------------------
@@ -126,7 +120,7 @@ def observe(networks: Iterable[dict], names, prefix: Sequence[str] = ()) -> Obse
 def read_tables(prefix: Sequence[str] = ()) -> Tables:
     """One `iptables -S` of the filter table; prefix: a command to run it under (tests use
     nsenter into a network namespace of their own)."""
-    return Tables.parse(_iptables([*prefix, "iptables", "-w", "5", "-S"]))
+    return _shared().Tables.parse(_iptables([*prefix, "iptables", "-w", "5", "-S"]))
 
 
 def restore(script: str, prefix: Sequence[str] = ()) -> None:
@@ -141,7 +135,7 @@ def host_resolvers(files: Iterable[Path] = RESOLV_FILES) -> tuple[str, ...]:
             texts.append(path.read_text())
         except OSError:
             continue
-    return resolvers(texts)
+    return _shared().resolvers(texts)
 
 
 def _iptables(argv: list[str], stdin: str | None = None) -> str:

@@ -42,6 +42,21 @@ class Policy:
     resolvers: tuple = ()  # the host's DNS servers (IPv4)
     peers: tuple = ()  # other hosts' addresses (a.b.c.d/32): refused but for the edge ports
 
+    @classmethod
+    def from_contract(cls, contract, resolvers=(), more_bridges=()) -> Policy:
+        """The single host's policy, from its host contract (swscore/hostcontract.py).
+        more_bridges: bridges of SWS's networks that do not carry SWS's names (made before
+        the names were set), matched one by one."""
+        named = (contract.services_bridge, contract.stack_bridge_prefix + "+")
+        return cls(
+            input_chain=contract.input_chain,
+            forward_chain=contract.forward_chain,
+            bridges=named + tuple(b for b in more_bridges if not covered(b, named)),
+            edge_ports=tuple(sorted({contract.http_port, contract.https_port})),
+            blocked=tuple(contract.blocked_ranges),
+            resolvers=tuple(resolvers),
+        )
+
 
 @dataclass(frozen=True)
 class Rules:
