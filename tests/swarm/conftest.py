@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "bin/swarm-fixture"
 VENV_BIN = str(Path(sys.executable).parent)
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -78,3 +80,20 @@ def swarm():
         started = time.monotonic()
         fixture_command("down", "--prefix", prefix, "--run-dir", str(run_dir))
         print(f"\nswarm fixture down: {time.monotonic() - started:.1f} s")
+
+
+def changes(run: subprocess.CompletedProcess) -> dict[str, int]:
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    return {host: int(changed) for host, changed in RECAP.findall(run.stdout)}
+
+
+@pytest.fixture(scope="session")
+def joined(swarm):
+    """The swarm after the join playbook ran twice: each run's changes per host (the nodes'
+    tests check them; the executor's tests need the joined swarm)."""
+    runs = []
+    for what in ("join", "join again"):
+        started = time.monotonic()
+        runs.append(changes(swarm.playbook()))
+        swarm.timings[what] = round(time.monotonic() - started, 1)
+    return runs

@@ -9,7 +9,6 @@ need (the joined swarm, the first records), so the tests hold in any order.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 
@@ -20,25 +19,7 @@ from swsagent import collection
 from swsagent.config import config_from_mapping
 from swsagent.swarm.step import nodes_step
 from tests.fixtures.apiserver import dispose, migrated_app
-from tests.swarm.conftest import ROOT, fixture_command
-
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
-
-
-def changes(run: subprocess.CompletedProcess) -> dict[str, int]:
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    return {host: int(changed) for host, changed in RECAP.findall(run.stdout)}
-
-
-@pytest.fixture(scope="session")
-def joined(swarm):
-    """The swarm after the join playbook ran twice: each run's changes per host."""
-    runs = []
-    for what in ("join", "join again"):
-        started = time.monotonic()
-        runs.append(changes(swarm.playbook()))
-        swarm.timings[what] = round(time.monotonic() - started, 1)
-    return runs
+from tests.swarm.conftest import ROOT, changes, fixture_command
 
 
 @pytest.fixture(scope="session")
