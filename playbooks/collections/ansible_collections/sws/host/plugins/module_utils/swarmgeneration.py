@@ -41,8 +41,15 @@ def service(engine: Engine, name: str) -> dict | None:
 
 
 def service_tasks(engine: Engine, service_id: str) -> list[dict]:
-    """Every task of the service, by its ID (a removed service's name no longer finds them)."""
-    tasks = engine.call("GET", "/tasks", params={"filters": json.dumps({"service": [service_id]})})
+    """Every task of the service, by its ID. Once the service is removed the engine refuses
+    it as a filter (404), while its tasks may still be shutting down: every task is read."""
+    try:
+        filters = json.dumps({"service": [service_id]})
+        tasks = engine.call("GET", "/tasks", params={"filters": filters})
+    except EngineError as err:
+        if err.status != 404:
+            raise
+        tasks = engine.call("GET", "/tasks")
     return [t for t in tasks or [] if t.get("ServiceID") == service_id]
 
 
@@ -220,13 +227,22 @@ def retire(engine: Engine, name: str, timeout: float = 60.0) -> bool:
     return True
 
 
+# GET <path> with HTTP/1.0 (the answer ends when the connection does) through busybox's nc:
+# healthy is a 2xx or 3xx status line, as readiness.healthy says. Not busybox's wget: the
+# static build's wget crashed here (exit 139) on a plain IP address.
+HTTP_CHECK = (
+    'printf "GET %s HTTP/1.0\\r\\nHost: %s\\r\\nUser-Agent: sws-agent health check\\r\\n\\r\\n"'
+    ' "$2" "$1" | nc -w 2 "$1" "$3" | head -n 1 | grep -q "^HTTP/1\\.[01] [23]"'
+)
+
+
 class OverlayProbe:
     """A container on the manager, attached to the generation's overlay, that connects to
     each task's port from inside it. Why this: the agent on the host is on no overlay (it
     has no route to task addresses); the edge proxies are, but readiness is checked before a
     route points at the generation and must not depend on their configuration; and a task
     health check would need a tool inside the user's image. The probe's image is the node
-    report's busybox (on every node already): `nc -e true` connects, `wget` asks a path."""
+    report's busybox (on every node already): `nc -e true` connects, HTTP_CHECK asks a path."""
 
     def __init__(self, engine: Engine, network: str, image: str, name: str, label_prefix: str):
         self.engine, self.network, self.image, self.name = engine, network, image, name
@@ -249,8 +265,7 @@ class OverlayProbe:
         if not self.network:
             return True
         if path:
-            url = f"http://{address}:{port}{path}"
-            command = ["wget", "-q", "-T", "2", "-O", "/dev/null", url]
+            command = ["sh", "-c", HTTP_CHECK, "sh", address, path, str(port)]
         else:
             command = ["nc", "-w", "1", address, str(port), "-e", "true"]
         return self.engine.run_in(self.name, command, timeout=5) == 0
