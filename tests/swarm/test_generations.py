@@ -23,7 +23,7 @@ import pytest
 
 from swsagent import collection
 from swsagent.plan import Route
-from swsagent.serverblocks import _upstream
+from swsagent.serverblocks import _upstream, upstream_name
 
 engine_api = collection.engine()
 container = collection.module_utils("container")
@@ -47,7 +47,7 @@ http {{
     proxy_next_upstream error timeout http_502 http_503;
     proxy_next_upstream_tries 3;
     include {UP_FILE};
-    server {{ listen 8080; location / {{ proxy_pass http://sws_{SERVICE}; }} }}
+    server {{ listen 8080; location / {{ proxy_pass http://{{UPSTREAM}}; }} }}
 }}
 """
 
@@ -110,8 +110,11 @@ def manager(swarm, joined):
     load_images(swarm, [HELLO, NGINX])
     yield engine
     for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"sws-svc-{SERVICE}"):
+        if found["Spec"]["Name"].startswith("sws-svc-swx-"):
             generations.retire(engine, found["Spec"]["Name"])
+    for network in engine.networks():
+        if network["Name"].startswith("sws-edge-swx-"):
+            engine.remove_network(network["Name"])
 
 
 class Proxy:
@@ -129,7 +132,7 @@ class Proxy:
             "Image": NGINX,
             "Entrypoint": ["sh", "-c", script],
             "Cmd": [],
-            "Env": [f"CONF={PROXY_CONF}", f"UP={upstream(addresses)}"],
+            "Env": [f"CONF={proxy_conf()}", f"UP={upstream(addresses)}"],
             "ExposedPorts": {"8080/tcp": {}},
             "HostConfig": {
                 "NetworkMode": network,
@@ -146,7 +149,7 @@ class Proxy:
         script += " && nginx -c /tmp/n.conf -s reload"
         command = ["sh", "-c", script, "sh", upstream(addresses)]
         assert self.engine.run_in(self.name, command) == 0
-        old = "grep -l 'shutting down' /proc/[0-9]*/cmdline 2>/dev/null | grep -q ."
+        old = "grep -l 'shutting[ ]down' /proc/[0-9]*/cmdline 2>/dev/null | grep -q ."
         deadline = time.monotonic() + 20
         while self.engine.run_in(self.name, ["sh", "-c", old]) == 0:
             assert time.monotonic() < deadline, "the old nginx worker did not leave"
@@ -163,9 +166,16 @@ class Proxy:
             conn.close()
 
 
+def route(addresses: list[str]) -> Route:
+    return Route("web.swx.test", SERVICE, addresses[0], 8080, more_addresses=tuple(addresses[1:]))
+
+
 def upstream(addresses: list[str]) -> str:
-    route = Route("web.swx.test", SERVICE, addresses[0], 8080, more_addresses=tuple(addresses[1:]))
-    return _upstream(route)
+    return _upstream(route(addresses))
+
+
+def proxy_conf() -> str:
+    return PROXY_CONF.replace("{UPSTREAM}", upstream_name(route(["0.0.0.0"])))
 
 
 @dataclass
@@ -317,3 +327,51 @@ def test_a_task_that_cannot_start_fails_the_deploy_in_the_engines_words(swarm, m
     assert "generation 9: " in str(failed.value) and "sws-swx-absent" in str(failed.value)
     assert generations.service(manager, broken.name) is None  # nothing half-made stays
     print(f"\nmissing image: failed in {seconds:.1f} s: {failed.value}")
+
+
+def set_availability(engine, hostname: str, availability: str) -> None:
+    node = engine.call("GET", f"/nodes/{hostname}")
+    wanted = {**node["Spec"], "Availability": availability}
+    params = {"version": node["Version"]["Index"]}
+    engine.call("POST", f"/nodes/{node['ID']}/update", body=wanted, params=params)
+
+
+def test_a_volume_service_runs_on_its_node_stops_first_and_is_refused_when_it_is_drained(
+    swarm, manager
+):
+    # Node 2, a worker: test_nodes.py's leave test drains and removes it later; this test
+    # gives it back active, whatever happens.
+    node = swarm.node(2)
+    volume = dict(service="swx-db", volume_mount="/data", replicas=3)
+    first, second, third = (
+        swarmspec.SwarmGeneration(spec(n, **volume), node=node) for n in (1, 2, 3)
+    )
+    assert generations.deploy(manager, first, swarm.report_image, timeout=60)
+    found = generations.service(manager, first.name)
+    assert found["Spec"]["Mode"] == {"Replicated": {"Replicas": 1}}
+    tasks = generations.service_tasks(manager, found["ID"])
+    names = collection.module_utils("swarmtasks").hostnames(manager.call("GET", "/nodes"))
+    assert [names[n] for n in collection.module_utils("swarmtasks").running_nodes(tasks)] == [node]
+    on_node = engine_api.Engine(str(swarm.run_dir / "node-2/docker.sock"), 10)
+    assert on_node.volume("swx-db-volume")["Labels"] == {
+        "sws.service": "swx-db",
+        "sws.owner": "alice",
+    }
+
+    # Stop-first: generation 1 has no task left once 2 runs (one writer on the volume).
+    started = time.monotonic()
+    assert generations.deploy(manager, second, swarm.report_image, timeout=60, older=(first.name,))
+    print(f"\nstop-first update of the volume service: {time.monotonic() - started:.1f} s")
+    old = generations.service(manager, first.name)
+    assert generations.service_tasks(manager, old["ID"]) == []
+    assert generations.retire(manager, first.name)
+
+    set_availability(manager, node, "drain")
+    try:
+        with pytest.raises(generations.GenerationFailed) as refused:
+            generations.deploy(manager, third, swarm.report_image, timeout=60, older=(second.name,))
+        assert str(refused.value) == f"node {node} that holds the volume is unavailable (drain)"
+        assert generations.service(manager, third.name) is None  # never started elsewhere
+        assert generations.service(manager, second.name) is not None  # not stopped for it
+    finally:
+        set_availability(manager, node, "active")
