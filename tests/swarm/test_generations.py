@@ -312,9 +312,15 @@ def test_a_deleted_generation_leaves_no_service_no_task_and_no_container(swarm, 
     assert generations.retire(engine, second.name) is True
     assert generations.service(engine, second.name) is None
     assert generations.service_tasks(engine, service_id) == []
-    for index in (1, 2, 3):
-        node = engine_api.Engine(str(swarm.run_dir / f"node-{index}/docker.sock"), 10)
-        assert node.containers(f"sws.generation={second.container.generation}") == []
+    # No task left means every task's container stopped; each node removes its stopped
+    # containers once it learns the tasks are gone, a moment later.
+    label = f"sws.generation={second.container.generation}"
+    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 2, 3)]
+    assert [c for node in nodes for c in node.containers(label, all_states=False)] == []
+    deadline = time.monotonic() + 20
+    while left := [c["Names"][0] for node in nodes for c in node.containers(label)]:
+        assert time.monotonic() < deadline, f"still on the nodes after 20 s: {left}"
+        time.sleep(0.2)
     assert generations.retire(engine, second.name) is False  # gone already: nothing to do
 
 
