@@ -107,8 +107,11 @@ def manager(swarm, joined):
     """The manager's engine, the example app and nginx in every node; every service this
     module made is removed at its end."""
     engine = engine_api.Engine(swarm.manager_socket, 30)
+    started = time.monotonic()
     load_images(swarm, [HELLO, NGINX])
+    swarm.timings["app and nginx images loaded"] = round(time.monotonic() - started, 1)
     yield engine
+    print(f"\nswarm timings (s): {swarm.timings}")
     for found in engine.call("GET", "/services"):
         if found["Spec"]["Name"].startswith("sws-svc-swx-"):
             generations.retire(engine, found["Spec"]["Name"])
