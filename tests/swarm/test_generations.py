@@ -73,22 +73,26 @@ def spec(generation: int, **extra) -> container.ServiceContainer:
 
 
 def load_images(swarm, images: list[str]) -> None:
-    """docker save | docker exec -i NODE docker load, every node at once (as the fixture's
-    --images does; the session's fixture loads only the report image)."""
+    """docker save once, then docker exec -i NODE docker load from the file, every node at
+    once (the fixture's --images saves once a node; the session's fixture loads only the
+    report image)."""
+    archive = swarm.run_dir / "swx-images.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), *images], check=True)
 
     def into(index: int) -> None:
-        for image in images:
-            save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        with archive.open("rb") as stream:
             loaded = subprocess.run(
                 ["docker", "exec", "-i", swarm.node(index), "docker", "load"],
-                stdin=save.stdout,
+                stdin=stream,
                 capture_output=True,
             )
-            save.stdout.close()
-            assert save.wait() == 0 and loaded.returncode == 0, loaded.stderr
+        assert loaded.returncode == 0, loaded.stderr
 
-    with ThreadPoolExecutor(3) as pool:
-        list(pool.map(into, (1, 2, 3)))
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(into, (1, 2, 3)))
+    finally:
+        archive.unlink()
 
 
 def node_address(swarm, index: int) -> str:
