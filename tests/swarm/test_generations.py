@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -192,7 +192,6 @@ class Web:
     first: object
     addresses: list[str]
     seconds: float
-    outcome: dict = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -342,6 +341,15 @@ def test_a_task_that_cannot_start_fails_the_deploy_in_the_engines_words(swarm, m
     print(f"\nmissing image: failed in {seconds:.1f} s: {failed.value}")
 
 
+def container_events(engine, since: int) -> list[tuple[str, str]]:
+    """(die or start, generation) of the volume service's containers on a node, in order."""
+    filters = {"type": ["container"], "event": ["die", "start"], "label": ["sws.service=swx-db"]}
+    params = {"since": since, "until": int(time.time()) + 1, "filters": json.dumps(filters)}
+    lines = engine.read("/events", params=params).splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    return [(e["Action"], e["Actor"]["Attributes"]["sws.generation"]) for e in events]
+
+
 def set_availability(engine, hostname: str, availability: str) -> None:
     node = engine.call("GET", f"/nodes/{hostname}")
     wanted = {**node["Spec"], "Availability": availability}
@@ -352,8 +360,7 @@ def set_availability(engine, hostname: str, availability: str) -> None:
 def test_a_volume_service_runs_on_its_node_stops_first_and_is_refused_when_it_is_drained(
     swarm, manager
 ):
-    # Node 2, a worker: test_nodes.py's leave test drains and removes it later; this test
-    # gives it back active, whatever happens.
+    # Node 2, a worker (test_nodes.py's leave test removes it later): back active at the end.
     node = swarm.node(2)
     volume = dict(service="swx-db", volume_mount="/data", replicas=3)
     first, second, third = (
@@ -371,10 +378,13 @@ def test_a_volume_service_runs_on_its_node_stops_first_and_is_refused_when_it_is
         "sws.owner": "alice",
     }
 
-    # Stop-first: generation 1 has no task left once 2 runs (one writer on the volume).
-    started = time.monotonic()
+    # Stop-first (one writer on the volume): the node saw generation 1's container die
+    # before generation 2's started, and 1 has no task left.
+    since, started = int(time.time()) - 1, time.monotonic()
     assert generations.deploy(manager, second, swarm.report_image, timeout=60, older=(first.name,))
     print(f"\nstop-first update of the volume service: {time.monotonic() - started:.1f} s")
+    events = container_events(on_node, since)  # from 1 s back: 1's start may be in it too
+    assert events.index(("die", "1")) < events.index(("start", "2")), events
     old = generations.service(manager, first.name)
     assert generations.service_tasks(manager, old["ID"]) == []
     assert generations.retire(manager, first.name)
