@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.swarm.joining import join_twice
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "bin/swarm-fixture"
 VENV_BIN = str(Path(sys.executable).parent)
@@ -78,3 +80,10 @@ def swarm():
         started = time.monotonic()
         fixture_command("down", "--prefix", prefix, "--run-dir", str(run_dir))
         print(f"\nswarm fixture down: {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture(scope="session")
+def joined(swarm):
+    """The swarm after the join playbook ran twice: each run's changes per host (the nodes'
+    tests check them; the executor's and the isolation tests need the joined swarm)."""
+    return join_twice(swarm)

@@ -20,13 +20,7 @@ from swsagent.config import config_from_mapping
 from swsagent.swarm.step import nodes_step
 from tests.fixtures.apiserver import dispose, migrated_app
 from tests.swarm.conftest import ROOT, fixture_command
-from tests.swarm.joining import changes, join_twice
-
-
-@pytest.fixture(scope="session")
-def joined(swarm):
-    """The swarm after the join playbook ran twice: each run's changes per host."""
-    return join_twice(swarm)
+from tests.swarm.joining import changes
 
 
 @pytest.fixture(scope="session")

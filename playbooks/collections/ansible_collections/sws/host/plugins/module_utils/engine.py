@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import socket
+import time
 from urllib.parse import quote, urlencode
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -185,6 +186,21 @@ class Engine:
         """Attach the container (before it starts) under these names on the network."""
         body = {"Container": container, "EndpointConfig": {"Aliases": list(aliases)}}
         self.call("POST", f"/networks/{quote(network)}/connect", body=body)
+
+    def run_in(self, container: str, command: list[str], timeout: float = 10.0) -> int | None:
+        """Run a command in a running container, its output not kept; its exit code, or None
+        when it still ran after `timeout` seconds (it goes on in the engine)."""
+        made = self.call(
+            "POST", f"/containers/{quote(container)}/exec", body={"Cmd": list(command)}
+        )
+        self.call("POST", f"/exec/{made['Id']}/start", body={"Detach": True})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.call("GET", f"/exec/{made['Id']}/json")
+            if not state.get("Running"):
+                return state.get("ExitCode")
+            time.sleep(0.05)
+        return None
 
     # --- volumes and images ----------------------------------------------------------------
     def volume(self, name: str) -> dict | None:

@@ -1,0 +1,90 @@
+"""What the manager's tasks and nodes say about a generation (issue 28): its running tasks'
+overlay addresses, why its tasks fail, whether the node that holds its volume can run it.
+Pure: reads the Engine API's documents (GET /tasks, GET /nodes), asks nothing.
+"""
+
+from __future__ import annotations
+
+# Failed or rejected tasks a generation may have before it is judged failing: a task that
+# restarts once or twice (an entrypoint waiting for something) and then answers is healthy,
+# as readiness.MAX_RESTARTS says for a container.
+MAX_FAILED_TASKS = 2
+FAILED_STATES = ("failed", "rejected")
+# States a task reaches on its way to running; one that stays in them with an error (no
+# suitable node) cannot be placed.
+WAITING_STATES = ("new", "pending", "assigned", "accepted", "preparing", "starting")
+
+
+def hostnames(nodes: list[dict]) -> dict[str, str]:
+    """Node ID -> hostname."""
+    return {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"]) for n in nodes}
+
+
+def running_addresses(tasks: list[dict], network: str) -> dict[str, str]:
+    """Task ID -> its address on `network`, for the tasks that run and are meant to."""
+    found = {}
+    for task in tasks:
+        if task.get("DesiredState") != "running" or _state(task) != "running":
+            continue
+        for attachment in task.get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == network and attachment.get("Addresses"):
+                found[task["ID"]] = attachment["Addresses"][0].split("/")[0]
+    return found
+
+
+def running_nodes(tasks: list[dict]) -> list[str]:
+    """The node ID of each task that runs and is meant to."""
+    return [
+        t["NodeID"] for t in tasks if t.get("DesiredState") == "running" and _state(t) == "running"
+    ]
+
+
+def failure(tasks: list[dict], names: dict[str, str]) -> str | None:
+    """Why the generation's tasks keep failing (the newest failure's error and node), once
+    more than MAX_FAILED_TASKS did; None while it may still come up."""
+    failed = [t for t in tasks if _state(t) in FAILED_STATES]
+    if len(failed) <= MAX_FAILED_TASKS:
+        return None
+    newest = max(failed, key=lambda t: (t.get("Status") or {}).get("Timestamp", ""))
+    return f"{len(failed)} tasks failed; the last {describe(newest, names)}"
+
+
+def waiting_error(tasks: list[dict]) -> str | None:
+    """The error of a task the scheduler cannot place or start yet (no suitable node, an
+    image being pulled that fails), or None."""
+    for task in tasks:
+        status = task.get("Status") or {}
+        if task.get("DesiredState") == "running" and _state(task) in WAITING_STATES:
+            if status.get("Err"):
+                return f"a task is {status['State']}: {status['Err']}"
+    return None
+
+
+def describe(task: dict, names: dict[str, str]) -> str:
+    """'on node X: <error>' in the engine's words (Err, else the message and exit code)."""
+    status = task.get("Status") or {}
+    node = names.get(task.get("NodeID", ""), task.get("NodeID") or "no node")
+    why = status.get("Err") or status.get("Message") or status.get("State", "?")
+    code = (status.get("ContainerStatus") or {}).get("ExitCode")
+    exited = f" (exit code {code})" if code else ""
+    return f"{status.get('State', '?')} on node {node}: {why}{exited}"
+
+
+def node_problem(nodes: list[dict], hostname: str) -> str | None:
+    """Why the node that holds a service's volume cannot run its task now, or None. The task
+    never starts elsewhere: the volume's data is on that node alone."""
+    for node in nodes:
+        if (node.get("Description") or {}).get("Hostname") != hostname:
+            continue
+        state = (node.get("Status") or {}).get("State", "unknown")
+        availability = (node.get("Spec") or {}).get("Availability", "active")
+        if state != "ready":
+            return f"node {hostname} that holds the volume is {state}"
+        if availability != "active":
+            return f"node {hostname} that holds the volume is unavailable ({availability})"
+        return None
+    return f"node {hostname} that holds the volume is not in the swarm"
+
+
+def _state(task: dict) -> str:
+    return (task.get("Status") or {}).get("State", "")
