@@ -202,6 +202,11 @@ class AgentConfig:
     def helper_image(self) -> str:
         return self.backup_image or self.contract.images["python"]
 
+    @property
+    def swarm_executor(self) -> bool:
+        """Whether the pass deploys on the swarm (agent.yml `swarm.executor`), not this host."""
+        return self.swarm is not None and self.swarm.executor
+
 
 # agent.yml's keys for Containment (the bootstrap writes them from sws.yml's sws_service_*).
 _CONTAINMENT_KEYS = {"service_memory", "service_cpus", "service_pids"}

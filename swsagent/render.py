@@ -21,6 +21,7 @@ from swsagent.disklimits import volume_vars
 from swsagent.plan import Route
 from swsagent.serverblocks import route_text
 from swsagent.siteroutes import redirect_names, served_names
+from swsagent.swarm.hostvars import SwarmTarget, swarm_vars
 from swsagent.tlsroutes import EdgeTls
 
 ROUTES_HEADER = "# Rendered by sws-agent; do not edit: the next pass overwrites it.\n"
@@ -69,12 +70,27 @@ def service_vars(
     registry_auth: dict | None = None,
     stack_network: str = "",
     fallback: str = "",
+    swarm: SwarmTarget | None = None,
 ) -> dict:
     """The host variables of one service (role sws_service); retire: its containers to remove;
     registry_auth: the owner's credentials for its image's registry (username, password; the
     deploy's plugin reads them from this variable, never a task argument); stack_network:
     the stack's network it joins (stacks.py); fallback: a recreate's older stopped container,
-    started again if the new one fails (holds.py)."""
+    started again if the new one fails (holds.py); swarm: the swarm executor's target (None:
+    this host), whose variables are added (swarm/hostvars.py)."""
+    found = _service_vars(
+        service, keep, containment, retire, registry_auth, stack_network, fallback
+    )
+    state = found["sws_service_state"]
+    if swarm is not None and state != "invalid":
+        live = service.generation if state == "present" else 0
+        found.update(swarm_vars(swarm, service.name, retire, keep, live))
+    return found
+
+
+def _service_vars(
+    service, keep, containment, retire, registry_auth, stack_network, fallback
+) -> dict:
     if service.deleting:
         return {
             "sws_service_name": service.name,
@@ -116,13 +132,14 @@ def service_vars(
     }
 
 
-def orphan_vars(name: str, retire: list[str] = ()) -> dict:
-    return {
+def orphan_vars(name: str, retire: list[str] = (), swarm: SwarmTarget | None = None) -> dict:
+    found = {
         "sws_service_name": name,
         "sws_service_state": "absent",
         "sws_service_generation": 0,
         "sws_service_retire_containers": list(retire),
     }
+    return {**found, **swarm_vars(swarm, name, retire)} if swarm is not None else found
 
 
 def inventory(
@@ -139,6 +156,7 @@ def inventory(
     fallbacks: dict[str, str] | None = None,
     stop_first: dict[str, list[str]] | None = None,
     volume_size: int = 0,
+    swarm: SwarmTarget | None = None,
 ) -> dict:
     """The inventory: groups proxies, loadbalancer and services, host variables in _meta.
 
@@ -149,7 +167,8 @@ def inventory(
     kill: services whose earlier background stop ran out of time (killed now); joins: {service:
     its stack's network}; fallbacks: {service: a recreate's older container}; stop_first:
     {service: a recreate's older running containers, stopped by its deploy first};
-    volume_size: the operator's size of a volume whose spec sets none (0: unsized)."""
+    volume_size: the operator's size of a volume whose spec sets none (0: unsized); swarm:
+    the swarm executor's target (None: this host)."""
     keep, joins, fallbacks = keep or {}, joins or {}, fallbacks or {}
     retire = retire or {}
     registry_auth = registry_auth or {}
@@ -169,13 +188,14 @@ def inventory(
                 registry_auth.get(service.name),
                 joins.get(service.name, ""),
                 fallbacks.get(service.name, ""),
+                swarm,
             )
         )
         hostvars[host].update(volume_vars(service, volume_size))
         services.append(host)
     for name in orphans:
         host = service_host(name)
-        hostvars.setdefault(host, ServiceVars(orphan_vars(name, retire.get(name, []))))
+        hostvars.setdefault(host, ServiceVars(orphan_vars(name, retire.get(name, []), swarm)))
         if host not in services:
             services.append(host)
     _mark_stops(hostvars, stop_only, kill, stop_first or {})

@@ -33,6 +33,7 @@ from swsagent.observe import (
     observe_proxies,
     volumes_present,
 )
+from swsagent.swarm.observe import SwarmSeen, observe_swarm
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Observation:
     disk: diskspace.DiskSpace  # free space where new deploys write, the volumes made
     unmounted: list[str]  # services whose volume's filesystem is not mounted (a reboot)
     firewall: firewall.Observed | None = None  # None: this agent leaves the firewall alone
+    # The swarm executor's view (swsagent/swarm/observe.py); None: this host's containers.
+    swarm: SwarmSeen | None = None
 
 
 def observe(config: AgentConfig, conn) -> Observation:
@@ -65,7 +68,11 @@ def observe(config: AgentConfig, conn) -> Observation:
     names = config.names
     plane = observe_components([names.loadbalancer, *names.proxies]) if names.proxies else {}
     up = [p for p in names.proxies if plane[p].up]
-    containers = observe_containers(names.services_network, names.label_prefix)
+    swarm = None
+    if config.swarm_executor:
+        containers, swarm = observe_swarm(config.swarm.manager_socket, names.label_prefix, conn)
+    else:
+        containers = observe_containers(names.services_network, names.label_prefix)
     now = time.time()
     # A stop is under way while its container still runs; one stopped and left is taken again.
     running = {c.name for c in containers if c.running}
@@ -95,6 +102,7 @@ def observe(config: AgentConfig, conn) -> Observation:
         firewall=firewall.observe(networks, names) if config.firewall else None,
         disk=diskspace.observe_space(config.disk, desired),
         unmounted=volumemounts.unmounted(config.disk.volumes_dir, desired),
+        swarm=swarm,
     )
 
 

@@ -47,12 +47,17 @@ class PassPlan:
 
 def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
     desired, containers = obs.desired, obs.containers
+    retry = retries.due(desired, obs.attempts, config.retry_failed, obs.now)
+    if obs.swarm is not None:  # a volume's node back: its service is tried again
+        retry = {*retry, *obs.swarm.node_back()}
     deploys = plan_deploys(
         desired,
         containers,
-        retries.due(desired, obs.attempts, config.retry_failed, obs.now),
+        retry,
         containment=lambda s: containment_vars(s, config.containment)["sws_service_containment"],
     )
+    if obs.swarm is not None:  # the volume's data is on its node alone: never deployed elsewhere
+        deploys.deploy = [s for s in deploys.deploy if s.name not in obs.swarm.node_problems]
     deploys = share_deploys(deploys, config.deploys_per_user)
     holds = plan_holds(desired, containers, deploys, obs.stops.under_way())
     deploys.deploy = [s for s in deploys.deploy if s.name not in holds.wait_for_stop]

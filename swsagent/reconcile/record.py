@@ -31,6 +31,7 @@ from swsagent.reconcile.report import PassReport
 from swsagent.reconcile.run import RunOutcome
 from swsagent.render import service_host
 from swsagent.runner import RunResult
+from swsagent.swarm.volumenode import record_volume_nodes
 from swscore.contract import ServiceStatus
 
 # The names reconcile.yml's plays start with: a host's failure in one tells apart from another.
@@ -60,6 +61,11 @@ def before_run(config: AgentConfig, conn, checked: CheckedPass, report: PassRepo
             record.mark_deleting_problem(conn, name, why)
     report.note("orphans_stopped", checked.orphans_stopping)
     _holds(conn, checked, report)
+    obs = plan.obs
+    if obs.swarm is not None:
+        found, failed = record_volume_nodes(conn, obs.swarm, obs.desired, obs.containers)
+        report.note("volume_nodes_recorded", found)
+        report.note("failed_for_their_node", failed)
 
 
 def _holds(conn, checked: CheckedPass, report: PassReport) -> None:

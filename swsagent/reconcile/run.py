@@ -29,6 +29,7 @@ from swsagent.reconcile.check import CheckedPass
 from swsagent.reconcile.report import Guard, PassAborted
 from swsagent.render import inventory, inventory_yaml, service_host
 from swsagent.runner import PlaybookRun, RunResult, run_playbook
+from swsagent.swarm.hostvars import swarm_target
 
 PLAYBOOK = "reconcile.yml"
 
@@ -166,6 +167,7 @@ def _playbook(config: AgentConfig, checked: CheckedPass, what: PassVars, guard: 
         fallbacks=checked.plan.holds.fallback,
         stop_first=checked.plan.holds.stop_first,
         volume_size=config.disk.volume_size,
+        swarm=swarm_target(config, obs.swarm.volume_nodes() if obs.swarm else {}),
     )
     secrets = frozenset(e.value for s in obs.desired if s.definition for e in s.definition.env)
     secrets |= {auth["password"] for auth in auths.values()}

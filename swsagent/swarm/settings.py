@@ -1,10 +1,18 @@
-"""agent.yml's `swarm` section: where the manager's engine is, and how the nodes report.
+"""agent.yml's `swarm` section: where the manager's engine is, how the nodes report, and
+whether the pass deploys the services on the swarm.
 
 swarm:
   manager_socket: /var/run/docker.sock   # the manager's Engine API (the SWS host's own)
   report_image: sws-local/node-report:bookworm
   report_interval: 10                    # seconds between two reports of a node
   data_root: /var/lib/docker             # whose free space a node reports
+  executor: false                        # true: each generation is a swarm service
+
+With `executor: false` (the default) the section only turns on the nodes step: the services
+stay containers on the SWS host, observed and deployed exactly as without a swarm. With
+`executor: true` the pass observes SWS's generation services on the manager instead of the
+host's containers and renders for the swarm executor (swsagent/swarm/executor.py); it is
+chosen once, in agent.yml, never per service.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ class SwarmSettings:
     # Seconds the manager may take to gather the report's logs from every node (a node that
     # is down answers with an error, not a hang; this bounds what is not foreseen).
     logs_timeout: float = 5.0
+    # The pass deploys generations as swarm services (issue 28) instead of host containers.
+    executor: bool = False
 
 
 def swarm_settings(raw, source: str) -> SwarmSettings:
@@ -53,6 +63,10 @@ def swarm_settings(raw, source: str) -> SwarmSettings:
     for key, kind in (("report_interval", int), ("logs_timeout", float)):
         if key in raw:
             values[key] = _positive(raw[key], key, kind, source)
+    if "executor" in raw:
+        if not isinstance(raw["executor"], bool):
+            raise SwarmSettingError(f"{source}: swarm.executor must be true or false")
+        values["executor"] = raw["executor"]
     return SwarmSettings(**values)
 
 
