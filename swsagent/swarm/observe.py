@@ -151,8 +151,18 @@ def read_volume_nodes(conn) -> dict[str, VolumeNode]:
         return {name: VolumeNode(node, status, msg) for name, node, status, msg in cur}
 
 
-def observe_swarm(manager_socket: str, prefix: str, conn):
-    """The generation services' running tasks as containers, and the volumes' nodes."""
+@dataclass(frozen=True)
+class ManagerView:
+    """The manager's answers: SWS's generation services, their tasks meant to run, the nodes."""
+
+    services: list[dict]
+    tasks: list[dict]
+    nodes: list[dict]
+
+
+def read_manager(manager_socket: str, prefix: str) -> ManagerView:
+    """Three calls: the services labelled as generations, their tasks meant to run (not the
+    history the manager keeps), the nodes."""
     engine_module = collection.engine()
     try:
         engine = engine_module.Engine(manager_socket)
@@ -165,15 +175,21 @@ def observe_swarm(manager_socket: str, prefix: str, conn):
         nodes = engine.call("GET", "/nodes")
     except engine_module.EngineError as err:
         raise ObserveError(f"the swarm manager could not be asked: {err}") from None
+    return ManagerView(services, tasks, nodes)
+
+
+def observe_swarm(manager_socket: str, prefix: str, conn) -> tuple[list, SwarmSeen]:
+    """The generation services' running tasks as containers, and the volumes' nodes."""
+    view = read_manager(manager_socket, prefix)
     recorded = read_volume_nodes(conn)
     conn.commit()
-    first = volume_nodes_seen(services, tasks, nodes, prefix)
+    first = volume_nodes_seen(view.services, view.tasks, view.nodes, prefix)
     seen = SwarmSeen(
         recorded=recorded,
         first_nodes={n: node for n, node in first.items() if n not in recorded},
-        node_problems=node_problems(recorded, nodes),
+        node_problems=node_problems(recorded, view.nodes),
     )
-    return containers_from_tasks(services, tasks, prefix), seen
+    return containers_from_tasks(view.services, view.tasks, prefix), seen
 
 
 def _int(value, default):
