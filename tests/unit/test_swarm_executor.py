@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from swsagent import collection
+from swsagent import collection, diskspace, removals
 from swsagent.config import config_from_mapping
 from swsagent.desired import desired_from_row
 from swsagent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
+from swsagent.reconcile.observe import Observation
+from swsagent.reconcile.plan import plan_pass
 from swsagent.render import inventory, orphan_vars, service_vars
 from swsagent.swarm.hostvars import SwarmTarget, swarm_target, swarm_vars
 from swsagent.swarm.observe import (
@@ -285,3 +287,48 @@ def test_a_service_failed_for_its_node_is_tried_again_once_the_node_is_back():
     assert SwarmSeen(recorded=other).node_back() == set()
     seen = SwarmSeen(recorded={"db": VolumeNode("w1")}, first_nodes={"web": "w2"})
     assert seen.volume_nodes() == {"db": "w1", "web": "w2"}
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+def observation(desired, swarm=None):
+    return Observation(
+        desired=desired,
+        plane={},
+        containers=[],
+        proxies=[],
+        stops=removals.Stops(),
+        volumes=set(),
+        registry_auth={},
+        edge=None,
+        attempts={},
+        orphans_seen={},
+        now=0.0,
+        stack_networks={},
+        subnets_taken=[],
+        disk=diskspace.DiskSpace(),
+        unmounted=[],
+        swarm=swarm,
+    )
+
+
+def test_the_plan_never_deploys_a_service_whose_node_is_lost_and_retries_it_once_back():
+    # No proxies: the plan's routes and control plane are not what this looks at.
+    bare = {**URL, "names": {"proxies": []}}
+    config = config_from_mapping({**bare, "swarm": {**SECTION, "executor": True}})
+    why = "node worker-2 that holds the volume is down"
+    db = service("db", status="failed", volumeMount="/data")
+    web = service("web")
+    lost = SwarmSeen(
+        recorded={"db": VolumeNode("worker-2", "failed", why)}, node_problems={"db": why}
+    )
+    assert [s.name for s in plan_pass(config, observation([db, web], lost)).deploys.deploy] == [
+        "web"
+    ]
+    back = SwarmSeen(recorded={"db": VolumeNode("worker-2", "failed", why)})
+    deploys = plan_pass(config, observation([db, web], back)).deploys.deploy
+    assert [s.name for s in deploys] == ["db", "web"]
+    # Without the executor a failed service waits for its retries, as before.
+    host = config_from_mapping(bare)
+    assert [s.name for s in plan_pass(host, observation([db, web])).deploys.deploy] == ["web"]
