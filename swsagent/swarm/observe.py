@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from swsagent import collection
 from swsagent.observe import ObserveError, RunningContainer
+from swscore.contract import ServiceStatus
 
 # How swarmtasks.node_problem names a volume's node: a service failed with it is retried once
 # its node is back.
@@ -46,11 +47,9 @@ class SwarmSeen:
     def node_back(self) -> set[str]:
         """Services failed for their volume's node that can run there again: the plan deploys
         them as it retries a failed generation (their node's task may be running already)."""
-        return {
-            name
-            for name, v in self.recorded.items()
-            if v.status == "failed" and NODE_MESSAGE in v.message and name not in self.node_problems
-        }
+        failed = {n for n, v in self.recorded.items() if v.status == ServiceStatus.FAILED}
+        named = {n for n, v in self.recorded.items() if NODE_MESSAGE in v.message}
+        return (failed & named) - set(self.node_problems)
 
     def volume_nodes(self) -> dict[str, str]:
         """service -> the node that holds its volume, recorded or seen first in this pass."""
