@@ -19,7 +19,7 @@ TABLES = {
         "id", "name", "domain", "owner_id", "spec", "spec_digest", "generation",
         "applied_generation", "status", "message", "last_log", "created_at", "updated_at",
         "purge_volume", "restart_count", "status_since", "served_domain", "stack", "stopped",
-        "replicas_running",
+        "replicas_running", "volume_node",
     ],
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
     "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
@@ -335,5 +335,19 @@ def test_0014_counts_one_replica_for_each_running_service_and_goes_again(databas
             cur.execute("SELECT name, replicas_running FROM services ORDER BY name")
             assert cur.fetchall() == [("new", 0), ("up", 1)]
         conn.close()
+    finally:
+        dispose(app)
+
+
+def test_0015_adds_the_volume_node_empty_and_goes_again(database_url):
+    app = migrated_app(database_url)
+    try:
+        with app.app_context():
+            flask_migrate.downgrade(revision="0014")
+            db.engine.dispose()
+            assert "volume_node" not in columns(database_url)["services"]
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        assert "volume_node" in columns(database_url)["services"]
     finally:
         dispose(app)
