@@ -2,8 +2,9 @@
 (swsagent/runner.py run_playbook: ansible-runner, the playbook beside the collection, the
 roles path) against the session's 3-node fixture: a 2-replica generation whose addresses the
 deploy registers and an edge nginx, attached by the plugin, reaches; a second generation and
-the first retired by the retire branch, then the same run again changing nothing; a missing
-image failing in the engine's words and leaving nothing.
+the first retired by the retire branch, then the same run again changing nothing; a volume
+service's first task placed by the swarm and its node reported, then kept; a missing image
+failing in the engine's words and leaving nothing; edge proxies that cannot join refused.
 
 Everything lives in the fixture's engines and goes at the end of the module.
 """
@@ -151,11 +152,11 @@ def manager(swarm, joined):
         load_images(swarm, [HELLO, NGINX])
     yield engine
     for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"sws-svc-{SERVICE}-"):
+        if found["Spec"]["Name"].startswith("sws-svc-swr-"):
             generations.retire(engine, found["Spec"]["Name"])
     engine.remove(f"{swarm.prefix}-swr-edge", force=True)
     for network in engine.networks():
-        if network["Name"] == f"sws-edge-{SERVICE}":
+        if network["Name"].startswith("sws-edge-swr-"):
             engine.remove_network(network["Name"])
 
 
@@ -225,6 +226,28 @@ def test_a_second_generation_replaces_the_first_and_the_same_run_again_changes_n
     print(f"\nrole update to generation 2: {second.seconds} s; again: {again.seconds} s")
 
 
+def test_a_volumes_first_task_is_placed_by_the_swarm_and_its_node_kept_from_then_on(manager, role):
+    # Its own service (one task, on an edge overlay of its own; no proxy).
+    db = dict(sws_service_volume_mount="/data", sws_service_edge_proxies=[])
+    db.update(sws_service_name="swr-db", sws_service_domain="db.swr.test")
+    first = role.run(1, **db)
+    assert first.result.failed == {}, first.result.failed
+    node = first.deploy["node"]
+    assert node.startswith(role.swarm.prefix + "-node-") and len(first.deploy["addresses"]) == 1
+    # Generation 2 on that node: the plugin finds generation 1 itself and stops it first; the
+    # retire branch then removes it.
+    older = ["sws-svc-swr-db-g1"]
+    second = role.run(2, sws_service_volume_node=node, sws_service_retire_containers=older, **db)
+    assert second.result.failed == {}, second.result.failed
+    assert second.deploy["node"] == node and second.retire["gone"] == older
+    found = generations.service(manager, "sws-svc-swr-db-g2")
+    assert found["Spec"]["TaskTemplate"]["Placement"]["Constraints"] == [f"node.hostname=={node}"]
+    tasks = generations.service_tasks(manager, found["ID"])
+    names = swarmtasks.hostnames(manager.call("GET", "/nodes"))
+    assert [names[n] for n in swarmtasks.running_nodes(tasks)] == [node]
+    print(f"\nvolume service placed on {node}: {first.seconds} s; moved on: {second.seconds} s")
+
+
 def test_a_missing_image_fails_the_deploy_in_the_engines_words_and_leaves_nothing(
     swarm, manager, role
 ):
@@ -252,4 +275,8 @@ def test_a_proxy_in_the_hosts_network_is_refused_before_anything_runs(swarm, man
         manager.remove(name, force=True)
     message = refused.result.failed[HOST].message
     assert f"edge proxy {name} runs in the host's network namespace" in message
+    assert generations.service(manager, f"sws-svc-{SERVICE}-g7") is None
+    absent = role.run(7, sws_service_edge_proxies=[f"{swarm.prefix}-swr-none"])
+    message = absent.result.failed[HOST].message
+    assert f"edge proxy {swarm.prefix}-swr-none is not a container" in message
     assert generations.service(manager, f"sws-svc-{SERVICE}-g7") is None
