@@ -107,9 +107,10 @@ def test_a_volume_means_one_task_pinned_to_the_node_that_holds_it():
     ]
 
 
-def test_a_volume_without_its_node_is_refused_naming_the_service():
-    with pytest.raises(swarmspec.SwarmSpecError, match="service web has a volume"):
-        generation(volume_mount="/data").spec()
+def test_a_volumes_first_deploy_without_a_node_is_one_task_the_swarm_places():
+    spec = generation(volume_mount="/data", replicas=3).spec()
+    assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
+    assert spec["TaskTemplate"]["Placement"] == {"Constraints": []}
 
 
 KEYS = st.text(st.characters(blacklist_characters="=\0"), min_size=1, max_size=20)

@@ -13,10 +13,9 @@ which the proxy roll routes to.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.sws.host.plugins.module_utils import imagepull, readiness
+from ansible_collections.sws.host.plugins.module_utils import containerargs, imagepull, readiness
 from ansible_collections.sws.host.plugins.module_utils.container import (
     DeployError,
     ServiceContainer,
@@ -26,11 +25,8 @@ from ansible_collections.sws.host.plugins.module_utils.container import (
     start_again,
     stop_within,
 )
+from ansible_collections.sws.host.plugins.module_utils.containerargs import TaskOptions
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
-
-FIELDS = {f for f in ServiceContainer.__dataclass_fields__}
-# The pass always gives these (sws_pass), so they have no default here.
-REQUIRED = {"label_prefix", "stop_timeout", "ready_timeout"}
 
 
 class ActionModule(ActionBase):
@@ -39,52 +35,14 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        missing = sorted(REQUIRED - set(args))
-        if missing:
-            return {**result, "failed": True, "msg": f"missing required options: {missing}"}
-        options = _Options.take(args, task_vars or {})
-        unknown = set(args) - FIELDS
-        if unknown:
-            return {**result, "failed": True, "msg": f"unknown options: {sorted(unknown)}"}
-        return _deploy(Engine(), _container(args, options.env), options, result)
+        try:
+            spec, options = containerargs.take(dict(self._task.args), task_vars or {})
+        except containerargs.TaskArgsError as err:
+            return {**result, "failed": True, "msg": str(err)}
+        return _deploy(Engine(), spec, options, result)
 
 
-@dataclass
-class _Options:
-    """The task's options that are not the container's own."""
-
-    ready_timeout: float
-    path: str | None
-    # A recreate (spec.update): the older generation's container, stopped before this one
-    # starts (stop_first: still running, stopped here within stop_wait seconds); started
-    # again if this one fails.
-    fallback: str | None
-    stop_first: list
-    stop_wait: float
-    env: dict
-    auth: dict | None
-    allowed: list
-    pull: bool
-
-    @classmethod
-    def take(cls, args: dict, task_vars: dict) -> _Options:
-        return cls(
-            ready_timeout=float(args.pop("ready_timeout")),
-            path=args.pop("path", None) or None,
-            fallback=args.pop("fallback", None) or None,
-            stop_first=list(args.pop("stop_first", None) or []),
-            stop_wait=float(args.pop("stop_wait", 0) or 0),
-            # Read here, never passed as an argument: no event or log line carries the values.
-            env=task_vars.get(args.pop("env_from", ""), None) or {},
-            # The owner's registry credentials, the same way (module_utils/imagepull.py).
-            auth=task_vars.get(args.pop("registry_auth_from", ""), None) or None,
-            allowed=[str(a) for a in args.pop("registries_allowed", None) or []],
-            pull=_flag(args.pop("pull", True)),
-        )
-
-
-def _deploy(engine: Engine, spec: ServiceContainer, options: _Options, result: dict) -> dict:
+def _deploy(engine: Engine, spec: ServiceContainer, options: TaskOptions, result: dict) -> dict:
     started = time.monotonic()
     states: dict[str, str] = {}
     fallback = options.fallback
@@ -175,22 +133,6 @@ def _deferred(engine: Engine, spec, stop_first: list[str], wait: float, result: 
             f" generation {spec.generation} starts once it stopped"
         )
     return bool(still)
-
-
-def _container(args: dict, env: dict) -> ServiceContainer:
-    """The container the task asks for, its options as the template handed them over."""
-    args["capabilities"] = tuple(args.get("capabilities") or ())
-    args["volume_size"] = int(args.get("volume_size") or 0)
-    args["replicas"] = int(args.get("replicas") or 1)
-    args.pop("replica", None)  # which replica is the plugin's to say (replica_specs)
-    args["volume_size_asked"] = _flag(args.get("volume_size_asked"))
-    args["env"] = {str(k): str(v) for k, v in env.items()}
-    return ServiceContainer(**args)
-
-
-def _flag(value) -> bool:
-    """A boolean option as the template may hand it over ("True", "false", True)."""
-    return value is True or str(value).lower() in ("true", "yes", "1")
 
 
 def _fall_back(engine: Engine, container: str, spec: ServiceContainer, problem: str):

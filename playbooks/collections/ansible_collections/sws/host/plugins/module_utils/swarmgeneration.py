@@ -53,6 +53,24 @@ def service_tasks(engine: Engine, service_id: str) -> list[dict]:
     return [t for t in tasks or [] if t.get("ServiceID") == service_id]
 
 
+def older(engine: Engine, generation: SwarmGeneration) -> tuple[str, ...]:
+    """The service's other generations on the swarm (services labelled as the service's),
+    by name: a volume's are stopped first."""
+    c = generation.container
+    filters = json.dumps({"label": [f"{c.label_prefix}.service={c.service}"]})
+    found = engine.call("GET", "/services", params={"filters": filters}) or []
+    return tuple(sorted(s["Spec"]["Name"] for s in found if s["Spec"]["Name"] != generation.name))
+
+
+def task_node(engine: Engine, name: str) -> str:
+    """The hostname of the node a running task of the service is on ("" when none runs):
+    where a volume's first task was placed, so the volume's node from then on."""
+    found = service(engine, name)
+    tasks = service_tasks(engine, found["ID"]) if found else []
+    nodes = swarmtasks.running_nodes(tasks)
+    return swarmtasks.hostnames(engine.call("GET", "/nodes")).get(nodes[0], "") if nodes else ""
+
+
 def ensure_overlay(engine: Engine, name: str, labels: dict[str, str]) -> str:
     """The attachable overlay, made once with its labels; created or unchanged. One that
     exists as something else, or for another owner, is refused, never joined."""
@@ -100,7 +118,7 @@ def deploy(
     (imagepull.auth_header) the nodes pull with. older: the service's older generations; a
     stateful service's are stopped first (scaled to 0) and started again if this one fails.
     GenerationFailed says why; nothing of the new generation stays then."""
-    if generation.stateful:
+    if generation.stateful and generation.node:
         check_node(engine, generation.node)
     for name, labels in generation.overlays().items():
         ensure_overlay(engine, name, labels)
@@ -162,7 +180,7 @@ def wait_answering(
 
 def _node_words(engine: Engine, generation: SwarmGeneration) -> str | None:
     """A stateful generation that cannot be placed: the reason is its node, in its name."""
-    if not generation.stateful:
+    if not (generation.stateful and generation.node):
         return None
     return swarmtasks.node_problem(engine.call("GET", "/nodes"), generation.node)
 

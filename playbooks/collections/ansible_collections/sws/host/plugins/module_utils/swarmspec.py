@@ -22,14 +22,11 @@ SECOND_NS = 1_000_000_000
 RESTART_CONDITIONS = {"no": "none", "on-failure": "on-failure"}
 
 
-class SwarmSpecError(ValueError):
-    """The generation cannot be a swarm service as asked (a short reason)."""
-
-
 @dataclass(frozen=True)
 class SwarmGeneration:
     """One generation of a service on the swarm: the container it is made of, and for a
-    service with a volume the node that holds the volume (recorded at its first deploy)."""
+    service with a volume the node that holds the volume (recorded at its first deploy;
+    "" before it: the swarm places the first task)."""
 
     container: ServiceContainer
     node: str = ""
@@ -69,10 +66,6 @@ class SwarmGeneration:
 
     def spec(self) -> dict:
         """The body of POST /services/create."""
-        if self.stateful and not self.node:
-            raise SwarmSpecError(
-                f"service {self.container.service} has a volume: it needs the node that holds it"
-            )
         return {
             "Name": self.name,
             "Labels": self.labels(),
@@ -134,7 +127,9 @@ class SwarmGeneration:
         ]
 
     def constraints(self) -> list[str]:
-        return [f"node.hostname=={self.node}"] if self.stateful else []
+        """A volume's node; none at a volume's first deploy (no node holds it yet: the swarm
+        places the task, and the node it ran on is recorded as the volume's)."""
+        return [f"node.hostname=={self.node}"] if self.stateful and self.node else []
 
     def attachments(self) -> list[dict]:
         """The edge overlay, and the stack's under the service's own name (its peers reach it

@@ -1,0 +1,47 @@
+"""Action plugin: remove a service's older generations from the swarm
+(module_utils/swarmgeneration.py retire: the generation's service, then the wait until none
+of its tasks is left), the swarm executor's retire (issue 28).
+
+Only services labelled as this service's (<prefix>.service) go: a name the agent gives for
+another is refused, never removed. Returns gone (removed now) and absent (none of that name).
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.sws.host.plugins.module_utils import swarmgeneration as generations
+from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
+
+# Beyond the tasks' stop timeout: the nodes remove the stopped containers.
+RETIRE_MARGIN = 30
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        engine = Engine(str(args.get("manager_socket") or "") or None)
+        service, prefix = str(args["service"]), str(args["label_prefix"])
+        timeout = int(args["stop_timeout"]) + RETIRE_MARGIN
+        gone, absent, problems = [], [], []
+        for name in [str(s) for s in args.get("services") or []]:
+            try:
+                found = generations.service(engine, name)
+                labels = (found or {}).get("Spec", {}).get("Labels") or {}
+                if found is None:
+                    absent.append(name)
+                elif labels.get(f"{prefix}.service") != service:
+                    problems.append(f"{name} is not a generation of service {service}")
+                elif generations.retire(engine, name, timeout):
+                    gone.append(name)
+                else:
+                    absent.append(name)
+            except (generations.GenerationFailed, EngineError) as err:
+                problems.append(f"{name}: {err}")
+        result.update(gone=gone, absent=absent, changed=bool(gone))
+        if problems:
+            result.update(failed=True, msg="; ".join(problems)[:500])
+        return result

@@ -1,0 +1,54 @@
+"""The edge proxies on a service's edge overlay (issue 28): each proxy, a plain container on
+the manager's engine, joins the attachable overlay its routes' tasks answer on, before the
+route points at them (ARCHITECTURE.md, "How the edge reaches swarm tasks").
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ansible_collections.sws.host.plugins.module_utils import swarmgeneration
+from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
+from ansible_collections.sws.host.plugins.module_utils.swarmspec import SwarmGeneration
+
+
+class EdgeRefused(RuntimeError):
+    """A proxy cannot join the overlay (a short reason naming it)."""
+
+
+def attach(engine: Engine, generation: SwarmGeneration, proxies: list[str]) -> dict[str, str]:
+    """Each proxy on the generation's edge overlay (made first if absent): proxy -> connected
+    or unchanged. Every proxy is checked before any joins, so a refused one changes nothing.
+    A service without a domain has no edge overlay: nothing to do."""
+    network = generation.edge_network
+    if not network or not proxies:
+        return {}
+    found = {name: _proxy(engine, name) for name in proxies}
+    swarmgeneration.ensure_overlay(engine, network, generation.overlays()[network])
+    return {name: _connect(engine, network, name, detail) for name, detail in found.items()}
+
+
+def _proxy(engine: Engine, name: str) -> dict:
+    detail = engine.inspect(name)
+    if detail is None:
+        raise EdgeRefused(f"edge proxy {name} is not a container on the manager's engine")
+    if (detail.get("HostConfig") or {}).get("NetworkMode") == "host":
+        raise EdgeRefused(
+            f"edge proxy {name} runs in the host's network namespace (network mode host):"
+            " it cannot join an overlay, so it cannot reach swarm tasks"
+        )
+    return detail
+
+
+def _connect(engine: Engine, network: str, name: str, detail: dict) -> str:
+    joined = (detail.get("NetworkSettings") or {}).get("Networks") or {}
+    if network in joined:
+        return "unchanged"
+    try:
+        engine.call("POST", f"/networks/{quote(network)}/connect", body={"Container": name})
+    except EngineError as err:
+        # Joined between the inspect and now (another pass): the same outcome.
+        if err.status == 403 and "already exists" in str(err):
+            return "unchanged"
+        raise
+    return "connected"

@@ -1,0 +1,29 @@
+#!/usr/bin/python
+"""Documentation of the action plugin swarm_retire (plugins/action/swarm_retire.py does the
+work on the controller, through the swarm manager's Engine API)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: swarm_retire
+short_description: Remove a service's generation services from the swarm
+description:
+  - The swarm executor's retire (issue 28). Removes each named generation service and waits
+    until none of its tasks is left (their containers stopped within stop_timeout).
+  - A service not labelled <label_prefix>.service=<service> is refused, never removed; one
+    that does not exist is reported absent.
+author: [SWS]
+options:
+  manager_socket: {type: str, default: "", description: "The manager's Engine API unix socket."}
+  service: {type: str, required: true, description: The service's name.}
+  services:
+    type: list
+    elements: str
+    required: true
+    description: "Generation services (<prefix>-svc-<service>-g<N>) to remove."
+  label_prefix: {type: str, required: true, description: Label prefix.}
+  stop_timeout:
+    type: int
+    required: true
+    description: "Seconds a task's stop waits before SIGKILL."
+"""
