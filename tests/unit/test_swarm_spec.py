@@ -68,6 +68,15 @@ def test_a_stack_service_joins_its_stacks_overlay_under_its_own_name():
     # No domain: no edge overlay; readiness is checked on the stack's.
     internal = generation(domain="", stack_network="sws-stack.alice.shop")
     assert internal.edge_network == "" and internal.probe_network == "sws-stack.alice.shop"
+    assert internal.private_network == ""
+
+
+def test_a_service_with_neither_domain_nor_stack_gets_an_overlay_of_its_own():
+    # Readiness is probed on it as on the edge overlay: the port answers, not merely a task.
+    alone = generation(domain="")
+    assert alone.edge_network == "" and alone.probe_network == "sws-private-web"
+    assert alone.spec()["TaskTemplate"]["Networks"] == [{"Target": "sws-private-web"}]
+    assert alone.overlays() == {"sws-private-web": {"sws.service": "web", "sws.owner": "alice"}}
 
 
 def test_contained_as_a_container_is_capabilities_limits_init_stop_grace():

@@ -3,8 +3,8 @@ for what container.py makes a container of on one host. Pure: no engine, no cloc
 
 Each generation is its own swarm service (ARCHITECTURE.md, "How the edge reaches swarm
 tasks", decision C): dnsrr (this kernel has no ip_vs, so no VIP and no routing mesh), on an
-attachable overlay of the service's own that the edge proxies join, and on its stack's
-overlay. A service with a volume runs one task, on the node that holds the volume.
+attachable overlay of the service's own that the edge proxies join (without a domain or a
+stack: one no proxy joins, for readiness), and on its stack's overlay. A service with a volume runs one task, on the node that holds the volume.
 """
 
 from __future__ import annotations
@@ -52,9 +52,20 @@ class SwarmGeneration:
         return 1 if self.stateful else max(int(self.container.replicas), 1)
 
     @property
+    def private_network(self) -> str:
+        """The overlay of a service with neither a domain nor a stack ("" otherwise): its tasks
+        alone are on it. Why one at all: readiness keeps its meaning on one host (the port
+        answers, GET the health path), which needs an overlay the probe can join; a ready
+        task that merely runs would say less. It isolates like an edge overlay (nothing else
+        attached), and gives the observed task an address, as on the host."""
+        c = self.container
+        return "" if c.domain or c.stack_network else f"{c.label_prefix}-private-{c.service}"
+
+    @property
     def probe_network(self) -> str:
-        """Where readiness is checked from: the edge overlay, else the stack's."""
-        return self.edge_network or self.container.stack_network
+        """Where readiness is checked from: the edge overlay, else the stack's, else the
+        service's own."""
+        return self.edge_network or self.container.stack_network or self.private_network
 
     def labels(self) -> dict[str, str]:
         """The container's labels (service, generation, digest, ...) and its owner; not the
@@ -132,10 +143,11 @@ class SwarmGeneration:
         return [f"node.hostname=={self.node}"] if self.stateful and self.node else []
 
     def attachments(self) -> list[dict]:
-        """The edge overlay, and the stack's under the service's own name (its peers reach it
-        as <service>:<port>, whichever generation answers)."""
+        """The edge overlay (or the private one), and the stack's under the service's own name
+        (its peers reach it as <service>:<port>, whichever generation answers)."""
         c = self.container
-        found = [{"Target": self.edge_network}] if self.edge_network else []
+        own = self.edge_network or self.private_network
+        found = [{"Target": own}] if own else []
         if c.stack_network:
             found.append({"Target": c.stack_network, "Aliases": [c.service]})
         return found
@@ -145,8 +157,9 @@ class SwarmGeneration:
         c = self.container
         p = c.label_prefix
         found = {}
-        if self.edge_network:
-            found[self.edge_network] = {f"{p}.service": c.service, f"{p}.owner": c.owner}
+        own = self.edge_network or self.private_network
+        if own:
+            found[own] = {f"{p}.service": c.service, f"{p}.owner": c.owner}
         if c.stack_network:
             found[c.stack_network] = {f"{p}.stack-network": "true", f"{p}.owner": c.owner}
         return found

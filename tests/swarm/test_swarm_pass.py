@@ -1,0 +1,199 @@
+"""The agent's whole pass with the swarm executor on (issue 28), on the session's 3-node
+fixture and a real store: `reconcile_once` observes the manager, plans, runs reconcile.yml
+(roles/sws_service's swarm branch) and records, as the agent does. A 2-replica service with a
+domain deployed as generation 1 (two tasks on two nodes), then updated to generation 2 with 1
+gone; a service with a volume placed by the swarm, its node recorded in services.volume_node
+and its update kept there; both deleted and forgotten, nothing of theirs left on the swarm.
+
+No edge proxies (names.proxies is empty, as in tests/integration/test_agent_pass.py): the
+proxies are not on the swarm yet, so no route is rolled; the deploy's readiness probe on the
+overlays is what says a generation got ready. Everything goes at the end of the module.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from swsagent import collection
+from swsagent.config import config_from_mapping
+from swsagent.lock import pass_lock
+from swsagent.reconcile import reconcile_once
+from tests.fixtures.store import Store
+from tests.integration.conftest import migrated_app
+from tests.swarm.test_generations import HELLO, load_images
+
+engine_api = collection.engine()
+generations = collection.module_utils("swarmgeneration")
+
+ROOT = Path(__file__).resolve().parents[2]
+# A label prefix of its own: this module's pass owns only these generation services, so the
+# other modules' services on the same manager are neither seen nor retired as orphans.
+LABELS = "swf"
+WEB, DATA = "swf-web", "swf-data"
+
+
+@pytest.fixture(scope="module")
+def manager(swarm, joined):
+    """The manager's engine, the example app on every node (loaded only where missing);
+    every generation service and overlay of this module goes at its end."""
+    engine = engine_api.Engine(swarm.manager_socket, 30)
+    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 2, 3)]
+    if any(node.image(HELLO) is None for node in nodes):
+        load_images(swarm, [HELLO])
+    yield engine
+    for found in engine.call("GET", "/services"):
+        if found["Spec"]["Name"].startswith(f"{LABELS}-svc-"):
+            generations.retire(engine, found["Spec"]["Name"])
+    for network in engine.networks():
+        if network["Name"].startswith((f"{LABELS}-edge-", f"{LABELS}-private-")):
+            engine.remove_network(network["Name"])
+
+
+@pytest.fixture
+def store(database_url):
+    store = Store(migrated_app(database_url), database_url, owns_app=True)
+    store.create_user("alice")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def config(swarm, database_url, tmp_path):
+    return config_from_mapping(
+        {
+            "database_url": database_url,
+            "project_dir": str(ROOT),
+            "state_dir": str(tmp_path / "state"),
+            "ready_timeout": 60,
+            "stop_timeout": 2,
+            "names": {"services_network": "unused-on-swarm", "proxies": [], "label_prefix": LABELS},
+            "swarm": {
+                "manager_socket": swarm.manager_socket,
+                "report_image": swarm.report_image,
+                "executor": True,
+            },
+        }
+    )
+
+
+def one_pass(config, conn):
+    with pass_lock(config.database_url):
+        report = reconcile_once(config, conn)
+    assert report.outcome in ("changed", "noop"), report.summary()
+    return report
+
+
+def passes_until(config, conn, settled, seconds: float = 60.0) -> list:
+    """Passes until settled() is true (each pass runs its playbook to its end; no sleep
+    between them but a short one when a pass changed nothing); the reports."""
+    reports, deadline = [], time.monotonic() + seconds
+    while True:
+        reports.append(one_pass(config, conn))
+        if settled():
+            return reports
+        assert time.monotonic() < deadline, [r.summary() for r in reports]
+        if reports[-1].outcome == "noop":
+            time.sleep(0.5)
+
+
+def row(store, name) -> dict | None:
+    with store.conn.cursor() as cur:
+        cur.execute(
+            "SELECT status, generation, applied_generation, message, volume_node"
+            " FROM services WHERE name = %s",
+            (name,),
+        )
+        found = cur.fetchone()
+    store.conn.commit()
+    keys = ("status", "generation", "applied", "message", "volume_node")
+    return dict(zip(keys, found, strict=True)) if found else None
+
+
+def running(manager, service: str) -> dict[str, list[str]]:
+    """Generation service -> the nodes of its running tasks, for one SWS service."""
+    found = {}
+    for svc in manager.call("GET", "/services"):
+        labels = svc["Spec"].get("Labels") or {}
+        if labels.get(f"{LABELS}.service") != service:
+            continue
+        tasks = generations.service_tasks(manager, svc["ID"])
+        found[svc["Spec"]["Name"]] = sorted(
+            t["NodeID"] for t in tasks if t["Status"]["State"] == "running"
+        )
+    return found
+
+
+def _labels(task: dict) -> dict:
+    return task["Spec"].get("ContainerSpec", {}).get("Labels") or {}
+
+
+def node_name(manager, node_id: str) -> str:
+    return manager.call("GET", f"/nodes/{node_id}")["Description"]["Hostname"]
+
+
+def apply(store, name, greeting, **extra):
+    spec = {
+        "name": name,
+        "port": 8080,
+        "image": HELLO,
+        "env": [{"name": "GREETING", "value": greeting}],
+        **extra,
+    }
+    store.apply("alice", spec)
+
+
+def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(manager, store, config):
+    timings, started = {}, time.monotonic()
+
+    # (a) a 2-replica service with a domain, and (c) one with a volume: one pass each.
+    apply(store, WEB, "gen1", domain="web.swf.test", replicas=2)
+    apply(store, DATA, "gen1", volumeMount="/data")
+    report = one_pass(config, store.conn)
+    timings["first deploy pass"] = round(time.monotonic() - started, 1)
+    assert sorted(report.changed.get("deployed", [])) == [DATA, WEB], report.summary()
+    web, data = row(store, WEB), row(store, DATA)
+    assert (web["status"], web["applied"]) == ("running", 1), web
+    assert (data["status"], data["applied"]) == ("running", 1), data
+    tasks = running(manager, WEB)
+    assert list(tasks) == [f"{LABELS}-svc-{WEB}-g1"]
+    assert len(tasks[f"{LABELS}-svc-{WEB}-g1"]) == 2
+    assert len(set(tasks[f"{LABELS}-svc-{WEB}-g1"])) == 2, "the two tasks share a node"
+    (data_nodes,) = running(manager, DATA).values()
+    assert len(data_nodes) == 1
+    # The volume's node is recorded by the pass that first sees its task running.
+    passes_until(config, store.conn, lambda: row(store, DATA)["volume_node"])
+    holder = row(store, DATA)["volume_node"]
+    assert holder == node_name(manager, data_nodes[0])
+
+    # (b) a changed spec: generation 2 runs, generation 1's service is gone; (c) the volume's
+    # update stays on its node.
+    mark = time.monotonic()
+    apply(store, WEB, "gen2", domain="web.swf.test", replicas=2)
+    apply(store, DATA, "gen2", volumeMount="/data")
+    report = one_pass(config, store.conn)
+    timings["update pass"] = round(time.monotonic() - mark, 1)
+    assert sorted(report.changed.get("deployed", [])) == [DATA, WEB], report.summary()
+    assert (row(store, WEB)["status"], row(store, WEB)["applied"]) == ("running", 2)
+    assert (row(store, DATA)["status"], row(store, DATA)["applied"]) == ("running", 2)
+    tasks = running(manager, WEB)
+    assert list(tasks) == [f"{LABELS}-svc-{WEB}-g2"] and len(tasks[f"{LABELS}-svc-{WEB}-g2"]) == 2
+    data_tasks = running(manager, DATA)
+    assert list(data_tasks) == [f"{LABELS}-svc-{DATA}-g2"]
+    assert [node_name(manager, n) for n in data_tasks[f"{LABELS}-svc-{DATA}-g2"]] == [holder]
+    assert row(store, DATA)["volume_node"] == holder
+    assert one_pass(config, store.conn).outcome == "noop"
+
+    # (d) both deleted: the store forgets them, nothing of theirs is left on the swarm.
+    mark = time.monotonic()
+    store.delete("alice", WEB)
+    store.delete("alice", DATA)
+    passes_until(config, store.conn, lambda: row(store, WEB) is None and row(store, DATA) is None)
+    timings["delete passes"] = round(time.monotonic() - mark, 1)
+    assert running(manager, WEB) == {} and running(manager, DATA) == {}
+    left = [t for t in manager.call("GET", "/tasks") if f"{LABELS}.service" in _labels(t)]
+    assert left == [], "a task of a deleted service is left"
+    timings["whole test"] = round(time.monotonic() - started, 1)
+    print(f"\nswarm pass timings (s): {timings}")
