@@ -22,6 +22,9 @@ SCRUBBED = "********"
 # Under the state directory (root only): each run's private directory (its inventory holds env
 # values). Removed after the run; one left by a killed pass goes at the start of the next.
 RUNS = "runs"
+# The retire tasks whose result (`gone`: what it removed) reaches RunResult.retired: the
+# host's containers (sws.host.service_retire) and the swarm's generation services.
+RETIRE_ACTIONS = ("service_retire", "swarm_retire")
 
 
 def remove_stale_runs(state_dir) -> list[str]:
@@ -173,7 +176,9 @@ def result_from_events(
         play = str(data.get("play") or "")
         if res.get("last_log"):
             last_logs[host] = str(res["last_log"])
-        if str(data.get("task_action", "")).endswith("service_retire") and "gone" in res:
+        # The swarm executor's retire (sws.host.swarm_retire) names the generation services it
+        # removed in `gone` too: a deleted service is forgotten in the pass that removed it.
+        if str(data.get("task_action", "")).endswith(RETIRE_ACTIONS) and "gone" in res:
             result.retired[host] = res
         if str(data.get("task_action", "")).endswith("service_container") and res.get("deferred"):
             result.deferred[host] = str(res["deferred"])

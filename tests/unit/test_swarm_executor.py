@@ -13,6 +13,7 @@ from swsagent.plan import choose_serving, plan_cleanup, plan_deploys, routes_for
 from swsagent.reconcile.observe import Observation
 from swsagent.reconcile.plan import plan_pass
 from swsagent.render import inventory, orphan_vars, service_vars
+from swsagent.runner import result_from_events
 from swsagent.swarm.hostvars import SwarmTarget, swarm_target, swarm_vars
 from swsagent.swarm.observe import (
     SwarmSeen,
@@ -332,3 +333,15 @@ def test_the_plan_never_deploys_a_service_whose_node_is_lost_and_retries_it_once
     # Without the executor a failed service waits for its retries, as before.
     host = config_from_mapping(bare)
     assert [s.name for s in plan_pass(host, observation([db, web])).deploys.deploy] == ["web"]
+
+
+def test_the_swarm_retire_result_reaches_the_run_result_as_the_host_retire_does():
+    # _forget_deleted reads RunResult.retired: without it a deleted service took a second pass.
+    def ok(action: str, res: dict) -> dict:
+        data = {"host": f"sws-svc-{action}", "task_action": f"sws.host.{action}", "res": res}
+        return {"event": "runner_on_ok", "event_data": data}
+
+    gone = {"gone": ["sws-svc-web-g1"], "absent": [], "changed": True}
+    events = [ok("swarm_retire", gone), ok("swarm_generation", {"gone": ["x"]})]
+    result = result_from_events(0, "successful", events)
+    assert result.retired == {"sws-svc-swarm_retire": gone}
