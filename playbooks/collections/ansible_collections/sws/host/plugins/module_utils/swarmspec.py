@@ -4,7 +4,8 @@ for what container.py makes a container of on one host. Pure: no engine, no cloc
 Each generation is its own swarm service (ARCHITECTURE.md, "How the edge reaches swarm
 tasks", decision C): dnsrr (this kernel has no ip_vs, so no VIP and no routing mesh), on an
 attachable overlay of the service's own that the edge proxies join (without a domain or a
-stack: one no proxy joins, for readiness), and on its stack's overlay. A service with a volume runs one task, on the node that holds the volume.
+stack: one no proxy joins, for readiness), and on its stack's overlay. A service with a
+volume runs one task, on the node that holds the volume.
 """
 
 from __future__ import annotations
