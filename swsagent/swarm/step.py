@@ -17,7 +17,7 @@ from swsagent.swarm.report import ensure_report_service, read_reports, report_se
 log = logging.getLogger("sws.agent")
 
 
-def observe_swarm(engine, services: list[dict], label_prefix: str, report_id, timeout: float):
+def observe_nodes(engine, services: list[dict], label_prefix: str, report_id, timeout: float):
     """The manager's node list, the tasks of SWS's services, and the report's logs (none
     before the report service exists)."""
     nodes = engine.call("GET", "/nodes")
@@ -47,7 +47,7 @@ def nodes_step(config: AgentConfig, conn) -> None:
         log.info("nodes step: started the report service %s", created)
         services = engine.call("GET", "/services")
     report_id = next((s["ID"] for s in services if s["Spec"]["Name"] == spec["Name"]), None)
-    view = observe_swarm(engine, services, prefix, report_id, settings.logs_timeout)
+    view = observe_nodes(engine, services, prefix, report_id, settings.logs_timeout)
     rows = node_rows(view, prefix)
     with conn.cursor() as cur:
         left = record_nodes(cur, rows, datetime.now(UTC))

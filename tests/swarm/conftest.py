@@ -22,29 +22,20 @@ FIXTURE = ROOT / "bin/swarm-fixture"
 VENV_BIN = str(Path(sys.executable).parent)
 
 
-# Its last tests kill node 3 and make node 2 leave: every other module needs the three nodes,
-# so it runs after them (by name it came before test_swarm_*.py, whose fixtures then failed).
-DESTRUCTIVE = "tests/swarm/test_nodes.py"
-
-
 def pytest_collection_modifyitems(config, items):
-    _destructive_last(items)
+    # test_nodes.py kills node 3 and takes node 2 out of the swarm: it goes last, so every
+    # other module finds the three nodes it was given.
+    last = [item for item in items if "tests/swarm/test_nodes.py" in str(item.fspath)]
+    rest = [item for item in items if item not in last]
+    swarm = [i for i, item in enumerate(rest) if "tests/swarm/" in str(item.fspath)]
+    if last and swarm:
+        items[:] = rest[: swarm[-1] + 1] + last + rest[swarm[-1] + 1 :]
     if os.environ.get("SWS_SWARM_TESTS") != "0":
         return
     skip = pytest.mark.skip(reason="SWS_SWARM_TESTS=0: no Docker-in-Docker swarm this run")
     for item in items:
         if "tests/swarm/" in str(item.fspath):
             item.add_marker(skip)
-
-
-def _destructive_last(items) -> None:
-    """test_nodes.py's tests moved after the last other swarm test (the hook sees the whole
-    session's items: the other tiers keep their places)."""
-    last = max((i for i, it in enumerate(items) if "tests/swarm/" in str(it.fspath)), default=-1)
-    moved = [it for it in items[: last + 1] if DESTRUCTIVE in str(it.fspath)]
-    if moved:
-        kept = [it for it in items[: last + 1] if DESTRUCTIVE not in str(it.fspath)]
-        items[:] = kept + moved + items[last + 1 :]
 
 
 def fixture_command(*args: str) -> dict:

@@ -162,6 +162,17 @@ class Proxy:
             assert time.monotonic() < deadline, "the old nginx worker did not leave"
             time.sleep(0.1)
 
+    def wait(self, seconds: float = 20) -> None:
+        """Until it answers at all (nginx just started, or reloaded)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.get()
+                return
+            except (OSError, AssertionError, http.client.HTTPException):
+                assert time.monotonic() < deadline, "the edge nginx did not answer"
+                time.sleep(0.2)
+
     def get(self) -> dict:
         conn = http.client.HTTPConnection(self.address, PROXY_PORT, timeout=5)
         try:
@@ -203,14 +214,7 @@ def web(swarm, manager):
     seconds = round(time.monotonic() - started, 1)
     proxy = Proxy(manager, f"{swarm.prefix}-swx-edge", node_address(swarm, 1))
     proxy.start(first.edge_network, addresses)
-    deadline = time.monotonic() + 20
-    while True:  # the published port answers once nginx started
-        try:
-            proxy.get()
-            break
-        except (OSError, AssertionError, http.client.HTTPException):
-            assert time.monotonic() < deadline, "the edge nginx did not answer"
-            time.sleep(0.2)
+    proxy.wait()
     yield Web(manager, proxy, first, addresses, seconds)
     manager.remove(proxy.name, force=True)
 

@@ -11,7 +11,6 @@ Everything lives in the fixture's engines and goes at the end of the module.
 
 from __future__ import annotations
 
-import http.client
 import json
 import sys
 import time
@@ -176,14 +175,7 @@ def role(swarm, edge, tmp_path_factory):
 
 def answers(proxy: Proxy, count: int) -> list[dict]:
     """`count` answers through the edge, once it answers at all (its reload just happened)."""
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            proxy.get()
-            break
-        except (OSError, AssertionError, http.client.HTTPException):
-            assert time.monotonic() < deadline, "the edge nginx did not answer"
-            time.sleep(0.2)
+    proxy.wait()
     return [proxy.get() for _ in range(count)]
 
 
