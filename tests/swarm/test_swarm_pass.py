@@ -145,7 +145,7 @@ def apply(store, name, greeting, **extra):
 def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(manager, store, config):
     timings, started = {}, time.monotonic()
 
-    # (a) a 2-replica service with a domain, and (c) one with a volume: one pass each.
+    # (a) a 2-replica service with a domain and (c) a private one with a volume: one pass.
     apply(store, WEB, "gen1", domain="web.swf.test", replicas=2)
     apply(store, DATA, "gen1", volumeMount="/data")
     report = one_pass(config, store.conn)
@@ -160,8 +160,8 @@ def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(manager, store,
     assert len(set(tasks[f"{LABELS}-svc-{WEB}-g1"])) == 2, "the two tasks share a node"
     (data_nodes,) = running(manager, DATA).values()
     assert len(data_nodes) == 1
-    # The volume's node is recorded by the pass that first sees its task running.
-    # (the first pass observed before it deployed: the next one records it).
+    # The volume's node is recorded by the pass that first sees its task running (the first
+    # pass observed before it deployed: the next one records it).
     recording = passes_until(config, store.conn, lambda: row(store, DATA)["volume_node"])
     timings["passes until the volume's node was recorded"] = len(recording)
     holder = row(store, DATA)["volume_node"]
