@@ -197,5 +197,7 @@ def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(manager, store,
     assert running(manager, WEB) == {} and running(manager, DATA) == {}
     left = [t for t in manager.call("GET", "/tasks") if f"{LABELS}.service" in _labels(t)]
     assert left == [], "a task of a deleted service is left"
+    overlays = [n["Name"] for n in manager.networks() if n["Name"].startswith(f"{LABELS}-")]
+    assert overlays == [], f"the deleted services' overlays are left: {overlays}"
     timings["whole test"] = round(time.monotonic() - started, 1)
     print(f"\nswarm pass timings (s): {timings}")

@@ -4,10 +4,12 @@ of its tasks is left), the swarm executor's retire (issue 28).
 
 Only services labelled as this service's (<prefix>.service) go: a name the agent gives for
 another is refused, never removed. Returns gone (removed now) and absent (none of that name).
+With remove_overlays (a deleted service), its own overlays go too (networks_removed).
 """
 
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration as generations
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
@@ -41,7 +43,15 @@ class ActionModule(ActionBase):
                     absent.append(name)
             except (generations.GenerationFailed, EngineError) as err:
                 problems.append(f"{name}: {err}")
-        result.update(gone=gone, absent=absent, changed=bool(gone))
+        networks = []
+        if not problems and boolean(args.get("remove_overlays", False), strict=False):
+            try:
+                networks = generations.remove_overlays(engine, service, prefix)
+            except EngineError as err:
+                problems.append(f"the overlays of {service}: {err}")
+        result.update(
+            gone=gone, absent=absent, networks_removed=networks, changed=bool(gone or networks)
+        )
         if problems:
             result.update(failed=True, msg="; ".join(problems)[:500])
         return result

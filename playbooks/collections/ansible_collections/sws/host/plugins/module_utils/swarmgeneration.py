@@ -97,6 +97,23 @@ def ensure_overlay(engine: Engine, name: str, labels: dict[str, str]) -> str:
     return "unchanged"
 
 
+def remove_overlays(engine: Engine, service: str, prefix: str) -> list[str]:
+    """A deleted service's own overlays (labelled `<prefix>.service=<service>`: its edge or
+    private overlay, never a stack's), once no generation of it is left. The containers still
+    attached on this node (the edge proxies) are disconnected first: an overlay with an
+    endpoint cannot be removed. Returns the names removed."""
+    label = json.dumps({"label": [f"{prefix}.service={service}"], "driver": ["overlay"]})
+    removed = []
+    for found in engine.call("GET", "/networks", params={"filters": label}) or []:
+        detail = engine.call("GET", f"/networks/{found['Id']}") or {}
+        for container in detail.get("Containers") or {}:
+            body = {"Container": container, "Force": True}
+            engine.call("POST", f"/networks/{found['Id']}/disconnect", body=body)
+        engine.remove_network(found["Id"])
+        removed.append(found["Name"])
+    return removed
+
+
 def check_node(engine: Engine, hostname: str) -> None:
     """GenerationFailed naming the node when the node that holds the volume cannot run it."""
     problem = swarmtasks.node_problem(engine.call("GET", "/nodes"), hostname)

@@ -22,6 +22,10 @@ options:
     required: true
     description: "Generation services (<prefix>-svc-<service>-g<N>) to remove."
   label_prefix: {type: str, required: true, description: Label prefix.}
+  remove_overlays:
+    type: bool
+    default: false
+    description: "A deleted service: its own overlays (labelled <prefix>.service) go too."
   stop_timeout:
     type: int
     required: true
