@@ -203,8 +203,7 @@ class AgentConfig:
         return self.backup_image or self.contract.images["python"]
 
     @property
-    def swarm_executor(self) -> bool:
-        """Whether the pass deploys on the swarm (agent.yml `swarm.executor`), not this host."""
+    def swarm_executor(self) -> bool:  # the pass deploys on the swarm (`swarm.executor`)
         return self.swarm is not None and self.swarm.executor
 
 

@@ -102,8 +102,7 @@ class Service(db.Model):
     # Containers of the serving generation that run (the agent and the shipper count them):
     # running/desired with spec.replicas (issue 28, migration 0014).
     replicas_running: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # The swarm node that holds the service's volume (issue 28, migration 0015): recorded by
-    # the agent at the first task seen running, its generations are pinned there after.
+    # The swarm node holding its volume (migration 0015): its generations are pinned there.
     volume_node: Mapped[str | None] = mapped_column(String(255))
     # When status last changed: a trigger (migration 0004) sets it; read back after an update.
     status_since: Mapped[datetime] = _now_column(server_onupdate=FetchedValue())
