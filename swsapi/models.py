@@ -99,8 +99,7 @@ class Service(db.Model):
     updated_at: Mapped[datetime] = _now_column(onupdate=func.now())
     # The restarts of the newest running container (the log shipper reads them from Docker).
     restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Containers of the serving generation that run (the agent and the shipper count them):
-    # running/desired with spec.replicas (issue 28, migration 0014).
+    # Running containers of the serving generation, of spec.replicas (migration 0014).
     replicas_running: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The swarm node holding its volume (migration 0015): its generations are pinned there.
     volume_node: Mapped[str | None] = mapped_column(String(255))
