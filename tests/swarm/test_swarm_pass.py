@@ -21,9 +21,10 @@ from swsagent import collection
 from swsagent.config import config_from_mapping
 from swsagent.lock import pass_lock
 from swsagent.reconcile import reconcile_once
-from tests.fixtures.store import Store
-from tests.integration.conftest import migrated_app
+from tests.integration import test_agent_pass as agent_pass
 from tests.swarm.test_generations import HELLO, load_images
+
+store = agent_pass.store  # the migrated store with the user alice
 
 engine_api = collection.engine()
 generations = collection.module_utils("swarmgeneration")
@@ -50,14 +51,6 @@ def manager(swarm, joined):
     for network in engine.networks():
         if network["Name"].startswith((f"{LABELS}-edge-", f"{LABELS}-private-")):
             engine.remove_network(network["Name"])
-
-
-@pytest.fixture
-def store(database_url):
-    store = Store(migrated_app(database_url), database_url, owns_app=True)
-    store.create_user("alice")
-    yield store
-    store.close()
 
 
 @pytest.fixture
