@@ -22,7 +22,8 @@ from tests.e2e.test_logs import SWSCTL, swsctl_env
 pytestmark = pytest.mark.e2e
 
 agent_host = test_agent.agent_host
-WAIT = 45
+# Generous, since every wait polls: whole tests took 230-260 s on 2 cores loaded on purpose.
+WAIT = 90
 
 
 def swsctl_run(host, env, name, *args, timeout=None) -> subprocess.CompletedProcess:
