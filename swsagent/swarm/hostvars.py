@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from swsagent import collection
+
 
 @dataclass(frozen=True)
 class SwarmTarget:
@@ -21,8 +23,10 @@ class SwarmTarget:
     volume_nodes: Mapping[str, str] = field(default_factory=dict)  # service -> node
 
     def generation_service(self, service: str, generation: int) -> str:
-        """The swarm service of a generation (module_utils/swarmspec.SwarmGeneration.name)."""
-        return f"{self.label_prefix}-svc-{service}-g{generation}"
+        """The swarm service of a generation, named as the deploy names it."""
+        return collection.module_utils("swarmspec").generation_name(
+            self.label_prefix, service, generation
+        )
 
 
 def swarm_target(config, volume_nodes: Mapping[str, str]) -> SwarmTarget | None:

@@ -65,22 +65,6 @@ def _labels(service: dict, prefix: str) -> dict[str, str]:
     return {k.removeprefix(prefix + "."): v for k, v in raw.items() if k.startswith(prefix + ".")}
 
 
-def _running(task: dict) -> bool:
-    state = (task.get("Status") or {}).get("State")
-    return task.get("DesiredState") == "running" and state == "running"
-
-
-def task_address(task: dict, network: str) -> str | None:
-    """The task's address on `network` (swarmtasks.running_addresses); a private service has
-    no edge overlay (network ""): its first overlay's, other than the routing mesh's."""
-    if network:
-        return _tasks_module().running_addresses([task], network).get(task["ID"])
-    for attachment in task.get("NetworksAttachments") or []:
-        if attachment.get("Addresses") and attachment["Network"]["Spec"]["Name"] != "ingress":
-            return attachment["Addresses"][0].split("/")[0]
-    return None
-
-
 def containers_from_tasks(
     services: list[dict], tasks: list[dict], prefix: str = "sws"
 ) -> list[RunningContainer]:
@@ -90,12 +74,19 @@ def containers_from_tasks(
         labels = _labels(service, prefix)
         if not labels.get("service") or "generation" not in labels:
             continue
-        mine = [t for t in tasks if t.get("ServiceID") == service["ID"] and _running(t)]
-        network = f"{prefix}-edge-{labels['service']}" if labels.get("domain") else ""
+        mine = [
+            t for t in tasks if t.get("ServiceID") == service["ID"] and _tasks_module().running(t)
+        ]
+        # A service with a domain is reached on its edge overlay; one without, on its own.
+        edge = collection.module_utils("swarmspec").edge_network_name(prefix, labels["service"])
+        network = edge if labels.get("domain") else ""
         stopped = _container(service["Spec"]["Name"], labels)
         found += [
             replace(
-                stopped, running=True, ip=task_address(t, network), replica=int(t.get("Slot") or 1)
+                stopped,
+                running=True,
+                ip=_tasks_module().address(t, network),
+                replica=int(t.get("Slot") or 1),
             )
             for t in mine
         ]
@@ -130,7 +121,7 @@ def volume_nodes_seen(services: list[dict], tasks: list[dict], nodes: list[dict]
         if not name or not any(m.get("Type") == "volume" for m in mounts or []):
             continue
         for task in tasks:
-            if task.get("ServiceID") == service["ID"] and _running(task):
+            if task.get("ServiceID") == service["ID"] and _tasks_module().running(task):
                 found.setdefault(name, names.get(task.get("NodeID", ""), ""))
     return {n: node for n, node in found.items() if node}
 

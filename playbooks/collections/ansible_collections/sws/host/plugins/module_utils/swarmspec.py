@@ -23,6 +23,16 @@ SECOND_NS = 1_000_000_000
 RESTART_CONDITIONS = {"no": "none", "on-failure": "on-failure"}
 
 
+def generation_name(prefix: str, service: str, generation: int) -> str:
+    """A generation's swarm service (the agent names it so too: swsagent/swarm/)."""
+    return f"{prefix}-svc-{service}-g{generation}"
+
+
+def edge_network_name(prefix: str, service: str) -> str:
+    """The overlay of a service with a domain: its tasks and the edge proxies."""
+    return f"{prefix}-edge-{service}"
+
+
 @dataclass(frozen=True)
 class SwarmGeneration:
     """One generation of a service on the swarm: the container it is made of, and for a
@@ -35,13 +45,13 @@ class SwarmGeneration:
     @property
     def name(self) -> str:
         c = self.container
-        return f"{c.label_prefix}-svc-{c.service}-g{c.generation}"
+        return generation_name(c.label_prefix, c.service, c.generation)
 
     @property
     def edge_network(self) -> str:
         """The overlay the edge proxies reach this service's tasks on ("" without a domain)."""
         c = self.container
-        return f"{c.label_prefix}-edge-{c.service}" if c.domain else ""
+        return edge_network_name(c.label_prefix, c.service) if c.domain else ""
 
     @property
     def stateful(self) -> bool:

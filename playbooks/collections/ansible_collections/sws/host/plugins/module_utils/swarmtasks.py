@@ -20,23 +20,30 @@ def hostnames(nodes: list[dict]) -> dict[str, str]:
     return {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"]) for n in nodes}
 
 
+def running(task: dict) -> bool:
+    """Whether the task runs and is meant to."""
+    return task.get("DesiredState") == "running" and _state(task) == "running"
+
+
+def address(task: dict, network: str = "") -> str | None:
+    """The task's address on `network`; "": on its first overlay other than the routing
+    mesh's (a service on its stack's overlay alone)."""
+    for attachment in task.get("NetworksAttachments") or []:
+        name = attachment["Network"]["Spec"]["Name"]
+        if attachment.get("Addresses") and (name == network or (not network and name != "ingress")):
+            return attachment["Addresses"][0].split("/")[0]
+    return None
+
+
 def running_addresses(tasks: list[dict], network: str) -> dict[str, str]:
     """Task ID -> its address on `network`, for the tasks that run and are meant to."""
-    found = {}
-    for task in tasks:
-        if task.get("DesiredState") != "running" or _state(task) != "running":
-            continue
-        for attachment in task.get("NetworksAttachments") or []:
-            if attachment["Network"]["Spec"]["Name"] == network and attachment.get("Addresses"):
-                found[task["ID"]] = attachment["Addresses"][0].split("/")[0]
-    return found
+    found = {t["ID"]: address(t, network) for t in tasks if running(t)}
+    return {task: found_at for task, found_at in found.items() if found_at}
 
 
 def running_nodes(tasks: list[dict]) -> list[str]:
     """The node ID of each task that runs and is meant to."""
-    return [
-        t["NodeID"] for t in tasks if t.get("DesiredState") == "running" and _state(t) == "running"
-    ]
+    return [t["NodeID"] for t in tasks if running(t)]
 
 
 def failure(tasks: list[dict], names: dict[str, str]) -> str | None:
