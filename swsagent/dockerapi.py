@@ -50,9 +50,12 @@ class DockerApi:
             raise DockerError(f"docker engine: no such container {container}")
         return found
 
-    def follow_logs(self, container: str, since: str | None, tty: bool) -> Iterator[tuple]:
-        """(stream, bytes) chunks of the container's output, timestamped, until it stops."""
-        params = {"follow": 1, "stdout": 1, "stderr": 1, "timestamps": 1}
+    def follow_logs(
+        self, container: str, since: str | None, tty: bool, follow: bool = True
+    ) -> Iterator[tuple]:
+        """(stream, bytes) chunks of the container's output, timestamped, until it stops
+        (`follow`), or to the end of what the engine holds now."""
+        params = {"follow": int(follow), "stdout": 1, "stderr": 1, "timestamps": 1}
         if since:
             params["since"] = since
         # No timeout: a quiet container sends nothing for hours, and that is not an error.

@@ -197,7 +197,6 @@ class Shipper:
 
     def _start(self, follower: Follower) -> None:
         follower.drained_run = None
-        follower.shipped.begin_read()
         follower.thread = threading.Thread(
             target=self._follow,
             args=(follower,),
@@ -210,40 +209,53 @@ class Shipper:
         try:
             detail = self.docker.inspect(follower.container_id)
             tty = bool((detail.get("Config") or {}).get("Tty"))
-            last = follower.shipped.last_ts
-            since = docker_since(last) if last else None
-            splitters: dict[str, LineSplitter] = {}
-            for stream, chunk in self.docker.follow_logs(follower.container_id, since, tty):
-                splitter = splitters.setdefault(
-                    stream, LineSplitter(self.settings.line_max_bytes + TIMESTAMP_ROOM)
-                )
-                for raw in splitter.feed(chunk):
-                    self._ship(follower, stream, raw)
-                if self.stop.is_set():
-                    return
-            for stream, splitter in splitters.items():
-                for raw in splitter.flush():
-                    self._ship(follower, stream, raw)
+            if not self._read(follower, tty, follow=True):
+                return
+            after = self.docker.inspect(follower.container_id)
+            if (after.get("State") or {}).get("Running"):
+                return  # the stream ended before the run did: discover takes it up again
+            # The engine (20.10) ends a follow soon after the container stops, even when the
+            # reader is behind (a run's megabytes on a busy host): what it left out is read
+            # now that nothing more is written.
+            if not self._read(follower, tty, follow=False):
+                return
             if follower.run_id is not None:
-                if (self.docker.inspect(follower.container_id).get("State") or {}).get("Running"):
-                    return  # the stream ended before the run did: discover takes it up again
                 self._put(
                     LogLine(follower.service_id, 0, follower.name, _now(), END, "", follower.run_id)
                 )
                 follower.ended = True
-                return
-            # Read to the end: if the run that was there when we began is still the last one
-            # and it is over, there is nothing more until the container starts again.
-            after = self.docker.inspect(follower.container_id)
-            if not (after.get("State") or {}).get("Running") and started_at(after) == started_at(
-                detail
-            ):
+            elif started_at(after) == started_at(detail):
+                # Read to the end: the run that was there when we began is the last one and
+                # it is over, so there is nothing more until the container starts again.
                 follower.drained_run = started_at(after)
         except DockerError as err:
             log.info("logship: %s: %s", follower.name, str(err).strip()[:200])
         except (OSError, http.client.HTTPException) as err:
             # An engine restart, or close_streams at the shipper's end.
             log.info("logship: %s: the log stream broke: %r", follower.name, err)
+
+    def _read(self, follower: Follower, tty: bool, follow: bool) -> bool:
+        """Ship the container's output after what was shipped; False if the shipper stops.
+
+        A line cut off where a stream ended is not shipped: the next read has it whole."""
+        follower.shipped.begin_read()
+        last = follower.shipped.last_ts
+        since = docker_since(last) if last else None
+        splitters: dict[str, LineSplitter] = {}
+        for stream, chunk in self.docker.follow_logs(follower.container_id, since, tty, follow):
+            splitter = splitters.setdefault(
+                stream, LineSplitter(self.settings.line_max_bytes + TIMESTAMP_ROOM)
+            )
+            for raw in splitter.feed(chunk):
+                self._ship(follower, stream, raw)
+            if self.stop.is_set():
+                return False
+        if not follow:
+            # All there is: a last line without its newline is a line.
+            for stream, splitter in splitters.items():
+                for raw in splitter.flush():
+                    self._ship(follower, stream, raw)
+        return True
 
     def _ship(self, follower: Follower, stream: str, raw: bytes) -> None:
         ts, text = parse_timestamped(raw)
