@@ -5,6 +5,10 @@ out: outbound goes through the services network as before) and with traffic betw
 containers on, where each service answers to its own name. Nothing else joins it: no other
 user's service, no other stack, not the control plane.
 
+On a swarm (issue 28, agent.yml `swarm.executor`) a stack's network is an attachable overlay on
+the manager instead, where its services' tasks join it from any node; the swarm allots its
+subnet, and the nodes' firewall (sws.host.swarm_firewall) keeps it to itself.
+
 Docker's default address pools give about 30 networks, so each stack gets a small subnet
 (/28: 11 containers, two generations of five services) allotted here from a range the operator
 sets (agent.yml stack_subnets), avoiding every subnet any network on the host already uses. The
@@ -62,6 +66,19 @@ def network_name(prefix: str, owner: str, stack: str) -> str:
     return f"{prefix}-stack.{owner}.{stack}"
 
 
+# A swarm's network names are DNS name components: letters, digits, '-' and '_', 63 at most.
+SWARM_NAME_MAX = 63
+
+
+def overlay_name(prefix: str, owner: str, stack: str) -> str:
+    """A stack's overlay on a swarm: '_' (in no user name or stack) keeps every pair apart;
+    a pair too long for a swarm's name is a digest of it (one '_': no pair's name)."""
+    name = f"{prefix}-stack_{owner}_{stack}"
+    if len(name) <= SWARM_NAME_MAX:
+        return name
+    return f"{prefix}-stack_" + hashlib.sha256(f"{owner}.{stack}".encode()).hexdigest()[:32]
+
+
 def wanted_stacks(desired: Iterable[DesiredService]) -> set[tuple[str, str]]:
     """(owner, stack) of every service that is not being deleted."""
     return {
@@ -99,18 +116,24 @@ def plan_stacks(
     prefix: str,
     subnet_range: str,
     prefix_len: int,
+    on_swarm: bool = False,
 ) -> StackPlan:
-    """existing: SWS's stack networks on the host by name; taken: every subnet in use."""
+    """existing: SWS's stack networks on the host by name; taken: every subnet in use.
+    on_swarm: the stacks' overlays, whose subnets the swarm allots."""
     plan = StackPlan()
-    wanted = {network_name(prefix, o, s): (o, s) for o, s in wanted_stacks(desired)}
+    named = overlay_name if on_swarm else network_name
+    wanted = {named(prefix, o, s): (o, s) for o, s in wanted_stacks(desired)}
     missing = sorted(n for n in wanted if n not in existing)
     try:
-        subnets = allot(subnet_range, prefix_len, taken, len(missing))
+        if on_swarm:
+            subnets = [""] * len(missing)
+        else:
+            subnets = allot(subnet_range, prefix_len, taken, len(missing))
     except StackError as err:
         subnets = []
         for s in desired:
             if s.definition and s.definition.stack:
-                name = network_name(prefix, s.owner, s.definition.stack)
+                name = named(prefix, s.owner, s.definition.stack)
                 if name in missing:
                     plan.problems[s.name] = str(err)
         missing = []
@@ -120,18 +143,19 @@ def plan_stacks(
     plan.remove = sorted(n for n in existing if n not in wanted)
     for s in desired:
         if s.definition and s.definition.stack and not s.deleting and s.name not in plan.problems:
-            plan.joins[s.name] = network_name(prefix, s.owner, s.definition.stack)
+            plan.joins[s.name] = named(prefix, s.owner, s.definition.stack)
     return plan
 
 
 # --- the Engine API side: what exists, and the changes ----------------------------------------
 
 
-def engine_networks() -> list[dict]:
-    """Every network on the engine, as GET /networks reports them (one call a pass)."""
+def engine_networks(socket: str | None = None) -> list[dict]:
+    """Every network on the engine (this host's, or the swarm manager's at `socket`), as GET
+    /networks reports them (one call a pass)."""
     engine_mod = collection.engine()
     try:
-        return engine_mod.Engine().networks()
+        return engine_mod.Engine(socket).networks()
     except engine_mod.EngineError as err:
         raise ObserveError(f"the Docker engine could not be asked: {err}") from None
 
@@ -147,25 +171,35 @@ def observe(prefix: str, networks: list[dict] | None = None):
         subnets = [c.get("Subnet") for c in ((net.get("IPAM") or {}).get("Config") or [])]
         taken += [s for s in subnets if s]
         labels = net.get("Labels") or {}
-        if f"{prefix}.stack" in labels and subnets and subnets[0]:
+        if f"{prefix}.stack" in labels:
             stacks[net["Name"]] = StackNetwork(
                 net["Name"],
-                subnets[0],
+                subnets[0] if subnets and subnets[0] else "",
                 labels.get(f"{prefix}.owner", ""),
                 labels[f"{prefix}.stack"],
             )
     return stacks, taken
 
 
-def create(plan: StackPlan, prefix: str, bridge_prefix: str) -> dict[str, str]:
-    """Make the missing networks, each on a bridge named bridge_name(bridge_prefix, subnet);
-    {network: why} for those the engine refused."""
+def create(
+    plan: StackPlan, prefix: str, bridge_prefix: str, manager: str | None = None
+) -> dict[str, str]:
+    """Make the missing networks, each on a bridge named bridge_name(bridge_prefix, subnet),
+    or as overlays on the swarm manager at `manager`; {network: why} for those the engine
+    refused."""
     engine_mod = collection.engine()
-    engine = engine_mod.Engine()
+    engine = engine_mod.Engine(manager)
     refused = {}
     for net in plan.create:
         labels = {f"{prefix}.stack": net.stack, f"{prefix}.owner": net.owner}
         try:
+            if manager is not None:
+                # The deploy's check of a stack overlay (swarmspec's overlays()) finds these
+                # labels: the owner's, and the mark of a stack's network.
+                labels[f"{prefix}.stack-network"] = "true"
+                body = collection.module_utils("swarmspec").overlay_body(net.name, labels)
+                engine.call("POST", "/networks/create", body=body)
+                continue
             engine.create_network(
                 net.name, net.subnet, labels, bridge_name(bridge_prefix, net.subnet)
             )
@@ -174,11 +208,12 @@ def create(plan: StackPlan, prefix: str, bridge_prefix: str) -> dict[str, str]:
     return refused
 
 
-def remove(plan: StackPlan) -> list[str]:
-    """Remove the networks no service wants; one a stopping container still holds stays for a
-    later pass (the engine refuses it), which is no problem. Returns those removed."""
+def remove(plan: StackPlan, manager: str | None = None) -> list[str]:
+    """Remove the networks no service wants (on the swarm manager at `manager`, if given);
+    one a stopping container (or task) still holds stays for a later pass (the engine refuses
+    it), which is no problem. Returns those removed."""
     engine_mod = collection.engine()
-    engine = engine_mod.Engine()
+    engine = engine_mod.Engine(manager)
     gone = []
     for name in plan.remove:
         try:

@@ -79,6 +79,9 @@ def observe(config: AgentConfig, conn) -> Observation:
     purged = [f"{s.name}-volume" for s in desired if s.deleting and s.purge_volume]
     networks = stacks.engine_networks()
     stack_networks, taken = stacks.observe(names.label_prefix, networks)
+    if config.swarm_executor:  # the stacks' overlays are the manager's
+        manager_networks = stacks.engine_networks(config.swarm.manager_socket)
+        stack_networks, _ = stacks.observe(names.label_prefix, manager_networks)
     return Observation(
         desired=desired,
         plane=plane,

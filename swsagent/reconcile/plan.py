@@ -68,6 +68,7 @@ def plan_pass(config: AgentConfig, obs: Observation) -> PassPlan:
         config.names.label_prefix,
         config.stack_subnets,
         config.stack_subnet_prefix,
+        on_swarm=config.swarm_executor,
     )
     # A service whose stack has no network cannot start (the range is full): it says why.
     deploys.deploy = [s for s in deploys.deploy if s.name not in stack_plan.problems]

@@ -86,10 +86,11 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
             config.disk.volumes_dir, unmounted, checked.plan.obs.containers, config.stop_timeout
         )
     stack_plan = checked.plan.stacks
+    manager = config.swarm.manager_socket if config.swarm_executor else None
     if stack_plan.create:
         guard.check("making the stacks' networks")
         outcome.networks_refused = stacks.create(
-            stack_plan, config.names.label_prefix, config.contract.stack_bridge_prefix
+            stack_plan, config.names.label_prefix, config.contract.stack_bridge_prefix, manager
         )
     what = pass_vars(config, checked, outcome.networks_refused)
     if what.hosts():
@@ -97,7 +98,7 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.what = what
         outcome.result = _playbook(config, checked, what, guard)
     if stack_plan.remove:
-        outcome.networks_removed = stacks.remove(stack_plan)
+        outcome.networks_removed = stacks.remove(stack_plan, manager)
     try:
         sitefiles.remove_stale(site_dirs, files, wanted)
     except OSError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,14 @@ from swsagent.holds import plan_holds
 from swsagent.observe import RunningContainer
 from swsagent.plan import Route, plan_deploys
 from swsagent.render import routes_conf
-from swsagent.stacks import StackError, StackNetwork, allot, network_name, plan_stacks
+from swsagent.stacks import (
+    StackError,
+    StackNetwork,
+    allot,
+    network_name,
+    overlay_name,
+    plan_stacks,
+)
 from tests.fixtures.contract import repo_names
 
 
@@ -46,6 +54,26 @@ def container(name, generation=1, running=True):
 
 
 # --- allotment ------------------------------------------------------------------------------
+
+# What swarmkit accepts as a network's name ("must be valid as a DNS name component").
+SWARM_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+LABEL = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+
+@settings(max_examples=300)
+@given(st.tuples(LABEL, LABEL), st.tuples(LABEL, LABEL))
+def test_each_stacks_overlay_name_is_a_swarm_name_of_its_own(one, other):
+    for owner, stack in (one, other):
+        name = overlay_name("sws", owner, stack)
+        assert SWARM_NAME.match(name) and len(name) <= 63, name
+    assert (overlay_name("sws", *one) == overlay_name("sws", *other)) == (one == other)
+
+
+def test_on_a_swarm_the_plan_names_overlays_and_allots_no_subnet():
+    desired = [service("db", stack="shop"), service("web", stack="shop")]
+    plan = plan_stacks(desired, {}, [], "sws", "10.201.0.0/28", 28, on_swarm=True)
+    assert plan.create == [StackNetwork("sws-stack_alice_shop", "", "alice", "shop")]
+    assert plan.joins == {"db": "sws-stack_alice_shop", "web": "sws-stack_alice_shop"}
 
 
 def test_a_thousand_stacks_get_a_thousand_subnets_that_overlap_nothing():
