@@ -37,6 +37,7 @@ class PlaneVars:
     proxy_conf_mount: str
     proxy_socket_dir: str
     proxy_socket_mount: str
+    proxy_network: str
     apiserver_socket_dir: str
     apiserver_socket: str
     loadbalancer_container: str
@@ -54,6 +55,7 @@ class PlaneVars:
             # agent.yml's names win over the contract's (tests run their own proxies).
             proxy_socket_dir=names.proxy_socket_dir,
             proxy_socket_mount=contract.proxy_socket_mount,
+            proxy_network=contract.proxy_network,
             apiserver_socket_dir=contract.apiserver_socket_dir,
             apiserver_socket=contract.apiserver_socket,
             loadbalancer_container=names.loadbalancer,

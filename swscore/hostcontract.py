@@ -83,6 +83,7 @@ class HostContract:
     proxy_http_socket: str
     proxy_health_socket: str
     proxy_socket_mount: str
+    proxy_network: str  # host, or the proxies' own bridge (the swarm executor's edge)
     apiserver_port: int
     apiserver_socket: str
     haproxy_backend: str

@@ -82,15 +82,30 @@ def _env() -> jinja2.Environment:
     return env
 
 
+TASK_KEYS = {"name", "loop", "when", "loop_control", "register"}
+
+
 def _container_values(role: str, *layers: dict) -> list:
-    """The container task's module arguments, every template rendered."""
+    """Each task's module arguments, condition and loop in the container task file, every
+    template rendered."""
     env = _env()
     defaults = _yaml(REPO / "roles" / role / "defaults" / "main.yml")
-    task = _yaml(REPO / "roles" / role / "tasks" / "container.yml")[0]
-    args = task["community.docker.docker_container"]
     facts = {"inventory_hostname": "sws-proxy-1", "item": "sws-proxy-1"}
     variables = Layers(env, facts, ROLES[role], *layers, defaults)
-    return [variables.render(args), variables.render(task.get("loop", ""))]
+    values = []
+    for task in _yaml_list(REPO / "roles" / role / "tasks" / "container.yml"):
+        (module,) = [key for key in task if key not in TASK_KEYS]
+        when = task.get("when")
+        values += [
+            variables.render(task[module]),
+            variables.render(task.get("loop", "")),
+            variables.render("{{ " + when + " }}") if when else "",
+        ]
+    return values
+
+
+def _yaml_list(path: Path) -> list:
+    return yaml.safe_load(path.read_text()) or []
 
 
 def _pass_vars(settings: Path | None = None) -> dict:

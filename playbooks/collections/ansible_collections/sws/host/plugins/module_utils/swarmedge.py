@@ -5,11 +5,15 @@ route points at them (ARCHITECTURE.md, "How the edge reaches swarm tasks").
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
-from ansible_collections.sws.host.plugins.module_utils.swarmspec import SwarmGeneration
+from ansible_collections.sws.host.plugins.module_utils.swarmspec import (
+    SwarmGeneration,
+    edge_network_name,
+)
 
 
 class EdgeRefused(RuntimeError):
@@ -35,7 +39,8 @@ def _proxy(engine: Engine, name: str) -> dict:
     if (detail.get("HostConfig") or {}).get("NetworkMode") == "host":
         raise EdgeRefused(
             f"edge proxy {name} runs in the host's network namespace (network mode host):"
-            " it cannot join an overlay, so it cannot reach swarm tasks"
+            " it cannot join an overlay, so it cannot reach swarm tasks: set sws_proxy_network"
+            " (sws.yml) to a bridge of the proxies' own and run the bootstrap again"
         )
     return detail
 
@@ -52,3 +57,24 @@ def _connect(engine: Engine, network: str, name: str, detail: dict) -> str:
             return "unchanged"
         raise
     return "connected"
+
+
+def attach_all(engine: Engine, proxies: list[str], prefix: str) -> dict[str, list[str]]:
+    """Each proxy on every service's edge overlay there is (`<prefix>-edge-<service>`,
+    labelled `<prefix>.service`): what a proxy made again (the bootstrap run again, the pass's
+    revival) needs before it serves, since a new container joins no overlay by itself.
+    proxy -> the overlays it joined now. None on an engine that is no swarm manager."""
+    label = json.dumps({"label": [f"{prefix}.service"], "driver": ["overlay"]})
+    overlays = engine.call("GET", "/networks", params={"filters": label}) or []
+    edges = sorted(
+        n["Name"]
+        for n in overlays
+        if n["Name"] == edge_network_name(prefix, n["Labels"][f"{prefix}.service"])
+    )
+    joined: dict[str, list[str]] = {}
+    for name in proxies:
+        detail = _proxy(engine, name)
+        for network in edges:
+            if _connect(engine, network, name, detail) == "connected":
+                joined.setdefault(name, []).append(network)
+    return joined
