@@ -22,7 +22,10 @@ author: [SWS]
 options:
   proxies: {type: list, elements: str, required: true, description: The proxies' containers.}
   label_prefix: {type: str, required: true, description: "SWS's label prefix (sws)."}
-  docker_socket: {type: str, default: "", description: "The engine's unix socket (default: DOCKER_HOST or /var/run/docker.sock)."}
+  docker_socket:
+    type: str
+    default: ""
+    description: "The engine's unix socket (default: DOCKER_HOST or /var/run/docker.sock)."
 """
 
 EXAMPLES = r"""
