@@ -4,7 +4,8 @@ Changes are debounced (a burst of applies makes one pass), and a full pass runs 
 full_pass_interval seconds anyway, the safety net for anything a notification missed. While
 containers stop in the background (a delete, a retired generation), the watcher looks at the
 engine every quarter second, without a pass, and runs one as soon as one of them is gone: a
-deleted service's record goes then.
+deleted service's record goes then. With the swarm executor, it asks the manager every few
+seconds whether a task moved (swarm/taskwatch.py) and runs a pass when one did.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import psycopg2
 
 from swsagent import collection, store
 from swsagent.config import AgentConfig
+from swsagent.swarm.taskwatch import TaskWatch
 from swscore.channel import NOTIFY_CHANNEL
 
 log = logging.getLogger("sws.agent")
@@ -84,8 +86,11 @@ def _listen_loop(config: AgentConfig, one_pass, stop, jobs_pass=None) -> None:
         next_full = 0.0  # a pass right away: changes made while no agent listened
         next_jobs = math.inf
         stopping: frozenset[str] = frozenset()
+        tasks = _task_watch(config)
         while not stop():
             wait = max(0.0, min(next_full, next_jobs) - time.monotonic())
+            if tasks is not None:
+                wait = min(wait, tasks.due_in())
             events = _wait_for_change(conn, min(wait, STOP_POLL if stopping else 1.0))
             if jobs_pass and (events == {"job"} or (not events and time.monotonic() >= next_jobs)):
                 # A run asked for or stopped, or one going on: the jobs step alone, at once.
@@ -95,15 +100,25 @@ def _listen_loop(config: AgentConfig, one_pass, stop, jobs_pass=None) -> None:
                 _debounce(conn, config.debounce)
             elif stopping and stopping_ended(stopping, config.names.label_prefix):
                 pass  # a container that was stopping is gone: the pass forgets what it held
+            elif tasks is not None and tasks.changed():
+                pass  # the swarm moved a task: its route follows now
             elif time.monotonic() < next_full:
                 continue
             after = one_pass()
+            if tasks is not None:
+                tasks.seen()
             stopping = after.stopping
             next_jobs = _after_jobs(after.jobs_wake)
             # Services queued by the per-user share go in the next pass, right away.
             next_full = time.monotonic() + (0.0 if after.queued else config.full_pass_interval)
     finally:
         conn.close()
+
+
+def _task_watch(config: AgentConfig) -> TaskWatch | None:
+    if not config.swarm_executor:
+        return None
+    return TaskWatch(config.swarm.manager_socket, config.names.label_prefix)
 
 
 def stopping_ended(stopping: frozenset[str], prefix: str) -> bool:

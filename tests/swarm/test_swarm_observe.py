@@ -15,12 +15,14 @@ from swsagent import collection
 from swsagent.desired import desired_from_row
 from swsagent.plan import choose_serving, plan_deploys, routes_for
 from swsagent.swarm.observe import containers_from_tasks, read_manager
+from swsagent.swarm.taskwatch import TaskWatch
 from tests.swarm.test_generations import HELLO, load_images
 
 engine_api = collection.engine()
 container = collection.module_utils("container")
 swarmspec = collection.module_utils("swarmspec")
 generations = collection.module_utils("swarmgeneration")
+swarmtasks = collection.module_utils("swarmtasks")
 
 SERVICE = "swp-web"
 SPEC = {"name": SERVICE, "port": 8080, "domain": "web.swp.test", "image": HELLO, "replicas": 2}
@@ -82,3 +84,42 @@ def test_each_running_task_is_observed_at_its_overlay_address_and_routed(swarm, 
     assert sorted(route.addresses) == sorted(addresses)
     assert plan_deploys([row], seen).deploy == []
     print(f"\nobserved on the manager in {took:.2f} s")
+
+
+def test_a_task_that_dies_wakes_the_watching_agent_and_its_route_follows(swarm, deployed):
+    """One task's container killed on its node (what a crash does): the agent's task watch
+    sees the swarm's change (the task failed, another started) within seconds, and what a
+    pass then observes routes to the tasks running now."""
+    first, addresses = deployed
+    engine = engine_api.Engine(swarm.manager_socket, 30)
+    watch = TaskWatch(swarm.manager_socket, "sws", every=0.0)
+    watch.seen()
+    assert not watch.changed()
+    found = generations.service(engine, first.name)
+    (task, *_) = [
+        t
+        for t in generations.service_tasks(engine, found["ID"])
+        if t["Status"]["State"] == "running"
+    ]
+    index = engine.call("GET", f"/nodes/{task['NodeID']}")["Description"]["Hostname"][-1]
+    node = engine_api.Engine(str(swarm.run_dir / f"node-{index}/docker.sock"), 10)
+    killed = time.monotonic()
+    node.call("POST", f"/containers/{task['Status']['ContainerStatus']['ContainerID']}/kill")
+    while not watch.changed():
+        assert time.monotonic() - killed < 30, "the task watch saw no change"
+        time.sleep(0.2)
+    seen_after = round(time.monotonic() - killed, 1)
+    # The swarm starts a task in its place; what a pass observes then is the two running.
+    deadline = time.monotonic() + 60
+    while True:
+        view = read_manager(swarm.manager_socket, "sws")
+        running = [t for t in view.tasks if t["ServiceID"] == found["ID"] and swarmtasks.running(t)]
+        if len(running) == 2 and task["ID"] not in {t["ID"] for t in running}:
+            break
+        assert time.monotonic() < deadline, [t["Status"] for t in running]
+        time.sleep(0.5)
+    mine = [c for c in containers_from_tasks(view.services, view.tasks) if c.service == SERVICE]
+    assert sorted(c.ip for c in mine) == sorted(
+        swarmtasks.address(t, first.edge_network) for t in running
+    )
+    print(f"\na killed task seen by the task watch after {seen_after} s")
