@@ -21,7 +21,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swsagent import certs, firewall, registryauth, sitefiles, stacks, volumemounts
+from swsagent import certs, collection, firewall, registryauth, sitefiles, stacks, volumemounts
 from swsagent.config import AgentConfig
 from swsagent.controlplane import Component, observe_components, revive
 from swsagent.passvars import PassVars, ProxyView
@@ -99,6 +99,7 @@ def run_pass(config: AgentConfig, checked: CheckedPass, guard: Guard) -> RunOutc
         outcome.result = _playbook(config, checked, what, guard)
     if stack_plan.remove:
         outcome.networks_removed = stacks.remove(stack_plan, manager)
+    outcome.networks_removed += _idle_overlays_removed(checked, manager)
     try:
         sitefiles.remove_stale(site_dirs, files, wanted)
     except OSError as err:
@@ -114,6 +115,16 @@ def _site_conf_dirs(config: AgentConfig, checked: CheckedPass) -> list[Path]:
     conf_dir, plane = config.names.proxy_conf_dir, checked.plan.obs.plane
     mounts = [plane[p].mounts for p in config.names.proxies if p in plane and plane[p].mounts]
     return [Path(m[conf_dir]) for m in mounts if conf_dir in m]
+
+
+def _idle_overlays_removed(checked: CheckedPass, manager: str | None) -> list[str]:
+    """On the swarm: the own overlays of deleted services, once their tasks let go of them."""
+    seen = checked.plan.obs.swarm
+    idle = seen.idle_overlays({s.name for s in checked.plan.obs.desired}) if seen else []
+    if not idle:
+        return []
+    engine = collection.engine().Engine(manager)
+    return collection.module_utils("swarmgeneration").remove_idle(engine, idle)
 
 
 def pass_vars(config: AgentConfig, checked: CheckedPass, refused: dict | None = None) -> PassVars:

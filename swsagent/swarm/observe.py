@@ -43,6 +43,12 @@ class SwarmSeen:
     first_nodes: dict[str, str] = field(default_factory=dict)
     # Services whose recorded node cannot run their task: service -> why (names the node).
     node_problems: dict[str, str] = field(default_factory=dict)
+    # SWS's own overlays (edge, private) of services with no generation service: name ->
+    # service. Those of a service no longer desired go (a retire does not wait for them).
+    overlays: dict[str, str] = field(default_factory=dict)
+
+    def idle_overlays(self, desired: set[str]) -> list[str]:
+        return sorted(n for n, service in self.overlays.items() if service not in desired)
 
     def node_back(self) -> set[str]:
         """Services failed for their volume's node that can run there again: the plan deploys
@@ -143,16 +149,18 @@ def read_volume_nodes(conn) -> dict[str, VolumeNode]:
 
 @dataclass(frozen=True)
 class ManagerView:
-    """The manager's answers: SWS's generation services, their tasks meant to run, the nodes."""
+    """The manager's answers: SWS's generation services, their tasks meant to run, the nodes,
+    and SWS's own overlays of services (edge, private; not the stacks')."""
 
     services: list[dict]
     tasks: list[dict]
     nodes: list[dict]
+    overlays: list[dict] = field(default_factory=list)
 
 
 def read_manager(manager_socket: str, prefix: str) -> ManagerView:
-    """Three calls: the services labelled as generations, their tasks meant to run (not the
-    history the manager keeps), the nodes."""
+    """Four calls: the services labelled as generations, their tasks meant to run (not the
+    history the manager keeps), the nodes, the services' own overlays."""
     engine_module = collection.engine()
     try:
         engine = engine_module.Engine(manager_socket)
@@ -163,9 +171,22 @@ def read_manager(manager_socket: str, prefix: str) -> ManagerView:
             running = {"service": [s["ID"] for s in services], "desired-state": ["running"]}
             tasks = engine.call("GET", "/tasks", params={"filters": json.dumps(running)})
         nodes = engine.call("GET", "/nodes")
+        own = json.dumps({"label": [f"{prefix}.service"], "driver": ["overlay"]})
+        overlays = engine.call("GET", "/networks", params={"filters": own})
     except engine_module.EngineError as err:
         raise ObserveError(f"the swarm manager could not be asked: {err}") from None
-    return ManagerView(services, tasks, nodes)
+    return ManagerView(services, tasks, nodes, overlays or [])
+
+
+def orphan_overlays(view: ManagerView, prefix: str) -> dict[str, str]:
+    """overlay -> service, for the services' own overlays no generation service uses (pure)."""
+    generations = {_labels(s, prefix).get("service") for s in view.services}
+    found = {}
+    for network in view.overlays:
+        service = (network.get("Labels") or {}).get(f"{prefix}.service", "")
+        if service and service not in generations:
+            found[network["Name"]] = service
+    return found
 
 
 def observe_swarm(manager_socket: str, prefix: str, conn) -> tuple[list, SwarmSeen]:
@@ -178,6 +199,7 @@ def observe_swarm(manager_socket: str, prefix: str, conn) -> tuple[list, SwarmSe
         recorded=recorded,
         first_nodes={n: node for n, node in first.items() if n not in recorded},
         node_problems=node_problems(recorded, view.nodes),
+        overlays=orphan_overlays(view, prefix),
     )
     return containers_from_tasks(view.services, view.tasks, prefix), seen
 

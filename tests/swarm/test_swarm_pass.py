@@ -220,13 +220,21 @@ def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(swarm, manager,
     assert row(store, WEB) is None and row(store, DATA) is None
     timings["delete pass"] = round(time.monotonic() - mark, 1)
     assert running(manager, WEB) == {} and running(manager, DATA) == {}
-    left = [t for t in manager.call("GET", "/tasks") if f"{LABELS}.service" in _labels(t)]
-    assert left == [], "a task of a deleted service is left"
+
+    # The retire does not wait for the tasks to stop: they go on their nodes meanwhile.
+    def left():
+        return [t for t in manager.call("GET", "/tasks") if f"{LABELS}.service" in _labels(t)]
+
+    deadline = time.monotonic() + 30
+    while left():
+        assert time.monotonic() < deadline, "a task of a deleted service is left"
+        time.sleep(0.2)
 
     def overlays():
         return [n["Name"] for n in manager.networks() if n["Name"].startswith(f"{LABELS}-")]
 
-    # The stack's overlay goes in a later pass when the retired tasks still held it.
+    # The services' and the stack's overlays go in a later pass when the retired tasks still
+    # held them (the sweep of idle overlays, the stacks' removal).
     passes_until(config, store.conn, lambda: not overlays(), seconds=30)
     assert overlays() == [], f"the deleted services' overlays are left: {overlays()}"
     timings["whole test"] = round(time.monotonic() - started, 1)

@@ -16,10 +16,12 @@ from swsagent.render import inventory, orphan_vars, service_vars
 from swsagent.runner import result_from_events
 from swsagent.swarm.hostvars import SwarmTarget, swarm_target, swarm_vars
 from swsagent.swarm.observe import (
+    ManagerView,
     SwarmSeen,
     VolumeNode,
     containers_from_tasks,
     node_problems,
+    orphan_overlays,
     volume_nodes_seen,
 )
 from swsagent.swarm.settings import SwarmSettingError, swarm_settings
@@ -345,3 +347,20 @@ def test_the_swarm_retire_result_reaches_the_run_result_as_the_host_retire_does(
     events = [ok("swarm_retire", gone), ok("swarm_generation", {"gone": ["x"]})]
     result = result_from_events(0, "successful", events)
     assert result.retired == {"sws-svc-swarm_retire": gone}
+
+
+def test_only_the_own_overlays_of_services_no_longer_wanted_are_swept():
+    """A retire does not wait for its tasks, so a deleted service's edge or private overlay
+    may outlive it: a later pass removes it, never one a generation or a wanted service uses."""
+    generation = {"ID": "s1", "Spec": {"Name": "sws-svc-web-g1", "Labels": {"sws.service": "web"}}}
+    overlays = [
+        {"Name": "sws-edge-web", "Labels": {"sws.service": "web"}},
+        {"Name": "sws-edge-gone", "Labels": {"sws.service": "gone"}},
+        {"Name": "sws-private-next", "Labels": {"sws.service": "next"}},
+        {"Name": "other", "Labels": {}},
+    ]
+    view = ManagerView([generation], [], [], overlays)
+    found = orphan_overlays(view, "sws")
+    assert found == {"sws-edge-gone": "gone", "sws-private-next": "next"}
+    # "next" is wanted (its first deploy is this pass): its overlay stays.
+    assert SwarmSeen(overlays=found).idle_overlays({"web", "next"}) == ["sws-edge-gone"]

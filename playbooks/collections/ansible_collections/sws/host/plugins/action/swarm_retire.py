@@ -1,10 +1,12 @@
 """Action plugin: remove a service's older generations from the swarm
-(module_utils/swarmgeneration.py retire: the generation's service, then the wait until none
-of its tasks is left), the swarm executor's retire (issue 28).
+(module_utils/swarmgeneration.py retire: the generation's service; its tasks stop on their
+nodes meanwhile, the pass does not wait for them: a task slow to stop holds nobody's next
+apply), the swarm executor's retire (issue 28).
 
 Only services labelled as this service's (<prefix>.service) go: a name the agent gives for
 another is refused, never removed. Returns gone (removed now) and absent (none of that name).
-With remove_overlays (a deleted service), its own overlays go too (networks_removed).
+With remove_overlays (a deleted service), its own overlays go too (networks_removed): those
+its stopping tasks still hold go in a later pass (the agent's sweep of idle overlays).
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration as generations
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
-
-# Beyond the tasks' stop timeout: the nodes remove the stopped containers.
-RETIRE_MARGIN = 30
 
 
 class ActionModule(ActionBase):
@@ -27,7 +26,6 @@ class ActionModule(ActionBase):
         args = self._task.args
         engine = Engine(str(args.get("manager_socket") or "") or None)
         service, prefix = str(args["service"]), str(args["label_prefix"])
-        timeout = int(args["stop_timeout"]) + RETIRE_MARGIN
         gone, absent, problems = [], [], []
         for name in [str(s) for s in args.get("services") or []]:
             try:
@@ -37,7 +35,7 @@ class ActionModule(ActionBase):
                     absent.append(name)
                 elif labels.get(f"{prefix}.service") != service:
                     problems.append(f"{name} is not a generation of service {service}")
-                elif generations.retire(engine, name, timeout):
+                elif generations.retire(engine, name, wait=False):
                     gone.append(name)
                 else:
                     absent.append(name)

@@ -99,18 +99,28 @@ def ensure_overlay(engine: Engine, name: str, labels: dict[str, str]) -> str:
 
 def remove_overlays(engine: Engine, service: str, prefix: str) -> list[str]:
     """A deleted service's own overlays (labelled `<prefix>.service=<service>`: its edge or
-    private overlay, never a stack's), once no generation of it is left. The containers still
-    attached on this node (the edge proxies) are disconnected first: an overlay with an
-    endpoint cannot be removed. Returns the names removed."""
+    private overlay, never a stack's), once no generation of it is left. Returns the names
+    removed; one its stopping tasks still hold stays for a later pass (remove_idle)."""
     label = json.dumps({"label": [f"{prefix}.service={service}"], "driver": ["overlay"]})
+    found = engine.call("GET", "/networks", params={"filters": label}) or []
+    return remove_idle(engine, [n["Name"] for n in found])
+
+
+def remove_idle(engine: Engine, networks: list[str]) -> list[str]:
+    """Remove these overlays; the containers still attached on this node (the edge proxies)
+    are disconnected first, since an overlay with an endpoint cannot be removed. One a task
+    still holds (its retire does not wait for the stop) is left, and so named by none."""
     removed = []
-    for found in engine.call("GET", "/networks", params={"filters": label}) or []:
-        detail = engine.call("GET", f"/networks/{found['Id']}") or {}
-        for container in detail.get("Containers") or {}:
-            body = {"Container": container, "Force": True}
-            engine.call("POST", f"/networks/{found['Id']}/disconnect", body=body)
-        engine.remove_network(found["Id"])
-        removed.append(found["Name"])
+    for name in networks:
+        try:
+            detail = engine.call("GET", f"/networks/{quote(name)}") or {}
+            for container in detail.get("Containers") or {}:
+                body = {"Container": container, "Force": True}
+                engine.call("POST", f"/networks/{detail['Id']}/disconnect", body=body)
+            engine.remove_network(detail["Id"])
+        except EngineError:
+            continue  # in use by a stopping task, or gone meanwhile: a later pass sees
+        removed.append(name)
     return removed
 
 
@@ -243,9 +253,10 @@ def scale(engine: Engine, name: str, replicas: int, timeout: float) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def retire(engine: Engine, name: str, timeout: float = 60.0) -> bool:
-    """Remove a generation's service and wait until none of its tasks is left (their
-    containers stopped and gone); False when there was no such service."""
+def retire(engine: Engine, name: str, timeout: float = 60.0, wait: bool = True) -> bool:
+    """Remove a generation's service and (`wait`) wait until none of its tasks is left (their
+    containers stopped and gone); False when there was no such service. The pass does not
+    wait: its tasks stop on their nodes while it goes on, as a host's containers do."""
     found = service(engine, name)
     if found is None:
         return False
@@ -255,7 +266,7 @@ def retire(engine: Engine, name: str, timeout: float = 60.0) -> bool:
         if err.status != 404:
             raise
     deadline = time.monotonic() + timeout
-    while service_tasks(engine, found["ID"]):
+    while wait and service_tasks(engine, found["ID"]):
         if time.monotonic() > deadline:
             raise GenerationFailed(f"{name}: its tasks were still there after {timeout:g} s")
         time.sleep(POLL_SECONDS)

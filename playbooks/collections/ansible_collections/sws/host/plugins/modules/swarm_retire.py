@@ -8,8 +8,9 @@ DOCUMENTATION = r"""
 module: swarm_retire
 short_description: Remove a service's generation services from the swarm
 description:
-  - The swarm executor's retire (issue 28). Removes each named generation service and waits
-    until none of its tasks is left (their containers stopped within stop_timeout).
+  - The swarm executor's retire (issue 28). Removes each named generation service; its tasks
+    stop on their nodes (within the service's own stop grace period) without the run
+    waiting for them.
   - A service not labelled <label_prefix>.service=<service> is refused, never removed; one
     that does not exist is reported absent.
 author: [SWS]
@@ -29,5 +30,6 @@ options:
   stop_timeout:
     type: int
     required: true
-    description: "Seconds a task's stop waits before SIGKILL."
+    description: "Seconds a task's stop waits before SIGKILL (the service was made with it:
+      accepted for the role's call, which passes the host's retire alike)."
 """
