@@ -221,9 +221,12 @@ def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(swarm, manager,
     timings["delete pass"] = round(time.monotonic() - mark, 1)
     assert running(manager, WEB) == {} and running(manager, DATA) == {}
 
-    # The retire does not wait for the tasks to stop: they go on their nodes meanwhile.
+    # The retire waits for a volume's task to be gone (a deploy of the name again must never
+    # find it on the volume), not for the others: they stop on their nodes meanwhile.
     def left():
         return [t for t in manager.call("GET", "/tasks") if f"{LABELS}.service" in _labels(t)]
+
+    assert [t for t in left() if _labels(t)[f"{LABELS}.service"] == DATA] == []
 
     deadline = time.monotonic() + 30
     while left():

@@ -1,7 +1,8 @@
 """Action plugin: remove a service's older generations from the swarm
 (module_utils/swarmgeneration.py retire: the generation's service; its tasks stop on their
-nodes meanwhile, the pass does not wait for them: a task slow to stop holds nobody's next
-apply), the swarm executor's retire (issue 28).
+nodes meanwhile, the pass does not wait for them, so a task slow to stop holds nobody's next
+apply; but for a volume's task, which a deploy of the service again must never find still
+running on the volume), the swarm executor's retire (issue 28).
 
 Only services labelled as this service's (<prefix>.service) go: a name the agent gives for
 another is refused, never removed. Returns gone (removed now) and absent (none of that name).
@@ -16,6 +17,9 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration as generations
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
+# Beyond the tasks' stop timeout, for a volume's task: the node removes the stopped container.
+RETIRE_MARGIN = 30
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
@@ -26,6 +30,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         engine = Engine(str(args.get("manager_socket") or "") or None)
         service, prefix = str(args["service"]), str(args["label_prefix"])
+        timeout = int(args["stop_timeout"]) + RETIRE_MARGIN
         gone, absent, problems = [], [], []
         for name in [str(s) for s in args.get("services") or []]:
             try:
@@ -35,7 +40,9 @@ class ActionModule(ActionBase):
                     absent.append(name)
                 elif labels.get(f"{prefix}.service") != service:
                     problems.append(f"{name} is not a generation of service {service}")
-                elif generations.retire(engine, name, wait=False):
+                elif generations.retire(
+                    engine, name, timeout, wait=generations.holds_volume(found)
+                ):
                     gone.append(name)
                 else:
                     absent.append(name)

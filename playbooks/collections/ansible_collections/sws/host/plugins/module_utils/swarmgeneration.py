@@ -253,10 +253,17 @@ def scale(engine: Engine, name: str, replicas: int, timeout: float) -> None:
         time.sleep(POLL_SECONDS)
 
 
+def holds_volume(found: dict) -> bool:
+    """Whether a generation's service mounts its volume (GET /services/<id>'s answer)."""
+    spec = ((found.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    return any(m.get("Type") == "volume" for m in spec.get("Mounts") or [])
+
+
 def retire(engine: Engine, name: str, timeout: float = 60.0, wait: bool = True) -> bool:
     """Remove a generation's service and (`wait`) wait until none of its tasks is left (their
-    containers stopped and gone); False when there was no such service. The pass does not
-    wait: its tasks stop on their nodes while it goes on, as a host's containers do."""
+    containers stopped and gone); False when there was no such service. The pass waits only
+    for a service that holds a volume (holds_volume): a deploy of it again must never find
+    its task still running on the volume; others stop on their nodes while it goes on."""
     found = service(engine, name)
     if found is None:
         return False

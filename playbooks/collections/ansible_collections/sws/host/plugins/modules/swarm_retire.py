@@ -10,7 +10,7 @@ short_description: Remove a service's generation services from the swarm
 description:
   - The swarm executor's retire (issue 28). Removes each named generation service; its tasks
     stop on their nodes (within the service's own stop grace period) without the run
-    waiting for them.
+    waiting for them, but for a service that mounts a volume, whose task is waited for.
   - A service not labelled <label_prefix>.service=<service> is refused, never removed; one
     that does not exist is reported absent.
 author: [SWS]
@@ -30,6 +30,6 @@ options:
   stop_timeout:
     type: int
     required: true
-    description: "Seconds a task's stop waits before SIGKILL (the service was made with it:
-      accepted for the role's call, which passes the host's retire alike)."
+    description: "Seconds a task's stop waits before SIGKILL: a volume's retire waits that
+      long and 30 s more for its task to be gone."
 """
