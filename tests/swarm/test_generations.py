@@ -377,7 +377,7 @@ def test_a_volume_service_runs_on_its_node_stops_first_and_is_refused_when_it_is
     names = collection.module_utils("swarmtasks").hostnames(manager.call("GET", "/nodes"))
     assert [names[n] for n in collection.module_utils("swarmtasks").running_nodes(tasks)] == [node]
     on_node = engine_api.Engine(str(swarm.run_dir / "node-2/docker.sock"), 10)
-    assert on_node.volume("swx-db-volume")["Labels"] == {
+    assert on_node.volume("swx-db-volume.alice")["Labels"] == {
         "sws.service": "swx-db",
         "sws.owner": "alice",
     }

@@ -109,7 +109,7 @@ def test_a_volume_means_one_task_pinned_to_the_node_that_holds_it():
     assert spec["TaskTemplate"]["ContainerSpec"]["Mounts"] == [
         {
             "Type": "volume",
-            "Source": "web-volume",
+            "Source": "web-volume.alice",  # the owner in the name: another never gets it
             "Target": "/data",
             "VolumeOptions": {"Labels": {"sws.service": "web", "sws.owner": "alice"}},
         }

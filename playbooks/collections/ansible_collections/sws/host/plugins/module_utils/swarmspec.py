@@ -133,8 +133,8 @@ class SwarmGeneration:
         return spec
 
     def mounts(self) -> list[dict]:
-        """The service's volume; the node's engine makes it at the first task, labelled with
-        its owner as container.check_volume labels one on a host."""
+        """The service's volume (volume_name); the node's engine makes it at the first task,
+        labelled with its owner as container.check_volume labels one on a host."""
         c = self.container
         if not c.volume_mount:
             return []
@@ -142,7 +142,7 @@ class SwarmGeneration:
         return [
             {
                 "Type": "volume",
-                "Source": c.volume,
+                "Source": volume_name(c.volume, c.owner),
                 "Target": c.volume_mount,
                 "VolumeOptions": {"Labels": owner},
             }
@@ -174,6 +174,14 @@ class SwarmGeneration:
         if c.stack_network:
             found[c.stack_network] = {f"{p}.stack-network": "true", f"{p}.owner": c.owner}
         return found
+
+
+def volume_name(volume: str, owner: str) -> str:
+    """A service's volume on a swarm: `<service>-volume.<owner>`. A node's engine mounts
+    whatever volume has the name, with no owner check such as container.check_volume makes
+    on a host, so the name carries the owner: a user who takes a deleted service's name later
+    never gets its volume ('.' is in no service or user name: no two pairs share one)."""
+    return f"{volume}.{owner}"
 
 
 def limits(container: ServiceContainer) -> dict:
