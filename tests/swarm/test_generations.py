@@ -24,6 +24,7 @@ import pytest
 from swsagent import collection
 from swsagent.plan import Route
 from swsagent.serverblocks import _upstream, upstream_name
+from tests.swarm import leftovers
 
 engine_api = collection.engine()
 container = collection.module_utils("container")
@@ -116,12 +117,7 @@ def manager(swarm, joined):
     swarm.timings["app and nginx images loaded"] = round(time.monotonic() - started, 1)
     yield engine
     print(f"\nswarm timings (s): {swarm.timings}")
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith("sws-svc-swx-"):
-            generations.retire(engine, found["Spec"]["Name"])
-    for network in engine.networks():
-        if network["Name"].startswith("sws-edge-swx-"):
-            engine.remove_network(network["Name"])
+    leftovers.remove(engine, "sws-svc-swx-", "sws-edge-swx-")
 
 
 class Proxy:

@@ -20,6 +20,7 @@ import pytest
 from swsagent import collection
 from swsagent.config import SERVICE_CAPABILITIES
 from tests.fixtures.contract import repo_contract
+from tests.swarm import leftovers
 from tests.swarm.test_generations import load_images, spec
 
 engine_api = collection.engine()
@@ -96,12 +97,7 @@ def manager(swarm, joined):
         load_images(swarm, [postgres_image()])
     yield engine
     engine.remove(WRITER, force=True)
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"{LABELS}-svc-"):
-            generations.retire(engine, found["Spec"]["Name"])
-    for network in engine.networks():
-        if network["Name"].startswith(f"{LABELS}-"):
-            engine.remove_network(network["Name"])
+    leftovers.remove(engine, f"{LABELS}-svc-", f"{LABELS}-")
     # The volume stays on node 3 until the fixture removes the nodes with their engines.
 
 

@@ -27,6 +27,7 @@ from swsagent import collection
 from swsagent.plan import Route
 from swsagent.render import routes_conf
 from tests.fixtures.contract import repo_contract, repo_names
+from tests.swarm import leftovers
 from tests.swarm.test_generations import HELLO, load_images, spec
 
 engine_api = collection.engine()
@@ -133,13 +134,8 @@ def manager(swarm, joined):
     if any(node.image(image) is None for node in nodes for image in images):
         load_images(swarm, images)
     yield engine
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"{LABELS}-svc-"):
-            generations.retire(engine, found["Spec"]["Name"])
     engine.remove(PROXY, force=True)
-    for network in engine.networks():
-        if network["Name"].startswith(f"{LABELS}-") or network["Name"] == NETWORK:
-            engine.remove_network(network["Name"])
+    leftovers.remove(engine, f"{LABELS}-svc-", (f"{LABELS}-", NETWORK))
     try:
         engine.call("DELETE", f"/volumes/{PROXY}{repo_contract().proxy_conf_volume_suffix}")
     except engine_api.EngineError as err:

@@ -25,6 +25,7 @@ from swsagent.config import config_from_mapping
 from swsagent.lock import pass_lock
 from swsagent.reconcile import reconcile_once
 from tests.integration import test_agent_pass as agent_pass
+from tests.swarm import leftovers
 from tests.swarm.test_generations import HELLO, load_images
 
 store = agent_pass.store  # the migrated store with the user alice
@@ -48,14 +49,8 @@ def manager(swarm, joined):
     if any(node.image(HELLO) is None for node in nodes):
         load_images(swarm, [HELLO])
     yield engine
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"{LABELS}-svc-"):
-            generations.retire(engine, found["Spec"]["Name"])
-    for network in engine.networks():
-        if network["Name"].startswith(
-            (f"{LABELS}-edge-", f"{LABELS}-private-", f"{LABELS}-stack_")
-        ):
-            engine.remove_network(network["Name"])
+    overlays = (f"{LABELS}-edge-", f"{LABELS}-private-", f"{LABELS}-stack_")
+    leftovers.remove(engine, f"{LABELS}-svc-", overlays)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from swsagent import collection
 from tests.fixtures.registry import auth_header, push, running_registry
+from tests.swarm import leftovers
 from tests.swarm.test_generations import HELLO, spec
 
 engine_api = collection.engine()
@@ -50,12 +51,7 @@ def registry(swarm, joined, tmp_path_factory):
 def manager(swarm, registry):
     engine = engine_api.Engine(swarm.manager_socket, 30)
     yield engine
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"{LABELS}-svc-"):
-            generations.retire(engine, found["Spec"]["Name"])
-    for network in engine.networks():
-        if network["Name"].startswith(f"{LABELS}-"):
-            engine.remove_network(network["Name"])
+    leftovers.remove(engine, f"{LABELS}-svc-", f"{LABELS}-")
 
 
 def test_each_node_pulls_the_private_image_with_the_users_credentials(swarm, registry, manager):

@@ -22,6 +22,7 @@ import yaml
 
 from swsagent import collection
 from swsagent.runner import PlaybookRun, RunResult, run_playbook
+from tests.swarm import leftovers
 from tests.swarm.test_generations import HELLO, NGINX, Proxy, load_images, node_address
 
 engine_api = collection.engine()
@@ -150,13 +151,8 @@ def manager(swarm, joined):
     if any(node.image(image) is None for node in nodes for image in (HELLO, NGINX)):
         load_images(swarm, [HELLO, NGINX])
     yield engine
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith("sws-svc-swr-"):
-            generations.retire(engine, found["Spec"]["Name"])
     engine.remove(f"{swarm.prefix}-swr-edge", force=True)
-    for network in engine.networks():
-        if network["Name"].startswith("sws-edge-swr-"):
-            engine.remove_network(network["Name"])
+    leftovers.remove(engine, "sws-svc-swr-", "sws-edge-swr-")
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from swsagent import collection
+from tests.swarm import leftovers
 from tests.swarm.test_generations import HELLO, load_images, spec
 
 engine_api = collection.engine()
@@ -30,12 +31,7 @@ def manager(swarm, joined):
     if node.image(HELLO) is None:
         load_images(swarm, [HELLO])
     yield engine
-    for found in engine.call("GET", "/services"):
-        if found["Spec"]["Name"].startswith(f"{LABELS}-svc-"):
-            generations.retire(engine, found["Spec"]["Name"])
-    for network in engine.networks():
-        if network["Name"].startswith(f"{LABELS}-"):
-            engine.remove_network(network["Name"])
+    leftovers.remove(engine, f"{LABELS}-svc-", f"{LABELS}-")
 
 
 def in_task(swarm, manager, name: str, script: str) -> str:
