@@ -198,7 +198,11 @@ def create(
                 # labels: the owner's, and the mark of a stack's network.
                 labels[f"{prefix}.stack-network"] = "true"
                 body = collection.module_utils("swarmspec").overlay_body(net.name, labels)
-                engine.call("POST", "/networks/create", body=body)
+                try:
+                    engine.call("POST", "/networks/create", body=body)
+                except engine_mod.EngineError as err:
+                    if err.status != 409:  # made meanwhile: the deploy checks whose it is
+                        raise
                 continue
             engine.create_network(
                 net.name, net.subnet, labels, bridge_name(bridge_prefix, net.subnet)
