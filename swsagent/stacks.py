@@ -171,12 +171,13 @@ def observe(prefix: str, networks: list[dict] | None = None):
         subnets = [c.get("Subnet") for c in ((net.get("IPAM") or {}).get("Config") or [])]
         taken += [s for s in subnets if s]
         labels = net.get("Labels") or {}
-        if f"{prefix}.stack" in labels:
+        # A stack's overlay a deploy made (swarmspec's labels: no stack name) is one too.
+        if f"{prefix}.stack" in labels or f"{prefix}.stack-network" in labels:
             stacks[net["Name"]] = StackNetwork(
                 net["Name"],
                 subnets[0] if subnets and subnets[0] else "",
                 labels.get(f"{prefix}.owner", ""),
-                labels[f"{prefix}.stack"],
+                labels.get(f"{prefix}.stack", ""),
             )
     return stacks, taken
 
