@@ -229,7 +229,8 @@ class Shipper:
                 # it is over, so there is nothing more until the container starts again.
                 follower.drained_run = started_at(after)
         except DockerError as err:
-            log.info("logship: %s: %s", follower.name, str(err).strip()[:200])
+            if "marked for removal" not in str(err):  # removed meanwhile: nothing to read
+                log.info("logship: %s: %s", follower.name, str(err).strip()[:200])
         except (OSError, http.client.HTTPException) as err:
             # An engine restart, or close_streams at the shipper's end.
             log.info("logship: %s: the log stream broke: %r", follower.name, err)
