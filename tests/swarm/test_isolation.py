@@ -244,7 +244,8 @@ NETWORKS = ("a-edge", "b-edge", "stack1", "stack2")
 def made(swarm):
     first, second = join_twice(swarm)
     assert all(first.values()) and not any(second.values()), (first, second)
-    manager = collection.engine().Engine(swarm.manager_socket, 15)
+    # 60 s: starting the proxy on four overlays took longer than 15 s once on a loaded run.
+    manager = collection.engine().Engine(swarm.manager_socket, 60)
     swarm_back(swarm, manager)
     started = time.monotonic()
     prefix = f"{swarm.prefix}-"
