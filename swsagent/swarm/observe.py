@@ -171,8 +171,7 @@ def read_manager(manager_socket: str, prefix: str) -> ManagerView:
             running = {"service": [s["ID"] for s in services], "desired-state": ["running"]}
             tasks = engine.call("GET", "/tasks", params={"filters": json.dumps(running)})
         nodes = engine.call("GET", "/nodes")
-        own = json.dumps({"label": [f"{prefix}.service"], "driver": ["overlay"]})
-        overlays = engine.call("GET", "/networks", params={"filters": own})
+        overlays = collection.module_utils("swarmgeneration").own_overlays(engine, prefix)
     except engine_module.EngineError as err:
         raise ObserveError(f"the swarm manager could not be asked: {err}") from None
     return ManagerView(services, tasks, nodes, overlays or [])

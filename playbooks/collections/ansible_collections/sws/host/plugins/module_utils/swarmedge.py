@@ -5,7 +5,6 @@ route points at them (ARCHITECTURE.md, "How the edge reaches swarm tasks").
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration
@@ -64,8 +63,7 @@ def attach_all(engine: Engine, proxies: list[str], prefix: str) -> dict[str, lis
     labelled `<prefix>.service`): what a proxy made again (the bootstrap run again, the pass's
     revival) needs before it serves, since a new container joins no overlay by itself.
     proxy -> the overlays it joined now. None on an engine that is no swarm manager."""
-    label = json.dumps({"label": [f"{prefix}.service"], "driver": ["overlay"]})
-    overlays = engine.call("GET", "/networks", params={"filters": label}) or []
+    overlays = swarmgeneration.own_overlays(engine, prefix)
     edges = sorted(
         n["Name"]
         for n in overlays

@@ -101,9 +101,15 @@ def remove_overlays(engine: Engine, service: str, prefix: str) -> list[str]:
     """A deleted service's own overlays (labelled `<prefix>.service=<service>`: its edge or
     private overlay, never a stack's), once no generation of it is left. Returns the names
     removed; one its stopping tasks still hold stays for a later pass (remove_idle)."""
-    label = json.dumps({"label": [f"{prefix}.service={service}"], "driver": ["overlay"]})
-    found = engine.call("GET", "/networks", params={"filters": label}) or []
-    return remove_idle(engine, [n["Name"] for n in found])
+    return remove_idle(engine, [n["Name"] for n in own_overlays(engine, prefix, service)])
+
+
+def own_overlays(engine: Engine, prefix: str, service: str = "") -> list[dict]:
+    """The services' own overlays (edge, private: labelled `<prefix>.service`, never a
+    stack's), or one service's, as GET /networks lists them."""
+    label = f"{prefix}.service={service}" if service else f"{prefix}.service"
+    filters = json.dumps({"label": [label], "driver": ["overlay"]})
+    return engine.call("GET", "/networks", params={"filters": filters}) or []
 
 
 def remove_idle(engine: Engine, networks: list[str]) -> list[str]:
