@@ -20,11 +20,12 @@ import pytest
 import requests
 
 from swsagent.config import config_from_mapping
+from tests.fixtures import edgechain
 from tests.integration import test_agent_pass as agent_pass
-from tests.integration.test_agent_pass import LABELS, REPO, docker, inspect, one_pass
-from tests.integration.test_routes_nginx import IMAGE, render_test_conf
+from tests.integration.test_agent_pass import LABELS, REPO, docker, one_pass
+from tests.integration.test_routes_nginx import IMAGE
 
-HAPROXY_IMAGE = "sws-local/haproxy:2.6-1"
+HAPROXY_IMAGE = edgechain.HAPROXY_IMAGE
 # test_agent_pass.py's fixtures (see test_agent_replicas.py).
 engine_lock = agent_pass.engine_lock
 hello_image = agent_pass.hello_image
@@ -37,76 +38,15 @@ pytestmark = pytest.mark.skipif(
     reason=f"no {IMAGE} or {HAPROXY_IMAGE} on this engine",
 )
 
-HAPROXY_CFG = """global
-    stats socket /run/haproxy/admin.sock mode 600 level admin
-defaults
-    mode http
-    retries 3
-    option redispatch 1
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend http
-    bind :80
-    default_backend proxies
-backend proxies
-    balance leastconn
-    http-reuse safe
-    retry-on conn-failure empty-response
-    option httpchk GET /healthz
-    http-check expect status 200
-{servers}"""
-
 
 @pytest.fixture
 def chain(network, tmp_path_factory):
-    """Two proxies and HAProxy in front of them: {proxies, loadbalancer, sockets, haproxy}."""
-    tag = "swsrepl-" + uuid.uuid4().hex[:6]
+    """Two proxies and HAProxy in front of them (tests/fixtures/edgechain.py)."""
     root = Path(tmp_path_factory.mktemp("chain"))
-    sockets, run = root / "sockets", root / "haproxy"
-    proxies = [f"{tag}-proxy-{n}" for n in (1, 2)]
-    started = []
-    try:
-        for proxy in proxies:
-            started.append(_proxy(proxy, root / proxy, sockets / proxy, network))
-        servers = "".join(
-            f"    server {p} unix@/run/sws/proxies/{p}/http.sock check inter 500\n" for p in proxies
-        )
-        run.mkdir()
-        (root / "haproxy.cfg").write_text(HAPROXY_CFG.format(servers=servers))
-        lb = f"{tag}-lb"
-        docker(
-            "run", "-d", "--name", lb, "--network", network, "--user", "0",
-            "-v", f"{root / 'haproxy.cfg'}:/usr/local/etc/haproxy/haproxy.cfg:ro",
-            "-v", f"{run}:/run/haproxy", "-v", f"{sockets}:/run/sws/proxies",
-            HAPROXY_IMAGE,
-        )  # fmt: skip
-        started.append(lb)
-        ip = inspect(lb)["NetworkSettings"]["Networks"][network]["IPAddress"]
-        yield {"proxies": proxies, "loadbalancer": lb, "sockets": sockets, "run": run, "ip": ip}
-    finally:
-        for name in started:
-            docker("rm", "-f", name, check=False)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _proxy(name: str, conf: Path, sockets: Path, network: str) -> str:
-    """One proxy: the template's nginx.conf (live routes) and test.conf (candidate routes)."""
-    render_test_conf(conf)
-    render_test_conf(conf / "main", sws_proxy_routes_set="live")
-    (conf / "main" / "test.conf").rename(conf / "nginx.conf")
-    shutil.rmtree(conf / "main")
-    (conf / "live").mkdir()
-    (conf / "live" / "routes.conf").write_text("")
-    sockets.mkdir(parents=True)
-    for path in [conf, *conf.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)  # the workers (user nginx) read it
-    docker(
-        "run", "-d", "--name", name, "--network", network,
-        "-v", f"{conf}:/etc/nginx/sws", "-v", f"{sockets}:/run/sws/proxy",
-        "--entrypoint", "nginx", IMAGE, "-c", "/etc/nginx/sws/nginx.conf", "-g", "daemon off;",
-    )  # fmt: skip
-    return name
+    chain = edgechain.start(root, "swsrepl-" + uuid.uuid4().hex[:6], network)
+    yield chain
+    chain.remove()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -116,16 +56,10 @@ def config(database_url, network, chain, tmp_path):
             "database_url": database_url,
             "project_dir": str(REPO),
             "state_dir": str(tmp_path / "state"),
-            "haproxy_socket": str(chain["run"] / "admin.sock"),
+            "haproxy_socket": str(chain.run / "admin.sock"),
             "ready_timeout": 10,
             "stop_timeout": 2,
-            "names": {
-                "services_network": network,
-                "proxies": chain["proxies"],
-                "loadbalancer": chain["loadbalancer"],
-                "label_prefix": LABELS,
-                "proxy_socket_dir": str(chain["sockets"]),
-            },
+            "names": chain.names(LABELS, network),
         }
     )
 
@@ -185,7 +119,7 @@ def test_an_update_of_three_replicas_under_load_fails_no_request(config, store, 
     assert report.changed.get("routes") == "rolled", report.summary()
     first = hostnames("load", 1)
     assert len(first) == 3
-    url = f"http://{chain['ip']}/"
+    url = chain.url
     with Load(url, "load.test") as load:
         time.sleep(0.5)
         assert set(load.answers) == first, "every replica answers through the chain"

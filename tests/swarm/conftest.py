@@ -55,6 +55,8 @@ class Swarm:
     inventory: Path
     manager_socket: str
     report_image: str
+    # The same path on the host and in the manager node (its engine's data root is below it).
+    manager_dir: Path
     timings: dict = field(default_factory=dict)
 
     def node(self, index: int) -> str:
@@ -79,7 +81,12 @@ def swarm():
     try:
         up = fixture_command("up", "--prefix", prefix, "--run-dir", str(run_dir))
         found = Swarm(
-            prefix, run_dir, Path(up["inventory"]), up["manager_socket"], up["report_image"]
+            prefix,
+            run_dir,
+            Path(up["inventory"]),
+            up["manager_socket"],
+            up["report_image"],
+            Path(up["manager_dir"]),
         )
         found.timings = {"fixture up": round(time.monotonic() - started, 1), **up["timings"]}
         yield found
