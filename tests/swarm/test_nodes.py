@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -157,8 +158,11 @@ def test_down_removes_only_what_the_fixture_made(swarm):
     assert made["timings"]["engines up"] < 30
     subprocess.run(["docker", "volume", "create", decoy], check=True, capture_output=True)
     try:
+        assert made["manager_dir"].startswith(run_dir)
         removed = fixture_command("down", "--prefix", prefix, "--run-dir", run_dir)["removed"]
-        assert removed == {"containers": 1, "volumes": 1, "networks": 1}
+        # The manager keeps its engine's data in the run directory, not in a volume.
+        assert removed == {"containers": 1, "volumes": 0, "networks": 1}
+        assert not Path(run_dir).exists()
         label = f"label=sws-swarm-fixture={prefix}"
         for kind in ("container", "volume", "network"):
             listing = ["docker", kind, "ls", "-q", "--filter", label]

@@ -73,7 +73,7 @@ def chain(swarm, joined):
         },
     )
     root = swarm.manager_dir / "chain"
-    made = edgechain.start(root, LABELS, PROXY_NETWORK, swarm.manager_socket, PORT)
+    made = edgechain.start(root, LABELS, PROXY_NETWORK, swarm.manager_socket, node_port=PORT)
     node_ip = edgechain.docker(
         None, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
         swarm.node(1),
