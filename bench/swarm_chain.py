@@ -48,7 +48,13 @@ from tests.fixtures.store import Store  # noqa: E402
 
 HELLO = "sws-local/hello:2"
 HOST_SOCKET = "/var/run/docker.sock"
-DOMAIN = "bench.swchain.test"
+
+
+def domain(name: str) -> str:
+    """Each service its own domain: a deleted one keeps its claim until it is forgotten."""
+    return f"{name}.swchain.test"
+
+
 PORT = 8088
 
 
@@ -93,17 +99,17 @@ class Side:
 
     def apply(self, name: str, greeting: str) -> None:
         spec = {
-            "name": name, "port": 8080, "domain": DOMAIN, "image": HELLO, "replicas": 3,
+            "name": name, "port": 8080, "domain": domain(name), "image": HELLO, "replicas": 3,
             "env": [{"name": "GREETING", "value": greeting}],
         }  # fmt: skip
         self.store.apply("alice", spec)
 
 
-def first_200(url: str, seconds: float = 90.0) -> float:
+def first_200(url: str, name: str, seconds: float = 90.0) -> float:
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         with contextlib.suppress(requests.RequestException):
-            if requests.get(url, headers={"Host": DOMAIN}, timeout=5).status_code == 200:
+            if requests.get(url, headers={"Host": domain(name)}, timeout=5).status_code == 200:
                 return time.monotonic()
         time.sleep(0.05)
     raise SystemExit(f"no 200 from {url} within {seconds} s")
@@ -113,7 +119,7 @@ def apply_to_first_200(side: Side, name: str) -> float:
     started = time.monotonic()
     side.apply(name, "first")
     side.one_pass()
-    answered = first_200(side.chain.url) - started
+    answered = first_200(side.chain.url, name) - started
     side.store.delete("alice", name)
     side.one_pass()
     return answered
@@ -123,15 +129,16 @@ class Load:
     """Clients sending GETs through HAProxy one after another, a new connection each: every
     request's start, duration and outcome."""
 
-    def __init__(self, url: str, clients: int = 3):
-        self.url, self.results, self.stop = url, [], threading.Event()
+    def __init__(self, url: str, name: str, clients: int = 3):
+        self.url, self.host = url, domain(name)
+        self.results, self.stop = [], threading.Event()
         self.threads = [threading.Thread(target=self._send) for _ in range(clients)]
 
     def _send(self) -> None:
         while not self.stop.is_set():
             started = time.monotonic()
             try:
-                answer = requests.get(self.url, headers={"Host": DOMAIN}, timeout=10)
+                answer = requests.get(self.url, headers={"Host": self.host}, timeout=10)
                 outcome = "ok" if answer.status_code == 200 else f"{answer.status_code}"
             except requests.RequestException as err:
                 outcome = type(err).__name__
@@ -160,13 +167,15 @@ class Load:
 
 
 def running_tasks(manager, labels: str, generation: int) -> dict[str, tuple[str, str]]:
-    """task id -> (node id, overlay address) of a generation's running tasks."""
+    """task id -> (node id, overlay address) of a generation's running tasks meant to run (a
+    dead node's task stays `running` in the manager's list, its desired state shutdown once
+    the manager replaced it)."""
     found = {}
     for task in manager.call("GET", "/tasks"):
         spec_labels = task["Spec"].get("ContainerSpec", {}).get("Labels") or {}
         if spec_labels.get(f"{labels}.generation") != str(generation):
             continue
-        if task["Status"]["State"] == "running":
+        if task["Status"]["State"] == "running" and task["DesiredState"] == "running":
             addresses = [
                 a.split("/")[0]
                 for n in task.get("NetworksAttachments") or []
@@ -180,7 +189,7 @@ def killed_node(side: Side, manager, victim: str, victim_id: str) -> dict:
     """A 3-replica service under load, passes one after another, the victim node killed."""
     side.apply("kn", "before")
     side.one_pass()
-    first_200(side.chain.url)
+    first_200(side.chain.url, "kn")
     generation = 1  # the service's first
     route = side.chain.sockets.parent / side.chain.proxies[0] / "live" / "routes.conf"
     dead = [
@@ -193,7 +202,7 @@ def killed_node(side: Side, manager, victim: str, victim_id: str) -> dict:
             passes.append(side.one_pass().outcome)
             time.sleep(0.5)
 
-    with Load(side.chain.url) as traffic:
+    with Load(side.chain.url, "kn") as traffic:
         time.sleep(3)
         killed = time.monotonic()
         edgechain.docker(HOST_SOCKET, "kill", victim)
@@ -222,8 +231,8 @@ def killed_node(side: Side, manager, victim: str, victim_id: str) -> dict:
 def update_under_load(side: Side) -> dict:
     side.apply("up", "one")
     side.one_pass()
-    first_200(side.chain.url)
-    with Load(side.chain.url) as traffic:
+    first_200(side.chain.url, "up")
+    with Load(side.chain.url, "up") as traffic:
         time.sleep(2)
         started = time.monotonic()
         side.apply("up", "two")
@@ -303,7 +312,7 @@ def report(sides: list[Side], args, up: dict) -> None:
     times = {"host": [], "swarm": []}
     for n in range(args.rounds):
         for side in (host, swarm) if n % 2 == 0 else (swarm, host):
-            times[side.name].append(apply_to_first_200(side, f"a{n}"))
+            times[side.name].append(apply_to_first_200(side, f"{side.name}{n}"))
             print(f"round {n + 1} {side.name}: {times[side.name][-1]:.2f} s; load {load()}",
                   flush=True)  # fmt: skip
     update = update_under_load(swarm)

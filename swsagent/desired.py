@@ -78,7 +78,8 @@ _QUERY = """
 # Volumes an administrator purged that no service row names any more (kept after a delete
 # without purge): the pass removes them like the volume of a service deleted with purge.
 _PURGED_VOLUMES = """
-    SELECT left(v.name, -length('-volume')) FROM volumes v
+    SELECT left(v.name, -length('-volume')), coalesce(u.name, '')
+    FROM volumes v LEFT JOIN users u ON u.id = v.owner_id
     WHERE v.purge_requested
       AND NOT EXISTS (SELECT 1 FROM services s WHERE s.name || '-volume' = v.name)
     ORDER BY v.name
@@ -92,16 +93,18 @@ def read_desired(conn) -> list[DesiredService]:
         cur.execute(_QUERY)
         rows = cur.fetchall()
         cur.execute(_PURGED_VOLUMES)
-        purged = [name for (name,) in cur.fetchall()]
+        purged = cur.fetchall()
     desired = [desired_from_row(*row) for row in rows]
-    desired += [purged_volume(name) for name in purged]
+    desired += [purged_volume(name, owner) for name, owner in purged]
     return sorted(desired, key=lambda s: s.name)
 
 
-def purged_volume(name: str) -> DesiredService:
-    """A kept volume to remove: the service is long gone, only its volume is left."""
+def purged_volume(name: str, owner: str = "") -> DesiredService:
+    """A kept volume to remove: the service is long gone, only its volume is left (its owner
+    names it on a swarm: swarmspec.volume_name)."""
     return DesiredService(
         name=name,
+        owner=owner,
         generation=0,
         applied_generation=0,
         status=ServiceStatus.DELETING,

@@ -98,6 +98,8 @@ def _service_vars(
             "sws_service_generation": service.generation,
             "sws_service_purge_volume": service.purge_volume,
             "sws_service_retire_containers": list(retire),
+            # On a swarm the volume's name carries its owner (swarmspec.volume_name).
+            "sws_service_owner": service.owner,
         }
     if service.definition is None:
         return {

@@ -41,8 +41,7 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
-    # How many services the user may have; NULL: the operator's SWS_SERVICE_QUOTA.
-    service_quota: Mapped[int | None] = mapped_column(Integer)
+    service_quota: Mapped[int | None] = mapped_column(Integer)  # NULL: SWS_SERVICE_QUOTA
     created_at: Mapped[datetime] = _now_column()
 
     tokens: Mapped[list[Token]] = relationship(back_populates="user")
@@ -152,12 +151,13 @@ class Volume(db.Model):
     __mapper_args__ = {"eager_defaults": True}
 
     name: Mapped[str] = mapped_column(String(70), primary_key=True)
-    # NULL: the owner is unknown (reserved to administrators).
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # NULL: admins
     # Made before volumes carried an owner label; the store vouches for it (migration 0005).
     adopted: Mapped[bool] = mapped_column(default=False, server_default=false())
     # An administrator asked for it to go: the agent removes it, then this row.
     purge_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The swarm node holding it (migration 0016): it outlives the service's volume_node.
+    node: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _now_column()
 
     owner: Mapped[User | None] = relationship()

@@ -94,7 +94,7 @@ def observe(config: AgentConfig, conn) -> Observation:
             {p: plane[p].mounts.get(names.proxy_conf_dir) for p in up if plane[p].mounts},
         ),
         stops=removals.observe(config.state_dir, running, config.stop_timeout, now),
-        volumes=volumes_present(purged) if purged else set(),
+        volumes=_purged_present(purged, swarm),
         registry_auth=registryauth.observe(conn, config.tls_dir, desired),
         edge=_edge(config, conn),
         attempts=retries.load(config.state_dir),
@@ -115,3 +115,14 @@ def _edge(config: AgentConfig, conn) -> certs.EdgeCerts | None:
     return certs.observe(
         conn, config.tls_dir, config.haproxy_tls_dir, config.haproxy_socket, config.api_domain
     )
+
+
+def _purged_present(purged: list[str], swarm) -> set[str]:
+    """The purged services' volumes that exist. On one host the engine says; on a swarm the
+    manager sees no other node's volumes: one exists where the store recorded its node."""
+    if not purged:
+        return set()
+    if swarm is None:
+        return volumes_present(purged)
+    nodes = swarm.volume_nodes()
+    return {v for v in purged if v.removesuffix("-volume") in nodes}

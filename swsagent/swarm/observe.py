@@ -138,12 +138,23 @@ def node_problems(recorded: dict[str, VolumeNode], nodes: list[dict]) -> dict[st
     return {n: why for n, v in recorded.items() if (why := problem(nodes, v.node)) is not None}
 
 
+# A service's volume node: its own, or its volume's (a volume kept by a delete without purge,
+# taken again by its owner's service of that name: back on its node). And a volume purged by
+# an administrator after its service went: its node, for the purge (desired.purged_volume).
+_VOLUME_NODES = """
+    SELECT s.name, coalesce(s.volume_node, v.node), s.status, coalesce(s.message, '')
+    FROM services s LEFT JOIN volumes v ON v.name = s.name || '-volume'
+    WHERE coalesce(s.volume_node, v.node) IS NOT NULL
+    UNION ALL
+    SELECT left(v.name, -length('-volume')), v.node, 'deleting', '' FROM volumes v
+    WHERE v.node IS NOT NULL AND v.purge_requested
+      AND NOT EXISTS (SELECT 1 FROM services s WHERE s.name || '-volume' = v.name)
+"""
+
+
 def read_volume_nodes(conn) -> dict[str, VolumeNode]:
     with conn.cursor() as cur:
-        cur.execute(
-            """SELECT name, volume_node, status, coalesce(message, '') FROM services
-               WHERE volume_node IS NOT NULL"""
-        )
+        cur.execute(_VOLUME_NODES)
         return {name: VolumeNode(node, status, msg) for name, node, status, msg in cur}
 
 

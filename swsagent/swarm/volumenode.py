@@ -1,8 +1,9 @@
-"""The store writes of the swarm executor's volumes (issue 28, migration 0015), in the pass's
-record stage: a volume's node recorded the first time its service's task is seen running
-there, and a service whose recorded node cannot run it `failed`, naming the node. The volume's
-data is on that node alone: the plan never deploys such a service (reconcile/plan.py), so it
-is never started elsewhere.
+"""The store writes of the swarm executor's volumes (issue 28, migrations 0015 and 0016), in
+the pass's record stage: a volume's node recorded the first time its service's task is seen
+running there (on the service and on the volume, which outlives it), and a service whose
+recorded node cannot run it `failed`, naming the node. The volume's data is on that node
+alone: the plan never deploys such a service (reconcile/plan.py), so it is never started
+elsewhere.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def record_volume_nodes(
             )
             if cur.rowcount:
                 recorded.append(name)
+            # The volume's own record keeps it after the service is gone (migration 0016).
+            cur.execute(
+                "UPDATE volumes SET node = %s WHERE name = %s AND node IS NULL",
+                (node, f"{name}-volume"),
+            )
         failed = []
         for name, (generation, why) in stranded(seen, desired, containers).items():
             cur.execute(

@@ -24,7 +24,7 @@ TABLES = {
     "agent_passes": ["id", "started_at", "finished_at", "outcome", "changed", "message"],
     "service_logs": ["id", "service_id", "generation", "container", "ts", "stream", "line"],
     "log_streams": ["id", "user_id", "started_at", "seen_at"],
-    "volumes": ["name", "owner_id", "adopted", "purge_requested", "created_at"],
+    "volumes": ["name", "owner_id", "adopted", "purge_requested", "created_at", "node"],
     "service_generations": [
         "id", "service_id", "generation", "spec", "spec_digest", "cause", "rolled_back_to",
         "created_at",

@@ -1,6 +1,8 @@
-"""The swarm executor's volume nodes in the store (issue 28, migration 0015), on PostgreSQL:
-recorded once, at the first task seen running; a recorded node down fails the service naming
-it, once; read back for the next pass."""
+"""The swarm executor's volume nodes in the store (issue 28, migrations 0015 and 0016), on
+PostgreSQL: recorded once, at the first task seen running; a recorded node down fails the
+service naming it, once; read back for the next pass. The volume keeps its node after its
+service is gone: the owner's service of that name again goes back there, and an
+administrator's purge of the kept volume is carried out there."""
 
 from __future__ import annotations
 
@@ -48,3 +50,33 @@ def test_a_volume_node_is_recorded_once_and_a_lost_node_fails_its_service(migrat
         assert status(store, "swp-db") == ("failed", DOWN, "worker-2")
         back = SwarmSeen(recorded=read_volume_nodes(conn))
         assert back.node_back() == {"swp-db"}
+
+
+def test_a_kept_volume_keeps_its_node_for_the_next_service_and_for_a_purge(migrated_database_url):
+    with Store.open(migrated_database_url) as store:
+        store.create_user("alice")
+        store.create_user("root", admin=True)
+        store.apply("alice", DB)
+        conn = store.conn
+        first = SwarmSeen(first_nodes={"swp-db": "worker-2"})
+        assert record_volume_nodes(conn, first, read_desired(conn), []) == (["swp-db"], [])
+
+        # Deleted without purge and forgotten: its volume and the volume's node stay.
+        store.delete("alice", "swp-db")
+        assert store.forget("swp-db")
+        assert read_volume_nodes(conn) == {}
+        # The same owner's service of that name again: its volume's node, before any task.
+        store.apply("alice", DB)
+        assert read_volume_nodes(conn) == {"swp-db": VolumeNode("worker-2", "pending", "")}
+
+        # Deleted and forgotten again, then purged by an administrator: the purge is the
+        # owner's volume on that node (a deleted service with purge, of no generation).
+        store.delete("alice", "swp-db")
+        assert store.forget("swp-db")
+        store.purge_volume("root", "swp-db-volume")
+        (purge,) = [s for s in read_desired(conn) if s.name == "swp-db"]
+        assert (purge.deleting, purge.purge_volume, purge.owner) == (True, True, "alice")
+        assert read_volume_nodes(conn) == {"swp-db": VolumeNode("worker-2", "deleting", "")}
+        # Once the agent removed it, the record goes, and with it the node.
+        assert store.forget("swp-db")
+        assert read_volume_nodes(conn) == {}

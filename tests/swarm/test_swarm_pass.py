@@ -14,6 +14,7 @@ overlays is what says a generation got ready. Everything goes at the end of the 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ store = agent_pass.store  # the migrated store with the user alice
 
 engine_api = collection.engine()
 generations = collection.module_utils("swarmgeneration")
+swarmspec = collection.module_utils("swarmspec")
 
 ROOT = Path(__file__).resolve().parents[2]
 # A label prefix of its own: this module's pass owns only these generation services, so the
@@ -124,8 +126,9 @@ def node_name(manager, node_id: str) -> str:
     return manager.call("GET", f"/nodes/{node_id}")["Description"]["Hostname"]
 
 
-def fetch_from_task(swarm, manager, service: str, url: str) -> str:
-    """GET url from inside a running task of the SWS service, through its node's engine."""
+def in_task(swarm, manager, service: str, command: list[str], user: str = "") -> str:
+    """`docker exec` of command in a running task of the SWS service, through its node's
+    engine (as `user`, the image's own by default): its output and errors."""
     for task in manager.call("GET", "/tasks"):
         if _labels(task).get(f"{LABELS}.service") == service and (
             task["Status"]["State"] == "running"
@@ -136,12 +139,49 @@ def fetch_from_task(swarm, manager, service: str, url: str) -> str:
     else:
         raise AssertionError(f"no running task of {service}")
     socket = swarm.run_dir / f"node-{node}" / "docker.sock"
-    script = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read())"
+    as_user = ["--user", user] if user else []
     done = subprocess.run(
-        ["docker", "--host", f"unix://{socket}", "exec", container, "python3", "-c", script],
+        ["docker", "--host", f"unix://{socket}", "exec", *as_user, container, *command],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return done.stdout + done.stderr
+
+
+def fetch_from_task(swarm, manager, service: str, url: str) -> str:
+    """GET url from inside a running task of the SWS service."""
+    script = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read())"
+    return in_task(swarm, manager, service, ["python3", "-c", script])
+
+
+@contextlib.contextmanager
+def drained(manager, hostname: str):
+    """The node unavailable to new tasks for a while (Availability: drain)."""
+
+    def availability(value: str) -> None:
+        (node,) = [
+            n for n in manager.call("GET", "/nodes") if n["Description"]["Hostname"] == hostname
+        ]
+        spec = {**node["Spec"], "Availability": value}
+        version = node["Version"]["Index"]
+        manager.call("POST", f"/nodes/{node['ID']}/update", spec, params={"version": version})
+
+    availability("drain")
+    try:
+        yield
+    finally:
+        availability("active")
+
+
+def volume_listing(swarm, manager, hostname: str, volume: str) -> str:
+    """What the volume holds on its node (a throwaway busybox container there), or the error."""
+    socket = swarm.run_dir / f"node-{hostname.rsplit('-', 1)[-1]}" / "docker.sock"
+    done = subprocess.run(
+        ["docker", "--host", f"unix://{socket}", "run", "--rm", "-v", f"{volume}:/v",
+         swarm.report_image, "ls", "-A", "/v"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def apply(store, name, greeting, **extra):
@@ -205,14 +245,30 @@ def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(swarm, manager,
     assert one_pass(config, store.conn).outcome == "noop"
     assert "gen2" in fetch_from_task(swarm, manager, WEB, f"http://{DATA}:8080/")
 
-    # (d) both deleted: the store forgets them, nothing of theirs is left on the swarm.
+    # (d) both deleted, the data service with purge: the store forgets them, nothing of
+    # theirs is left on the swarm, and the volume is emptied on its node. The node is made
+    # unavailable first (drained): the purge waits for it, naming it, then empties the volume.
+    # As root: the example app runs as nobody, and a new volume is root's.
+    script = "echo secret > /data/kept.txt && touch /data/.hidden && ls -A /data"
+    assert in_task(swarm, manager, DATA, ["sh", "-c", script], user="0").split() == [
+        ".hidden",
+        "kept.txt",
+    ]
     mark = time.monotonic()
     store.delete("alice", WEB)
-    store.delete("alice", DATA)
-    # One pass: the retire's result (what it removed) is what lets the record forget them.
-    report = one_pass(config, store.conn)
-    assert sorted(report.changed.get("forgotten", [])) == [DATA, WEB], report.summary()
-    assert row(store, WEB) is None and row(store, DATA) is None
+    store.delete("alice", DATA, purge=True)
+    with drained(manager, holder):
+        report = one_pass(config, store.conn)
+        assert report.changed.get("forgotten") == [WEB], report.summary()
+        waiting = row(store, DATA)
+        assert waiting["status"] == "deleting", waiting
+        assert f"node {holder} that holds the volume is unavailable" in waiting["message"]
+    # One pass: the retire's result (what it removed, the volume emptied) is what lets the
+    # record forget the service.
+    passes_until(config, store.conn, lambda: row(store, DATA) is None)
+    assert row(store, WEB) is None
+    volume = swarmspec.volume_name(f"{DATA}-volume", "alice")
+    assert volume_listing(swarm, manager, holder, volume) == ""
     timings["delete pass"] = round(time.monotonic() - mark, 1)
     assert running(manager, WEB) == {} and running(manager, DATA) == {}
 

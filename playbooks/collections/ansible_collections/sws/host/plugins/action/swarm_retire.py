@@ -8,6 +8,8 @@ Only services labelled as this service's (<prefix>.service) go: a name the agent
 another is refused, never removed. Returns gone (removed now) and absent (none of that name).
 With remove_overlays (a deleted service), its own overlays go too (networks_removed): those
 its stopping tasks still hold go in a later pass (the agent's sweep of idle overlays).
+With purge_volume (a service deleted with purge), its volume is emptied on volume_node once
+its last task is gone (module_utils/swarmpurge.py): volume_removed says it was.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration as generations
+from ansible_collections.sws.host.plugins.module_utils import swarmpurge
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
+from ansible_collections.sws.host.plugins.module_utils.swarmspec import volume_name
 
 # Beyond the tasks' stop timeout, for a volume's task: the node removes the stopped container.
 RETIRE_MARGIN = 30
@@ -54,9 +58,29 @@ class ActionModule(ActionBase):
                 networks = generations.remove_overlays(engine, service, prefix)
             except EngineError as err:
                 problems.append(f"the overlays of {service}: {err}")
+        purged = False
+        if not problems and args.get("purge_volume"):
+            try:
+                purged = self._purge(engine, args, prefix, timeout)
+            except (swarmpurge.PurgeFailed, EngineError) as err:
+                problems.append(str(err))
         result.update(
-            gone=gone, absent=absent, networks_removed=networks, changed=bool(gone or networks)
+            gone=gone,
+            absent=absent,
+            networks_removed=networks,
+            volume_removed=purged,
+            changed=bool(gone or networks or purged),
         )
         if problems:
             result.update(failed=True, msg="; ".join(problems)[:500])
         return result
+
+    @staticmethod
+    def _purge(engine: Engine, args: dict, prefix: str, timeout: float) -> bool:
+        """Empty the volume on its node; a volume no task ever ran on has no node: nothing."""
+        node = str(args.get("volume_node") or "")
+        if not node:
+            return True
+        volume = volume_name(str(args["purge_volume"]), str(args["owner"]))
+        swarmpurge.purge(engine, volume, node, str(args["probe_image"]), prefix, timeout)
+        return True

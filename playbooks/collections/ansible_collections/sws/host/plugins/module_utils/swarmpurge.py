@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from ansible_collections.sws.host.plugins.module_utils import swarmtasks
+from ansible_collections.sws.host.plugins.module_utils import swarmgeneration, swarmtasks
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 
 MOUNT = "/volume"
@@ -69,7 +69,8 @@ def purge(
         raise PurgeFailed(f"its volume could not be purged: {problem}")
     name = job_name(label_prefix, volume)
     _remove(engine, name)  # an earlier pass's, interrupted
-    created = engine.call("POST", "/services/create", job_body(name, volume, node, image, label_prefix))
+    body = job_body(name, volume, node, image, label_prefix)
+    created = engine.call("POST", "/services/create", body)
     try:
         _wait(engine, created["ID"], node, timeout)
     finally:
@@ -79,7 +80,7 @@ def purge(
 def _wait(engine: Engine, service_id: str, node: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        tasks = engine.call("GET", "/tasks", params={"filters": f'{{"service":["{service_id}"]}}'})
+        tasks = swarmgeneration.service_tasks(engine, service_id)
         states = [((t.get("Status") or {}).get("State", ""), t) for t in tasks]
         if any(state == "complete" for state, _ in states):
             return

@@ -27,6 +27,14 @@ options:
     type: bool
     default: false
     description: "A deleted service: its own overlays (labelled <prefix>.service) go too."
+  purge_volume:
+    type: str
+    default: ""
+    description: "A service deleted with purge: its volume (<service>-volume), emptied on
+      volume_node by a one-off job of probe_image once its last task is gone."
+  volume_node: {type: str, default: "", description: The node that holds the volume.}
+  owner: {type: str, default: "", description: "The service's owner (the volume's name has it)."}
+  probe_image: {type: str, default: "", description: "A busybox image on every node (the job's)."}
   stop_timeout:
     type: int
     required: true
