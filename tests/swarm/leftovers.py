@@ -4,6 +4,8 @@ the networks whose names start with another (the services' overlays, a stack's).
 
 from __future__ import annotations
 
+import time
+
 from swsagent import collection
 
 
@@ -12,6 +14,23 @@ def remove(engine, services: str, networks: str | tuple[str, ...]) -> None:
     for found in engine.call("GET", "/services"):
         if found["Spec"]["Name"].startswith(services):
             generations.retire(engine, found["Spec"]["Name"])
+    engine_api = collection.engine()
     for network in engine.networks():
         if network["Name"].startswith(networks):
-            engine.remove_network(network["Name"])
+            _remove_network(engine_api, engine, network["Name"])
+
+
+def _remove_network(engine_api, engine, name: str, seconds: float = 30.0) -> None:
+    """A removal under way is still listed a moment (404); a task just gone may still hold
+    the network a moment ("in use by task")."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            engine.remove_network(name)
+            return
+        except engine_api.EngineError as err:
+            if err.status == 404:
+                return
+            if "in use" not in str(err) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)

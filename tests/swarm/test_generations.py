@@ -73,8 +73,8 @@ def spec(generation: int, **extra) -> container.ServiceContainer:
     return container.ServiceContainer(**{**values, **extra})
 
 
-def load_images(swarm, images: list[str]) -> None:
-    """docker save once, then docker exec -i NODE docker load from the file, every node at
+def load_images(swarm, images: list[str], nodes=(1, 2, 3)) -> None:
+    """docker save once, then docker exec -i NODE docker load from the file, the nodes at
     once (the fixture's --images saves once a node; the session's fixture loads only the
     report image)."""
     archive = swarm.run_dir / "swx-images.tar"
@@ -90,8 +90,8 @@ def load_images(swarm, images: list[str]) -> None:
         assert loaded.returncode == 0, loaded.stderr
 
     try:
-        with ThreadPoolExecutor(3) as pool:
-            list(pool.map(into, (1, 2, 3)))
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            list(pool.map(into, nodes))
     finally:
         archive.unlink()
 

@@ -58,10 +58,13 @@ def on_manager(swarm):
 @pytest.fixture(scope="module")
 def chain(swarm, joined):
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    images = [HELLO, edgechain.PROXY_IMAGE, edgechain.HAPROXY_IMAGE]
-    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 2, 3)]
-    if any(node.image(image) is None for node in nodes for image in images):
-        load_images(swarm, images)
+    # The app on every node, the edge's images on the manager alone (only what is missing).
+    for index, images in ((1, [HELLO, edgechain.PROXY_IMAGE, edgechain.HAPROXY_IMAGE]),
+                          (2, [HELLO]), (3, [HELLO])):  # fmt: skip
+        node = engine_api.Engine(str(swarm.run_dir / f"node-{index}/docker.sock"), 10)
+        missing = [image for image in images if node.image(image) is None]
+        if missing:
+            load_images(swarm, missing, nodes=(index,))
     # The proxies' bridge, as roles/sws_proxy makes it with sws_proxy_network set.
     engine.call(
         "POST",

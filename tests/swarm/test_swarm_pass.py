@@ -4,12 +4,16 @@ fixture and a real store: `reconcile_once` observes the manager, plans, runs rec
 domain deployed as generation 1 (two tasks on two nodes), then updated to generation 2 with 1
 gone; a service with a volume placed by the swarm, its node recorded in services.volume_node
 and its update kept there; the two in one stack, whose overlay the pass makes on the manager
-and where the web's task reaches the other service by its name; both deleted and forgotten,
-nothing of theirs left on the swarm, their stack's overlay neither.
+and where the web's task reaches the other service by its name. The volume's service deleted
+without purge and applied again by its owner goes back to the node that kept its volume, its
+data there. Both deleted, the volume's with purge while its node is drained: the purge waits
+for the node, naming it, then empties the volume there; both forgotten, nothing of theirs
+left on the swarm, their stack's overlay neither.
 
 No edge proxies (names.proxies is empty, as in tests/integration/test_agent_pass.py): the
-proxies are not on the swarm yet, so no route is rolled; the deploy's readiness probe on the
-overlays is what says a generation got ready. Everything goes at the end of the module.
+whole chain through HAProxy and the proxies is test_swarm_chain.py's; here the deploy's
+readiness probe on the overlays is what says a generation got ready. Everything goes at the
+end of the module.
 """
 
 from __future__ import annotations
@@ -74,9 +78,13 @@ def config(swarm, database_url, tmp_path):
     )
 
 
-def one_pass(config, conn):
+def any_pass(config, conn):
     with pass_lock(config.database_url):
-        report = reconcile_once(config, conn)
+        return reconcile_once(config, conn)
+
+
+def one_pass(config, conn):
+    report = any_pass(config, conn)
     assert report.outcome in ("changed", "noop"), report.summary()
     return report
 
@@ -245,20 +253,32 @@ def test_the_whole_pass_deploys_updates_and_deletes_on_the_swarm(swarm, manager,
     assert one_pass(config, store.conn).outcome == "noop"
     assert "gen2" in fetch_from_task(swarm, manager, WEB, f"http://{DATA}:8080/")
 
-    # (d) both deleted, the data service with purge: the store forgets them, nothing of
-    # theirs is left on the swarm, and the volume is emptied on its node. The node is made
-    # unavailable first (drained): the purge waits for it, naming it, then empties the volume.
+    # (d) the data service deleted without purge, then applied again by its owner: back on
+    # the node that kept its volume (volumes.node), its data there.
     # As root: the example app runs as nobody, and a new volume is root's.
     script = "echo secret > /data/kept.txt && touch /data/.hidden && ls -A /data"
-    assert in_task(swarm, manager, DATA, ["sh", "-c", script], user="0").split() == [
-        ".hidden",
-        "kept.txt",
-    ]
+    listed = in_task(swarm, manager, DATA, ["sh", "-c", script], user="0")
+    assert listed.split() == [".hidden", "kept.txt"], listed
+    store.delete("alice", DATA)
+    passes_until(config, store.conn, lambda: row(store, DATA) is None)
+    apply(store, DATA, "again", volumeMount="/data", stack="shop")
+    report = one_pass(config, store.conn)
+    assert report.changed.get("deployed") == [DATA], report.summary()
+    (again,) = running(manager, DATA).values()
+    assert [node_name(manager, n) for n in again] == [holder]
+    assert "secret" in in_task(swarm, manager, DATA, ["cat", "/data/kept.txt"], user="0")
+
+    # (e) both deleted, the data service with purge: the store forgets them, nothing of
+    # theirs is left on the swarm, and the volume is emptied on its node. The node is made
+    # unavailable first (drained): the purge waits for it, naming it, then empties the volume.
     mark = time.monotonic()
     store.delete("alice", WEB)
     store.delete("alice", DATA, purge=True)
     with drained(manager, holder):
-        report = one_pass(config, store.conn)
+        # The pass fails for the data service alone, as a volume that cannot be removed on
+        # one host fails it; the web is forgotten.
+        report = any_pass(config, store.conn)
+        assert report.outcome == "failed", report.summary()
         assert report.changed.get("forgotten") == [WEB], report.summary()
         waiting = row(store, DATA)
         assert waiting["status"] == "deleting", waiting

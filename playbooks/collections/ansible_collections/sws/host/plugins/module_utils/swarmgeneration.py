@@ -25,6 +25,7 @@ from ansible_collections.sws.host.plugins.module_utils.swarmspec import (
 # before the deploy fails: the scheduler retries, but nothing changes without the operator.
 STUCK_SECONDS = 5.0
 POLL_SECONDS = 0.25
+PROBE_ATTACH_TRIES = 10
 
 
 class GenerationFailed(RuntimeError):
@@ -317,7 +318,20 @@ class OverlayProbe:
             "Labels": self.labels,
             "HostConfig": {"NetworkMode": self.network, "CapDrop": ["ALL"], "AutoRemove": True},
         }
-        self.engine.start(self.engine.create(self.name, body))
+        for attempt in range(PROBE_ATTACH_TRIES):
+            try:
+                self.engine.start(self.engine.create(self.name, body))
+                return self
+            except EngineError as err:
+                # An overlay the manager's last local task of it just left answers "network
+                # <id> not found" to an attach for a moment (Docker 20.10: seen each time a
+                # stack's service was deployed again right after its task on the manager
+                # went); the next try, a second later, joins it.
+                if "not found" not in str(err) or attempt == PROBE_ATTACH_TRIES - 1:
+                    why = f"the readiness probe could not join {self.network}: {err}"
+                    raise GenerationFailed(why) from None
+                self.engine.remove(self.name, force=True)
+                time.sleep(1.0)
         return self
 
     def answers(self, address: str, port: int, path: str | None = None) -> bool:
