@@ -47,7 +47,7 @@ from swarm_edge_kit import (
 )
 
 HELLO = "sws-local/hello:2"
-NGINX = "sws-local/nginx:1.22-1"
+NGINX = "sws-local/nginx:1.22-2"  # the proxies' image (sws.yml), which the bootstrap builds
 HAPROXY = "sws-local/haproxy:2.6-1"
 FIXTURE = REPO / "bin/swarm-fixture"
 

@@ -24,6 +24,7 @@ import pytest
 from swsagent import collection
 from swsagent.plan import Route
 from swsagent.serverblocks import _upstream, upstream_name
+from tests.fixtures.contract import repo_contract
 from tests.swarm import leftovers
 
 engine_api = collection.engine()
@@ -32,7 +33,8 @@ swarmspec = collection.module_utils("swarmspec")
 generations = collection.module_utils("swarmgeneration")
 
 HELLO = "sws-local/hello:2"
-NGINX = "sws-local/nginx:1.22-1"
+# The proxies' own image (sws.yml), which the bootstrap builds: the edge tests load it too.
+NGINX = repo_contract().offline_images_names["nginx"]
 SERVICE = "swx-web"
 PROXY_PORT = 18080
 UP_FILE = "/tmp/up.conf"
@@ -96,6 +98,17 @@ def load_images(swarm, images: list[str], nodes=(1, 2, 3)) -> None:
         archive.unlink()
 
 
+def ensure_images(swarm, everywhere: list[str], manager: list[str] = ()) -> None:
+    """`everywhere` on every node, `manager` on the manager (node 1) too, each loaded only
+    into the nodes that lack it (the modules share the session's nodes)."""
+    sockets = {i: str(swarm.run_dir / f"node-{i}/docker.sock") for i in (1, 2, 3)}
+    for image in [*everywhere, *manager]:
+        nodes = (1, 2, 3) if image in everywhere else (1,)
+        lacking = tuple(i for i in nodes if engine_api.Engine(sockets[i], 10).image(image) is None)
+        if lacking:
+            load_images(swarm, [image], nodes=lacking)
+
+
 def node_address(swarm, index: int) -> str:
     found = subprocess.run(
         ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"]
@@ -113,7 +126,7 @@ def manager(swarm, joined):
     module made is removed at its end."""
     engine = engine_api.Engine(swarm.manager_socket, 30)
     started = time.monotonic()
-    load_images(swarm, [HELLO, NGINX])
+    ensure_images(swarm, [HELLO], manager=[NGINX])
     swarm.timings["app and nginx images loaded"] = round(time.monotonic() - started, 1)
     yield engine
     print(f"\nswarm timings (s): {swarm.timings}")

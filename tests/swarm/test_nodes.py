@@ -17,11 +17,14 @@ import psycopg2
 import pytest
 
 from swsagent import collection
-from swsagent.config import config_from_mapping
+from swsagent.config import AgentConfig, config_from_mapping
 from swsagent.swarm.step import nodes_step
 from tests.fixtures.apiserver import dispose, migrated_app
+from tests.fixtures.store import Store
 from tests.swarm.conftest import ROOT, fixture_command
 from tests.swarm.joining import changes
+from tests.swarm.test_generations import HELLO, ensure_images
+from tests.swarm.test_swarm_pass import one_pass
 
 
 @pytest.fixture(scope="session")
@@ -109,29 +112,92 @@ def test_every_node_registers_and_reports_its_free_memory_and_disk(swarm, record
     assert recorded[swarm.node(2)]["labels"] == {"zone": "b"}
 
 
-def test_a_killed_node_is_shown_down_with_the_services_it_ran(swarm, agent, manager, recorded):
-    # Until the swarm executor exists, an SWS service is made by hand: labelled sws.service.
-    spec = {
-        "Name": f"{swarm.prefix}-web",
-        "Labels": {"sws.service": "web"},
-        "TaskTemplate": {
-            "ContainerSpec": {"Image": swarm.report_image, "Command": ["sleep", "100000"]},
-            "Placement": {"Constraints": [f"node.hostname == {swarm.node(3)}"]},
-        },
-        "Mode": {"Replicated": {"Replicas": 1}},
-    }
-    manager.call("POST", "/services/create", body=spec)
-    running = pass_until(agent, lambda found: found[swarm.node(3)]["services"] == ["web"])
-    assert running[swarm.node(3)]["services"] == ["web"]
-    seen = running[swarm.node(3)]["last_seen_at"]
+def executor_config(swarm, agent, state_dir) -> AgentConfig:
+    """The agent's settings with the swarm executor on (no edge proxies: test_swarm_chain.py
+    has the whole chain), on the nodes' store."""
+    return config_from_mapping(
+        {
+            "database_url": agent.database_url,
+            "project_dir": str(ROOT),
+            "state_dir": str(state_dir),
+            "ready_timeout": 60,
+            "stop_timeout": 2,
+            "names": {"services_network": "unused-on-swarm", "proxies": []},
+            "swarm": {
+                "manager_socket": swarm.manager_socket,
+                "report_image": swarm.report_image,
+                "report_interval": 1,
+                "executor": True,
+            },
+        }
+    )
 
-    subprocess.run(["docker", "kill", swarm.node(3)], check=True, capture_output=True)
-    started = time.monotonic()
-    down = pass_until(agent, lambda found: found[swarm.node(3)]["state"] == "down")
+
+def state(store, name: str) -> tuple[str, str]:
+    with store.conn.cursor() as cur:
+        cur.execute("SELECT status, coalesce(message, '') FROM services WHERE name = %s", (name,))
+        found = cur.fetchone()
+    store.conn.commit()
+    return found
+
+
+def tasks_by_node(manager, service: str) -> list[str]:
+    """The nodes of the SWS service's tasks that run and are meant to (a dead node's task
+    stays `running` in the manager's list, its desired state shutdown once replaced)."""
+    names = {n["ID"]: n["Description"]["Hostname"] for n in manager.call("GET", "/nodes")}
+    return sorted(
+        names[t["NodeID"]]
+        for t in manager.call("GET", "/tasks")
+        if (t["Spec"]["ContainerSpec"].get("Labels") or {}).get("sws.service") == service
+        and t["Status"]["State"] == "running"
+        and t["DesiredState"] == "running"
+    )
+
+
+def test_a_killed_node_its_stateless_tasks_run_elsewhere_its_volume_service_fails_naming_it(
+    swarm, agent, manager, recorded, tmp_path
+):
+    # Real services through the agent's pass: a stateless one with a task on every node, and
+    # one whose volume the store says is on node 3 (recorded by an earlier pass), pinned there.
+    config = executor_config(swarm, agent, tmp_path)
+    dead = swarm.node(3)
+    ensure_images(swarm, [HELLO])
+    with Store.open(agent.database_url) as store:
+        store.create_user("alice")
+        store.apply("alice", {"name": "web", "port": 8080, "image": HELLO, "replicas": 3})
+        store.apply("alice", {"name": "db", "port": 8080, "image": HELLO, "volumeMount": "/d"})
+        with store.conn.cursor() as cur:
+            cur.execute("UPDATE services SET volume_node = %s WHERE name = 'db'", (dead,))
+        store.conn.commit()
+        report = one_pass(config, store.conn)
+        assert sorted(report.changed.get("deployed", [])) == ["db", "web"], report.summary()
+        assert tasks_by_node(manager, "web") == [swarm.node(i) for i in (1, 2, 3)]
+        assert tasks_by_node(manager, "db") == [dead]
+        running = pass_until(agent, lambda found: found[dead]["services"] == ["db", "web"])
+        seen = running[dead]["last_seen_at"]
+
+        subprocess.run(["docker", "kill", dead], check=True, capture_output=True)
+        started, timings = time.monotonic(), {}
+        deadline = started + 60
+        while len(timings) < 2:
+            assert time.monotonic() < deadline, (timings, tasks_by_node(manager, "web"))
+            one_pass(config, store.conn)
+            web = tasks_by_node(manager, "web")
+            if "web on the other nodes" not in timings and len(web) == 3 and dead not in web:
+                timings["web on the other nodes"] = round(time.monotonic() - started, 1)
+            if "db failed" not in timings and state(store, "db")[0] == "failed":
+                timings["db failed"] = round(time.monotonic() - started, 1)
+            time.sleep(0.5)
+        # The volume's service is reported, naming the node, never started elsewhere.
+        assert state(store, "db")[1] == f"node {dead} that holds the volume is down"
+        assert tasks_by_node(manager, "db") == []
+
+    down = pass_until(agent, lambda found: found[dead]["state"] == "down")
     swarm.timings["killed node shown down"] = round(time.monotonic() - started, 1)
-    node = down[swarm.node(3)]
+    swarm.timings.update(timings)
+    node = down[dead]
     assert node["state"] == "down", node
-    assert node["services"] == ["web"] and node["last_seen_at"] >= seen
+    assert node["services"] == ["db", "web"] and node["last_seen_at"] >= seen
     assert node["mem_free"] is not None  # its last report stays
     assert down[swarm.node(1)]["state"] == "ready"
 

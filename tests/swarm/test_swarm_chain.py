@@ -27,7 +27,7 @@ from tests.fixtures import edgechain
 from tests.integration import test_agent_pass as agent_pass
 from tests.integration.test_replicas_chain import Load
 from tests.swarm import leftovers
-from tests.swarm.test_generations import HELLO, load_images
+from tests.swarm.test_generations import HELLO, ensure_images
 from tests.swarm.test_swarm_pass import ROOT, node_name, one_pass, row
 
 store = agent_pass.store  # the migrated store with the user alice
@@ -58,13 +58,8 @@ def on_manager(swarm):
 @pytest.fixture(scope="module")
 def chain(swarm, joined):
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    # The app on every node, the edge's images on the manager alone (only what is missing).
-    for index, images in ((1, [HELLO, edgechain.PROXY_IMAGE, edgechain.HAPROXY_IMAGE]),
-                          (2, [HELLO]), (3, [HELLO])):  # fmt: skip
-        node = engine_api.Engine(str(swarm.run_dir / f"node-{index}/docker.sock"), 10)
-        missing = [image for image in images if node.image(image) is None]
-        if missing:
-            load_images(swarm, missing, nodes=(index,))
+    # The app on every node, the edge's images on the manager alone.
+    ensure_images(swarm, [HELLO], manager=[edgechain.PROXY_IMAGE, edgechain.HAPROXY_IMAGE])
     # The proxies' bridge, as roles/sws_proxy makes it with sws_proxy_network set.
     engine.call(
         "POST",

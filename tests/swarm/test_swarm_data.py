@@ -92,9 +92,15 @@ def task_container(swarm, manager, name: str) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def manager(swarm, joined):
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 3)]
-    if any(node.image(postgres_image()) is None for node in nodes):
-        load_images(swarm, [postgres_image()])
+    # The database's node and the manager (its writer, psql, is a container there).
+    for index in (1, 3):
+        if (
+            engine_api.Engine(str(swarm.run_dir / f"node-{index}/docker.sock"), 10).image(
+                postgres_image()
+            )
+            is None
+        ):
+            load_images(swarm, [postgres_image()], nodes=(index,))
     yield engine
     engine.remove(WRITER, force=True)
     leftovers.remove(engine, f"{LABELS}-svc-", f"{LABELS}-")

@@ -28,7 +28,7 @@ from swsagent.plan import Route
 from swsagent.render import routes_conf
 from tests.fixtures.contract import repo_contract, repo_names
 from tests.swarm import leftovers
-from tests.swarm.test_generations import HELLO, load_images, spec
+from tests.swarm.test_generations import HELLO, ensure_images, spec
 
 engine_api = collection.engine()
 generations = collection.module_utils("swarmgeneration")
@@ -129,10 +129,7 @@ def write_route(manager, addresses: list[str]) -> None:
 @pytest.fixture(scope="module")
 def manager(swarm, joined):
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    images = [HELLO, repo_contract().offline_images_names["nginx"]]
-    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 2, 3)]
-    if any(node.image(image) is None for node in nodes for image in images):
-        load_images(swarm, images)
+    ensure_images(swarm, [HELLO], manager=[repo_contract().offline_images_names["nginx"]])
     yield engine
     engine.remove(PROXY, force=True)
     leftovers.remove(engine, f"{LABELS}-svc-", (f"{LABELS}-", NETWORK))

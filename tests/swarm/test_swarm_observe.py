@@ -16,7 +16,7 @@ from swsagent.desired import desired_from_row
 from swsagent.plan import choose_serving, plan_deploys, routes_for
 from swsagent.swarm.observe import containers_from_tasks, read_manager
 from swsagent.swarm.taskwatch import TaskWatch
-from tests.swarm.test_generations import HELLO, load_images
+from tests.swarm.test_generations import HELLO, ensure_images
 
 engine_api = collection.engine()
 container = collection.module_utils("container")
@@ -52,7 +52,7 @@ def deployed(swarm, joined):
     """Generation 1 of a 2-replica service, answering; removed with its overlay at the end."""
     engine = engine_api.Engine(swarm.manager_socket, 30)
     started = time.monotonic()
-    load_images(swarm, [HELLO])
+    ensure_images(swarm, [HELLO])
     loaded = time.monotonic()
     first = generation()
     try:

@@ -31,7 +31,7 @@ from swsagent.lock import pass_lock
 from swsagent.reconcile import reconcile_once
 from tests.integration import test_agent_pass as agent_pass
 from tests.swarm import leftovers
-from tests.swarm.test_generations import HELLO, load_images
+from tests.swarm.test_generations import HELLO, ensure_images
 
 store = agent_pass.store  # the migrated store with the user alice
 
@@ -51,9 +51,7 @@ def manager(swarm, joined):
     """The manager's engine, the example app on every node (loaded only where missing);
     every generation service and overlay of this module goes at its end."""
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 2, 3)]
-    if any(node.image(HELLO) is None for node in nodes):
-        load_images(swarm, [HELLO])
+    ensure_images(swarm, [HELLO])
     yield engine
     overlays = (f"{LABELS}-edge-", f"{LABELS}-private-", f"{LABELS}-stack_")
     leftovers.remove(engine, f"{LABELS}-svc-", overlays)

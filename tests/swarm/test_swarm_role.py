@@ -23,7 +23,7 @@ import yaml
 from swsagent import collection
 from swsagent.runner import PlaybookRun, RunResult, run_playbook
 from tests.swarm import leftovers
-from tests.swarm.test_generations import HELLO, NGINX, Proxy, load_images, node_address
+from tests.swarm.test_generations import HELLO, NGINX, Proxy, ensure_images, node_address
 
 engine_api = collection.engine()
 generations = collection.module_utils("swarmgeneration")
@@ -147,9 +147,7 @@ def manager(swarm, joined):
     missing: test_generations may have loaded them this session); every service, overlay and
     container of this module goes at its end."""
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    nodes = [engine_api.Engine(str(swarm.run_dir / f"node-{i}/docker.sock"), 10) for i in (1, 2, 3)]
-    if any(node.image(image) is None for node in nodes for image in (HELLO, NGINX)):
-        load_images(swarm, [HELLO, NGINX])
+    ensure_images(swarm, [HELLO], manager=[NGINX])
     yield engine
     engine.remove(f"{swarm.prefix}-swr-edge", force=True)
     leftovers.remove(engine, "sws-svc-swr-", "sws-edge-swr-")

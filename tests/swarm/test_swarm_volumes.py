@@ -14,7 +14,7 @@ import pytest
 
 from swsagent import collection
 from tests.swarm import leftovers
-from tests.swarm.test_generations import HELLO, load_images, spec
+from tests.swarm.test_generations import HELLO, ensure_images, spec
 
 engine_api = collection.engine()
 generations = collection.module_utils("swarmgeneration")
@@ -27,9 +27,7 @@ SERVICE = "swv-notes"
 @pytest.fixture(scope="module")
 def manager(swarm, joined):
     engine = engine_api.Engine(swarm.manager_socket, 30)
-    node = engine_api.Engine(str(swarm.run_dir / "node-2/docker.sock"), 10)
-    if node.image(HELLO) is None:
-        load_images(swarm, [HELLO])
+    ensure_images(swarm, [HELLO])
     yield engine
     leftovers.remove(engine, f"{LABELS}-svc-", f"{LABELS}-")
 
