@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import sys
 import tempfile
@@ -58,40 +57,19 @@ def domain(name: str) -> str:
 PORT = 8088
 
 
-@contextlib.contextmanager
-def engine(socket: str):
-    """Every engine call and `docker` command of a pass goes to this engine."""
-    before = os.environ.get("DOCKER_HOST")
-    os.environ["DOCKER_HOST"] = f"unix://{socket}"
-    try:
-        yield
-    finally:
-        os.environ.pop("DOCKER_HOST")
-        if before is not None:
-            os.environ["DOCKER_HOST"] = before
-
-
 class Side:
     """One engine with its edge, its store and its agent's settings."""
 
     def __init__(self, name, socket, store, chain, labels, network, state_dir, swarm=None):
         self.name, self.socket, self.store, self.chain = name, socket, store, chain
         self.labels = labels
-        settings = {
-            "database_url": store.database_url,
-            "project_dir": str(REPO),
-            "state_dir": str(state_dir),
-            "haproxy_socket": str(chain.run / "admin.sock"),
-            "ready_timeout": 60,
-            "stop_timeout": 2,
-            "names": chain.names(labels, network),
-        }
+        settings = chain.agent_settings(store.database_url, state_dir, labels, network)
         if swarm:
             settings["swarm"] = {**swarm, "executor": True}
         self.config = config_from_mapping(settings)
 
     def one_pass(self):
-        with engine(self.socket), pass_lock(self.config.database_url):
+        with edgechain.on_engine(self.socket), pass_lock(self.config.database_url):
             report = reconcile_once(self.config, self.store.conn)
         if report.outcome not in ("changed", "noop"):
             raise SystemExit(f"{self.name}: pass {report.outcome}: {report.summary()}")

@@ -22,7 +22,7 @@ import requests
 from swsagent.config import config_from_mapping
 from tests.fixtures import edgechain
 from tests.integration import test_agent_pass as agent_pass
-from tests.integration.test_agent_pass import LABELS, REPO, docker, one_pass
+from tests.integration.test_agent_pass import LABELS, docker, one_pass
 from tests.integration.test_routes_nginx import IMAGE
 
 HAPROXY_IMAGE = edgechain.HAPROXY_IMAGE
@@ -51,17 +51,8 @@ def chain(network, tmp_path_factory):
 
 @pytest.fixture
 def config(database_url, network, chain, tmp_path):
-    return config_from_mapping(
-        {
-            "database_url": database_url,
-            "project_dir": str(REPO),
-            "state_dir": str(tmp_path / "state"),
-            "haproxy_socket": str(chain.run / "admin.sock"),
-            "ready_timeout": 10,
-            "stop_timeout": 2,
-            "names": chain.names(LABELS, network),
-        }
-    )
+    settings = chain.agent_settings(database_url, tmp_path / "state", LABELS, network)
+    return config_from_mapping({**settings, "ready_timeout": 10})
 
 
 class Load:

@@ -13,8 +13,6 @@ manager node see at the same path. Everything goes at the end of the module.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import time
 
@@ -28,7 +26,7 @@ from tests.integration import test_agent_pass as agent_pass
 from tests.integration.test_replicas_chain import Load
 from tests.swarm import leftovers
 from tests.swarm.test_generations import HELLO, ensure_images
-from tests.swarm.test_swarm_pass import ROOT, node_name, one_pass, row
+from tests.swarm.test_swarm_pass import node_name, one_pass, row
 
 store = agent_pass.store  # the migrated store with the user alice
 
@@ -39,20 +37,6 @@ LABELS = "swc"  # this module's generation services and overlays alone
 SERVICE, DOMAIN = "swc-web", "web.swc.test"
 PROXY_NETWORK = "swc-proxies"
 PORT = 8088  # HAProxy's, in the manager node's namespace
-
-
-@contextlib.contextmanager
-def on_manager(swarm):
-    """The agent's engine is the manager's, as on an SWS host that manages the swarm."""
-    before = os.environ.get("DOCKER_HOST")
-    os.environ["DOCKER_HOST"] = f"unix://{swarm.manager_socket}"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["DOCKER_HOST"]
-        else:
-            os.environ["DOCKER_HOST"] = before
 
 
 @pytest.fixture(scope="module")
@@ -86,22 +70,9 @@ def chain(swarm, joined):
 
 @pytest.fixture
 def config(swarm, database_url, chain, tmp_path):
-    return config_from_mapping(
-        {
-            "database_url": database_url,
-            "project_dir": str(ROOT),
-            "state_dir": str(tmp_path / "state"),
-            "haproxy_socket": str(chain.run / "admin.sock"),
-            "ready_timeout": 60,
-            "stop_timeout": 2,
-            "names": chain.names(LABELS, "unused-on-swarm"),
-            "swarm": {
-                "manager_socket": swarm.manager_socket,
-                "report_image": swarm.report_image,
-                "executor": True,
-            },
-        }
-    )
+    settings = chain.agent_settings(database_url, tmp_path / "state", LABELS, "unused-on-swarm")
+    swarm_section = {"manager_socket": swarm.manager_socket, "report_image": swarm.report_image}
+    return config_from_mapping({**settings, "swarm": {**swarm_section, "executor": True}})
 
 
 def apply(store, greeting: str) -> None:
@@ -149,7 +120,7 @@ def test_apply_update_and_delete_through_haproxy_and_the_proxies_to_every_node(
     # proxies to its overlay and rolls the route to the tasks' addresses.
     started = time.monotonic()
     apply(store, "gen1")
-    with on_manager(swarm):
+    with edgechain.on_engine(swarm.manager_socket):
         report = one_pass(config, store.conn)
     timings["pass"] = round(time.monotonic() - started, 2)
     assert report.changed.get("deployed") == [SERVICE], report.summary()
@@ -168,7 +139,7 @@ def test_apply_update_and_delete_through_haproxy_and_the_proxies_to_every_node(
         time.sleep(0.5)
         mark = time.monotonic()
         apply(store, "gen2")
-        with on_manager(swarm):
+        with edgechain.on_engine(swarm.manager_socket):
             report = one_pass(config, store.conn)
         timings["update pass"] = round(time.monotonic() - mark, 2)
         time.sleep(0.5)
@@ -182,7 +153,7 @@ def test_apply_update_and_delete_through_haproxy_and_the_proxies_to_every_node(
 
     # Delete: the route goes with the service, the store forgets it.
     store.delete("alice", SERVICE)
-    with on_manager(swarm):
+    with edgechain.on_engine(swarm.manager_socket):
         report = one_pass(config, store.conn)
     assert report.changed.get("forgotten") == [SERVICE], report.summary()
     assert requests.get(chain.url, headers={"Host": DOMAIN}, timeout=5).status_code != 200
