@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import pytest
 
 from swsagent import collection
-from tests.swarm.joining import join_twice
 
 PORT = 8080  # every service's httpd
 CONTROL_PORT = 5999  # the control plane's stand-in on each node
@@ -241,8 +240,9 @@ NETWORKS = ("a-edge", "b-edge", "stack1", "stack2")
 
 
 @pytest.fixture(scope="module")
-def made(swarm):
-    first, second = join_twice(swarm)
+def made(swarm, joined):
+    # The session's join, twice (the firewall on every node; the second run changed nothing).
+    first, second = joined
     assert all(first.values()) and not any(second.values()), (first, second)
     # 60 s: starting the proxy on four overlays took longer than 15 s once on a loaded run.
     manager = collection.engine().Engine(swarm.manager_socket, 60)

@@ -1,11 +1,11 @@
 """The edge on the swarm (issue 28): roles/sws_proxy with `sws_proxy_network` a bridge of the
-proxies' own instead of the host's namespace, run by ansible-playbook on the fixture's manager
-node (community.docker's docker connection, as playbooks/swarm.yml reaches the nodes: the
-role's tasks run where the engine and its volumes are, as on the SWS host, which is the
-manager in production). The proxy it makes joins a service's edge overlay, serves the route
-the agent's renderer writes to the tasks' overlay addresses through its unix socket (which
-the host reaches in the fixture's bind mount), and, removed and made again by the role, is
-back on the overlay and serving without a deploy.
+proxies' own instead of the host's namespace, run by ansible-playbook against the fixture's
+manager as the bootstrap runs on an SWS host that is the manager: DOCKER_HOST is the
+manager's socket, and the role's paths (the proxies' volumes, their sockets) lie in the
+fixture's manager_dir, the same path on the host and in the node. The proxy it makes joins a
+service's edge overlay, serves the route the agent's renderer writes to the tasks' overlay
+addresses through its unix socket, and, removed and made again by the role, is back on the
+overlay and serving without a deploy.
 
 Everything lives in the fixture's manager and goes at the end of the module.
 """
@@ -41,17 +41,18 @@ SERVICE = "swe-web"
 DOMAIN = "web.swe.test"
 PROXY = "swe-proxy-1"
 NETWORK = "swe-proxies"
-SOCKETS = "/sws-engine/proxies"  # inside the manager node: <run dir>/node-1/proxies here
 
 
 def proxy_playbook(swarm, home: Path) -> Path:
-    """The bootstrap's proxy play alone, on the manager node, with sws.yml and images.yml as
-    the bootstrap reads them and this test's names and paths over them (extra vars: above
-    the files)."""
+    """The bootstrap's proxy play alone, run here against the manager's engine as on an SWS
+    host that is the manager (its paths in the fixture's manager_dir, the same in the node),
+    with sws.yml and images.yml as the bootstrap reads them and this test's names and paths
+    over them (extra vars: above the files)."""
     group_vars = [str(p) for p in sorted((ROOT / "inventory/group_vars/all").glob("*.yml"))]
     play = {
         "name": "The proxies on a bridge of their own",
-        "hosts": swarm.node(1),
+        "hosts": "localhost",
+        "connection": "local",
         "gather_facts": False,
         "vars_files": group_vars,
         "roles": [{"role": "sws_proxy"}],
@@ -62,8 +63,9 @@ def proxy_playbook(swarm, home: Path) -> Path:
         "sws_proxy_containers": [PROXY],
         "sws_proxy_network": NETWORK,
         "sws_proxy_label_prefix": LABELS,
-        "sws_proxy_socket_dir": SOCKETS,
-        "sws_apiserver_socket_dir": "/sws-engine/apiserver",
+        "sws_proxy_socket_dir": str(swarm.manager_dir / "proxies"),
+        "sws_apiserver_socket_dir": str(swarm.manager_dir / "apiserver"),
+        "ansible_python_interpreter": sys.executable,
         "sws_proxy_image": repo_contract().offline_images_names["nginx"],
     }
     (home / "overrides.json").write_text(json.dumps(overrides))
@@ -77,9 +79,13 @@ def run_role(swarm, playbook: Path) -> subprocess.CompletedProcess:
         "ANSIBLE_CONFIG": str(ROOT / "playbooks/ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "playbooks/collections"),
+        # The manager's engine; nginx -t's throwaway container there mounts the candidate
+        # file from Ansible's temporary directory, which must be a path the node sees too.
+        "DOCKER_HOST": f"unix://{swarm.manager_socket}",
+        "ANSIBLE_REMOTE_TMP": str(swarm.manager_dir / "ansible-tmp"),
     }
     overrides = f"@{playbook.parent / 'overrides.json'}"
-    command = ["ansible-playbook", "-i", str(swarm.inventory), "-e", overrides, str(playbook)]
+    command = ["ansible-playbook", "-i", "localhost,", "-e", overrides, str(playbook)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     return done
@@ -88,7 +94,7 @@ def run_role(swarm, playbook: Path) -> subprocess.CompletedProcess:
 def ask(swarm, path: str = "/", host: str = DOMAIN) -> tuple[int, bytes]:
     """A request on the proxy's routes socket, as HAProxy sends it (the client's address in
     X-SWS-Client)."""
-    sock_path = swarm.run_dir / "node-1" / "proxies" / PROXY / "http.sock"
+    sock_path = swarm.manager_dir / "proxies" / PROXY / "http.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(10)
         sock.connect(str(sock_path))
