@@ -17,7 +17,7 @@ from __future__ import annotations
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.sws.host.plugins.module_utils import swarmgeneration as generations
-from ansible_collections.sws.host.plugins.module_utils import swarmpurge
+from ansible_collections.sws.host.plugins.module_utils import swarmpurge, swarmtasks
 from ansible_collections.sws.host.plugins.module_utils.engine import Engine, EngineError
 from ansible_collections.sws.host.plugins.module_utils.swarmspec import volume_name
 
@@ -36,6 +36,7 @@ class ActionModule(ActionBase):
         service, prefix = str(args["service"]), str(args["label_prefix"])
         timeout = int(args["stop_timeout"]) + RETIRE_MARGIN
         gone, absent, problems = [], [], []
+        held = self._held(engine, str(args.get("volume_node") or ""))
         for name in [str(s) for s in args.get("services") or []]:
             try:
                 found = generations.service(engine, name)
@@ -44,6 +45,8 @@ class ActionModule(ActionBase):
                     absent.append(name)
                 elif labels.get(f"{prefix}.service") != service:
                     problems.append(f"{name} is not a generation of service {service}")
+                elif generations.holds_volume(found) and held:
+                    problems.append(f"{name}: {held}; it goes once the node is back")
                 elif generations.retire(
                     engine, name, timeout, wait=generations.holds_volume(found)
                 ):
@@ -84,3 +87,13 @@ class ActionModule(ActionBase):
         volume = volume_name(str(args["purge_volume"]), str(args["owner"]))
         swarmpurge.purge(engine, volume, node, str(args["probe_image"]), prefix, timeout)
         return True
+
+    @staticmethod
+    def _held(engine: Engine, node: str) -> str | None:
+        """Why a volume's generation stays for now: its node is down. Its retire would wait
+        for a task that cannot end while the node is (every pass waiting its timeout), and
+        removed meanwhile the node could start a new generation on the volume when it comes
+        back before it has stopped the old one: so it is left, and goes once the node is."""
+        if not node:
+            return None
+        return swarmtasks.unreachable(engine.call("GET", "/nodes"), node)

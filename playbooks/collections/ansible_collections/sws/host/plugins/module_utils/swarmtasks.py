@@ -77,6 +77,17 @@ def describe(task: dict, names: dict[str, str]) -> str:
     return f"{status.get('State', '?')} on node {node}: {why}{exited}"
 
 
+def unreachable(nodes: list[dict], hostname: str) -> str | None:
+    """Why a task on the node cannot be ended now (the node is in the swarm but not ready:
+    down, disconnected), or None: a drained or paused node still ends what it runs, and a
+    node no longer in the swarm runs nothing of it any more."""
+    for node in nodes:
+        if (node.get("Description") or {}).get("Hostname") == hostname:
+            state = (node.get("Status") or {}).get("State", "unknown")
+            return None if state == "ready" else f"node {hostname} that holds the volume is {state}"
+    return None
+
+
 def node_problem(nodes: list[dict], hostname: str) -> str | None:
     """Why the node that holds a service's volume cannot run its task now, or None. The task
     never starts elsewhere: the volume's data is on that node alone."""
