@@ -20,9 +20,10 @@ def remove(engine, services: str, networks: str | tuple[str, ...]) -> None:
             _remove_network(engine_api, engine, network["Name"])
 
 
-def _remove_network(engine_api, engine, name: str, seconds: float = 30.0) -> None:
+def _remove_network(engine_api, engine, name: str, seconds: float = 15.0) -> None:
     """A removal under way is still listed a moment (404); a task just gone may still hold
-    the network a moment ("in use by task")."""
+    the network a moment ("in use by task"). One still held after that is left and shown:
+    the fixture's `down` takes the whole swarm (test_swarm_pass.py says what held one)."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -31,6 +32,9 @@ def _remove_network(engine_api, engine, name: str, seconds: float = 30.0) -> Non
         except engine_api.EngineError as err:
             if err.status == 404:
                 return
-            if "in use" not in str(err) or time.monotonic() > deadline:
+            if "in use" not in str(err):
                 raise
+            if time.monotonic() > deadline:
+                print(f"\nleft on the manager: network {name}: {err}")
+                return
         time.sleep(0.5)
