@@ -203,3 +203,16 @@ def node(hostname, state="ready", availability="active"):
 def test_the_node_that_holds_the_volume_is_named_when_it_cannot_run_it(nodes, words):
     problem = swarmtasks.node_problem(nodes, "node-2")
     assert problem == words if words is None else words in problem
+
+
+@pytest.mark.parametrize(
+    ("nodes", "words"),
+    [
+        ([node("node-2")], None),
+        ([node("node-2", state="down")], "node node-2 that holds the volume is down"),
+        ([node("node-2", availability="drain")], None),  # a drained node still ends its tasks
+        ([node("node-1")], None),  # a node gone from the swarm runs nothing of it
+    ],
+)
+def test_a_volumes_task_is_held_only_while_its_node_is_down(nodes, words):
+    assert swarmtasks.unreachable(nodes, "node-2") == words

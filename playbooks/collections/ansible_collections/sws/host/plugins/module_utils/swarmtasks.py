@@ -77,31 +77,35 @@ def describe(task: dict, names: dict[str, str]) -> str:
     return f"{status.get('State', '?')} on node {node}: {why}{exited}"
 
 
+def _node(nodes: list[dict], hostname: str) -> dict | None:
+    named = [n for n in nodes if (n.get("Description") or {}).get("Hostname") == hostname]
+    return named[0] if named else None
+
+
 def unreachable(nodes: list[dict], hostname: str) -> str | None:
     """Why a task on the node cannot be ended now (the node is in the swarm but not ready:
     down, disconnected), or None: a drained or paused node still ends what it runs, and a
     node no longer in the swarm runs nothing of it any more."""
-    for node in nodes:
-        if (node.get("Description") or {}).get("Hostname") == hostname:
-            state = (node.get("Status") or {}).get("State", "unknown")
-            return None if state == "ready" else f"node {hostname} that holds the volume is {state}"
-    return None
+    node = _node(nodes, hostname)
+    state = ((node or {}).get("Status") or {}).get("State", "unknown")
+    if node is None or state == "ready":
+        return None
+    return f"node {hostname} that holds the volume is {state}"
 
 
 def node_problem(nodes: list[dict], hostname: str) -> str | None:
     """Why the node that holds a service's volume cannot run its task now, or None. The task
     never starts elsewhere: the volume's data is on that node alone."""
-    for node in nodes:
-        if (node.get("Description") or {}).get("Hostname") != hostname:
-            continue
-        state = (node.get("Status") or {}).get("State", "unknown")
-        availability = (node.get("Spec") or {}).get("Availability", "active")
-        if state != "ready":
-            return f"node {hostname} that holds the volume is {state}"
-        if availability != "active":
-            return f"node {hostname} that holds the volume is unavailable ({availability})"
-        return None
-    return f"node {hostname} that holds the volume is not in the swarm"
+    node = _node(nodes, hostname)
+    if node is None:
+        return f"node {hostname} that holds the volume is not in the swarm"
+    down = unreachable(nodes, hostname)
+    if down:
+        return down
+    availability = (node.get("Spec") or {}).get("Availability", "active")
+    if availability != "active":
+        return f"node {hostname} that holds the volume is unavailable ({availability})"
+    return None
 
 
 def _state(task: dict) -> str:
