@@ -44,6 +44,7 @@ from tests.fixtures import edgechain  # noqa: E402
 from tests.fixtures.apiserver import migrated_app  # noqa: E402
 from tests.fixtures.postgres import remove_postgres, start_postgres  # noqa: E402
 from tests.fixtures.store import Store  # noqa: E402
+from tests.integration.test_replicas_chain import Load as ChainLoad  # noqa: E402
 
 HELLO = "sws-local/hello:2"
 HOST_SOCKET = "/var/run/docker.sock"
@@ -103,14 +104,14 @@ def apply_to_first_200(side: Side, name: str) -> float:
     return answered
 
 
-class Load:
-    """Clients sending GETs through HAProxy one after another, a new connection each: every
-    request's start, duration and outcome."""
+class Load(ChainLoad):
+    """Clients sending GETs through HAProxy one after another, a new connection each (the
+    chain test's load, whose threads it starts and stops): every request's start, duration
+    and outcome."""
 
     def __init__(self, url: str, name: str, clients: int = 3):
-        self.url, self.host = url, domain(name)
-        self.results, self.stop = [], threading.Event()
-        self.threads = [threading.Thread(target=self._send) for _ in range(clients)]
+        super().__init__(url, domain(name), clients)
+        self.results = []
 
     def _send(self) -> None:
         while not self.stop.is_set():
@@ -121,16 +122,6 @@ class Load:
             except requests.RequestException as err:
                 outcome = type(err).__name__
             self.results.append((started, time.monotonic() - started, outcome))
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
     def summary(self, since: float = 0.0) -> dict:
         rows = [r for r in self.results if r[0] >= since]
